@@ -1,0 +1,79 @@
+/* afm/model.h — the AFM transformer: configuration, loading, and inference sessions.
+ *
+ * One config covers every supported model (DESIGN.md §2): tied or separate output, GQA with an
+ * explicit head_dim, RoPE theta and layout, QK-norm position, RMSNorm epsilon, SwiGLU width. */
+#ifndef AFM_MODEL_H
+#define AFM_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include "afm/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum afm_rope_layout {
+    AFM_ROPE_INTERLEAVED = 0, /* pairs (2i, 2i+1): AFM, llama2.c, GGUF `llama` */
+    AFM_ROPE_HALF = 1         /* pairs (i, i + d/2), NeoX rotate-half: GGUF `qwen3`, HF */
+} afm_rope_layout;
+
+typedef enum afm_qk_norm {
+    AFM_QK_NORM_OFF = 0,         /* Llama, SmolLM2 */
+    AFM_QK_NORM_BEFORE_ROPE = 1, /* Qwen3 */
+    AFM_QK_NORM_AFTER_ROPE = 2   /* AFM */
+} afm_qk_norm;
+
+typedef struct afm_config {
+    char arch[32];          /* GGUF architecture name: "afm", "llama", "qwen3" */
+    int32_t n_vocab;
+    int32_t dim;            /* model width */
+    int32_t n_layers;
+    int32_t n_heads;        /* query heads */
+    int32_t n_kv_heads;     /* key/value heads (GQA: n_heads % n_kv_heads == 0) */
+    int32_t head_dim;       /* need not equal dim / n_heads */
+    int32_t ffn_dim;        /* SwiGLU hidden width */
+    int32_t max_seq_len;    /* context length the model was trained for */
+    float rope_theta;
+    afm_rope_layout rope_layout;
+    afm_qk_norm qk_norm;
+    float norm_eps;
+    bool tied_output;       /* logits use the token embedding */
+} afm_config;
+
+/* Checks a config for consistency; the message names the offending field. */
+afm_status afm_config_validate(const afm_config *c);
+/* Number of parameters (embedding counted once when tied). */
+int64_t afm_config_n_params(const afm_config *c);
+
+typedef struct afm_model afm_model;
+
+/* Loads a GGUF model (architectures afm, llama, qwen3). Weights are used in place from the
+ * memory map when their layout allows. */
+afm_status afm_model_load(const char *path, afm_model **out);
+void afm_model_free(afm_model *m);
+const afm_config *afm_model_config(const afm_model *m);
+
+/* ---- inference sessions: a KV cache plus scratch buffers, for one sequence ---- */
+typedef struct afm_session afm_session;
+typedef struct afm_session_options {
+    int32_t n_ctx;      /* KV-cache length; 0: the model's max_seq_len (capped at 4096) */
+    int32_t n_threads;  /* 0: all cores */
+} afm_session_options;
+
+afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_session **out);
+void afm_session_free(afm_session *s);
+int32_t afm_session_n_past(const afm_session *s);   /* tokens already in the cache */
+int32_t afm_session_n_ctx(const afm_session *s);
+/* Truncates the cache to its first n_past tokens (n_past <= current). */
+afm_status afm_session_rewind(afm_session *s, int32_t n_past);
+
+/* Feeds n tokens at positions n_past.. as one batch (matrix-matrix), appends them to the KV
+ * cache and writes logits: all_logits ? (n, n_vocab) : (n_vocab) of the last token.
+ * Fails with AFM_ERR_RANGE (and changes nothing) if n_past + n exceeds n_ctx. */
+afm_status afm_session_eval(afm_session *s, const int32_t *tokens, int32_t n, bool all_logits, float *logits);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

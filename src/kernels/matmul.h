@@ -1,0 +1,24 @@
+/* Matrix multiplication with weights of any supported dtype.
+ *
+ *   y[t, r] = sum_c W[r, c] * x[t, c]     W: (rows, cols) in dtype wt, each row
+ *                                          afm_dtype_row_size(wt, cols) bytes, rows contiguous
+ *                                          x: (T, cols) f32, row stride cols
+ *                                          y: (T, rows) f32, row stride rows
+ *
+ * T == 1 is the decode GEMV (memory-bound); T > 1 is prefill GEMM (compute-bound). Quantized
+ * weights multiply activations quantized to the matching dot type (q8_0 for q4_0/q5_0/q8_0,
+ * q8_1-style for q4_1/q5_1, q8_K for k-quants), as llama.cpp does. Work is split over the pool's
+ * threads; the SIMD level is picked once at run time (base/cpu.h), capped by AFM_FORCE_ISA. */
+#ifndef AFM_KERNELS_MATMUL_H
+#define AFM_KERNELS_MATMUL_H
+#include <stdint.h>
+#include "afm/status.h"
+#include "base/threadpool.h"
+#include "tensor/dtype.h"
+
+afm_status afm_matmul(afm_pool *pool, float *y, const void *W, afm_dtype wt, int64_t rows, int64_t cols,
+                      const float *x, int64_t T);
+
+/* True if afm_matmul handles weights of this dtype. */
+bool afm_matmul_supports(afm_dtype wt);
+#endif

@@ -1,0 +1,5 @@
+#ifndef AFM_TOOLS_CLI_H
+#define AFM_TOOLS_CLI_H
+typedef struct afm_command { const char *name; const char *help; int (*fn)(int argc, char **argv); } afm_command;
+int cmd_info(int argc, char **argv);
+#endif

@@ -1,0 +1,27 @@
+/* afm — command-line tool. One file per subcommand (tools/cmd_*.c); this file dispatches. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+
+static const afm_command g_commands[] = {
+    {"info", "print a model's architecture, hyperparameters, tokenizer and tensors", cmd_info},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: afm COMMAND [ARGS...]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof g_commands / sizeof g_commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", g_commands[i].name, g_commands[i].help);
+    fprintf(f, "\nRun 'afm COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof g_commands / sizeof g_commands[0]; i++)
+        if (!strcmp(argv[1], g_commands[i].name)) return g_commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "error: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
