@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command (README, command 2): a -Werror build plus the whole ctest suite, then the
+# unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then short fuzz runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=$(nproc)
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DAFM_WERROR=ON >/dev/null
+cmake --build build/release -j"$JOBS"
+(cd build/release && ctest --output-on-failure -j"$JOBS" ${CTEST_ARGS:-})
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DAFM_WERROR=ON -DAFM_SANITIZE=ON >/dev/null
+cmake --build build/asan -j"$JOBS"
+(cd build/asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$JOBS" -L unit)
+if command -v clang >/dev/null; then
+  CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Debug -DAFM_FUZZ=ON -DAFM_BUILD_TESTS=ON >/dev/null
+  cmake --build build/fuzz -j"$JOBS"
+  for f in build/fuzz/tests/fuzz_*; do
+    [ -x "$f" ] || continue
+    echo "fuzz: $(basename "$f") for ${AFM_FUZZ_SECONDS:-20}s"
+    "$f" -max_total_time="${AFM_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 >/dev/null 2>&1 || { echo "fuzz target $f failed"; "$f" -runs=0 2>&1 | tail -n 20; exit 1; }
+  done
+fi
+echo "all tests passed"
