@@ -35,23 +35,29 @@ void afm_gguf_close(afm_gguf *g);
 uint32_t afm_gguf_version(const afm_gguf *g);
 size_t afm_gguf_alignment(const afm_gguf *g);
 size_t afm_gguf_file_size(const afm_gguf *g);
+/* File offset of the tensor data section (tensor offsets are relative to it). */
+size_t afm_gguf_data_offset(const afm_gguf *g);
 
 /* Key/value metadata. Index-based access plus typed getters by key. */
 int64_t afm_gguf_n_kv(const afm_gguf *g);
 int64_t afm_gguf_find_key(const afm_gguf *g, const char *key);   /* -1 if absent */
 const char *afm_gguf_key(const afm_gguf *g, int64_t i);
 afm_gguf_type afm_gguf_kv_type(const afm_gguf *g, int64_t i);
-/* Getters return false if the key is absent; if present with an incompatible type they also
- * return false and set *type_error = true when type_error is not NULL. Integer getters accept
- * any integer type whose value fits. */
+/* Getters return false if the key is absent or holds an incompatible type (use afm_gguf_find_key
+ * and afm_gguf_kv_type to tell the two apart). Integer getters accept any integer type whose
+ * value fits; *out is untouched on false. */
 bool afm_gguf_get_u32(const afm_gguf *g, const char *key, uint32_t *out);
 bool afm_gguf_get_i64(const afm_gguf *g, const char *key, int64_t *out);
 bool afm_gguf_get_f32(const afm_gguf *g, const char *key, float *out);   /* f32 or f64 */
 bool afm_gguf_get_bool(const afm_gguf *g, const char *key, bool *out);
+bool afm_gguf_get_u64(const afm_gguf *g, const char *key, uint64_t *out);
+bool afm_gguf_get_f64(const afm_gguf *g, const char *key, double *out);  /* f32 or f64 */
 /* String value (not NUL-terminated in the file: use len). */
 bool afm_gguf_get_str(const afm_gguf *g, const char *key, const char **s, size_t *len);
 /* Arrays: element type and count; for non-string element types *data points at the packed
- * little-endian elements. String arrays: use afm_gguf_arr_str. */
+ * little-endian elements, aligned for the element type (a copy is made at open when the file's
+ * bytes are not). String arrays: *data is NULL, use afm_gguf_arr_str (O(1) per element).
+ * Null pointers may be passed for outputs that are not wanted. */
 bool afm_gguf_get_arr(const afm_gguf *g, const char *key, afm_gguf_type *elem_type, uint64_t *count, const void **data);
 bool afm_gguf_arr_str(const afm_gguf *g, const char *key, uint64_t i, const char **s, size_t *len);
 
@@ -67,7 +73,11 @@ void afm_gguf_writer_free(afm_gguf_writer *w);
 afm_status afm_gguf_set_u32(afm_gguf_writer *w, const char *key, uint32_t v);
 afm_status afm_gguf_set_i32(afm_gguf_writer *w, const char *key, int32_t v);
 afm_status afm_gguf_set_u64(afm_gguf_writer *w, const char *key, uint64_t v);
+afm_status afm_gguf_set_i64(afm_gguf_writer *w, const char *key, int64_t v);
 afm_status afm_gguf_set_f32(afm_gguf_writer *w, const char *key, float v);
+afm_status afm_gguf_set_f64(afm_gguf_writer *w, const char *key, double v);
+/* Any fixed-size scalar type (UINT8 .. FLOAT64, BOOL); value points at one element. */
+afm_status afm_gguf_set_scalar(afm_gguf_writer *w, const char *key, afm_gguf_type type, const void *value);
 afm_status afm_gguf_set_bool(afm_gguf_writer *w, const char *key, bool v);
 afm_status afm_gguf_set_str(afm_gguf_writer *w, const char *key, const char *s);
 afm_status afm_gguf_set_strn(afm_gguf_writer *w, const char *key, const char *s, size_t len);
@@ -85,5 +95,7 @@ afm_status afm_gguf_add_tensor(afm_gguf_writer *w, const char *name, uint32_t ty
  * "general.alignment" was called. */
 afm_status afm_gguf_write(afm_gguf_writer *w, const char *path);
 
-const char *afm_gguf_type_name(afm_gguf_type t);
+const char *afm_gguf_type_name(afm_gguf_type t);   /* "u32", "string", ...; "invalid" */
+/* Bytes of one value of a fixed-size type; 0 for STRING, ARRAY and invalid ids. */
+size_t afm_gguf_type_size(afm_gguf_type t);
 #endif
