@@ -7,12 +7,15 @@
  *
  * T == 1 is the decode GEMV (memory-bound); T > 1 is prefill GEMM (compute-bound). Quantized
  * weights multiply activations quantized to the matching dot type (q8_0 for q4_0/q5_0/q8_0,
- * q8_1-style for q4_1/q5_1, q8_K for k-quants), as llama.cpp does. Work is split over the pool's
- * threads; the SIMD level is picked once at run time (base/cpu.h), capped by AFM_FORCE_ISA. */
+ * q8_1-style for q4_1/q5_1, q8_K for k-quants), as llama.cpp does; f32/f16/bf16 weights multiply
+ * the f32 activations directly. Work is split over the pool's threads (rows); the SIMD level is
+ * picked once at run time (base/cpu.h), capped by AFM_FORCE_ISA. Results do not depend on the
+ * thread count. Scratch for the quantized activations is kept per calling thread and reused. */
 #ifndef AFM_KERNELS_MATMUL_H
 #define AFM_KERNELS_MATMUL_H
 #include <stdint.h>
 #include "afm/status.h"
+#include "base/cpu.h"
 #include "base/threadpool.h"
 #include "tensor/dtype.h"
 
@@ -21,4 +24,9 @@ afm_status afm_matmul(afm_pool *pool, float *y, const void *W, afm_dtype wt, int
 
 /* True if afm_matmul handles weights of this dtype. */
 bool afm_matmul_supports(afm_dtype wt);
+
+/* afm_matmul with an explicit kernel level, for tests and benchmarks. A level above what this
+ * CPU supports is AFM_ERR_UNSUPPORTED; a level without a kernel for wt uses the next lower one. */
+afm_status afm_matmul_isa(afm_pool *pool, afm_isa isa, float *y, const void *W, afm_dtype wt, int64_t rows,
+                          int64_t cols, const float *x, int64_t T);
 #endif

@@ -72,9 +72,8 @@ static void check_dequantize(const char *name, afm_dtype t) {
     free(buf);
 }
 
-/* Gaussian rows: q4_k must reach RMSE/std <= 0.11 and q6_k <= 0.03 (ggml's quantizers give about
- * 0.09 and 0.022 on N(0,1) data; a plain absmax quantizer without the scale search, or a wrong
- * bit layout, is far outside). */
+/* Gaussian rows: q4_k must reach RMSE/std <= 0.08 and q6_k <= 0.02 (ggml's quantizers give 0.072
+ * and 0.018 on this data; a wrong bit layout or a broken scale search lands well outside). */
 static void check_kquant_roundtrip(const char *name, afm_dtype t, double max_rel_rmse) {
     float x[N], y[N];
     unsigned s = 12345;
@@ -115,8 +114,8 @@ int main(void) {
     check_dequantize("q5_1", AFM_Q5_1);
     check_dequantize("q4_k", AFM_Q4_K);
     check_dequantize("q6_k", AFM_Q6_K);
-    check_kquant_roundtrip("q4_k", AFM_Q4_K, 0.11);
-    check_kquant_roundtrip("q6_k", AFM_Q6_K, 0.03);
+    check_kquant_roundtrip("q4_k", AFM_Q4_K, 0.08);
+    check_kquant_roundtrip("q6_k", AFM_Q6_K, 0.02);
 
     float x[64] = {0};
     unsigned char q[64 * 4];

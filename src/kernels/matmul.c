@@ -1,0 +1,409 @@
+/* afm_matmul: argument checks, ISA dispatch, threading, activation quantization and the scalar
+ * reference kernels. Each scalar kernel computes every block's integer dot product exactly and
+ * then scales it, in block order, so SIMD variants (which reorder only the float sums) agree
+ * with it to float rounding. */
+#include "kernels/matmul.h"
+#include "kernels/matmul_internal.h"
+#include "tensor/quant_blocks.h"
+#include "base/error.h"
+#include "base/mem.h"
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ activation quantization */
+
+/* q8 (32-blocks): d = amax/127, qs = round-half-even(x/d). The same operations in every variant
+ * (all ISAs share this code), so the quantized activations are identical everywhere. */
+static void quantize_act_q8(const float *x, afm_act_q8 *a, int64_t nb) {
+    for (int64_t b = 0; b < nb; b++, x += 32) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+        float d = amax / 127.f, id = d != 0 ? 1.0f / d : 0.0f;
+        int sum = 0;
+        for (int i = 0; i < 32; i++) {
+            int q = (int)nearbyintf(x[i] * id);
+            a[b].qs[i] = (int8_t)q;
+            sum += q;
+        }
+        a[b].d = d;
+        a[b].s = d * (float)sum;
+    }
+}
+
+/* q8_K (256-blocks, ggml's quantize_row_q8_K_ref): the signed extreme maps to -127. */
+static void quantize_act_q8k(const float *x, afm_act_q8k *a, int64_t nb) {
+    for (int64_t b = 0; b < nb; b++, x += 256) {
+        float max = 0, amax = 0;
+        for (int i = 0; i < 256; i++)
+            if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); max = x[i]; }
+        if (amax == 0) {
+            memset(&a[b], 0, sizeof a[b]);
+            continue;
+        }
+        float iscale = -127.f / max;
+        for (int i = 0; i < 256; i++) {
+            int q = (int)nearbyintf(iscale * x[i]);
+            a[b].qs[i] = (int8_t)(q > 127 ? 127 : q);
+        }
+        for (int g = 0; g < 16; g++) {
+            int s = 0;
+            for (int i = 0; i < 16; i++) s += a[b].qs[16 * g + i];
+            a[b].bsums[g] = (int16_t)s;
+        }
+        a[b].d = 1 / iscale;
+    }
+}
+
+static afm_act_kind act_kind(afm_dtype wt) {
+    switch (wt) {
+    case AFM_Q8_0: case AFM_Q4_0: case AFM_Q4_1: case AFM_Q5_0: case AFM_Q5_1: return AFM_ACT_Q8;
+    case AFM_Q4_K: case AFM_Q6_K: return AFM_ACT_Q8K;
+    default: return AFM_ACT_F32;
+    }
+}
+
+/* Bytes of one quantized activation row of `cols` elements. */
+static size_t act_row_bytes(afm_act_kind k, int64_t cols) {
+    switch (k) {
+    case AFM_ACT_Q8: return (size_t)(cols / 32) * sizeof(afm_act_q8);
+    case AFM_ACT_Q8K: return (size_t)(cols / 256) * sizeof(afm_act_q8k);
+    default: return (size_t)cols * sizeof(float);
+    }
+}
+
+static void quantize_act_row(afm_act_kind k, const float *x, uint8_t *dst, int64_t cols) {
+    if (k == AFM_ACT_Q8) quantize_act_q8(x, (afm_act_q8 *)dst, cols / 32);
+    else if (k == AFM_ACT_Q8K) quantize_act_q8k(x, (afm_act_q8k *)dst, cols / 256);
+}
+
+/* ------------------------------------------------------------ scalar kernels */
+
+static float f16(uint16_t h) { return afm_f16_to_f32(h); }
+
+/* Integer dot of 32 weights w[i] (already as small ints) with activation qs. */
+static inline int32_t idot32(const int *w, const int8_t *q) {
+    int32_t s = 0;
+    for (int i = 0; i < 32; i++) s += w[i] * q[i];
+    return s;
+}
+
+/* Unpack 32 nibble codes (element j: low nibble of byte j, element j+16: high nibble). */
+static inline void unpack_nib(const uint8_t *qs, int *w, int offset) {
+    for (int j = 0; j < 16; j++) {
+        w[j] = (qs[j] & 0xF) - offset;
+        w[j + 16] = (qs[j] >> 4) - offset;
+    }
+}
+
+static inline void unpack_5bit(const uint8_t *qs, const uint8_t *qh4, int *w, int offset) {
+    uint32_t qh;
+    memcpy(&qh, qh4, 4);
+    for (int j = 0; j < 16; j++) {
+        w[j] = ((qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4)) - offset;
+        w[j + 16] = ((qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4)) - offset;
+    }
+}
+
+static float dot_q8_0(const uint8_t *wr, const afm_act_q8 *a, int64_t nb) {
+    const afm_block_q8_0 *w = (const afm_block_q8_0 *)wr;
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t s = 0;
+        for (int i = 0; i < 32; i++) s += w[b].qs[i] * a[b].qs[i];
+        acc += f16(w[b].d) * a[b].d * (float)s;
+    }
+    return acc;
+}
+
+static float dot_q4_0(const uint8_t *wr, const afm_act_q8 *a, int64_t nb) {
+    const afm_block_q4_0 *w = (const afm_block_q4_0 *)wr;
+    float acc = 0;
+    int q[32];
+    for (int64_t b = 0; b < nb; b++) {
+        unpack_nib(w[b].qs, q, 8);
+        acc += f16(w[b].d) * a[b].d * (float)idot32(q, a[b].qs);
+    }
+    return acc;
+}
+
+static float dot_q4_1(const uint8_t *wr, const afm_act_q8 *a, int64_t nb) {
+    const afm_block_q4_1 *w = (const afm_block_q4_1 *)wr;
+    float acc = 0;
+    int q[32];
+    for (int64_t b = 0; b < nb; b++) {
+        unpack_nib(w[b].qs, q, 0);
+        acc += f16(w[b].d) * a[b].d * (float)idot32(q, a[b].qs) + f16(w[b].m) * a[b].s;
+    }
+    return acc;
+}
+
+static float dot_q5_0(const uint8_t *wr, const afm_act_q8 *a, int64_t nb) {
+    const afm_block_q5_0 *w = (const afm_block_q5_0 *)wr;
+    float acc = 0;
+    int q[32];
+    for (int64_t b = 0; b < nb; b++) {
+        unpack_5bit(w[b].qs, w[b].qh, q, 16);
+        acc += f16(w[b].d) * a[b].d * (float)idot32(q, a[b].qs);
+    }
+    return acc;
+}
+
+static float dot_q5_1(const uint8_t *wr, const afm_act_q8 *a, int64_t nb) {
+    const afm_block_q5_1 *w = (const afm_block_q5_1 *)wr;
+    float acc = 0;
+    int q[32];
+    for (int64_t b = 0; b < nb; b++) {
+        unpack_5bit(w[b].qs, w[b].qh, q, 0);
+        acc += f16(w[b].d) * a[b].d * (float)idot32(q, a[b].qs) + f16(w[b].m) * a[b].s;
+    }
+    return acc;
+}
+
+/* q4_k: per super-block, isum = sum_j sc_j * sum_{i in j} nib_i qs_i and
+ * msum = sum_j mn_j * (bsums[2j] + bsums[2j+1]); contribution d*ad*isum - dmin*ad*msum. */
+static float dot_q4_k(const uint8_t *wr, const afm_act_q8k *a, int64_t nb) {
+    const afm_block_q4_k *w = (const afm_block_q4_k *)wr;
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t isum = 0, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, mn;
+            afm_q4k_scale_min(j, w[b].scales, &sc, &mn);
+            const uint8_t *q = w[b].qs + 32 * (j / 2);
+            const int8_t *x = a[b].qs + 32 * j;
+            int32_t s = 0;
+            for (int i = 0; i < 32; i++) s += ((j & 1) ? (q[i] >> 4) : (q[i] & 0xF)) * x[i];
+            isum += sc * s;
+            msum += mn * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        }
+        acc += f16(w[b].d) * a[b].d * (float)isum - f16(w[b].dmin) * a[b].d * (float)msum;
+    }
+    return acc;
+}
+
+/* q6_k: isum = sum over 16 groups g of scales[g] * sum_{i in g} (q6_i - 32) qs_i. */
+static float dot_q6_k(const uint8_t *wr, const afm_act_q8k *a, int64_t nb) {
+    const afm_block_q6_k *w = (const afm_block_q6_k *)wr;
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int q[256];
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w[b].ql + 64 * h, *qh = w[b].qh + 32 * h;
+            for (int l = 0; l < 32; l++) {
+                q[128 * h + l] = (int)((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32;
+                q[128 * h + l + 32] = (int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                q[128 * h + l + 64] = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                q[128 * h + l + 96] = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            }
+        }
+        int32_t isum = 0;
+        for (int g = 0; g < 16; g++) {
+            int32_t s = 0;
+            for (int i = 0; i < 16; i++) s += q[16 * g + i] * a[b].qs[16 * g + i];
+            isum += w[b].scales[g] * s;
+        }
+        acc += f16(w[b].d) * a[b].d * (float)isum;
+    }
+    return acc;
+}
+
+static float dot_f32(const uint8_t *wr, const float *x, int64_t n) {
+    const float *w = (const float *)wr;
+    float acc = 0;
+    for (int64_t i = 0; i < n; i++) acc += w[i] * x[i];
+    return acc;
+}
+
+static float dot_f16(const uint8_t *wr, const float *x, int64_t n) {
+    const uint16_t *w = (const uint16_t *)wr;
+    float acc = 0;
+    for (int64_t i = 0; i < n; i++) acc += f16(w[i]) * x[i];
+    return acc;
+}
+
+static float dot_bf16(const uint8_t *wr, const float *x, int64_t n) {
+    const uint16_t *w = (const uint16_t *)wr;
+    float acc = 0;
+    for (int64_t i = 0; i < n; i++) acc += afm_bf16_to_f32(w[i]) * x[i];
+    return acc;
+}
+
+/* Generic scalar tile from a row-times-activation dot function. */
+#define SCALAR_GEMM(name, dotfn, acttype, nunits)                                                      \
+    static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs,        \
+                     int64_t ntok, int64_t cols, float *y, int64_t ldy) {                               \
+        for (int64_t t = 0; t < ntok; t++)                                                            \
+            for (int64_t r = 0; r < nrows; r++)                                                       \
+                y[t * ldy + r] = dotfn(W + r * rb, (const acttype *)(xa + t * xs), nunits);           \
+    }
+SCALAR_GEMM(gemm_q8_0_scalar, dot_q8_0, afm_act_q8, cols / 32)
+SCALAR_GEMM(gemm_q4_0_scalar, dot_q4_0, afm_act_q8, cols / 32)
+SCALAR_GEMM(gemm_q4_1_scalar, dot_q4_1, afm_act_q8, cols / 32)
+SCALAR_GEMM(gemm_q5_0_scalar, dot_q5_0, afm_act_q8, cols / 32)
+SCALAR_GEMM(gemm_q5_1_scalar, dot_q5_1, afm_act_q8, cols / 32)
+SCALAR_GEMM(gemm_q4_k_scalar, dot_q4_k, afm_act_q8k, cols / 256)
+SCALAR_GEMM(gemm_q6_k_scalar, dot_q6_k, afm_act_q8k, cols / 256)
+SCALAR_GEMM(gemm_f32_scalar, dot_f32, float, cols)
+SCALAR_GEMM(gemm_f16_scalar, dot_f16, float, cols)
+SCALAR_GEMM(gemm_bf16_scalar, dot_bf16, float, cols)
+
+/* ------------------------------------------------------------ dispatch tables */
+
+static afm_gemm_fn g_tables[3][AFM_DTYPE_COUNT];
+static pthread_once_t g_tables_once = PTHREAD_ONCE_INIT;
+
+static void init_tables(void) {
+    afm_gemm_fn *s = g_tables[AFM_ISA_SCALAR];
+    s[AFM_F32] = gemm_f32_scalar;
+    s[AFM_F16] = gemm_f16_scalar;
+    s[AFM_BF16] = gemm_bf16_scalar;
+    s[AFM_Q8_0] = gemm_q8_0_scalar;
+    s[AFM_Q4_0] = gemm_q4_0_scalar;
+    s[AFM_Q4_1] = gemm_q4_1_scalar;
+    s[AFM_Q5_0] = gemm_q5_0_scalar;
+    s[AFM_Q5_1] = gemm_q5_1_scalar;
+    s[AFM_Q4_K] = gemm_q4_k_scalar;
+    s[AFM_Q6_K] = gemm_q6_k_scalar;
+    /* Each level starts from the one below and overrides what it implements. */
+    memcpy(g_tables[AFM_ISA_AVX2], s, sizeof g_tables[0]);
+#if defined(__x86_64__)
+    afm_gemm_fill_avx2(g_tables[AFM_ISA_AVX2]);
+#endif
+    memcpy(g_tables[AFM_ISA_AVX512], g_tables[AFM_ISA_AVX2], sizeof g_tables[0]);
+}
+
+bool afm_matmul_supports(afm_dtype wt) {
+    pthread_once(&g_tables_once, init_tables);
+    return (unsigned)wt < AFM_DTYPE_COUNT && g_tables[AFM_ISA_SCALAR][wt] != NULL;
+}
+
+/* ------------------------------------------------------------ per-thread scratch */
+
+/* The quantized activations live in a buffer owned by the calling thread, grown as needed and
+ * freed when the thread exits (no allocation per call once it is large enough). */
+typedef struct { void *p; size_t cap; } scratch;
+static pthread_key_t g_scratch_key;
+static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
+static void scratch_free(void *p) {
+    scratch *s = p;
+    afm_free(s->p);
+    afm_free(s);
+}
+static void scratch_init(void) { (void)pthread_key_create(&g_scratch_key, scratch_free); }
+
+static void *scratch_get(size_t n) {
+    pthread_once(&g_scratch_once, scratch_init);
+    scratch *s = pthread_getspecific(g_scratch_key);
+    if (!s) {
+        s = afm_calloc(sizeof *s);
+        if (!s) return NULL;
+        if (pthread_setspecific(g_scratch_key, s) != 0) { afm_free(s); return NULL; }
+    }
+    if (s->cap < n) {
+        size_t cap = n + n / 4;
+        void *p = afm_alloc(cap);
+        if (!p) return NULL;
+        afm_free(s->p);
+        s->p = p;
+        s->cap = cap;
+    }
+    return s->p;
+}
+
+/* ------------------------------------------------------------ threading */
+
+enum { ROW_GROUP = 4 };
+
+typedef struct {
+    afm_gemm_fn fn;
+    afm_act_kind kind;
+    const uint8_t *W;
+    size_t row_bytes;
+    int64_t rows, cols, T, tok_chunk;
+    const float *x;
+    uint8_t *xa;
+    size_t xa_stride;
+    float *y;
+} mm_job;
+
+static void quantize_job(void *p, int ith, int nth) {
+    mm_job *j = p;
+    long lo, hi;
+    afm_split_range((long)j->T, ith, nth, &lo, &hi);
+    for (long t = lo; t < hi; t++) quantize_act_row(j->kind, j->x + t * j->cols, j->xa + t * j->xa_stride, j->cols);
+}
+
+/* Each thread takes a contiguous range of rows (whole groups of 4) and runs it for chunks of
+ * tok_chunk tokens, so a chunk's activations stay in cache while the thread's rows stream by. */
+static void gemm_job(void *p, int ith, int nth) {
+    mm_job *j = p;
+    long ngroups = (long)((j->rows + ROW_GROUP - 1) / ROW_GROUP), glo, ghi;
+    afm_split_range(ngroups, ith, nth, &glo, &ghi);
+    int64_t r0 = (int64_t)glo * ROW_GROUP, r1 = (int64_t)ghi * ROW_GROUP;
+    if (r1 > j->rows) r1 = j->rows;
+    if (r0 >= r1) return;
+    for (int64_t t0 = 0; t0 < j->T; t0 += j->tok_chunk) {
+        int64_t nt = j->T - t0 < j->tok_chunk ? j->T - t0 : j->tok_chunk;
+        j->fn(j->W + (size_t)r0 * j->row_bytes, j->row_bytes, r1 - r0, j->xa + (size_t)t0 * j->xa_stride,
+              j->xa_stride, nt, j->cols, j->y + t0 * j->rows + r0, j->rows);
+    }
+}
+
+static _Atomic int g_best_isa = -1;
+
+static afm_status matmul_run(afm_pool *pool, afm_isa isa, float *y, const void *W, afm_dtype wt, int64_t rows,
+                             int64_t cols, const float *x, int64_t T) {
+    pthread_once(&g_tables_once, init_tables);
+    const afm_dtype_info *info = afm_dtype_get((uint32_t)wt);
+    if (!info || !g_tables[AFM_ISA_SCALAR][wt])
+        return afm_error(AFM_ERR_UNSUPPORTED, "matmul: weight type %s is not supported", afm_dtype_name((uint32_t)wt));
+    if (!y || !W || !x) return afm_error(AFM_ERR_INVALID_ARG, "matmul: NULL pointer argument");
+    if (rows <= 0 || cols <= 0 || T <= 0)
+        return afm_error(AFM_ERR_INVALID_ARG, "matmul: shape (rows %lld, cols %lld, T %lld) must be positive",
+                         (long long)rows, (long long)cols, (long long)T);
+    if (cols % info->block)
+        return afm_error(AFM_ERR_INVALID_ARG, "matmul: %s weights need cols a multiple of %d, got %lld", info->name,
+                         info->block, (long long)cols);
+    mm_job j = {.fn = g_tables[isa][wt], .kind = act_kind(wt), .W = W, .row_bytes = afm_dtype_row_size(wt, cols),
+                .rows = rows, .cols = cols, .T = T, .x = x, .y = y};
+    j.xa_stride = act_row_bytes(j.kind, cols);
+    if (j.kind == AFM_ACT_F32) {
+        j.xa = (uint8_t *)(uintptr_t)x;
+    } else {
+        size_t bytes;
+        if (!afm_mul_ok(j.xa_stride, (size_t)T, &bytes))
+            return afm_error(AFM_ERR_RANGE, "matmul: activation buffer size overflows");
+        j.xa = scratch_get(bytes);
+        if (!j.xa) return afm_error(AFM_ERR_NOMEM, "matmul: out of memory for %zu bytes of quantized activations", bytes);
+        if (T == 1) quantize_job(&j, 0, 1);
+        else afm_pool_run(pool, quantize_job, &j);
+    }
+    /* Token chunk: keep a chunk's activation rows within ~256 KiB (L2) */
+    int64_t chunk = (int64_t)((256 * 1024) / (j.xa_stride ? j.xa_stride : 1));
+    j.tok_chunk = chunk < 4 ? 4 : chunk > 64 ? 64 : chunk;
+    afm_pool_run(pool, gemm_job, &j);
+    return AFM_OK;
+}
+
+afm_status afm_matmul_isa(afm_pool *pool, afm_isa isa, float *y, const void *W, afm_dtype wt, int64_t rows,
+                          int64_t cols, const float *x, int64_t T) {
+    if ((int)isa < 0 || isa > AFM_ISA_AVX512)
+        return afm_error(AFM_ERR_INVALID_ARG, "matmul: unknown ISA level %d", (int)isa);
+    afm_isa best = afm_isa_best();
+    if (isa > best)
+        return afm_error(AFM_ERR_UNSUPPORTED, "matmul: ISA %s is not available on this CPU (best: %s)",
+                         afm_isa_name(isa), afm_isa_name(best));
+    return matmul_run(pool, isa, y, W, wt, rows, cols, x, T);
+}
+
+afm_status afm_matmul(afm_pool *pool, float *y, const void *W, afm_dtype wt, int64_t rows, int64_t cols,
+                      const float *x, int64_t T) {
+    int isa = atomic_load_explicit(&g_best_isa, memory_order_relaxed);
+    if (isa < 0) {
+        isa = (int)afm_isa_best();
+        atomic_store_explicit(&g_best_isa, isa, memory_order_relaxed);
+    }
+    return matmul_run(pool, (afm_isa)isa, y, W, wt, rows, cols, x, T);
+}

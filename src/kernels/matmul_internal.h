@@ -1,0 +1,27 @@
+/* Internals shared by matmul.c (dispatch, threading, activation quantization, scalar kernels)
+ * and its SIMD variants (matmul_avx2.c, ...). Not part of the public API. */
+#ifndef AFM_KERNELS_MATMUL_INTERNAL_H
+#define AFM_KERNELS_MATMUL_INTERNAL_H
+#include <stddef.h>
+#include <stdint.h>
+#include "tensor/dtype.h"
+
+/* Activation block for the 32-element formats (q8_0 / q8_1 dot types in one struct):
+ * x[i] ~ d * qs[i], qs in [-127, 127], s = d * sum(qs) (used by q4_1 / q5_1, whose weights carry
+ * an offset m: sum_i (dw*q_i + m) * d*qs_i = dw*d * sum(q_i qs_i) + m * s). */
+typedef struct { float d; float s; int8_t qs[32]; } afm_act_q8;
+/* Activation block for the k-quants (ggml's q8_K): x[i] ~ d * qs[i], bsums[g] = sum of qs over
+ * elements 16g .. 16g+15 (so a per-16/32 weight offset needs no second pass over qs). */
+typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } afm_act_q8k;
+
+typedef enum { AFM_ACT_F32, AFM_ACT_Q8, AFM_ACT_Q8K } afm_act_kind;
+
+/* One tile: y[t*ldy + r] = sum_c W[r, c] x[t, c] for r < nrows, t < ntok.
+ * W: nrows rows of row_bytes bytes; xa: ntok activation rows (xa_stride bytes apart) in the
+ * weight type's activation format (f32 for f32/f16/bf16); cols: elements per row. */
+typedef void (*afm_gemm_fn)(const uint8_t *W, size_t row_bytes, int64_t nrows, const uint8_t *xa,
+                            size_t xa_stride, int64_t ntok, int64_t cols, float *y, int64_t ldy);
+
+/* Fill fn[dtype] with the variant's kernels (entries it lacks stay as they are). */
+void afm_gemm_fill_avx2(afm_gemm_fn *fn);
+#endif

@@ -1,0 +1,145 @@
+/* afm_matmul for every weight type, ISA variant (up to what this CPU has), thread count 1 and 2,
+ * T in {1, 2, 5, 17, 64}, odd row counts and column counts that are not multiples of the vector
+ * width (while multiples of the type's block).
+ *
+ * References, both computed here in double precision from the dequantized weights Wd
+ * (afm_dequantize_row, itself checked against the gguf package in test_quant):
+ *  1. "exact": y = Wd . xq, where xq is x rounded the way the kernels quantize activations
+ *     (q8: d = amax/127 per 32-block, q = round-half-even(x/d); q8_K: d = -max/127 per 256-block).
+ *     Every variant must match it within 1e-5 * sum|Wd||xq| (float rounding of the sums only).
+ *  2. "plain": y = Wd . x, the plain f32 matmul. Quantizing an activation moves it by at most
+ *     d/2, so |y - plain| <= sum_blocks (d_b / 2) * sum_{i in b} |Wd_i| (+ the rounding term);
+ *     that bound is checked too.
+ * SIMD variants are also compared with the scalar one (same 1e-5 relative tolerance), and 2
+ * threads must give the bit-identical result of 1 thread. */
+#include "kernels/matmul.h"
+#include "tensor/quant.h"
+#include "base/mem.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+#define CHECK(c, ...) do { if (!(c)) { if (failures++ < 30) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } } while (0)
+
+static unsigned g_seed = 1;
+static float frand(void) { /* uniform in [-1, 1) */
+    g_seed = g_seed * 1664525u + 1013904223u;
+    return (float)((g_seed >> 8) / 8388608.0 - 1.0);
+}
+
+/* x quantized as the kernels do, returned as floats (xq) plus the per-element max error (d/2). */
+static void quantize_ref(afm_dtype wt, const float *x, int64_t n, double *xq, double *half_step) {
+    int kind = (wt == AFM_Q4_K || wt == AFM_Q6_K) ? 2 : (wt == AFM_F32 || wt == AFM_F16 || wt == AFM_BF16) ? 0 : 1;
+    if (kind == 0) {
+        for (int64_t i = 0; i < n; i++) { xq[i] = x[i]; half_step[i] = 0; }
+        return;
+    }
+    int bs = kind == 1 ? 32 : 256;
+    for (int64_t b = 0; b < n; b += bs) {
+        float amax = 0, max = 0;
+        for (int i = 0; i < bs; i++)
+            if (fabsf(x[b + i]) > amax) { amax = fabsf(x[b + i]); max = x[b + i]; }
+        float d, id;
+        if (kind == 1) { d = amax / 127.f; id = d != 0 ? 1.0f / d : 0.0f; }
+        else { id = amax != 0 ? -127.f / max : 0.0f; d = amax != 0 ? 1 / id : 0.0f; }
+        for (int i = 0; i < bs; i++) {
+            float q = nearbyintf(x[b + i] * id);
+            if (q > 127) q = 127;
+            xq[b + i] = (double)d * q;
+            half_step[b + i] = fabs((double)d) / 2;
+        }
+    }
+}
+
+static void run_case(afm_pool *p1, afm_pool *p2, afm_dtype wt, int64_t rows, int64_t cols, int64_t T) {
+    const char *name = afm_dtype_name(wt);
+    float *w = malloc(sizeof(float) * rows * cols), *wd = malloc(sizeof(float) * rows * cols);
+    float *x = malloc(sizeof(float) * T * cols);
+    size_t rb = afm_dtype_row_size(wt, cols);
+    unsigned char *wq = malloc(rb * rows);
+    for (int64_t i = 0; i < rows * cols; i++) w[i] = frand() * (1 + (i % 7 == 0) * 3);
+    for (int64_t i = 0; i < T * cols; i++) x[i] = frand() * (1 + (i % 13 == 0) * 5);
+    for (int64_t r = 0; r < rows; r++) {
+        CHECK(afm_quantize_row(wt, w + r * cols, wq + r * rb, cols) == AFM_OK, "quantize %s", name);
+        CHECK(afm_dequantize_row(wt, wq + r * rb, wd + r * cols, cols) == AFM_OK, "dequantize %s", name);
+    }
+    double *xq = malloc(sizeof(double) * T * cols), *hs = malloc(sizeof(double) * T * cols);
+    for (int64_t t = 0; t < T; t++) quantize_ref(wt, x + t * cols, cols, xq + t * cols, hs + t * cols);
+    double *exact = malloc(sizeof(double) * T * rows), *scale = malloc(sizeof(double) * T * rows);
+    double *plain = malloc(sizeof(double) * T * rows), *qbound = malloc(sizeof(double) * T * rows);
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t r = 0; r < rows; r++) {
+            double e = 0, s = 0, pl = 0, qb = 0;
+            for (int64_t c = 0; c < cols; c++) {
+                double wv = wd[r * cols + c];
+                e += wv * xq[t * cols + c];
+                s += fabs(wv * xq[t * cols + c]) + fabs(wv * x[t * cols + c]);
+                pl += wv * x[t * cols + c];
+                qb += fabs(wv) * hs[t * cols + c];
+            }
+            exact[t * rows + r] = e; scale[t * rows + r] = s; plain[t * rows + r] = pl; qbound[t * rows + r] = qb;
+        }
+    float *ys = malloc(sizeof(float) * T * rows), *y1 = malloc(sizeof(float) * T * rows), *y2 = malloc(sizeof(float) * T * rows);
+    CHECK(afm_matmul_isa(p1, AFM_ISA_SCALAR, ys, wq, wt, rows, cols, x, T) == AFM_OK, "scalar %s", name);
+    afm_isa best = afm_isa_best();
+    for (int isa = AFM_ISA_SCALAR; isa <= (int)best; isa++) {
+        CHECK(afm_matmul_isa(p1, (afm_isa)isa, y1, wq, wt, rows, cols, x, T) == AFM_OK, "%s %s", afm_isa_name(isa), name);
+        CHECK(afm_matmul_isa(p2, (afm_isa)isa, y2, wq, wt, rows, cols, x, T) == AFM_OK, "%s %s 2 threads", afm_isa_name(isa), name);
+        int bad_exact = 0, bad_plain = 0, bad_scalar = 0, bad_threads = 0;
+        for (int64_t i = 0; i < T * rows; i++) {
+            double tol = 1e-5 * scale[i] + 1e-6;
+            if (!(fabs(y1[i] - exact[i]) <= tol)) {
+                if (!bad_exact) fprintf(stderr, "  %s %s rows %lld cols %lld T %lld: y[%lld] = %.7g, exact %.7g (tol %.3g)\n",
+                                        afm_isa_name(isa), name, (long long)rows, (long long)cols, (long long)T, (long long)i, y1[i], exact[i], tol);
+                bad_exact++;
+            }
+            if (!(fabs(y1[i] - plain[i]) <= qbound[i] + tol)) bad_plain++;
+            if (!(fabs(y1[i] - ys[i]) <= tol)) bad_scalar++;
+            if (memcmp(&y1[i], &y2[i], 4)) bad_threads++;
+        }
+        CHECK(!bad_exact, "%s %s (%lld x %lld, T %lld): %d outputs off the quantized-activation reference", afm_isa_name(isa), name, (long long)rows, (long long)cols, (long long)T, bad_exact);
+        CHECK(!bad_plain, "%s %s (%lld x %lld, T %lld): %d outputs outside the activation-quantization bound", afm_isa_name(isa), name, (long long)rows, (long long)cols, (long long)T, bad_plain);
+        CHECK(!bad_scalar, "%s %s (%lld x %lld, T %lld): %d outputs differ from scalar", afm_isa_name(isa), name, (long long)rows, (long long)cols, (long long)T, bad_scalar);
+        CHECK(!bad_threads, "%s %s (%lld x %lld, T %lld): 2 threads differ from 1 in %d outputs", afm_isa_name(isa), name, (long long)rows, (long long)cols, (long long)T, bad_threads);
+    }
+    /* The default entry point is the best level */
+    CHECK(afm_matmul(p2, y2, wq, wt, rows, cols, x, T) == AFM_OK, "afm_matmul %s", name);
+    CHECK(!memcmp(y1, y2, sizeof(float) * T * rows), "afm_matmul %s differs from the best ISA", name);
+    free(w); free(wd); free(x); free(wq); free(xq); free(hs); free(exact); free(scale); free(plain); free(qbound);
+    free(ys); free(y1); free(y2);
+}
+
+int main(void) {
+    afm_pool *p1, *p2;
+    if (afm_pool_create(1, &p1) || afm_pool_create(2, &p2)) { fprintf(stderr, "pool\n"); return 1; }
+    printf("best ISA here: %s\n", afm_isa_name(afm_isa_best()));
+    const afm_dtype types[] = {AFM_F32, AFM_F16, AFM_BF16, AFM_Q8_0, AFM_Q4_0, AFM_Q4_1, AFM_Q5_0, AFM_Q5_1, AFM_Q4_K, AFM_Q6_K};
+    const int64_t Ts[] = {1, 2, 5, 17, 64};
+    const int64_t rows_list[] = {1, 7, 37};
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        afm_dtype wt = types[ti];
+        int block = afm_dtype_get(wt)->block;
+        int64_t cols_list[2];
+        if (block == 1) { cols_list[0] = 37; cols_list[1] = 83; }
+        else if (block == 32) { cols_list[0] = 96; cols_list[1] = 224; }
+        else { cols_list[0] = 256; cols_list[1] = 768; }
+        for (int ci = 0; ci < 2; ci++)
+            for (size_t ri = 0; ri < 3; ri++)
+                for (size_t k = 0; k < 5; k++) run_case(p1, p2, wt, rows_list[ri], cols_list[ci], Ts[k]);
+    }
+    /* Bad arguments */
+    float x[64] = {0}, y[64];
+    unsigned char w[64 * 34] = {0};
+    CHECK(afm_matmul(p1, y, w, AFM_Q4_0, 1, 48, x, 1) == AFM_ERR_INVALID_ARG, "cols not a block multiple");
+    CHECK(afm_matmul(p1, y, w, AFM_Q2_K, 1, 256, x, 1) == AFM_ERR_UNSUPPORTED, "q2_k unsupported");
+    CHECK(afm_matmul(p1, y, w, AFM_Q8_0, 0, 32, x, 1) == AFM_ERR_INVALID_ARG, "zero rows");
+    CHECK(afm_matmul(p1, NULL, w, AFM_Q8_0, 1, 32, x, 1) == AFM_ERR_INVALID_ARG, "NULL y");
+    CHECK(afm_matmul_supports(AFM_Q6_K) && !afm_matmul_supports(AFM_Q2_K), "supports()");
+    afm_pool_free(p1);
+    afm_pool_free(p2);
+    if (failures) { fprintf(stderr, "%d failures\n", failures); return 1; }
+    printf("test_matmul: all passed\n");
+    return 0;
+}
