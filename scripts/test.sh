@@ -16,7 +16,13 @@ if command -v clang >/dev/null; then
   for f in build/fuzz/tests/fuzz_*; do
     [ -x "$f" ] || continue
     echo "fuzz: $(basename "$f") for ${AFM_FUZZ_SECONDS:-20}s"
-    "$f" -max_total_time="${AFM_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 >/dev/null 2>&1 || { echo "fuzz target $f failed"; "$f" -runs=0 2>&1 | tail -n 20; exit 1; }
+    # Seeds in tests/fuzz/corpus/<target>/ (read only); new inputs go to build/fuzz/corpus/<target>.
+    corpus=()
+    if [ -d "tests/fuzz/corpus/$(basename "$f")" ]; then
+      mkdir -p "build/fuzz/corpus/$(basename "$f")"
+      corpus=("build/fuzz/corpus/$(basename "$f")" "tests/fuzz/corpus/$(basename "$f")")
+    fi
+    "$f" -max_total_time="${AFM_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 "${corpus[@]}" >/dev/null 2>&1 || { echo "fuzz target $f failed"; "$f" -runs=0 2>&1 | tail -n 20; exit 1; }
   done
 fi
 echo "all tests passed"

@@ -272,7 +272,7 @@ static afm_status parse_tensor_info(afm_gguf *g, cursor *c, afm_gguf_tensor *t, 
         uint64_t ne;
         if (!take(c, &ne, 8)) return truncated(c, "tensor shape");
         if (ne > (uint64_t)INT64_MAX)
-            return afm_error(AFM_ERR_FORMAT, "tensor '%s': ne[%u] = %" PRIu64 " is negative or too large", t->name, j, ne);
+            return afm_error(AFM_ERR_FORMAT, "tensor '%s': ne[%u] = %" PRId64 " is negative", t->name, j, (int64_t)ne);
         t->ne[j] = (int64_t)ne;
     }
     if (!take(c, &t->type, 4) || !take(c, &t->offset, 8)) return truncated(c, "tensor type and offset");
@@ -295,7 +295,10 @@ static afm_status place_tensors(afm_gguf *g) {
         if (t->offset % g->alignment != 0)
             return afm_error(AFM_ERR_FORMAT, "tensor '%s': offset %" PRIu64 " is not a multiple of the alignment %zu",
                              t->name, t->offset, g->alignment);
-        if (t->offset > room || t->nbytes > room - t->offset) {
+        if (t->offset > room)
+            return afm_error(AFM_ERR_FORMAT, "tensor '%s': offset %" PRIu64 " is past end of file (data section %zu..%zu)",
+                             t->name, t->offset, g->data_offset, g->size);
+        if (t->nbytes > room - t->offset) {
             uint64_t start = g->data_offset + t->offset;
             return afm_error(AFM_ERR_FORMAT, "tensor '%s': data [%" PRIu64 "..%" PRIu64 ") extends past end of file (size %zu)",
                              t->name, start, start + (uint64_t)t->nbytes, g->size);
@@ -311,7 +314,7 @@ static afm_status place_tensors(afm_gguf *g) {
     afm_status st = AFM_OK;
     for (size_t i = 0; i + 1 < n; i++)
         if (order[i]->offset + order[i]->nbytes > order[i + 1]->offset) {
-            st = afm_error(AFM_ERR_FORMAT, "tensor '%s': data [%" PRIu64 "..%" PRIu64 ") overlaps tensor '%s' at %" PRIu64,
+            st = afm_error(AFM_ERR_FORMAT, "tensor '%s': data at offsets [%" PRIu64 "..%" PRIu64 ") overlaps tensor '%s' at offset %" PRIu64,
                            order[i]->name, order[i]->offset, order[i]->offset + (uint64_t)order[i]->nbytes,
                            order[i + 1]->name, order[i + 1]->offset);
             break;
