@@ -222,7 +222,170 @@ static void writer_rejects(void) {
     afm_gguf_writer_free(w);
 }
 
-int main(void) {
+/* ---- helper modes for tests/cli/gguf_interop.sh (the Python gguf package on the other side) ---- */
+
+static uint32_t crc32_bytes(const unsigned char *p, size_t n) {
+    static uint32_t table[256];
+    if (!table[1])
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+static void print_hex(const void *p, size_t n) {
+    for (size_t i = 0; i < n; i++) printf("%02x", ((const unsigned char *)p)[i]);
+}
+
+/* One scalar of `type` at p (little-endian), canonically: integers in decimal, floats as their
+ * bit patterns in hex, bools 0/1, strings (given as bytes + len) as hex. */
+static void print_scalar(afm_gguf_type type, const void *p) {
+    union { uint8_t u8; int8_t i8; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32; uint64_t u64; int64_t i64; } v;
+    memcpy(&v, p, afm_gguf_type_size(type));
+    switch (type) {
+    case AFM_GGUF_UINT8: printf("%u", v.u8); break;
+    case AFM_GGUF_INT8: printf("%d", v.i8); break;
+    case AFM_GGUF_UINT16: printf("%u", v.u16); break;
+    case AFM_GGUF_INT16: printf("%d", v.i16); break;
+    case AFM_GGUF_UINT32: printf("%u", v.u32); break;
+    case AFM_GGUF_INT32: printf("%d", v.i32); break;
+    case AFM_GGUF_UINT64: printf("%llu", (unsigned long long)v.u64); break;
+    case AFM_GGUF_INT64: printf("%lld", (long long)v.i64); break;
+    case AFM_GGUF_FLOAT32: printf("%08x", v.u32); break;
+    case AFM_GGUF_FLOAT64: printf("%016llx", (unsigned long long)v.u64); break;
+    case AFM_GGUF_BOOL: printf("%d", v.u8 != 0); break;
+    default: break;
+    }
+}
+
+static int dump(const char *path) {
+    afm_gguf *g;
+    if (afm_gguf_open(path, &g) != AFM_OK) {
+        fprintf(stderr, "error: %s\n", afm_last_error());
+        return 1;
+    }
+    printf("version %u\nalignment %zu\n", afm_gguf_version(g), afm_gguf_alignment(g));
+    for (int64_t i = 0; i < afm_gguf_n_kv(g); i++) {
+        const char *key = afm_gguf_key(g, i), *s;
+        afm_gguf_type type = afm_gguf_kv_type(g, i), et;
+        size_t len;
+        printf("kv %s ", key);
+        if (type == AFM_GGUF_STRING) {
+            afm_gguf_get_str(g, key, &s, &len);
+            printf("string ");
+            print_hex(s, len);
+        } else if (type == AFM_GGUF_ARRAY) {
+            uint64_t n;
+            const void *data;
+            afm_gguf_get_arr(g, key, &et, &n, &data);
+            printf("array[%s] %llu ", afm_gguf_type_name(et), (unsigned long long)n);
+            for (uint64_t j = 0; j < n; j++) {
+                if (j) putchar(',');
+                if (et == AFM_GGUF_STRING) {
+                    afm_gguf_arr_str(g, key, j, &s, &len);
+                    print_hex(s, len);
+                } else {
+                    print_scalar(et, (const char *)data + j * afm_gguf_type_size(et));
+                }
+            }
+        } else {
+            /* Scalars: re-read through the typed getters and print canonically. */
+            union { uint64_t u; int64_t i; float f; double d; unsigned char b[8]; } v = {0};
+            switch (type) {
+            case AFM_GGUF_UINT8: case AFM_GGUF_UINT16: case AFM_GGUF_UINT32: case AFM_GGUF_UINT64:
+                afm_gguf_get_u64(g, key, &v.u);
+                printf("%s %llu", afm_gguf_type_name(type), (unsigned long long)v.u);
+                break;
+            case AFM_GGUF_INT8: case AFM_GGUF_INT16: case AFM_GGUF_INT32: case AFM_GGUF_INT64:
+                afm_gguf_get_i64(g, key, &v.i);
+                printf("%s %lld", afm_gguf_type_name(type), (long long)v.i);
+                break;
+            case AFM_GGUF_FLOAT32:
+                afm_gguf_get_f32(g, key, &v.f);
+                printf("f32 ");
+                print_scalar(type, &v.f);
+                break;
+            case AFM_GGUF_FLOAT64:
+                afm_gguf_get_f64(g, key, &v.d);
+                printf("f64 ");
+                print_scalar(type, &v.d);
+                break;
+            default: {
+                bool b = false;
+                afm_gguf_get_bool(g, key, &b);
+                printf("bool %d", b);
+            }
+            }
+        }
+        putchar('\n');
+    }
+    for (int64_t i = 0; i < afm_gguf_n_tensors(g); i++) {
+        const afm_gguf_tensor *t = afm_gguf_tensor_at(g, i);
+        printf("tensor %s type=%u ne=", t->name, t->type);
+        for (uint32_t j = 0; j < t->n_dims; j++) printf(j ? ",%lld" : "%lld", (long long)t->ne[j]);
+        printf(" offset=%zu nbytes=%zu crc32=%08x\n", afm_gguf_data_offset(g) + (size_t)t->offset, t->nbytes,
+               crc32_bytes(t->data, t->nbytes));
+    }
+    afm_gguf_close(g);
+    return 0;
+}
+
+/* Re-writes a GGUF through afm's writer (every key, every tensor, same order). */
+static int copy_file(const char *in, const char *out) {
+    afm_gguf *g;
+    afm_gguf_writer *w;
+    OK(afm_gguf_open(in, &g));
+    OK(afm_gguf_writer_create(&w));
+    for (int64_t i = 0; i < afm_gguf_n_kv(g); i++) OK(afm_gguf_copy_kv(w, g, i));
+    for (int64_t i = 0; i < afm_gguf_n_tensors(g); i++) {
+        const afm_gguf_tensor *t = afm_gguf_tensor_at(g, i);
+        OK(afm_gguf_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->nbytes, false));
+    }
+    OK(afm_gguf_write(w, out));
+    afm_gguf_writer_free(w);
+    afm_gguf_close(g);
+    return 0;
+}
+
+static tspec g_sample[] = {
+    {"token_embd.weight", AFM_F32, 2, {8, 3}, 0, NULL},
+    {"blk.0.attn_q.weight", AFM_F16, 2, {32, 5}, 0, NULL},
+    {"blk.0.ffn_up.weight", AFM_BF16, 2, {16, 2}, 0, NULL},
+    {"blk.0.attn_k.weight", AFM_Q8_0, 2, {64, 3}, 0, NULL},
+    {"blk.0.attn_v.weight", AFM_Q4_0, 3, {32, 2, 2}, 0, NULL},
+    {"blk.0.ffn_down.weight", AFM_Q4_K, 2, {256, 2}, 0, NULL},
+    {"blk.0.ffn_gate.weight", AFM_Q6_K, 4, {256, 1, 1, 2}, 0, NULL},
+    {"output_norm.weight", AFM_F32, 1, {7}, 0, NULL},
+    {"blk.0.ids", AFM_I32, 1, {3}, 0, NULL},
+};
+
+/* The sample file: every metadata type and several tensor types with deterministic bytes
+ * (byte k of tensor i is (i * 31 + k * 7) & 255). */
+static int write_sample(const char *path, uint32_t alignment) {
+    int n = (int)(sizeof g_sample / sizeof g_sample[0]);
+    for (int i = 0; i < n; i++) {
+        g_sample[i].nbytes = nbytes_of(g_sample[i].type, g_sample[i].ne, g_sample[i].n_dims);
+        g_sample[i].data = malloc(g_sample[i].nbytes);
+        for (size_t k = 0; k < g_sample[i].nbytes; k++) g_sample[i].data[k] = (unsigned char)((i * 31 + k * 7) & 255);
+    }
+    afm_gguf_writer *w;
+    OK(afm_gguf_writer_create(&w));
+    build(w, g_sample, n, alignment);
+    OK(afm_gguf_write(w, path));
+    afm_gguf_writer_free(w);
+    for (int i = 0; i < n; i++) free(g_sample[i].data);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--dump") == 0) return dump(argv[2]);
+    if (argc == 4 && strcmp(argv[1], "--copy") == 0) return copy_file(argv[2], argv[3]);
+    if (argc >= 3 && strcmp(argv[1], "--write-sample") == 0)
+        return write_sample(argv[2], argc > 3 ? (uint32_t)atoi(argv[3]) : 32);
     round_trip(32);
     round_trip(64);
     round_trip(8);
