@@ -48,6 +48,10 @@ afm_status afm_tokenizer_encode(const afm_tokenizer *t, const char *text, size_t
 afm_status afm_tokenizer_token_bytes(const afm_tokenizer *t, int32_t id, const char **bytes, size_t *len);
 /* Stored piece string (as in the vocabulary) of a token; NULL if out of range. */
 const char *afm_tokenizer_piece(const afm_tokenizer *t, int32_t id);
+/* GGUF token type (AFM_TOKTYPE_*) of a token; -1 if out of range. */
+int32_t afm_tokenizer_token_type(const afm_tokenizer *t, int32_t id);
+/* Length of the longest token in bytes (sizes streaming-decoder buffers). */
+uint32_t afm_tokenizer_max_token_bytes(const afm_tokenizer *t);
 
 /* Decodes ids to bytes; *out malloc'd and NUL-terminated. skip_special: drop control tokens. */
 afm_status afm_tokenizer_decode(const afm_tokenizer *t, const int32_t *ids, size_t n, bool skip_special,
