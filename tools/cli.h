@@ -2,4 +2,6 @@
 #define AFM_TOOLS_CLI_H
 typedef struct afm_command { const char *name; const char *help; int (*fn)(int argc, char **argv); } afm_command;
 int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
 #endif
