@@ -1,0 +1,46 @@
+/* f32 GEMM for training: the three products of a linear layer y = x·Wᵀ.
+ *
+ *   forward     y (N, O)  = x (N, I) · W (O, I)ᵀ
+ *   backward x  dx (N, I) (+)= dy (N, O) · W (O, I)
+ *   backward W  dW (O, I) (+)= dy (N, O)ᵀ · x (N, I)
+ *
+ * All three go through one cache-blocked kernel (afm_gemm): C (M, Nc) (+)= A (M, K) · B (K, Nc)
+ * where A and B are read through arbitrary row/column strides and packed into contiguous
+ * panels, so transposes cost nothing extra. The inner micro-kernel is AVX-512 or AVX2 FMA when the
+ * CPU has it (base/cpu.h, AFM_FORCE_ISA caps it), else portable C. Each element of C is owned by
+ * one thread and summed in a fixed K order, so results do not depend on the thread count. */
+#ifndef AFM_MODEL_TRAIN_GEMM_H
+#define AFM_MODEL_TRAIN_GEMM_H
+#include <stdbool.h>
+#include <stddef.h>
+#include "afm/status.h"
+#include "base/threadpool.h"
+
+/* Register tile of the micro-kernel and cache blocks (floats). */
+enum { AFM_GEMM_MR = 6, AFM_GEMM_NR = 64, AFM_GEMM_KC = 256, AFM_GEMM_MC = 96, AFM_GEMM_NC = 512 };
+
+/* Per-thread packing buffers; create once for a pool size and reuse. */
+typedef struct afm_gemm_ws afm_gemm_ws;
+afm_status afm_gemm_ws_create(int n_threads, afm_gemm_ws **out);
+void afm_gemm_ws_free(afm_gemm_ws *ws);
+
+/* C(i, j) = (accumulate ? C(i, j) : 0) + sum_k A(i, k) B(k, j), with
+ * A(i, k) = a[i*a_rs + k*a_cs], B(k, j) = b[k*b_rs + j*b_cs], C(i, j) = c[i*c_rs + j]. */
+void afm_gemm(afm_pool *pool, afm_gemm_ws *ws, long M, long Nc, long K,
+              const float *a, long a_rs, long a_cs, const float *b, long b_rs, long b_cs,
+              float *c, long c_rs, bool accumulate);
+
+/* The linear-layer products named above (x, y, W row-major and contiguous). */
+void afm_linear_fwd(afm_pool *pool, afm_gemm_ws *ws, float *y, const float *x, const float *W, long N, long I, long O);
+void afm_linear_bwd_x(afm_pool *pool, afm_gemm_ws *ws, float *dx, const float *dy, const float *W, long N, long I, long O, bool accumulate);
+void afm_linear_bwd_w(afm_pool *pool, afm_gemm_ws *ws, float *dW, const float *dy, const float *x, long N, long I, long O);
+
+/* Micro-kernel: acc (MR, NR) = sum_k ap[k*MR + r] * bp[k*NR + j] over k < kc; then
+ * C(r, j) (+)= acc for r < mr, j < nr (partial tiles at the edges). */
+typedef void (*afm_gemm_ukernel)(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr, bool add);
+void afm_gemm_ukernel_scalar(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr, bool add);
+void afm_gemm_ukernel_avx2(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr, bool add);
+void afm_gemm_ukernel_avx512(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr, bool add);
+/* Forces a micro-kernel (tests compare them); NULL restores run-time selection. */
+void afm_gemm_set_ukernel(afm_gemm_ukernel k);
+#endif

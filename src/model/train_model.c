@@ -1,0 +1,382 @@
+/* Training model: layout, init, forward and backward (see train_model.h). */
+#include "model/train_model.h"
+#include "model/train_ops.h"
+#include "base/error.h"
+#include "base/mem.h"
+#include "base/rng.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+afm_status afm_train_config_check(const afm_config *c) {
+    if (!c) return afm_error(AFM_ERR_INVALID_ARG, "model config is NULL");
+    if (c->n_vocab <= 0 || c->dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 ||
+        c->head_dim <= 0 || c->ffn_dim <= 0)
+        return afm_error(AFM_ERR_INVALID_ARG, "model config: n_vocab, dim, n_layers, n_heads, n_kv_heads, head_dim and "
+                         "ffn_dim must all be positive (got %d, %d, %d, %d, %d, %d, %d)", c->n_vocab, c->dim,
+                         c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim);
+    if (c->n_heads % c->n_kv_heads)
+        return afm_error(AFM_ERR_INVALID_ARG, "model config: n_heads (%d) must be a multiple of n_kv_heads (%d)", c->n_heads, c->n_kv_heads);
+    if (c->head_dim % 2)
+        return afm_error(AFM_ERR_INVALID_ARG, "model config: head_dim (%d) must be even for RoPE", c->head_dim);
+    if (!(c->rope_theta > 0.0f)) return afm_error(AFM_ERR_INVALID_ARG, "model config: rope_theta must be > 0");
+    if (!(c->norm_eps > 0.0f)) return afm_error(AFM_ERR_INVALID_ARG, "model config: norm_eps must be > 0");
+    if (c->rope_layout != AFM_ROPE_INTERLEAVED && c->rope_layout != AFM_ROPE_HALF)
+        return afm_error(AFM_ERR_INVALID_ARG, "model config: unknown rope layout %d", (int)c->rope_layout);
+    if (c->qk_norm != AFM_QK_NORM_OFF && c->qk_norm != AFM_QK_NORM_BEFORE_ROPE && c->qk_norm != AFM_QK_NORM_AFTER_ROPE)
+        return afm_error(AFM_ERR_INVALID_ARG, "model config: unknown qk_norm position %d", (int)c->qk_norm);
+    return AFM_OK;
+}
+
+/* Walks the parameter tensors in layout order; fn is called for each. */
+typedef void (*tensor_fn)(void *ctx, const char *name, int n_dims, long rows, long cols, afm_param_kind kind);
+
+static void walk_tensors(const afm_config *c, tensor_fn fn, void *ctx) {
+    long D = c->dim, QD = (long)c->n_heads * c->head_dim, KD = (long)c->n_kv_heads * c->head_dim, F = c->ffn_dim;
+    char name[64];
+    fn(ctx, "token_embd.weight", 2, c->n_vocab, D, AFM_PARAM_EMBEDDING);
+    for (int l = 0; l < c->n_layers; l++) {
+#define T_(suffix, nd, r, cc, kind) do { snprintf(name, sizeof name, "blk.%d." suffix, l); fn(ctx, name, nd, r, cc, kind); } while (0)
+        T_("attn_norm.weight", 1, D, 1, AFM_PARAM_NORM);
+        T_("attn_q.weight", 2, QD, D, AFM_PARAM_LINEAR);
+        T_("attn_k.weight", 2, KD, D, AFM_PARAM_LINEAR);
+        T_("attn_v.weight", 2, KD, D, AFM_PARAM_LINEAR);
+        if (c->qk_norm != AFM_QK_NORM_OFF) {
+            T_("attn_q_norm.weight", 1, c->head_dim, 1, AFM_PARAM_NORM);
+            T_("attn_k_norm.weight", 1, c->head_dim, 1, AFM_PARAM_NORM);
+        }
+        T_("attn_output.weight", 2, D, QD, AFM_PARAM_LINEAR);
+        T_("ffn_norm.weight", 1, D, 1, AFM_PARAM_NORM);
+        T_("ffn_gate.weight", 2, F, D, AFM_PARAM_LINEAR);
+        T_("ffn_up.weight", 2, F, D, AFM_PARAM_LINEAR);
+        T_("ffn_down.weight", 2, D, F, AFM_PARAM_LINEAR);
+#undef T_
+    }
+    fn(ctx, "output_norm.weight", 1, D, 1, AFM_PARAM_NORM);
+    if (!c->tied_output) fn(ctx, "output.weight", 2, c->n_vocab, D, AFM_PARAM_EMBEDDING);
+}
+
+typedef struct count_ctx { size_t n; int count; afm_param_tensor *out; } count_ctx;
+
+static void count_fn(void *p, const char *name, int n_dims, long rows, long cols, afm_param_kind kind) {
+    count_ctx *c = p;
+    size_t numel = (size_t)rows * (size_t)cols;
+    if (c->out) {
+        afm_param_tensor *t = &c->out[c->count];
+        snprintf(t->name, sizeof t->name, "%s", name);
+        t->offset = c->n;
+        t->numel = numel;
+        t->n_dims = n_dims;
+        t->shape[0] = rows;
+        t->shape[1] = n_dims == 2 ? cols : 1;
+        t->kind = kind;
+        t->fan_in = cols;
+    }
+    c->n += numel;
+    c->count++;
+}
+
+size_t afm_train_n_params(const afm_config *cfg) {
+    count_ctx c = {0, 0, NULL};
+    walk_tensors(cfg, count_fn, &c);
+    return c.n;
+}
+
+/* Activation and scratch sizes, in floats, for N = B*T rows. */
+typedef struct act_sizes { size_t per_layer, final, scratch; } act_sizes;
+
+static act_sizes act_size(const afm_config *c, size_t B, size_t T) {
+    size_t N = B * T, D = (size_t)c->dim, QD = (size_t)c->n_heads * c->head_dim, KD = (size_t)c->n_kv_heads * c->head_dim;
+    size_t F = (size_t)c->ffn_dim, H = (size_t)c->n_heads, KH = (size_t)c->n_kv_heads, V = (size_t)c->n_vocab;
+    act_sizes s;
+    bool qkn = c->qk_norm != AFM_QK_NORM_OFF;
+    s.per_layer = N * D /* x_n1 */ + N /* rstd1 */ + N * QD + 2 * N * KD /* q_lin, k_lin, v */ +
+                  (qkn ? N * QD + N * KD + N * H + N * KH : 0) + N * QD + N * KD /* q, k */ +
+                  B * H * T * T + N * QD /* att */ + N * D /* h */ + N * D + N /* x_n2, rstd2 */ +
+                  3 * N * F + N * D /* resid[l] */;
+    s.final = N * D /* resid[L] */ + N * D + N /* x_nf, rstdf */ + N * V + 2 * N;
+    size_t scr = D > (size_t)c->head_dim ? D : (size_t)c->head_dim;
+    if (T > scr) scr = T;
+    s.scratch = 2 * N * D + N * QD + 2 * N * QD + 2 * N * KD + N * KD + 3 * N * F + 512 * scr + T * (size_t)c->head_dim;
+    return s;
+}
+
+size_t afm_train_act_bytes(const afm_config *cfg, int B, int T) {
+    act_sizes s = act_size(cfg, (size_t)B, (size_t)T);
+    return sizeof(float) * (s.per_layer * (size_t)cfg->n_layers + s.final + s.scratch);
+}
+
+static void set_views(const afm_config *c, float *base, afm_param_views *v, const afm_param_tensor *t) {
+    int i = 0;
+    v->tok_embd = base + t[i++].offset;
+    for (int l = 0; l < c->n_layers; l++) {
+        afm_layer_params *L = &v->layers[l];
+        L->attn_norm = base + t[i++].offset;
+        L->wq = base + t[i++].offset;
+        L->wk = base + t[i++].offset;
+        L->wv = base + t[i++].offset;
+        if (c->qk_norm != AFM_QK_NORM_OFF) {
+            L->q_norm = base + t[i++].offset;
+            L->k_norm = base + t[i++].offset;
+        } else {
+            L->q_norm = L->k_norm = NULL;
+        }
+        L->wo = base + t[i++].offset;
+        L->ffn_norm = base + t[i++].offset;
+        L->w_gate = base + t[i++].offset;
+        L->w_up = base + t[i++].offset;
+        L->w_down = base + t[i++].offset;
+    }
+    v->output_norm = base + t[i++].offset;
+    v->output = c->tied_output ? v->tok_embd : base + t[i++].offset;
+}
+
+afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool *pool, afm_train_model **out) {
+    *out = NULL;
+    AFM_TRY(afm_train_config_check(cfg));
+    if (B <= 0 || T <= 0) return afm_error(AFM_ERR_INVALID_ARG, "training batch must be positive (got B=%d, T=%d)", B, T);
+    if (afm_pool_size(pool) > 512) return afm_error(AFM_ERR_INVALID_ARG, "at most 512 threads are supported");
+    afm_train_model *m = calloc(1, sizeof *m);
+    if (!m) return afm_error(AFM_ERR_NOMEM, "out of memory creating the training model");
+    m->cfg = *cfg;
+    m->pool = pool;
+    m->B = B;
+    m->T = T;
+    afm_status st = afm_gemm_ws_create(afm_pool_size(pool), &m->gemm);
+    if (st != AFM_OK) { afm_train_model_free(m); return st; }
+
+    count_ctx cc = {0, 0, NULL};
+    walk_tensors(cfg, count_fn, &cc);
+    m->n_params = cc.n;
+    m->n_tensors = cc.count;
+    m->tensors = calloc((size_t)cc.count, sizeof *m->tensors);
+    m->p.layers = calloc((size_t)cfg->n_layers, sizeof(afm_layer_params));
+    m->g.layers = calloc((size_t)cfg->n_layers, sizeof(afm_layer_params));
+    m->acts = calloc((size_t)cfg->n_layers, sizeof(afm_layer_acts));
+    m->resid = calloc((size_t)cfg->n_layers + 1, sizeof(float *));
+    size_t pbytes;
+    if (!afm_mul_ok(m->n_params, sizeof(float), &pbytes) || !m->tensors || !m->p.layers || !m->g.layers || !m->acts || !m->resid) {
+        afm_train_model_free(m);
+        return afm_error(AFM_ERR_NOMEM, "out of memory creating the training model");
+    }
+    count_ctx fill = {0, 0, m->tensors};
+    walk_tensors(cfg, count_fn, &fill);
+    m->params = afm_alloc(pbytes);
+    m->grads = afm_calloc(pbytes);
+    size_t abytes = afm_train_act_bytes(cfg, B, T);
+    m->act_mem = afm_alloc(abytes);
+    if (!m->params || !m->grads || !m->act_mem) {
+        afm_train_model_free(m);
+        return afm_error(AFM_ERR_NOMEM, "out of memory: %zu parameters (%.1f MiB each for weights and gradients) and "
+                         "%.1f MiB of activations for B=%d, T=%d", m->n_params, pbytes / 1048576.0, abytes / 1048576.0, B, T);
+    }
+    set_views(cfg, m->params, &m->p, m->tensors);
+    set_views(cfg, m->grads, &m->g, m->tensors);
+
+    size_t N = (size_t)B * T, D = (size_t)cfg->dim, QD = (size_t)cfg->n_heads * cfg->head_dim;
+    size_t KD = (size_t)cfg->n_kv_heads * cfg->head_dim, F = (size_t)cfg->ffn_dim, V = (size_t)cfg->n_vocab;
+    size_t H = (size_t)cfg->n_heads, KH = (size_t)cfg->n_kv_heads;
+    bool qkn = cfg->qk_norm != AFM_QK_NORM_OFF;
+    float *a = m->act_mem;
+#define TAKE(ptr, n) do { (ptr) = a; a += (n); } while (0)
+    for (int l = 0; l < cfg->n_layers; l++) {
+        afm_layer_acts *A = &m->acts[l];
+        TAKE(m->resid[l], N * D);
+        TAKE(A->x_n1, N * D); TAKE(A->rstd1, N);
+        TAKE(A->q_lin, N * QD); TAKE(A->k_lin, N * KD); TAKE(A->v, N * KD);
+        if (qkn) { TAKE(A->q_mid, N * QD); TAKE(A->k_mid, N * KD); TAKE(A->q_rstd, N * H); TAKE(A->k_rstd, N * KH); }
+        TAKE(A->q, N * QD); TAKE(A->k, N * KD);
+        TAKE(A->probs, (size_t)B * H * T * T);
+        TAKE(A->att, N * QD); TAKE(A->h, N * D);
+        TAKE(A->x_n2, N * D); TAKE(A->rstd2, N);
+        TAKE(A->gate, N * F); TAKE(A->up, N * F); TAKE(A->act, N * F);
+    }
+    TAKE(m->resid[cfg->n_layers], N * D);
+    TAKE(m->x_nf, N * D); TAKE(m->rstdf, N); TAKE(m->logits, N * V); TAKE(m->lse, N); TAKE(m->losses, N);
+    TAKE(m->d_resid, N * D); TAKE(m->d_xn, N * D);
+    TAKE(m->d_att, N * QD); TAKE(m->d_q, N * QD); TAKE(m->d_q2, N * QD);
+    TAKE(m->d_k, N * KD); TAKE(m->d_k2, N * KD); TAKE(m->d_v, N * KD);
+    TAKE(m->d_act, N * F); TAKE(m->d_gate, N * F); TAKE(m->d_up, N * F);
+    size_t scr = D > (size_t)cfg->head_dim ? D : (size_t)cfg->head_dim;
+    if ((size_t)T > scr) scr = (size_t)T;
+    TAKE(m->scratch, 512 * scr);
+    TAKE(m->rope_cos, (size_t)T * cfg->head_dim / 2); TAKE(m->rope_sin, (size_t)T * cfg->head_dim / 2);
+#undef TAKE
+    if ((size_t)(a - m->act_mem) * sizeof(float) > abytes) { afm_train_model_free(m); return afm_error(AFM_ERR_INTERNAL, "activation layout overflow"); }
+    m->rope_theta_tab = -1.0;
+    *out = m;
+    return AFM_OK;
+}
+
+void afm_train_model_free(afm_train_model *m) {
+    if (!m) return;
+    afm_gemm_ws_free(m->gemm);
+    afm_free(m->params);
+    afm_free(m->grads);
+    afm_free(m->act_mem);
+    free(m->tensors);
+    free(m->p.layers);
+    free(m->g.layers);
+    free(m->acts);
+    free(m->resid);
+    free(m);
+}
+
+void afm_train_model_init(afm_train_model *m, uint64_t seed) {
+    afm_rng rng;
+    afm_rng_seed(&rng, seed);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const afm_param_tensor *t = &m->tensors[i];
+        float *w = m->params + t->offset;
+        if (t->kind == AFM_PARAM_NORM) {
+            for (size_t j = 0; j < t->numel; j++) w[j] = 1.0f;
+            continue;
+        }
+        /* linear: std 1/sqrt(fan_in); embedding (and untied output): std 1/sqrt(D) */
+        float std = (float)(1.0 / sqrt((double)(t->kind == AFM_PARAM_LINEAR ? t->fan_in : m->cfg.dim)));
+        for (size_t j = 0; j < t->numel; j++) w[j] = std * afm_rng_normal(&rng);
+    }
+}
+
+const afm_param_tensor *afm_train_find_tensor(const afm_train_model *m, const char *name) {
+    for (int i = 0; i < m->n_tensors; i++)
+        if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
+    return NULL;
+}
+
+void afm_train_zero_grad(afm_train_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+
+afm_status afm_train_forward(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t, double *loss) {
+    const afm_config *c = &m->cfg;
+    if (b <= 0 || t <= 0 || b > m->B || t > m->T)
+        return afm_error(AFM_ERR_INVALID_ARG, "batch (%d, %d) does not fit the model's capacity (%d, %d)", b, t, m->B, m->T);
+    long N = (long)b * t;
+    for (long n = 0; n < N; n++) {
+        if (tokens[n] < 0 || tokens[n] >= c->n_vocab)
+            return afm_error(AFM_ERR_RANGE, "token id %d at position %ld is outside the vocabulary [0, %d)", tokens[n], n, c->n_vocab);
+        if (targets && targets[n] >= c->n_vocab)
+            return afm_error(AFM_ERR_RANGE, "target id %d at position %ld is outside the vocabulary [0, %d)", targets[n], n, c->n_vocab);
+    }
+    afm_pool *P = m->pool;
+    afm_gemm_ws *W = m->gemm;
+    long D = c->dim, hd = c->head_dim, H = c->n_heads, KH = c->n_kv_heads, QD = H * hd, KD = KH * hd, F = c->ffn_dim, V = c->n_vocab;
+    float eps = c->norm_eps, scale = (float)(1.0 / sqrt((double)hd));
+    if (m->rope_theta_tab != (double)c->rope_theta) {
+        afm_rope_table(m->rope_cos, m->rope_sin, m->T, hd, (double)c->rope_theta);
+        m->rope_theta_tab = (double)c->rope_theta;
+    }
+    m->tokens = tokens;
+    m->targets = targets;
+    m->cur_b = b;
+    m->cur_t = t;
+
+    afm_embed_fwd(P, m->resid[0], m->p.tok_embd, tokens, N, D);
+    for (int l = 0; l < c->n_layers; l++) {
+        afm_layer_params *L = &m->p.layers[l];
+        afm_layer_acts *A = &m->acts[l];
+        float *x = m->resid[l];
+        afm_rmsnorm_fwd(P, A->x_n1, A->rstd1, x, L->attn_norm, N, D, eps);
+        afm_linear_fwd(P, W, A->q_lin, A->x_n1, L->wq, N, D, QD);
+        afm_linear_fwd(P, W, A->k_lin, A->x_n1, L->wk, N, D, KD);
+        afm_linear_fwd(P, W, A->v, A->x_n1, L->wv, N, D, KD);
+        switch (c->qk_norm) {
+        case AFM_QK_NORM_OFF:
+            afm_rope(P, A->q, A->q_lin, m->rope_cos, m->rope_sin, N, t, H, hd, c->rope_layout, false);
+            afm_rope(P, A->k, A->k_lin, m->rope_cos, m->rope_sin, N, t, KH, hd, c->rope_layout, false);
+            break;
+        case AFM_QK_NORM_BEFORE_ROPE: /* Qwen3: norm each head, then rotate */
+            afm_rmsnorm_fwd(P, A->q, A->q_rstd, A->q_lin, L->q_norm, N * H, hd, eps);
+            afm_rmsnorm_fwd(P, A->k, A->k_rstd, A->k_lin, L->k_norm, N * KH, hd, eps);
+            afm_rope(P, A->q, A->q, m->rope_cos, m->rope_sin, N, t, H, hd, c->rope_layout, false);
+            afm_rope(P, A->k, A->k, m->rope_cos, m->rope_sin, N, t, KH, hd, c->rope_layout, false);
+            break;
+        case AFM_QK_NORM_AFTER_ROPE: /* AFM: rotate, then norm each head */
+            afm_rope(P, A->q_mid, A->q_lin, m->rope_cos, m->rope_sin, N, t, H, hd, c->rope_layout, false);
+            afm_rope(P, A->k_mid, A->k_lin, m->rope_cos, m->rope_sin, N, t, KH, hd, c->rope_layout, false);
+            afm_rmsnorm_fwd(P, A->q, A->q_rstd, A->q_mid, L->q_norm, N * H, hd, eps);
+            afm_rmsnorm_fwd(P, A->k, A->k_rstd, A->k_mid, L->k_norm, N * KH, hd, eps);
+            break;
+        }
+        afm_attention_fwd(P, A->att, A->probs, A->q, A->k, A->v, b, t, H, KH, hd, scale);
+        afm_linear_fwd(P, W, m->d_xn, A->att, L->wo, N, QD, D);    /* d_xn: scratch for Wo·att */
+        afm_add(P, A->h, x, m->d_xn, N * D);
+        afm_rmsnorm_fwd(P, A->x_n2, A->rstd2, A->h, L->ffn_norm, N, D, eps);
+        afm_linear_fwd(P, W, A->gate, A->x_n2, L->w_gate, N, D, F);
+        afm_linear_fwd(P, W, A->up, A->x_n2, L->w_up, N, D, F);
+        afm_swiglu_fwd(P, A->act, A->gate, A->up, N * F);
+        afm_linear_fwd(P, W, m->d_xn, A->act, L->w_down, N, F, D);
+        afm_add(P, m->resid[l + 1], A->h, m->d_xn, N * D);
+    }
+    afm_rmsnorm_fwd(P, m->x_nf, m->rstdf, m->resid[c->n_layers], m->p.output_norm, N, D, eps);
+    afm_linear_fwd(P, W, m->logits, m->x_nf, m->p.output, N, D, V);
+    m->loss = 0.0;
+    m->n_valid = 0;
+    if (targets) m->loss = afm_xent_fwd(P, m->lse, m->losses, m->logits, targets, N, V, m->z_loss, &m->n_valid);
+    if (loss) *loss = m->loss;
+    return AFM_OK;
+}
+
+afm_status afm_train_backward(afm_train_model *m, float scale) {
+    const afm_config *c = &m->cfg;
+    if (!m->tokens || !m->targets) return afm_error(AFM_ERR_INVALID_ARG, "backward needs a forward with targets first");
+    afm_pool *P = m->pool;
+    afm_gemm_ws *W = m->gemm;
+    long b = m->cur_b, t = m->cur_t, N = b * t;
+    long D = c->dim, hd = c->head_dim, H = c->n_heads, KH = c->n_kv_heads, QD = H * hd, KD = KH * hd, F = c->ffn_dim, V = c->n_vocab;
+    float sc = (float)(1.0 / sqrt((double)hd));
+    /* the loss is a mean over counted rows: seed d(loss)/d(loss_n) = scale / n_valid */
+    float seed = m->n_valid > 0 ? scale / (float)m->n_valid : 0.0f;
+    afm_xent_bwd(P, m->logits, m->lse, m->targets, N, V, m->z_loss, seed);
+    float *dlogits = m->logits;
+    afm_linear_bwd_w(P, W, m->g.output, dlogits, m->x_nf, N, D, V);
+    afm_linear_bwd_x(P, W, m->d_xn, dlogits, m->p.output, N, D, V, false);
+    afm_rmsnorm_bwd(P, m->d_resid, m->g.output_norm, m->d_xn, m->resid[c->n_layers], m->rstdf, m->p.output_norm,
+                    N, D, m->scratch, false);
+    for (int l = c->n_layers - 1; l >= 0; l--) {
+        afm_layer_params *L = &m->p.layers[l], *G = &m->g.layers[l];
+        afm_layer_acts *A = &m->acts[l];
+        /* out = h + Wdown · act: d_resid is both d(out) and, below, the running d(h) */
+        afm_linear_bwd_w(P, W, G->w_down, m->d_resid, A->act, N, F, D);
+        afm_linear_bwd_x(P, W, m->d_act, m->d_resid, L->w_down, N, F, D, false);
+        afm_swiglu_bwd(P, m->d_gate, m->d_up, m->d_act, A->gate, A->up, N * F);
+        afm_linear_bwd_w(P, W, G->w_gate, m->d_gate, A->x_n2, N, D, F);
+        afm_linear_bwd_w(P, W, G->w_up, m->d_up, A->x_n2, N, D, F);
+        afm_linear_bwd_x(P, W, m->d_xn, m->d_gate, L->w_gate, N, D, F, false);
+        afm_linear_bwd_x(P, W, m->d_xn, m->d_up, L->w_up, N, D, F, true);
+        afm_rmsnorm_bwd(P, m->d_resid, G->ffn_norm, m->d_xn, A->h, A->rstd2, L->ffn_norm, N, D, m->scratch, true);
+        /* h = x + Wo · att */
+        afm_linear_bwd_w(P, W, G->wo, m->d_resid, A->att, N, QD, D);
+        afm_linear_bwd_x(P, W, m->d_att, m->d_resid, L->wo, N, QD, D, false);
+        afm_attention_bwd(P, m->d_q, m->d_k, m->d_v, m->d_att, A->probs, A->q, A->k, A->v, b, t, H, KH, hd, sc, m->scratch);
+        /* back through QK-norm and RoPE to d(q_lin), d(k_lin), left in d_q, d_k */
+        switch (c->qk_norm) {
+        case AFM_QK_NORM_OFF:
+            afm_rope(P, m->d_q, m->d_q, m->rope_cos, m->rope_sin, N, t, H, hd, c->rope_layout, true);
+            afm_rope(P, m->d_k, m->d_k, m->rope_cos, m->rope_sin, N, t, KH, hd, c->rope_layout, true);
+            break;
+        case AFM_QK_NORM_BEFORE_ROPE:
+            afm_rope(P, m->d_q2, m->d_q, m->rope_cos, m->rope_sin, N, t, H, hd, c->rope_layout, true);
+            afm_rope(P, m->d_k2, m->d_k, m->rope_cos, m->rope_sin, N, t, KH, hd, c->rope_layout, true);
+            afm_rmsnorm_bwd(P, m->d_q, G->q_norm, m->d_q2, A->q_lin, A->q_rstd, L->q_norm, N * H, hd, m->scratch, false);
+            afm_rmsnorm_bwd(P, m->d_k, G->k_norm, m->d_k2, A->k_lin, A->k_rstd, L->k_norm, N * KH, hd, m->scratch, false);
+            break;
+        case AFM_QK_NORM_AFTER_ROPE:
+            afm_rmsnorm_bwd(P, m->d_q2, G->q_norm, m->d_q, A->q_mid, A->q_rstd, L->q_norm, N * H, hd, m->scratch, false);
+            afm_rmsnorm_bwd(P, m->d_k2, G->k_norm, m->d_k, A->k_mid, A->k_rstd, L->k_norm, N * KH, hd, m->scratch, false);
+            afm_rope(P, m->d_q, m->d_q2, m->rope_cos, m->rope_sin, N, t, H, hd, c->rope_layout, true);
+            afm_rope(P, m->d_k, m->d_k2, m->rope_cos, m->rope_sin, N, t, KH, hd, c->rope_layout, true);
+            break;
+        }
+        afm_linear_bwd_w(P, W, G->wq, m->d_q, A->x_n1, N, D, QD);
+        afm_linear_bwd_w(P, W, G->wk, m->d_k, A->x_n1, N, D, KD);
+        afm_linear_bwd_w(P, W, G->wv, m->d_v, A->x_n1, N, D, KD);
+        afm_linear_bwd_x(P, W, m->d_xn, m->d_q, L->wq, N, D, QD, false);
+        afm_linear_bwd_x(P, W, m->d_xn, m->d_k, L->wk, N, D, KD, true);
+        afm_linear_bwd_x(P, W, m->d_xn, m->d_v, L->wv, N, D, KD, true);
+        afm_rmsnorm_bwd(P, m->d_resid, G->attn_norm, m->d_xn, m->resid[l], A->rstd1, L->attn_norm, N, D, m->scratch, true);
+    }
+    afm_embed_bwd(P, m->g.tok_embd, m->d_resid, m->tokens, N, D);
+    m->tokens = NULL; /* logits now hold gradients: a second backward needs a new forward */
+    return AFM_OK;
+}

@@ -1,0 +1,115 @@
+/* The AFM transformer for training: f32 parameters, gradients and activations, each one big
+ * buffer with named views (llm.c style), forward with loss and the full backward.
+ *
+ * Parameters are laid out tensor after tensor in GGUF order and named with GGUF (llama.cpp)
+ * tensor names; matrices are row-major (out, in):
+ *   token_embd.weight (V, D)
+ *   blk.L.attn_norm.weight (D)    blk.L.attn_q.weight (H*hd, D)  blk.L.attn_k.weight (KH*hd, D)
+ *   blk.L.attn_v.weight (KH*hd, D) blk.L.attn_q_norm.weight (hd)  blk.L.attn_k_norm.weight (hd)
+ *   blk.L.attn_output.weight (D, H*hd)  blk.L.ffn_norm.weight (D)
+ *   blk.L.ffn_gate.weight (F, D)  blk.L.ffn_up.weight (F, D)  blk.L.ffn_down.weight (D, F)
+ *   output_norm.weight (D)        output.weight (V, D) unless tied
+ * (the q/k norm gains exist only when qk_norm != off).
+ *
+ * Layer (afm.md §1.3), pre-norm, no biases:
+ *   h   = x + Wo · attn(rope/qknorm(Wq·n1(x)), rope/qknorm(Wk·n1(x)), Wv·n1(x))
+ *   out = h + Wdown · (silu(Wgate·n2(h)) ⊙ Wup·n2(h))
+ * attention scores are (q·k) / sqrt(hd); logits = n_out(x_L) · Eᵀ (or output.weightᵀ). */
+#ifndef AFM_MODEL_TRAIN_MODEL_H
+#define AFM_MODEL_TRAIN_MODEL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "afm/model.h"
+#include "base/threadpool.h"
+#include "model/train_gemm.h"
+
+typedef enum afm_param_kind {
+    AFM_PARAM_EMBEDDING = 0, /* token embedding / untied output: full learning rate */
+    AFM_PARAM_LINEAR = 1,    /* projection matrices: µP-simple scaled updates */
+    AFM_PARAM_NORM = 2       /* RMSNorm gains */
+} afm_param_kind;
+
+typedef struct afm_param_tensor {
+    char name[64];       /* GGUF tensor name */
+    size_t offset;       /* floats from the start of the parameter buffer */
+    size_t numel;
+    int n_dims;
+    int64_t shape[2];    /* row-major: (rows, cols) or (n) */
+    afm_param_kind kind;
+    long fan_in;         /* columns of a matrix (init std 1/sqrt(fan_in)) */
+} afm_param_tensor;
+
+typedef struct afm_layer_params {
+    float *attn_norm, *wq, *wk, *wv, *q_norm, *k_norm, *wo, *ffn_norm, *w_gate, *w_up, *w_down;
+} afm_layer_params;
+
+typedef struct afm_param_views {
+    float *tok_embd, *output_norm, *output; /* output == tok_embd when tied */
+    afm_layer_params *layers;
+} afm_param_views;
+
+typedef struct afm_layer_acts {
+    float *x_n1, *rstd1;            /* (N, D), (N) */
+    float *q_lin, *k_lin, *v;       /* (N, H*hd), (N, KH*hd), (N, KH*hd) */
+    float *q_mid, *k_mid;           /* RoPE output = QK-norm input (qk_norm after RoPE) */
+    float *q_rstd, *k_rstd;         /* (N*H), (N*KH) */
+    float *q, *k;                   /* attention inputs after RoPE and QK-norm */
+    float *probs;                   /* (B, H, T, T) */
+    float *att;                     /* (N, H*hd) */
+    float *h;                       /* (N, D) residual after attention */
+    float *x_n2, *rstd2;            /* (N, D), (N) */
+    float *gate, *up, *act;         /* (N, F) */
+} afm_layer_acts;
+
+typedef struct afm_train_model {
+    afm_config cfg;
+    afm_pool *pool;        /* borrowed */
+    afm_gemm_ws *gemm;
+    int B, T;              /* capacity: forward accepts b <= B, t <= T */
+    float z_loss;          /* z-loss coefficient (0: plain cross-entropy) */
+
+    size_t n_params;
+    int n_tensors;
+    afm_param_tensor *tensors;
+    float *params, *grads;
+    afm_param_views p, g;
+
+    float *act_mem;
+    float **resid;         /* L+1 residual streams (N, D): resid[0] = embeddings */
+    afm_layer_acts *acts;
+    float *x_nf, *rstdf, *logits, *lse, *losses; /* final norm, (N, V) logits, per-row lse, loss */
+    /* backward scratch */
+    float *d_resid, *d_xn, *d_att, *d_q, *d_q2, *d_k, *d_k2, *d_v, *d_act, *d_gate, *d_up, *scratch;
+    float *rope_cos, *rope_sin;
+    double rope_theta_tab;  /* theta the tables were built for */
+
+    /* state of the last forward, used by backward */
+    const int32_t *tokens, *targets;
+    int cur_b, cur_t;
+    long n_valid;
+    double loss;
+} afm_train_model;
+
+/* Allocates parameters, gradients and activations for batches up to (B, T). The pool is
+ * borrowed and must outlive the model. Parameters are uninitialized: call init or load. */
+afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool *pool, afm_train_model **out);
+void afm_train_model_free(afm_train_model *m);
+/* Checks what training needs of a config (positive sizes, GQA divisibility, even head_dim). */
+afm_status afm_train_config_check(const afm_config *cfg);
+size_t afm_train_n_params(const afm_config *cfg);
+/* Bytes of activations + backward scratch for (B, T). */
+size_t afm_train_act_bytes(const afm_config *cfg, int B, int T);
+
+/* afm.md §1.3 init: linear weights N(0, 1/fan_in), embeddings N(0, 1/D), norm gains 1. */
+void afm_train_model_init(afm_train_model *m, uint64_t seed);
+const afm_param_tensor *afm_train_find_tensor(const afm_train_model *m, const char *name);
+
+/* Forward over tokens (b, t) (b <= B, t <= T). targets (b, t), entries < 0 are ignored;
+ * targets NULL: logits only. Writes the mean loss (CE + z * lse^2) to *loss. The arrays must stay
+ * valid until backward. Fails on out-of-range token ids. */
+afm_status afm_train_forward(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t, double *loss);
+/* Adds d(scale * loss)/dθ into grads (scale = 1/accumulation steps). Overwrites the logits. */
+afm_status afm_train_backward(afm_train_model *m, float scale);
+void afm_train_zero_grad(afm_train_model *m);
+#endif

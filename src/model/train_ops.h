@@ -1,0 +1,65 @@
+/* Forward and backward of every op of the AFM transformer, for training (f32).
+ *
+ * Shapes: N = B*T rows (batch-major), D model width, H query heads, KH key/value heads,
+ * hd head_dim, F SwiGLU width, V vocabulary. Row n is position t = n % T of sequence n / T.
+ * Backward functions that say "(+)=" add into their output when `accumulate` is true (the
+ * residual stream and tied embeddings receive gradients from two places); others overwrite.
+ * Work is split over the pool's threads; every output element is produced by one thread in a
+ * fixed order, so results are reproducible for a given thread count. */
+#ifndef AFM_MODEL_TRAIN_OPS_H
+#define AFM_MODEL_TRAIN_OPS_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "base/threadpool.h"
+#include "afm/model.h"
+
+/* x (N, D) = E[tokens[n]] */
+void afm_embed_fwd(afm_pool *pool, float *x, const float *E, const int32_t *tokens, long N, long D);
+/* dE[tokens[n]] += dx[n] (threads own column ranges, so repeated tokens never race) */
+void afm_embed_bwd(afm_pool *pool, float *dE, const float *dx, const int32_t *tokens, long N, long D);
+
+/* RMSNorm over rows of width D: rstd[n] = 1/sqrt(mean_i x[n,i]^2 + eps); y = x * rstd * g. */
+void afm_rmsnorm_fwd(afm_pool *pool, float *y, float *rstd, const float *x, const float *g, long rows, long D, float eps);
+/* dx (+)= rstd * (dy*g - x * rstd^2 * mean_i(dy*g*x));  dg += sum_n dy * x * rstd.
+ * partial: scratch of afm_pool_size(pool) * D floats for per-thread sums of dg. */
+void afm_rmsnorm_bwd(afm_pool *pool, float *dx, float *dg, const float *dy, const float *x, const float *rstd,
+                     const float *g, long rows, long D, float *partial, bool accumulate);
+
+/* RoPE tables: cos/sin (T, hd/2) of angle t * theta^(-2i/hd), computed in double. */
+void afm_rope_table(float *cosv, float *sinv, long T, long hd, double theta);
+/* Rotates each head (N, nh, hd) of x by +angle (inverse=false) or -angle (the backward of the
+ * forward rotation, which is orthogonal). Pairs (2i, 2i+1) for AFM_ROPE_INTERLEAVED, (i, i+hd/2)
+ * for AFM_ROPE_HALF. out may equal in. */
+void afm_rope(afm_pool *pool, float *out, const float *in, const float *cosv, const float *sinv,
+              long N, long T, long nh, long hd, afm_rope_layout layout, bool inverse);
+
+/* Causal grouped-query attention. q (N, H, hd), k/v (N, KH, hd); query head h reads kv head
+ * h / (H/KH). probs (B, H, T, T): softmax_j<=t(scale * q_t . k_j); out (N, H, hd) = probs . v. */
+void afm_attention_fwd(afm_pool *pool, float *out, float *probs, const float *q, const float *k, const float *v,
+                       long B, long T, long H, long KH, long hd, float scale);
+/* dq, dk, dv overwritten. scratch: afm_pool_size(pool) * T floats. */
+void afm_attention_bwd(afm_pool *pool, float *dq, float *dk, float *dv, const float *dout, const float *probs,
+                       const float *q, const float *k, const float *v, long B, long T, long H, long KH, long hd,
+                       float scale, float *scratch);
+
+/* SwiGLU: act = silu(gate) * up, silu(g) = g * sigmoid(g). */
+void afm_swiglu_fwd(afm_pool *pool, float *act, const float *gate, const float *up, long n);
+/* dgate = dact * up * sigmoid(g) * (1 + g * (1 - sigmoid(g))); dup = dact * silu(g). */
+void afm_swiglu_bwd(afm_pool *pool, float *dgate, float *dup, const float *dact, const float *gate, const float *up, long n);
+
+/* y = a + b elementwise (residual). */
+void afm_add(afm_pool *pool, float *y, const float *a, const float *b, long n);
+
+/* Cross-entropy with z-loss over rows of logits (N, V): lse[n] = log sum_j exp(logits[n, j]);
+ * loss[n] = lse - logits[n, y_n] + z * lse^2 for targets y_n >= 0, 0 for targets < 0 (ignored).
+ * Returns the mean over counted rows (sum in double) and writes the count to *n_valid. */
+double afm_xent_fwd(afm_pool *pool, float *lse, float *losses, const float *logits, const int32_t *targets,
+                    long N, long V, float z, long *n_valid);
+/* Overwrites logits with dloss/dlogits * scale:  ((1 + 2 z lse) softmax - onehot(y)) * scale
+ * for counted rows, 0 for ignored rows. */
+void afm_xent_bwd(afm_pool *pool, float *logits, const float *lse, const int32_t *targets, long N, long V, float z, float scale);
+
+/* Runs fn(ctx, lo, hi) on nearly equal parts of [0, n) over the pool. */
+typedef void (*afm_range_fn)(void *ctx, long lo, long hi, int ith);
+void afm_parallel_for(afm_pool *pool, long n, afm_range_fn fn, void *ctx);
+#endif

@@ -1,0 +1,90 @@
+/* The training GEMM (src/model/train_gemm.c): the three linear-layer products against a naive
+ * double-precision triple loop, for the scalar, AVX2 and AVX-512 micro-kernels (those the CPU has), on sizes that are not
+ * multiples of the tiles (MR=6, NR=64, KC=256), with 1 and 2 threads, overwrite and accumulate.
+ * Tolerance: |got - ref| <= 1e-5 * sum_k |a_k b_k| + 1e-6 (f32 summation error bound). */
+#include "model/train_gemm.h"
+#include "base/cpu.h"
+#include "base/rng.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int g_fail;
+
+static void fill(float *x, long n, afm_rng *r) { for (long i = 0; i < n; i++) x[i] = afm_rng_uniform(r) * 2.0f - 1.0f; }
+
+/* C(i,j) (+)= sum_k A(i,k) B(k,j) with strides, in double; also the |.| sum for the bound */
+static void naive(long M, long Nc, long K, const float *a, long ars, long acs, const float *b, long brs, long bcs,
+                  const float *c0, double *ref, double *mag, bool acc) {
+    for (long i = 0; i < M; i++)
+        for (long j = 0; j < Nc; j++) {
+            double s = acc ? c0[i * Nc + j] : 0.0, m = acc ? fabs(c0[i * Nc + j]) : 0.0;
+            for (long k = 0; k < K; k++) {
+                double p = (double)a[i * ars + k * acs] * b[k * brs + j * bcs];
+                s += p;
+                m += fabs(p);
+            }
+            ref[i * Nc + j] = s;
+            mag[i * Nc + j] = m;
+        }
+}
+
+static void one(afm_pool *pool, afm_gemm_ws *ws, int mode, long N, long I, long O, bool acc, const char *kname) {
+    afm_rng r;
+    afm_rng_seed(&r, (uint64_t)(N * 1000003 + I * 1009 + O * 7 + mode));
+    float *x = malloc(sizeof(float) * N * I), *W = malloc(sizeof(float) * O * I), *dy = malloc(sizeof(float) * N * O);
+    fill(x, N * I, &r); fill(W, O * I, &r); fill(dy, N * O, &r);
+    long M, Nc, K;
+    float *out;
+    double *ref, *mag;
+    if (mode == 0) { M = N; Nc = O; K = I; }
+    else if (mode == 1) { M = N; Nc = I; K = O; }
+    else { M = O; Nc = I; K = N; }
+    out = malloc(sizeof(float) * M * Nc);
+    ref = malloc(sizeof(double) * M * Nc);
+    mag = malloc(sizeof(double) * M * Nc);
+    fill(out, M * Nc, &r);
+    float *c0 = malloc(sizeof(float) * M * Nc);
+    for (long i = 0; i < M * Nc; i++) c0[i] = out[i];
+    if (mode == 0) { naive(M, Nc, K, x, I, 1, W, 1, I, c0, ref, mag, false); afm_linear_fwd(pool, ws, out, x, W, N, I, O); }
+    else if (mode == 1) { naive(M, Nc, K, dy, O, 1, W, I, 1, c0, ref, mag, acc); afm_linear_bwd_x(pool, ws, out, dy, W, N, I, O, acc); }
+    else { naive(M, Nc, K, dy, 1, O, x, I, 1, c0, ref, mag, true); afm_linear_bwd_w(pool, ws, out, dy, x, N, I, O); }
+    double worst = 0;
+    for (long i = 0; i < M * Nc; i++) {
+        double e = fabs(out[i] - ref[i]) - (1e-5 * mag[i] + 1e-6);
+        if (e > worst) worst = e;
+    }
+    if (worst > 0) {
+        fprintf(stderr, "FAIL %s mode %d N=%ld I=%ld O=%ld acc=%d threads=%d: excess %.3g\n", kname, mode, N, I, O, acc,
+                afm_pool_size(pool), worst);
+        g_fail = 1;
+    }
+    free(x); free(W); free(dy); free(out); free(ref); free(mag); free(c0);
+}
+
+int main(void) {
+    static const long sizes[][3] = {{1, 1, 1}, {5, 7, 3}, {6, 64, 64}, {13, 70, 129}, {37, 300, 65}, {100, 257, 190}, {7, 513, 40}, {64, 96, 600}};
+    afm_pool *pool2;
+    if (afm_pool_create(2, &pool2) != AFM_OK) return 1;
+    afm_gemm_ws *ws;
+    if (afm_gemm_ws_create(2, &ws) != AFM_OK) return 1;
+    afm_gemm_ukernel kernels[3] = {afm_gemm_ukernel_scalar, afm_gemm_ukernel_avx2, afm_gemm_ukernel_avx512};
+    const char *names[3] = {"scalar", "avx2", "avx512"};
+    int n_kernels = afm_isa_best() >= AFM_ISA_AVX512 ? 3 : afm_isa_best() >= AFM_ISA_AVX2 ? 2 : 1;
+    int n = 0;
+    for (int k = 0; k < n_kernels; k++) {
+        afm_gemm_set_ukernel(kernels[k]);
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+            for (int mode = 0; mode < 3; mode++)
+                for (int acc = 0; acc < 2; acc++)
+                    for (int th = 0; th < 2; th++) {
+                        one(th ? pool2 : NULL, ws, mode, sizes[s][0], sizes[s][1], sizes[s][2], acc, names[k]);
+                        n++;
+                    }
+    }
+    afm_gemm_set_ukernel(NULL);
+    printf("%d GEMM cases (%d micro-kernels): %s\n", n, n_kernels, g_fail ? "FAIL" : "ok");
+    afm_gemm_ws_free(ws);
+    afm_pool_free(pool2);
+    return g_fail;
+}
