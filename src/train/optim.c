@@ -1,0 +1,149 @@
+/* AdamW, the AFM optimizer and LR schedules (see optim.h). */
+#include "train/optim.h"
+#include "base/error.h"
+#include "base/mem.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+afm_optim_config afm_optim_defaults(afm_optim_kind kind, int D) {
+    afm_optim_config c;
+    memset(&c, 0, sizeof c);
+    c.kind = kind;
+    if (kind == AFM_OPTIM_AFM) {
+        c.lr = 0.01f;
+        c.beta1 = 0.95f;
+        c.beta2 = 0.95f;
+        c.weight_decay = 3.16e-4f;
+        c.clip_norm = 1.0f;
+        c.skip_norm = 100.0f;
+        c.update_rms_clip = 1.0f;
+        c.mup_scale = D > 768 ? 768.0f / (float)D : 1.0f;
+        c.decay_norms = true;
+    } else {
+        c.lr = 3e-4f;
+        c.beta1 = 0.9f;
+        c.beta2 = 0.95f;
+        c.eps = 1e-8f;
+        c.weight_decay = 0.1f;
+        c.clip_norm = 1.0f;
+        c.decay_norms = true;
+    }
+    return c;
+}
+
+afm_status afm_optim_create(const afm_optim_config *cfg, size_t n_params, afm_optim **out) {
+    *out = NULL;
+    if (cfg->kind != AFM_OPTIM_ADAMW && cfg->kind != AFM_OPTIM_AFM)
+        return afm_error(AFM_ERR_INVALID_ARG, "unknown optimizer kind %d", (int)cfg->kind);
+    if (!(cfg->lr >= 0.0f) || !(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) || !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f))
+        return afm_error(AFM_ERR_INVALID_ARG, "optimizer: need lr >= 0 and betas in [0, 1) (got lr %g, betas %g, %g)",
+                         (double)cfg->lr, (double)cfg->beta1, (double)cfg->beta2);
+    afm_optim *o = calloc(1, sizeof *o);
+    if (!o) return afm_error(AFM_ERR_NOMEM, "out of memory for the optimizer");
+    o->cfg = *cfg;
+    o->n = n_params;
+    o->m = afm_calloc(n_params * sizeof(float));
+    o->v = afm_calloc(n_params * sizeof(float));
+    if (!o->m || !o->v) { afm_optim_free(o); return afm_error(AFM_ERR_NOMEM, "out of memory for optimizer state (%zu parameters)", n_params); }
+    *out = o;
+    return AFM_OK;
+}
+
+void afm_optim_free(afm_optim *o) {
+    if (!o) return;
+    afm_free(o->m);
+    afm_free(o->v);
+    free(o);
+}
+
+static double global_norm(const float *g, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    return sqrt(s);
+}
+
+static void adamw_tensor(const afm_optim_config *c, float *w, const float *g, float *m, float *v, size_t n,
+                         float lr_t, float wd, double bc1, double bc2) {
+    float decay = 1.0f - lr_t * wd;
+    float step = (float)(lr_t / bc1);
+    float sbc2 = (float)sqrt(bc2);
+    for (size_t i = 0; i < n; i++) {
+        m[i] = c->beta1 * m[i] + (1.0f - c->beta1) * g[i];
+        v[i] = c->beta2 * v[i] + (1.0f - c->beta2) * g[i] * g[i];
+        w[i] *= decay;
+        w[i] -= step * m[i] / (sqrtf(v[i]) / sbc2 + c->eps);
+    }
+}
+
+static void afm_tensor(const afm_optim_config *c, float *w, const float *g, float *m, float *v, size_t n,
+                       float s, float lr_scale, float wd, double bc2) {
+    float inv_bc2 = (float)(1.0 / bc2);
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = c->beta2 * v[i] + (1.0f - c->beta2) * (g[i] * g[i] + 1e-30f);
+        float u = g[i] / sqrtf(v[i] * inv_bc2);
+        ss += (double)u * u;
+    }
+    double rms = sqrt(ss / (double)n);
+    float clip = c->update_rms_clip > 0.0f && rms / c->update_rms_clip > 1.0 ? (float)(c->update_rms_clip / rms) : 1.0f;
+    float lr = c->lr * lr_scale;
+    for (size_t i = 0; i < n; i++) {
+        float u = g[i] / sqrtf(v[i] * inv_bc2) * clip;
+        m[i] = c->beta1 * m[i] + (1.0f - c->beta1) * u;
+        w[i] = w[i] - s * (lr * m[i] + wd * w[i]);
+    }
+}
+
+afm_status afm_optim_step(afm_optim *o, afm_train_model *mdl, float s, afm_optim_result *res) {
+    if (o->n != mdl->n_params)
+        return afm_error(AFM_ERR_INVALID_ARG, "optimizer was made for %zu parameters, the model has %zu", o->n, mdl->n_params);
+    const afm_optim_config *c = &o->cfg;
+    float *g = mdl->grads;
+    double gn = global_norm(g, o->n);
+    afm_optim_result r = {gn, false};
+    if (!isfinite(gn) || (c->kind == AFM_OPTIM_AFM && c->skip_norm > 0.0f && gn >= c->skip_norm)) {
+        r.skipped = true;
+        if (res) *res = r;
+        return AFM_OK;
+    }
+    if (c->clip_norm > 0.0f) {
+        double den = gn + (c->kind == AFM_OPTIM_AFM ? 1e-8 : 1e-6);
+        if (c->clip_norm / den < 1.0) {
+            float k = (float)(c->clip_norm / den);
+            for (size_t i = 0; i < o->n; i++) g[i] *= k;
+        }
+    }
+    o->t++;
+    double bc1 = 1.0 - pow((double)c->beta1, (double)o->t), bc2 = 1.0 - pow((double)c->beta2, (double)o->t);
+    for (int ti = 0; ti < mdl->n_tensors; ti++) {
+        const afm_param_tensor *t = &mdl->tensors[ti];
+        float wd = (t->kind == AFM_PARAM_NORM && !c->decay_norms) ? 0.0f : c->weight_decay;
+        float *w = mdl->params + t->offset, *gt = g + t->offset, *m = o->m + t->offset, *v = o->v + t->offset;
+        if (c->kind == AFM_OPTIM_ADAMW)
+            adamw_tensor(c, w, gt, m, v, t->numel, c->lr * s, wd, bc1, bc2);
+        else
+            afm_tensor(c, w, gt, m, v, t->numel, s, t->kind == AFM_PARAM_LINEAR ? c->mup_scale : 1.0f, wd, bc2);
+    }
+    if (res) *res = r;
+    return AFM_OK;
+}
+
+double afm_schedule_at(const afm_schedule *s, int64_t step) {
+    if (step < 0) step = 0;
+    if (s->warmup > 0 && step < s->warmup) return (double)step / (double)s->warmup;
+    if (s->kind == AFM_SCHED_CONSTANT) return 1.0;
+    int64_t span = s->total - s->warmup;
+    if (span <= 0 || step >= s->total) return s->floor;
+    double p = (double)(step - s->warmup) / (double)span;
+    if (s->kind == AFM_SCHED_COSINE) return s->floor + (1.0 - s->floor) * 0.5 * (1.0 + cos(M_PI * p));
+    return 1.0 - (1.0 - s->floor) * p;
+}
+
+afm_status afm_schedule_parse(const char *name, afm_sched_kind *out) {
+    if (!strcmp(name, "constant")) *out = AFM_SCHED_CONSTANT;
+    else if (!strcmp(name, "cosine")) *out = AFM_SCHED_COSINE;
+    else if (!strcmp(name, "linear")) *out = AFM_SCHED_LINEAR;
+    else return afm_error(AFM_ERR_INVALID_ARG, "unknown LR schedule '%s' (expected constant, cosine or linear)", name);
+    return AFM_OK;
+}
