@@ -17,7 +17,7 @@
 
 static int g_fail;
 
-typedef struct fx_array { char name[96]; uint32_t dtype; int64_t numel; const void *data; } fx_array;
+typedef struct fx_array { char name[96]; uint32_t dtype; int64_t numel; void *data; } fx_array; /* data: aligned copy */
 typedef struct fixture { char *buf; size_t size; int n; fx_array arr[128]; } fixture;
 
 static int load_fixture(const char *path, fixture *fx) {
@@ -40,7 +40,8 @@ static int load_fixture(const char *path, fixture *fx) {
         a->numel = 1;
         for (uint32_t d = 0; d < nd; d++) { int64_t v; memcpy(&v, p, 8); p += 8; a->numel *= v; }
         if (end - p < a->numel * 4) return -1;
-        a->data = p;
+        a->data = malloc((size_t)a->numel * 4 + 4);
+        memcpy(a->data, p, (size_t)a->numel * 4);
         p += a->numel * 4;
     }
     fx->n = (int)count;
@@ -163,6 +164,7 @@ static void run_case(afm_pool *pool, const char *dir, const char *name) {
     run_optimizer(m, &fx, meta, AFM_OPTIM_ADAMW, tok, tgt, B, T, name);
     run_optimizer(m, &fx, meta, AFM_OPTIM_AFM, tok, tgt, B, T, name);
     afm_train_model_free(m);
+    for (int i = 0; i < fx.n; i++) free(fx.arr[i].data);
     free(fx.buf);
     cJSON_Delete(meta);
 }
