@@ -4,4 +4,5 @@ typedef struct afm_command { const char *name; const char *help; int (*fn)(int a
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 #endif

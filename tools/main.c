@@ -7,6 +7,7 @@ static const afm_command g_commands[] = {
     {"info", "print a model's architecture, hyperparameters, tokenizer and tensors", cmd_info},
     {"tokenize", "encode stdin with a model's or a file's tokenizer; print ids or pieces", cmd_tokenize},
     {"detokenize", "decode token ids read from stdin to text", cmd_detokenize},
+    {"eval", "run benchmarks (MMLU, GSM8K, IFEval, ROUGE, ...) or grade given responses", cmd_eval},
 };
 
 static void usage(FILE *f) {

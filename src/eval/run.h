@@ -1,0 +1,26 @@
+/* Model-driven evaluation: builds each task's prompts, runs the model (log-likelihood of
+ * choices with the prompt's KV cache shared across them and few-shot prefixes cached across
+ * items, greedy generation, or perplexity), and grades with the task's scorer. */
+#ifndef AFM_EVAL_RUN_H
+#define AFM_EVAL_RUN_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "afm/status.h"
+#include "eval/task.h"
+
+typedef struct afm_eval_run_options {
+    int64_t limit;        /* 0: all items */
+    int shots;            /* -1: the task's default */
+    int n_threads;        /* 0: all cores */
+    int n_ctx;            /* 0: the model's context (capped at 4096) */
+    int max_tokens;       /* generation cap; 0: the task's default */
+    bool progress;        /* progress bar with ETA on stderr */
+    bool chat;            /* wrap generation prompts in the model's chat template */
+    const char *adapter;  /* LoRA adapter file, or NULL */
+} afm_eval_run_options;
+
+void afm_eval_run_options_default(afm_eval_run_options *o);
+
+afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset *data, const char *model_path,
+                              const afm_eval_run_options *opt, afm_eval_results *r);
+#endif
