@@ -14,7 +14,14 @@
 
 /* ------------------------------------------------------------ activation quantization */
 
-/* q8 (32-blocks): d = amax/127, qs = round-half-even(x/d). The same operations in every variant
+/* Round to nearest, ties to even, for |v| < 2^22: adding and subtracting 1.5 * 2^23 leaves the
+ * rounded value (the FPU's default mode). Same result as nearbyintf, without a libm call. */
+static inline float round_even(float v) {
+    const float big = 12582912.f; /* not folded away: IEEE arithmetic is not reassociated */
+    return (v + big) - big;
+}
+
+/* q8 (32-blocks): d = amax/127, qs = round-half-even(x/d), sum = sum(qs). The same operations in every variant
  * (all ISAs share this code), so the quantized activations are identical everywhere. */
 static void quantize_act_q8(const float *x, afm_act_q8 *a, int64_t nb) {
     for (int64_t b = 0; b < nb; b++, x += 32) {
@@ -23,12 +30,12 @@ static void quantize_act_q8(const float *x, afm_act_q8 *a, int64_t nb) {
         float d = amax / 127.f, id = d != 0 ? 1.0f / d : 0.0f;
         int sum = 0;
         for (int i = 0; i < 32; i++) {
-            int q = (int)nearbyintf(x[i] * id);
+            int q = (int)round_even(x[i] * id);
             a[b].qs[i] = (int8_t)q;
             sum += q;
         }
         a[b].d = d;
-        a[b].s = d * (float)sum;
+        a[b].sum = sum;
     }
 }
 
@@ -44,7 +51,7 @@ static void quantize_act_q8k(const float *x, afm_act_q8k *a, int64_t nb) {
         }
         float iscale = -127.f / max;
         for (int i = 0; i < 256; i++) {
-            int q = (int)nearbyintf(iscale * x[i]);
+            int q = (int)round_even(iscale * x[i]);
             a[b].qs[i] = (int8_t)(q > 127 ? 127 : q);
         }
         for (int g = 0; g < 16; g++) {
@@ -134,7 +141,7 @@ static float dot_q4_1(const uint8_t *wr, const afm_act_q8 *a, int64_t nb) {
     int q[32];
     for (int64_t b = 0; b < nb; b++) {
         unpack_nib(w[b].qs, q, 0);
-        acc += f16(w[b].d) * a[b].d * (float)idot32(q, a[b].qs) + f16(w[b].m) * a[b].s;
+        acc += f16(w[b].d) * a[b].d * (float)idot32(q, a[b].qs) + f16(w[b].m) * (a[b].d * (float)a[b].sum);
     }
     return acc;
 }
@@ -156,7 +163,7 @@ static float dot_q5_1(const uint8_t *wr, const afm_act_q8 *a, int64_t nb) {
     int q[32];
     for (int64_t b = 0; b < nb; b++) {
         unpack_5bit(w[b].qs, w[b].qh, q, 0);
-        acc += f16(w[b].d) * a[b].d * (float)idot32(q, a[b].qs) + f16(w[b].m) * a[b].s;
+        acc += f16(w[b].d) * a[b].d * (float)idot32(q, a[b].qs) + f16(w[b].m) * (a[b].d * (float)a[b].sum);
     }
     return acc;
 }
@@ -314,7 +321,9 @@ static void *scratch_get(size_t n) {
 
 /* ------------------------------------------------------------ threading */
 
-enum { ROW_GROUP = 4 };
+/* Threads split rows in whole groups of 8, the widest row tile of any kernel, so every output
+ * is computed by the same code path whatever the thread count. */
+enum { ROW_GROUP = 8 };
 
 typedef struct {
     afm_gemm_fn fn;
@@ -335,7 +344,7 @@ static void quantize_job(void *p, int ith, int nth) {
     for (long t = lo; t < hi; t++) quantize_act_row(j->kind, j->x + t * j->cols, j->xa + t * j->xa_stride, j->cols);
 }
 
-/* Each thread takes a contiguous range of rows (whole groups of 4) and runs it for chunks of
+/* Each thread takes a contiguous range of rows (whole groups of ROW_GROUP) and runs it for chunks of
  * tok_chunk tokens, so a chunk's activations stay in cache while the thread's rows stream by. */
 static void gemm_job(void *p, int ith, int nth) {
     mm_job *j = p;

@@ -1,5 +1,391 @@
-/* AVX2 + FMA + F16C matmul kernels (called only after run-time detection). */
+/* AVX2 + FMA + F16C matmul kernels (called only after run-time detection).
+ *
+ * 32-block formats (q8_0, q4_0, q5_0 signed; q4_1, q5_1 unsigned with an offset m): a
+ * micro-kernel computes an NR x NT tile (weight rows x tokens) and reuses each unpacked weight
+ * block for NT tokens and each activation block for NR rows. Per (row, token, block):
+ *   signed:   p = maddubs(|w|, sign(x, w))   (u8 x s8 -> s16 pairs; |w| <= 127, |x| <= 127)
+ *   unsigned: p = maddubs(w, x)
+ *   acc[r][t] += (dw*dx) * cvt(madd(p, 1))   (8 lanes of exact int32 partial sums)
+ * and for the unsigned formats sum_b m_b * dx_b * sum(qs_b) in a separate accumulator.
+ * Every output is one independent chain in block order, so results do not depend on NR/NT
+ * (nor on the thread split). f32/f16/bf16: NR x NT tiles of 8-wide FMAs on f32.
+ * k-quants: one (row, token) dot at a time, integer sums per super-block. */
 #include "kernels/matmul_internal.h"
+#include "tensor/quant_blocks.h"
 #include <immintrin.h>
+#include <stddef.h>
+#include <string.h>
 
-void afm_gemm_fill_avx2(afm_gemm_fn *fn) { (void)fn; }
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE float hsum8(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+/* 32 nibbles -> 32 bytes 0..15 in element order (low nibbles = elements 0..15). */
+INLINE __m256i nibbles32(const uint8_t *qs) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    __m256i v = _mm256_insertf128_si256(_mm256_castsi128_si256(raw), _mm_srli_epi16(raw, 4), 1);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+}
+
+/* The 32 bits of qh -> 32 bytes, 0xFF where the bit is set (byte i <- bit i). */
+INLINE __m256i bits32(const uint8_t *qh4) {
+    uint32_t qh;
+    memcpy(&qh, qh4, 4);
+    const __m256i shuf = _mm256_setr_epi64x(0x0000000000000000LL, 0x0101010101010101LL, 0x0202020202020202LL,
+                                            0x0303030303030303LL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+enum { T_Q8_0, T_Q4_0, T_Q5_0, T_Q4_1, T_Q5_1 };
+
+/* Unpack block b of a weight row: *w = the 32 codes (signed types: the signed values), *d, *m. */
+INLINE void unpack_block(const int type, const uint8_t *row, int64_t b, __m256i *w, float *d, float *m) {
+    switch (type) {
+    case T_Q8_0: {
+        const afm_block_q8_0 *blk = (const afm_block_q8_0 *)row + b;
+        *w = _mm256_loadu_si256((const __m256i *)blk->qs);
+        *d = h2f(blk->d);
+    } break;
+    case T_Q4_0: {
+        const afm_block_q4_0 *blk = (const afm_block_q4_0 *)row + b;
+        *w = _mm256_sub_epi8(nibbles32(blk->qs), _mm256_set1_epi8(8));
+        *d = h2f(blk->d);
+    } break;
+    case T_Q5_0: { /* q - 16 = nib | 0xF0 when the 5th bit is clear, nib when set */
+        const afm_block_q5_0 *blk = (const afm_block_q5_0 *)row + b;
+        __m256i hi = _mm256_andnot_si256(bits32(blk->qh), _mm256_set1_epi8((char)0xF0));
+        *w = _mm256_or_si256(nibbles32(blk->qs), hi);
+        *d = h2f(blk->d);
+    } break;
+    case T_Q4_1: {
+        const afm_block_q4_1 *blk = (const afm_block_q4_1 *)row + b;
+        *w = nibbles32(blk->qs);
+        *d = h2f(blk->d);
+        *m = h2f(blk->m);
+    } break;
+    case T_Q5_1: {
+        const afm_block_q5_1 *blk = (const afm_block_q5_1 *)row + b;
+        __m256i hi = _mm256_and_si256(bits32(blk->qh), _mm256_set1_epi8(0x10));
+        *w = _mm256_or_si256(nibbles32(blk->qs), hi);
+        *d = h2f(blk->d);
+        *m = h2f(blk->m);
+    } break;
+    }
+}
+
+/* NR x NT tile over nb blocks: y[t*ldy + r] for r < NR, t < NT. */
+INLINE void tile_q(const int type, const int NR, const int NT, const uint8_t *W, size_t rb, const uint8_t *xa,
+                   size_t xs, int64_t nb, float *y, int64_t ldy) {
+    const int is_signed = type == T_Q8_0 || type == T_Q4_0 || type == T_Q5_0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[4][4];
+    float macc[4][4];
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) { acc[r][t] = _mm256_setzero_ps(); macc[r][t] = 0; }
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i wu[4], ws[4];
+        float dw[4], mw[4];
+        for (int r = 0; r < NR; r++) {
+            __m256i w;
+            unpack_block(type, W + r * rb, b, &w, &dw[r], &mw[r]);
+            if (is_signed) { wu[r] = _mm256_sign_epi8(w, w); ws[r] = w; }
+            else wu[r] = w;
+        }
+        for (int t = 0; t < NT; t++) {
+            const afm_act_q8 *a = (const afm_act_q8 *)(xa + t * xs) + b;
+            __m256i x = _mm256_loadu_si256((const __m256i *)a->qs);
+            __m256 dx = _mm256_set1_ps(a->d);
+            for (int r = 0; r < NR; r++) {
+                __m256i p = is_signed ? _mm256_maddubs_epi16(wu[r], _mm256_sign_epi8(x, ws[r]))
+                                      : _mm256_maddubs_epi16(wu[r], x);
+                __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
+                acc[r][t] = _mm256_fmadd_ps(s, _mm256_mul_ps(_mm256_set1_ps(dw[r]), dx), acc[r][t]);
+                if (!is_signed) macc[r][t] += mw[r] * (a->d * (float)a->sum);
+            }
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) y[t * ldy + r] = hsum8(acc[r][t]) + macc[r][t];
+}
+
+/* Walk an nrows x ntok tile in NR x NT micro-tiles (NR = 4, NT = 3 inside, smaller at edges). */
+#define GEMM_Q(name, type)                                                                                      \
+    static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs, int64_t ntok,     \
+                     int64_t cols, float *y, int64_t ldy) {                                                      \
+        int64_t nb = cols / 32, r = 0;                                                                           \
+        for (; r + 4 <= nrows; r += 4) {                                                                         \
+            int64_t t = 0;                                                                                       \
+            for (; t + 3 <= ntok; t += 3) tile_q(type, 4, 3, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy); \
+            if (ntok - t == 2) tile_q(type, 4, 2, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy);   \
+            else if (ntok - t == 1) tile_q(type, 4, 1, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy); \
+        }                                                                                                        \
+        for (; r < nrows; r++) {                                                                                 \
+            int64_t t = 0;                                                                                       \
+            for (; t + 3 <= ntok; t += 3) tile_q(type, 1, 3, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy); \
+            for (; t < ntok; t++) tile_q(type, 1, 1, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy); \
+        }                                                                                                        \
+    }
+GEMM_Q(gemm_q8_0, T_Q8_0)
+GEMM_Q(gemm_q5_0, T_Q5_0)
+GEMM_Q(gemm_q5_1, T_Q5_1)
+
+
+/* ------------------------------------------------------------ q4_0 / q4_1, 8 rows at a time
+ *
+ * Lanes are rows: the 16 code bytes of block b of 8 rows are transposed so that dword lane i of
+ * D[k] holds bytes 4k..4k+3 of row i. Their low nibbles are elements 4k..4k+3 and their high
+ * nibbles elements 16+4k..16+4k+3, so with Wk[j] = (j < 4 ? low : high) nibbles of D[j % 4],
+ * maddubs(Wk[j], broadcast(x[4j..4j+3])) adds 4 products into each row's lane. Eight such
+ * steps per block sum in int16 (at most 8 * 2 * 15 * 127 = 30480, no overflow), then one
+ * madd widens to int32 per row: the block's exact integer dot for 8 rows and one token.
+ * q4_0 subtracts 8 * sum(x) (codes are nib - 8) exactly; q4_1 adds m * dx * sum(x).
+ * Each weight block is unpacked once for NT tokens. */
+
+INLINE void load_t8(const uint8_t *p, size_t rb, __m256i D[4]) {
+    __m256i Y[4];
+    for (int i = 0; i < 4; i++)
+        Y[i] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + i * rb))),
+                                       _mm_loadu_si128((const __m128i *)(p + (i + 4) * rb)), 1);
+    __m256i t0 = _mm256_unpacklo_epi32(Y[0], Y[1]), t1 = _mm256_unpackhi_epi32(Y[0], Y[1]);
+    __m256i t2 = _mm256_unpacklo_epi32(Y[2], Y[3]), t3 = _mm256_unpackhi_epi32(Y[2], Y[3]);
+    D[0] = _mm256_unpacklo_epi64(t0, t2);
+    D[1] = _mm256_unpackhi_epi64(t0, t2);
+    D[2] = _mm256_unpacklo_epi64(t1, t3);
+    D[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+/* f16 at p + i*rb for the 8 rows i -> 8 floats */
+INLINE __m256 load_h8(const uint8_t *p, size_t rb) {
+    uint16_t h[8];
+    for (int i = 0; i < 8; i++) memcpy(&h[i], p + i * rb, 2);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+}
+
+INLINE void tile8_q4(const int type, const int NT, const uint8_t *W, size_t rb, const uint8_t *xa, size_t xs,
+                     int64_t nb, float *y, int64_t ldy) {
+    const size_t bsz = type == T_Q4_0 ? sizeof(afm_block_q4_0) : sizeof(afm_block_q4_1);
+    const size_t qoff = type == T_Q4_0 ? offsetof(afm_block_q4_0, qs) : offsetof(afm_block_q4_1, qs);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256 acc[4];
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = W + b * bsz;
+        __m256i D[4], Wk[8];
+        load_t8(blk + qoff, rb, D);
+        for (int k = 0; k < 4; k++) {
+            Wk[k] = _mm256_and_si256(D[k], m4);
+            Wk[k + 4] = _mm256_and_si256(_mm256_srli_epi16(D[k], 4), m4);
+        }
+        __m256 dw = load_h8(blk, rb);
+        __m256 mw = type == T_Q4_1 ? load_h8(blk + 2, rb) : _mm256_setzero_ps();
+        for (int t = 0; t < NT; t++) {
+            const afm_act_q8 *a = (const afm_act_q8 *)(xa + t * xs) + b;
+            __m256i s16 = _mm256_setzero_si256();
+            for (int j = 0; j < 8; j++) {
+                int32_t x4;
+                memcpy(&x4, a->qs + 4 * j, 4);
+                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(Wk[j], _mm256_set1_epi32(x4)));
+            }
+            __m256i s32 = _mm256_madd_epi16(s16, ones);
+            if (type == T_Q4_0) s32 = _mm256_sub_epi32(s32, _mm256_set1_epi32(8 * a->sum));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_mul_ps(dw, _mm256_set1_ps(a->d)), acc[t]);
+            if (type == T_Q4_1) acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a->d * (float)a->sum), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + t * ldy, acc[t]);
+}
+
+/* Rows in groups of 8 (tokens by 4), leftover rows with the one-row kernel. */
+#define GEMM_Q4X8(name, type)                                                                                   \
+    static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs, int64_t ntok,     \
+                     int64_t cols, float *y, int64_t ldy) {                                                      \
+        int64_t nb = cols / 32, r = 0;                                                                           \
+        for (; r + 8 <= nrows; r += 8) {                                                                         \
+            int64_t t = 0;                                                                                       \
+            for (; t + 4 <= ntok; t += 4) tile8_q4(type, 4, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy); \
+            switch (ntok - t) {                                                                                  \
+            case 3: tile8_q4(type, 3, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy); break;         \
+            case 2: tile8_q4(type, 2, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy); break;         \
+            case 1: tile8_q4(type, 1, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy); break;         \
+            }                                                                                                    \
+        }                                                                                                        \
+        for (; r < nrows; r++) {                                                                                 \
+            int64_t t = 0;                                                                                       \
+            for (; t + 3 <= ntok; t += 3) tile_q(type, 1, 3, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy); \
+            for (; t < ntok; t++) tile_q(type, 1, 1, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy); \
+        }                                                                                                        \
+    }
+GEMM_Q4X8(gemm8_q4_0, T_Q4_0)
+GEMM_Q4X8(gemm8_q4_1, T_Q4_1)
+
+/* ------------------------------------------------------------ f32 / f16 / bf16 */
+
+enum { F_F32, F_F16, F_BF16 };
+
+INLINE __m256 load8(const int type, const uint8_t *row, int64_t i) {
+    switch (type) {
+    case F_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * i)));
+    case F_BF16:
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(row + 2 * i))), 16));
+    default: return _mm256_loadu_ps((const float *)row + i);
+    }
+}
+
+INLINE float load1(const int type, const uint8_t *row, int64_t i) {
+    uint16_t h;
+    switch (type) {
+    case F_F16: memcpy(&h, row + 2 * i, 2); return h2f(h);
+    case F_BF16: {
+        memcpy(&h, row + 2 * i, 2);
+        uint32_t u = (uint32_t)h << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    default: return ((const float *)row)[i];
+    }
+}
+
+INLINE void tile_f(const int type, const int NR, const int NT, const uint8_t *W, size_t rb, const float *x,
+                   int64_t xs, int64_t n, float *y, int64_t ldy) {
+    __m256 acc[4][4];
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 w[4];
+        for (int r = 0; r < NR; r++) w[r] = load8(type, W + r * rb, i);
+        for (int t = 0; t < NT; t++) {
+            __m256 xv = _mm256_loadu_ps(x + t * xs + i);
+            __asm__("" : "+x"(xv)); /* keep x in a register: reused by NR FMAs, not reloaded */
+            for (int r = 0; r < NR; r++) acc[r][t] = _mm256_fmadd_ps(w[r], xv, acc[r][t]);
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) {
+            float s = hsum8(acc[r][t]);
+            for (int64_t k = i; k < n; k++) s += load1(type, W + r * rb, k) * x[t * xs + k];
+            y[t * ldy + r] = s;
+        }
+}
+
+#define GEMM_F(name, type)                                                                                      \
+    static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xsb, int64_t ntok,    \
+                     int64_t cols, float *y, int64_t ldy) {                                                      \
+        const float *x = (const float *)xa;                                                                      \
+        int64_t xs = (int64_t)(xsb / sizeof(float)), r = 0;                                                      \
+        for (; r + 3 <= nrows; r += 3) {                                                                         \
+            int64_t t = 0;                                                                                       \
+            for (; t + 4 <= ntok; t += 4) tile_f(type, 3, 4, W + r * rb, rb, x + t * xs, xs, cols, y + t * ldy + r, ldy); \
+            for (; t < ntok; t++) tile_f(type, 3, 1, W + r * rb, rb, x + t * xs, xs, cols, y + t * ldy + r, ldy); \
+        }                                                                                                        \
+        for (; r < nrows; r++) {                                                                                 \
+            int64_t t = 0;                                                                                       \
+            for (; t + 4 <= ntok; t += 4) tile_f(type, 1, 4, W + r * rb, rb, x + t * xs, xs, cols, y + t * ldy + r, ldy); \
+            for (; t < ntok; t++) tile_f(type, 1, 1, W + r * rb, rb, x + t * xs, xs, cols, y + t * ldy + r, ldy); \
+        }                                                                                                        \
+    }
+GEMM_F(gemm_f32, F_F32)
+GEMM_F(gemm_f16, F_F16)
+GEMM_F(gemm_bf16, F_BF16)
+
+/* ------------------------------------------------------------ k-quants */
+
+/* q4_k . q8_K over nb super-blocks. Sub-block j (32 elements) of chunk c = j/2 uses the low
+ * (j even) or high (j odd) nibbles of qs[32c .. 32c+31]; isum = sum_j sc_j * dot_j,
+ * msum = sum_j mn_j * (bsums[2j] + bsums[2j+1]). */
+static float dot_q4_k(const uint8_t *row, const afm_act_q8k *a, int64_t nb) {
+    const afm_block_q4_k *w = (const afm_block_q4_k *)row;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float macc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) afm_q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
+        int32_t msum = 0;
+        for (int j = 0; j < 8; j++) msum += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * c));
+            __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(a[b].qs + 64 * c)));
+            __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(a[b].qs + 64 * c + 32)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * c])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * c + 1])));
+        }
+        float d = h2f(w[b].d) * a[b].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        macc += h2f(w[b].dmin) * a[b].d * (float)msum;
+    }
+    return hsum8(acc) - macc;
+}
+
+/* q6_k . q8_K: codes u = ql | qh << 4 in 0..63 (weight u - 32); per 16-group g,
+ * isum += scales[g] * (sum u x - 32 * bsums[g]). */
+static float dot_q6_k(const uint8_t *row, const afm_act_q8k *a, int64_t nb) {
+    const afm_block_q6_k *w = (const afm_block_q6_k *)row;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x03);
+    __m256 acc = _mm256_setzero_ps();
+    float oacc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t off = 0;
+        for (int g = 0; g < 16; g++) off += w[b].scales[g] * a[b].bsums[g];
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)(w[b].ql + 64 * h));
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(w[b].ql + 64 * h + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(w[b].qh + 32 * h));
+            __m256i u[4];
+            u[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+            u[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
+            u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
+            u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
+            for (int k = 0; k < 4; k++) {
+                int g = 8 * h + 2 * k; /* groups g (bytes 0..15) and g + 1 (bytes 16..31) */
+                __m256i p = _mm256_maddubs_epi16(u[k], _mm256_loadu_si256((const __m256i *)(a[b].qs + 128 * h + 32 * k)));
+                __m256i s = _mm256_setr_m128i(_mm_set1_epi16(w[b].scales[g]), _mm_set1_epi16(w[b].scales[g + 1]));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+            }
+        }
+        float d = h2f(w[b].d) * a[b].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        oacc += d * (float)(32 * off);
+    }
+    return hsum8(acc) - oacc;
+}
+
+#define GEMM_K(name, dotfn)                                                                                  \
+    static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs, int64_t ntok,  \
+                     int64_t cols, float *y, int64_t ldy) {                                                   \
+        for (int64_t r = 0; r < nrows; r++)                                                                   \
+            for (int64_t t = 0; t < ntok; t++)                                                                \
+                y[t * ldy + r] = dotfn(W + r * rb, (const afm_act_q8k *)(xa + t * xs), cols / 256);          \
+    }
+GEMM_K(gemm_q4_k, dot_q4_k)
+GEMM_K(gemm_q6_k, dot_q6_k)
+
+void afm_gemm_fill_avx2(afm_gemm_fn *fn) {
+    fn[AFM_Q8_0] = gemm_q8_0;
+    fn[AFM_Q4_0] = gemm8_q4_0;
+    fn[AFM_Q5_0] = gemm_q5_0;
+    fn[AFM_Q4_1] = gemm8_q4_1;
+    fn[AFM_Q5_1] = gemm_q5_1;
+    fn[AFM_F32] = gemm_f32;
+    fn[AFM_F16] = gemm_f16;
+    fn[AFM_BF16] = gemm_bf16;
+    fn[AFM_Q4_K] = gemm_q4_k;
+    fn[AFM_Q6_K] = gemm_q6_k;
+}
