@@ -22,9 +22,12 @@ typedef struct afm_gguf_tensor {
     uint32_t type;         /* afm_dtype / ggml_type id */
     uint64_t offset;       /* relative to the data section */
     size_t nbytes;
-    const void *data;      /* points into the mapping (or the caller's buffer) */
+    const void *data;      /* points into the mapping (or the caller's buffer); aligned to the
+                            * file's alignment (>= 32 by default) with afm_gguf_open, since the map
+                            * is page-aligned; with afm_gguf_open_memory only if the buffer is */
 } afm_gguf_tensor;
 
+/* A reader is immutable once open: any number of threads may query it at the same time. */
 typedef struct afm_gguf afm_gguf;
 
 afm_status afm_gguf_open(const char *path, afm_gguf **out);
