@@ -29,7 +29,7 @@ typedef struct lexer {
     size_t cur_off; int cur_line, cur_col; /* position cursor: tokens come in source order */
 } lexer;
 
-enum { MAX_DEPTH = 96 };
+enum { MAX_DEPTH = 256 }; /* parser recursion units (a nesting level costs a few) */
 
 static void pos_of(const lexer *L, size_t off, int *line, int *col) {
     size_t lo = 0, hi = L->nlines;
@@ -457,7 +457,7 @@ static void sv_push(parser *P, svec *v, const char *x) {
 }
 
 static void enter(parser *P) {
-    if (++P->depth > MAX_DEPTH) pfail(P, cur(P), "template nested too deeply (more than 96 levels) at %s", NULL);
+    if (++P->depth > MAX_DEPTH) pfail(P, cur(P), "template nested too deeply at %s", NULL);
 }
 static void leave(parser *P) { P->depth--; }
 
