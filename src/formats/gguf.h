@@ -94,6 +94,13 @@ afm_status afm_gguf_copy_kv(afm_gguf_writer *w, const afm_gguf *src, int64_t kv_
  * must stay valid until afm_gguf_write returns. */
 afm_status afm_gguf_add_tensor(afm_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                                const int64_t *ne, const void *data, size_t nbytes, bool copy);
+/* Adds a tensor whose bytes are produced while the file is written, one tensor at a time, so
+ * peak memory is one tensor (converting or initializing models larger than RAM would allow):
+ * fill(ctx, name, buf, nbytes) must write exactly nbytes (the shape's size) into buf. A failing
+ * fill aborts the write (no file is left) and its status is returned. */
+typedef afm_status (*afm_gguf_fill_fn)(void *ctx, const char *name, void *buf, size_t nbytes);
+afm_status afm_gguf_add_tensor_fn(afm_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                                  const int64_t *ne, afm_gguf_fill_fn fill, void *ctx);
 /* Writes the file atomically (temp file + fsync + rename). Alignment 32 unless set_u32
  * "general.alignment" was called. */
 afm_status afm_gguf_write(afm_gguf_writer *w, const char *path);

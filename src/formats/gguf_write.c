@@ -27,6 +27,8 @@ typedef struct wtensor {
     const void *data;
     size_t nbytes;
     void *owned;
+    afm_gguf_fill_fn fill; /* produces the bytes at write time when set */
+    void *ctx;
 } wtensor;
 
 struct afm_gguf_writer {
@@ -214,8 +216,9 @@ afm_status afm_gguf_copy_kv(afm_gguf_writer *w, const afm_gguf *src, int64_t i) 
     return st;
 }
 
-afm_status afm_gguf_add_tensor(afm_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
-                               const void *data, size_t nbytes, bool copy) {
+/* Validates name and shape and appends a tensor entry of the right byte size (*t gets it). */
+static afm_status add_entry(afm_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
+                            wtensor **out) {
     if (!name || !*name || strlen(name) >= GGUF_MAX_NAME)
         return afm_error(AFM_ERR_INVALID_ARG, "tensor name '%s' must have 1..%d bytes", name ? name : "(null)",
                          GGUF_MAX_NAME - 1);
@@ -230,30 +233,60 @@ afm_status afm_gguf_add_tensor(afm_gguf_writer *w, const char *name, uint32_t ty
     if (t.ne[0] % info->block)
         return afm_error(AFM_ERR_INVALID_ARG, "tensor '%s': ne[0] = %" PRId64 " is not a multiple of the %s block size %d",
                          name, t.ne[0], info->name, info->block);
-    size_t expect = (size_t)(t.ne[0] / info->block) * (size_t)info->type_size;
+    t.nbytes = (size_t)(t.ne[0] / info->block) * (size_t)info->type_size;
     for (int j = 1; j < 4; j++)
-        if (!afm_mul_ok(expect, (size_t)t.ne[j], &expect))
+        if (!afm_mul_ok(t.nbytes, (size_t)t.ne[j], &t.nbytes))
             return afm_error(AFM_ERR_INVALID_ARG, "tensor '%s': size overflows", name);
-    if (nbytes != expect)
-        return afm_error(AFM_ERR_INVALID_ARG, "tensor '%s': %zu bytes given, its %s shape needs %zu", name, nbytes,
-                         info->name, expect);
-    if (nbytes && !data) return afm_error(AFM_ERR_INVALID_ARG, "tensor '%s': no data", name);
     for (size_t i = 0; i < w->n_t; i++)
         if (strcmp(w->t[i].name, name) == 0) return afm_error(AFM_ERR_INVALID_ARG, "duplicate tensor name '%s'", name);
-    t.nbytes = nbytes;
-    t.data = data;
-    t.name = strdup(name);
-    if (t.name && copy && nbytes) {
-        t.owned = malloc(nbytes);
-        if (t.owned) memcpy(t.owned, data, nbytes);
-        t.data = t.owned;
-    }
-    if (!t.name || (copy && nbytes && !t.owned) || !grow((void **)&w->t, &w->cap_t, w->n_t, sizeof *w->t)) {
+    if (!(t.name = strdup(name)) || !grow((void **)&w->t, &w->cap_t, w->n_t, sizeof *w->t)) {
         free(t.name);
-        free(t.owned);
         return afm_error(AFM_ERR_NOMEM, "tensor '%s': out of memory", name);
     }
-    w->t[w->n_t++] = t;
+    w->t[w->n_t] = t;
+    *out = &w->t[w->n_t++];
+    return AFM_OK;
+}
+
+static void drop_last(afm_gguf_writer *w) {
+    w->n_t--;
+    free(w->t[w->n_t].name);
+    free(w->t[w->n_t].owned);
+}
+
+afm_status afm_gguf_add_tensor(afm_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
+                               const void *data, size_t nbytes, bool copy) {
+    wtensor *t = NULL;
+    AFM_TRY(add_entry(w, name, type, n_dims, ne, &t));
+    if (nbytes != t->nbytes) {
+        size_t need = t->nbytes;
+        drop_last(w);
+        return afm_error(AFM_ERR_INVALID_ARG, "tensor '%s': %zu bytes given, its %s shape needs %zu", name, nbytes,
+                         afm_dtype_name(type), need);
+    }
+    if (nbytes && !data) {
+        drop_last(w);
+        return afm_error(AFM_ERR_INVALID_ARG, "tensor '%s': no data", name);
+    }
+    t->data = data;
+    if (copy && nbytes) {
+        if (!(t->owned = malloc(nbytes))) {
+            drop_last(w);
+            return afm_error(AFM_ERR_NOMEM, "tensor '%s': out of memory copying %zu bytes", name, nbytes);
+        }
+        memcpy(t->owned, data, nbytes);
+        t->data = t->owned;
+    }
+    return AFM_OK;
+}
+
+afm_status afm_gguf_add_tensor_fn(afm_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                                  const int64_t *ne, afm_gguf_fill_fn fill, void *ctx) {
+    if (!fill) return afm_error(AFM_ERR_INVALID_ARG, "tensor '%s': no fill function", name ? name : "(null)");
+    wtensor *t = NULL;
+    AFM_TRY(add_entry(w, name, type, n_dims, ne, &t));
+    t->fill = fill;
+    t->ctx = ctx;
     return AFM_OK;
 }
 
@@ -318,10 +351,38 @@ afm_status afm_gguf_write(afm_gguf_writer *w, const char *path) {
         offset += pad_to(t->nbytes, alignment);
     }
     if (w->n_t) put_zeros(f, pad_to(pos, alignment) - pos);
-    for (size_t i = 0; i < w->n_t; i++) {
-        put_bytes(f, w->t[i].data, w->t[i].nbytes);
-        put_zeros(f, pad_to(w->t[i].nbytes, alignment) - w->t[i].nbytes);
+    /* Tensors with a fill function are produced one at a time into one reused buffer. */
+    void *buf = NULL;
+    size_t buf_size = 0;
+    afm_status s = AFM_OK;
+    for (size_t i = 0; i < w->n_t && s == AFM_OK; i++) {
+        const wtensor *t = &w->t[i];
+        const void *data = t->data;
+        if (t->fill && t->nbytes) {
+            if (t->nbytes > buf_size) {
+                free(buf);
+                buf_size = 0;
+                if (!(buf = malloc(t->nbytes))) {
+                    s = afm_error(AFM_ERR_NOMEM, "tensor '%s': out of memory for %zu bytes", t->name, t->nbytes);
+                    break;
+                }
+                buf_size = t->nbytes;
+            }
+            if ((s = t->fill(t->ctx, t->name, buf, t->nbytes)) != AFM_OK) {
+                afm_error_prefix(s, "tensor '%s'", t->name);
+                break;
+            }
+            data = buf;
+        }
+        put_bytes(f, data, t->nbytes);
+        put_zeros(f, pad_to(t->nbytes, alignment) - t->nbytes);
+        if (ferror(f)) s = afm_error(AFM_ERR_IO, "error writing tensor '%s'", t->name);
     }
-    afm_status s = afm_atomic_commit(&af);
+    free(buf);
+    if (s != AFM_OK) {
+        afm_atomic_abort(&af);
+        return afm_error_prefix(s, "writing GGUF '%s'", path);
+    }
+    s = afm_atomic_commit(&af);
     return s == AFM_OK ? AFM_OK : afm_error_prefix(s, "writing GGUF '%s'", path);
 }

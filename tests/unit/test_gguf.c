@@ -3,6 +3,7 @@
  * exact layout rules llama.cpp demands (contiguous padded offsets, aligned data section).
  * Independent cross-checks against the Python gguf package are in tests/cli/gguf_interop.sh. */
 #include "formats/gguf.h"
+#include "base/error.h"
 #include "base/file.h"
 #include "tensor/dtype.h"
 #include <math.h>
@@ -22,6 +23,18 @@ static size_t nbytes_of(uint32_t type, const int64_t *ne, uint32_t n_dims) {
     size_t n = (size_t)(ne0 / i->block) * (size_t)i->type_size;
     for (uint32_t j = 1; j < n_dims; j++) n *= (size_t)ne[j];
     return n;
+}
+
+static afm_status fill_from_spec(void *ctx, const char *name, void *buf, size_t nbytes) {
+    const tspec *t = ctx;
+    if (strcmp(name, t->name) != 0 || nbytes != t->nbytes) return AFM_ERR_INTERNAL;
+    memcpy(buf, t->data, nbytes);
+    return AFM_OK;
+}
+
+static afm_status fill_fails(void *ctx, const char *name, void *buf, size_t nbytes) {
+    (void)ctx; (void)name; (void)buf; (void)nbytes;
+    return afm_error(AFM_ERR_IO, "source went away");
 }
 
 static void build(afm_gguf_writer *w, tspec *ts, int n_ts, uint32_t alignment) {
@@ -58,8 +71,10 @@ static void build(afm_gguf_writer *w, tspec *ts, int n_ts, uint32_t alignment) {
     OK(afm_gguf_set_arr_str(w, "tokenizer.ggml.tokens", strs, NULL, 4));
     OK(afm_gguf_set_str(w, "general.name", "round trip"));   /* replaces, keeps position 1 */
     if (alignment != 32) OK(afm_gguf_set_u32(w, "general.alignment", alignment));
+    /* Three ways in: copied, borrowed, and produced at write time by a fill function. */
     for (int i = 0; i < n_ts; i++)
-        OK(afm_gguf_add_tensor(w, ts[i].name, ts[i].type, ts[i].n_dims, ts[i].ne, ts[i].data, ts[i].nbytes, i % 2 == 0));
+        if (i % 3 == 2) OK(afm_gguf_add_tensor_fn(w, ts[i].name, ts[i].type, ts[i].n_dims, ts[i].ne, fill_from_spec, &ts[i]));
+        else OK(afm_gguf_add_tensor(w, ts[i].name, ts[i].type, ts[i].n_dims, ts[i].ne, ts[i].data, ts[i].nbytes, i % 3 == 0));
 }
 
 static void check_kvs(const afm_gguf *g, uint32_t alignment) {
@@ -216,6 +231,11 @@ static void writer_rejects(void) {
     CHECK(afm_gguf_add_tensor(w, "a-very-long-tensor-name-that-exceeds-the-sixty-three-byte-limit-x", AFM_F32, 2, ne,
                               buf, 264, true) != AFM_OK);
     CHECK(afm_gguf_set_arr(w, "nested", AFM_GGUF_ARRAY, buf, 1) != AFM_OK);
+    /* A failing fill function aborts the write and leaves no file. */
+    CHECK(afm_gguf_add_tensor_fn(w, "lazy", AFM_F32, 2, ne, fill_fails, NULL) == AFM_OK);
+    CHECK(afm_gguf_write(w, "test_gguf_fill_fails.gguf") == AFM_ERR_IO);
+    CHECK(strstr(afm_last_error(), "tensor 'lazy': source went away") != NULL);
+    CHECK(!afm_file_exists("test_gguf_fill_fails.gguf"));
     OK(afm_gguf_set_u32(w, "general.alignment", 48));
     CHECK(afm_gguf_write(w, "test_gguf_bad_align.gguf") != AFM_OK);
     CHECK(!afm_file_exists("test_gguf_bad_align.gguf"));
