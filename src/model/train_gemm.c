@@ -106,38 +106,43 @@ static void pack_b(float *bp, const float *b, long b_rs, long b_cs, long k0, lon
 typedef struct gemm_job {
     afm_gemm_ws *ws;
     afm_gemm_ukernel uk;
-    long M, Nc, K, mc_blk, nc_blk, tiles_m, tiles_n;
+    long M, Nc, K, nc_blk, tiles_n, m_chunk, tiles_m;
     const float *a, *b;
     long a_rs, a_cs, b_rs, b_cs, c_rs;
     float *c;
     bool accumulate;
 } gemm_job;
 
+/* Work unit: a column tile (nc_blk wide) x a row chunk (m_chunk tall) of C. Within it, each
+ * KC-deep block of B is packed once and reused for every MC-row block of A (Goto's order). */
 static void gemm_worker(void *ctx, int ith, int nth) {
     gemm_job *g = ctx;
     float *ap = g->ws->apack[ith], *bp = g->ws->bpack[ith];
-    long n_tiles = g->tiles_m * g->tiles_n;
-    for (long t = ith; t < n_tiles; t += nth) {
-        long i0 = (t / g->tiles_n) * g->mc_blk, j0 = (t % g->tiles_n) * g->nc_blk;
-        long mc = g->M - i0 < g->mc_blk ? g->M - i0 : g->mc_blk;
+    long n_units = g->tiles_m * g->tiles_n;
+    for (long u = ith; u < n_units; u += nth) {
+        long j0 = (u % g->tiles_n) * g->nc_blk, m0 = (u / g->tiles_n) * g->m_chunk;
         long nc = g->Nc - j0 < g->nc_blk ? g->Nc - j0 : g->nc_blk;
+        long m1 = m0 + g->m_chunk < g->M ? m0 + g->m_chunk : g->M;
         if (g->K == 0) {  /* empty sum: C = 0 (or unchanged when accumulating) */
             if (!g->accumulate)
-                for (long i = 0; i < mc; i++) memset(g->c + (i0 + i) * g->c_rs + j0, 0, sizeof(float) * (size_t)nc);
+                for (long i = m0; i < m1; i++) memset(g->c + i * g->c_rs + j0, 0, sizeof(float) * (size_t)nc);
             continue;
         }
         for (long k0 = 0; k0 < g->K; k0 += AFM_GEMM_KC) {
             long kc = g->K - k0 < AFM_GEMM_KC ? g->K - k0 : AFM_GEMM_KC;
             bool add = g->accumulate || k0 > 0;
-            pack_a(ap, g->a, g->a_rs, g->a_cs, i0, mc, k0, kc);
             pack_b(bp, g->b, g->b_rs, g->b_cs, k0, kc, j0, nc);
-            for (long jr = 0; jr < nc; jr += AFM_GEMM_NR) {
-                int nr = (int)(nc - jr < AFM_GEMM_NR ? nc - jr : AFM_GEMM_NR);
-                const float *bpanel = bp + (jr / AFM_GEMM_NR) * AFM_GEMM_NR * kc;
-                for (long ir = 0; ir < mc; ir += AFM_GEMM_MR) {
-                    int mr = (int)(mc - ir < AFM_GEMM_MR ? mc - ir : AFM_GEMM_MR);
-                    g->uk(kc, ap + (ir / AFM_GEMM_MR) * AFM_GEMM_MR * kc, bpanel,
-                          g->c + (i0 + ir) * g->c_rs + j0 + jr, g->c_rs, mr, nr, add);
+            for (long i0 = m0; i0 < m1; i0 += AFM_GEMM_MC) {
+                long mc = m1 - i0 < AFM_GEMM_MC ? m1 - i0 : AFM_GEMM_MC;
+                pack_a(ap, g->a, g->a_rs, g->a_cs, i0, mc, k0, kc);
+                for (long jr = 0; jr < nc; jr += AFM_GEMM_NR) {
+                    int nr = (int)(nc - jr < AFM_GEMM_NR ? nc - jr : AFM_GEMM_NR);
+                    const float *bpanel = bp + (jr / AFM_GEMM_NR) * AFM_GEMM_NR * kc;
+                    for (long ir = 0; ir < mc; ir += AFM_GEMM_MR) {
+                        int mr = (int)(mc - ir < AFM_GEMM_MR ? mc - ir : AFM_GEMM_MR);
+                        g->uk(kc, ap + (ir / AFM_GEMM_MR) * AFM_GEMM_MR * kc, bpanel,
+                              g->c + (i0 + ir) * g->c_rs + j0 + jr, g->c_rs, mr, nr, add);
+                    }
                 }
             }
         }
@@ -148,17 +153,25 @@ void afm_gemm(afm_pool *pool, afm_gemm_ws *ws, long M, long Nc, long K,
               const float *a, long a_rs, long a_cs, const float *b, long b_rs, long b_cs,
               float *c, long c_rs, bool accumulate) {
     if (M <= 0 || Nc <= 0) return;
-    gemm_job g = {ws, pick_ukernel(), M, Nc, K, AFM_GEMM_MC, AFM_GEMM_NC, 0, 0,
-                  a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate};
     int nth = afm_pool_size(pool);
-    if (nth > ws->n_threads) nth = ws->n_threads;
-    g.tiles_m = (M + g.mc_blk - 1) / g.mc_blk;
-    /* narrower column tiles when there would be too few tiles to keep every thread busy */
-    while (g.nc_blk > AFM_GEMM_NR && g.tiles_m * ((Nc + g.nc_blk - 1) / g.nc_blk) < 4L * nth) g.nc_blk /= 2;
+    if (nth > ws->n_threads) nth = 1; /* workspace made for fewer threads: stay on this one */
+    gemm_job g = {ws, pick_ukernel(), M, Nc, K, 0, 0, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate};
+    /* column tiles: as wide as NC allows, but at least one per thread when C is narrow */
+    long panels = (Nc + AFM_GEMM_NR - 1) / AFM_GEMM_NR;
+    long per = (panels + nth - 1) / nth;
+    if (per * AFM_GEMM_NR > AFM_GEMM_NC) per = AFM_GEMM_NC / AFM_GEMM_NR;
+    g.nc_blk = per * AFM_GEMM_NR;
     g.tiles_n = (Nc + g.nc_blk - 1) / g.nc_blk;
+    /* too few column tiles for the threads: split the rows as well (multiples of MR) */
+    if (g.tiles_n < nth) {
+        long parts = (nth + g.tiles_n - 1) / g.tiles_n;
+        long chunk = (M + parts - 1) / parts;
+        chunk = (chunk + AFM_GEMM_MR - 1) / AFM_GEMM_MR * AFM_GEMM_MR;
+        g.m_chunk = chunk > 0 ? chunk : M;
+        g.tiles_m = (M + g.m_chunk - 1) / g.m_chunk;
+    }
     if (nth <= 1 || g.tiles_m * g.tiles_n == 1) gemm_worker(&g, 0, 1);
-    else if (nth == afm_pool_size(pool)) afm_pool_run(pool, gemm_worker, &g);
-    else gemm_worker(&g, 0, 1);
+    else afm_pool_run(pool, gemm_worker, &g);
 }
 
 void afm_linear_fwd(afm_pool *pool, afm_gemm_ws *ws, float *y, const float *x, const float *W, long N, long I, long O) {

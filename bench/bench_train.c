@@ -1,0 +1,200 @@
+/* Training throughput of the C training core and the machine's f32 FMA peak, measured in the
+ * same run.
+ *
+ *   bench_train peak [THREADS]                     f32 FMA peak (GFLOP/s), AVX2 and AVX-512
+ *   bench_train gemm [THREADS]                     the three linear-layer GEMMs, GFLOP/s
+ *   bench_train train 10m|50m [B T STEPS THREADS]  tokens/s of forward + backward + AdamW
+ *
+ * Training FLOPs per token (for MFU): 6 x (parameters of every matrix multiply, i.e. all linear
+ * weights plus the output projection) + 6 x L x T x H x hd (attention scores and mixing, forward
+ * and backward, counted as llm.c does without halving for the causal mask).
+ * The peak uses 12 independent accumulator chains with distinct inputs per thread and an opaque
+ * barrier, so the compiler cannot merge them (see ../shared/tools/machine_limits.c). */
+#include "model/train_model.h"
+#include "train/optim.h"
+#include "base/cpu.h"
+#include "base/mem.h"
+#include "base/rng.h"
+#include "base/timer.h"
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OPAQUE(v) __asm__ volatile("" : "+x"(v))
+enum { CHAINS = 12 };
+static const long PEAK_ITERS = 40000000;
+
+typedef struct peak_ctx { double sink[512]; int avx512; } peak_ctx;
+
+__attribute__((target("avx2,fma"))) static double peak_avx2(long iters, int seed) {
+    __m256 a = _mm256_set1_ps(1.0001f), b = _mm256_set1_ps(0.9999f), c[CHAINS];
+    for (int k = 0; k < CHAINS; k++) c[k] = _mm256_set1_ps((float)(k + 1 + seed));
+    for (long i = 0; i < iters; i++) {
+#pragma GCC unroll 12
+        for (int k = 0; k < CHAINS; k++) c[k] = _mm256_fmadd_ps(a, b, c[k]);
+        OPAQUE(a);
+    }
+    for (int k = 1; k < CHAINS; k++) c[0] = _mm256_add_ps(c[0], c[k]);
+    float out[8];
+    _mm256_storeu_ps(out, c[0]);
+    return out[0];
+}
+
+__attribute__((target("avx512f"))) static double peak_avx512(long iters, int seed) {
+    __m512 a = _mm512_set1_ps(1.0001f), b = _mm512_set1_ps(0.9999f), c[CHAINS];
+    for (int k = 0; k < CHAINS; k++) c[k] = _mm512_set1_ps((float)(k + 1 + seed));
+    for (long i = 0; i < iters; i++) {
+#pragma GCC unroll 12
+        for (int k = 0; k < CHAINS; k++) c[k] = _mm512_fmadd_ps(a, b, c[k]);
+        OPAQUE(a);
+    }
+    for (int k = 1; k < CHAINS; k++) c[0] = _mm512_add_ps(c[0], c[k]);
+    return _mm512_reduce_add_ps(c[0]);
+}
+
+static void peak_worker(void *p, int ith, int nth) {
+    (void)nth;
+    peak_ctx *c = p;
+    c->sink[ith] = c->avx512 ? peak_avx512(PEAK_ITERS / 2, ith) : peak_avx2(PEAK_ITERS, ith);
+}
+
+/* GFLOP/s of FMA over all pool threads (best of 3). */
+static double fma_peak(afm_pool *pool, int avx512) {
+    peak_ctx c = {{0}, avx512};
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double t = afm_now_s();
+        afm_pool_run(pool, peak_worker, &c);
+        t = afm_now_s() - t;
+        double flops = (double)afm_pool_size(pool) * (avx512 ? PEAK_ITERS / 2 * 32.0 : PEAK_ITERS * 16.0) * CHAINS;
+        if (flops / t / 1e9 > best) best = flops / t / 1e9;
+    }
+    if (c.sink[0] == 12345.0) puts("");
+    return best;
+}
+
+static double machine_peak(afm_pool *pool, const char **isa) {
+    if (afm_cpu()->avx512f) { *isa = "avx512"; return fma_peak(pool, 1); }
+    if (afm_cpu()->avx2 && afm_cpu()->fma) { *isa = "avx2"; return fma_peak(pool, 0); }
+    *isa = "none";
+    return 0;
+}
+
+static void fill(float *x, size_t n, afm_rng *r) { for (size_t i = 0; i < n; i++) x[i] = afm_rng_uniform(r) - 0.5f; }
+
+static int bench_gemm(afm_pool *pool) {
+    static const long shapes[][3] = {{1024, 640, 640}, {1024, 640, 1728}, {1024, 1728, 640}, {1024, 640, 16384}};
+    afm_gemm_ws *ws;
+    if (afm_gemm_ws_create(afm_pool_size(pool), &ws) != AFM_OK) return 1;
+    afm_rng r;
+    afm_rng_seed(&r, 1);
+    const char *isa;
+    double peak = machine_peak(pool, &isa);
+    printf("threads %d, FMA peak (%s) %.1f GFLOP/s\n", afm_pool_size(pool), isa, peak);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        long N = shapes[s][0], I = shapes[s][1], O = shapes[s][2];
+        float *x = afm_alloc(sizeof(float) * N * I), *W = afm_alloc(sizeof(float) * O * I), *y = afm_alloc(sizeof(float) * N * O);
+        float *dx = afm_alloc(sizeof(float) * N * I), *dW = afm_calloc(sizeof(float) * O * I);
+        fill(x, N * I, &r); fill(W, O * I, &r);
+        double flops = 2.0 * N * I * O, t[3];
+        for (int mode = 0; mode < 3; mode++) {
+            double best = 1e30;
+            for (int rep = 0; rep < 3; rep++) {
+                double t0 = afm_now_s();
+                if (mode == 0) afm_linear_fwd(pool, ws, y, x, W, N, I, O);
+                else if (mode == 1) afm_linear_bwd_x(pool, ws, dx, y, W, N, I, O, false);
+                else afm_linear_bwd_w(pool, ws, dW, y, x, N, I, O);
+                double dt = afm_now_s() - t0;
+                if (dt < best) best = dt;
+            }
+            t[mode] = flops / best / 1e9;
+        }
+        printf("N=%ld I=%ld O=%ld: x·Wᵀ %.1f  dy·W %.1f  dyᵀ·x %.1f GFLOP/s (%.0f%% / %.0f%% / %.0f%% of peak)\n", N, I, O,
+               t[0], t[1], t[2], 100 * t[0] / peak, 100 * t[1] / peak, 100 * t[2] / peak);
+        afm_free(x); afm_free(W); afm_free(y); afm_free(dx); afm_free(dW);
+    }
+    afm_gemm_ws_free(ws);
+    return 0;
+}
+
+static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps) {
+    afm_config c = {.arch = "afm", .rope_theta = 500000.0f, .rope_layout = AFM_ROPE_INTERLEAVED,
+                    .qk_norm = AFM_QK_NORM_AFTER_ROPE, .norm_eps = 1e-5f, .tied_output = true, .head_dim = 64};
+    if (!strcmp(name, "10m")) { c.n_vocab = 8192; c.dim = 384; c.n_layers = 5; c.n_heads = 6; c.n_kv_heads = 2; c.ffn_dim = 1024; }
+    else if (!strcmp(name, "50m")) { c.n_vocab = 16384; c.dim = 640; c.n_layers = 10; c.n_heads = 10; c.n_kv_heads = 2; c.ffn_dim = 1728; }
+    else { fprintf(stderr, "unknown config '%s' (10m or 50m)\n", name); return 2; }
+    c.max_seq_len = T;
+    afm_train_model *m;
+    if (afm_train_model_create(&c, B, T, pool, &m) != AFM_OK) { fprintf(stderr, "error: %s\n", afm_last_error()); return 1; }
+    afm_train_model_init(m, 1);
+    afm_optim_config oc = afm_optim_defaults(AFM_OPTIM_ADAMW, c.dim);
+    afm_optim *o;
+    if (afm_optim_create(&oc, m->n_params, &o) != AFM_OK) return 1;
+    afm_rng r;
+    afm_rng_seed(&r, 5);
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)B * (T + 1));
+    for (long i = 0; i < (long)B * (T + 1); i++) tok[i] = (int32_t)(afm_rng_u64(&r) % (uint64_t)c.n_vocab);
+    int32_t *x = malloc(sizeof(int32_t) * (size_t)B * T), *y = malloc(sizeof(int32_t) * (size_t)B * T);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) { x[b * T + t] = tok[b * (T + 1) + t]; y[b * T + t] = tok[b * (T + 1) + t + 1]; }
+    /* matmul parameters: every linear weight plus the output projection (the embedding lookup is free) */
+    double mm_params = 0;
+    for (int i = 0; i < m->n_tensors; i++) if (m->tensors[i].kind == AFM_PARAM_LINEAR) mm_params += (double)m->tensors[i].numel;
+    mm_params += (double)c.n_vocab * c.dim;
+    double flops_tok = 6.0 * mm_params + 6.0 * c.n_layers * T * c.n_heads * c.head_dim;
+    double tf = 0, tb = 0, to = 0, loss = 0;
+    int measured = 0;
+    for (int s = 0; s < steps + 1; s++) {
+        double t0 = afm_now_s();
+        afm_train_zero_grad(m);
+        afm_train_forward(m, x, y, B, T, &loss);
+        double t1 = afm_now_s();
+        afm_train_backward(m, 1.0f);
+        double t2 = afm_now_s();
+        afm_optim_step(o, m, 1.0f, NULL);
+        double t3 = afm_now_s();
+        if (s == 0) continue; /* warm-up step: first-touch page faults */
+        tf += t1 - t0; tb += t2 - t1; to += t3 - t2;
+        measured++;
+    }
+    double tok_s = (double)B * T * measured / (tf + tb + to);
+    const char *isa;
+    double peak = machine_peak(pool, &isa);
+    printf("afm %s: %.2fM params, B=%d T=%d, threads %d, isa %s: loss %.4f\n", name, m->n_params / 1e6, B, T, afm_pool_size(pool),
+           afm_isa_name(afm_isa_best()), loss);
+    printf("  per step: forward %.3f s, backward %.3f s, optimizer %.3f s\n", tf / measured, tb / measured, to / measured);
+    printf("  %.1f tokens/s, %.1f GFLOP/s model FLOPs, FMA peak (%s) %.1f GFLOP/s, MFU %.1f%%\n", tok_s, tok_s * flops_tok / 1e9,
+           isa, peak, 100.0 * tok_s * flops_tok / 1e9 / peak);
+    printf("RESULT tokens_per_s=%.2f mfu=%.4f\n", tok_s, tok_s * flops_tok / 1e9 / peak);
+    free(tok); free(x); free(y);
+    afm_optim_free(o);
+    afm_train_model_free(m);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { fprintf(stderr, "usage: bench_train peak|gemm [THREADS] | train 10m|50m [B T STEPS THREADS]\n"); return 2; }
+    int threads = 0;
+    afm_pool *pool;
+    if (!strcmp(argv[1], "train")) {
+        if (argc < 3) { fprintf(stderr, "usage: bench_train train 10m|50m [B T STEPS THREADS]\n"); return 2; }
+        int B = argc > 3 ? atoi(argv[3]) : 4, T = argc > 4 ? atoi(argv[4]) : 256, steps = argc > 5 ? atoi(argv[5]) : 3;
+        threads = argc > 6 ? atoi(argv[6]) : 0;
+        if (afm_pool_create(threads, &pool) != AFM_OK) return 1;
+        int rc = bench_step(pool, argv[2], B, T, steps);
+        afm_pool_free(pool);
+        return rc;
+    }
+    threads = argc > 2 ? atoi(argv[2]) : 0;
+    if (afm_pool_create(threads, &pool) != AFM_OK) return 1;
+    int rc = 0;
+    if (!strcmp(argv[1], "gemm")) rc = bench_gemm(pool);
+    else if (!strcmp(argv[1], "peak")) {
+        const char *isa;
+        double p = machine_peak(pool, &isa);
+        printf("threads %d: f32 FMA peak (%s) %.1f GFLOP/s\n", afm_pool_size(pool), isa, p);
+    } else { fprintf(stderr, "unknown mode '%s'\n", argv[1]); rc = 2; }
+    afm_pool_free(pool);
+    return rc;
+}
