@@ -122,6 +122,13 @@ CONVERSATIONS = [
     ("date_string", [SYS, U1], [WEATHER], True, {"date_string": "01 Jan 2025"}),
     ("tools_in_system_llama", [SYS, UW], [WEATHER], True, {"tools_in_user_message": False}),
     ("tool_json_content", [UW, TC1, {"role": "tool", "content": "[1, 2, 3]", "name": "get_weather"}], [WEATHER], True, {}),
+    ("builtin_tools", [UW, {"role": "assistant", "content": "", "tool_calls": [call("brave_search", {"query": "Paris weather"})]},
+                       {"role": "tool", "content": "sunny, 21 C", "name": "brave_search"}], [WEATHER], True,
+     {"builtin_tools": ["brave_search", "wolfram_alpha", "code_interpreter"]}),
+    ("tool_call_no_content", [UW, {"role": "assistant", "tool_calls": [call("get_weather", {"city": "Paris"})]}, TR1], [WEATHER], True, {}),
+    ("custom_tools", [UW], None, True, {"custom_tools": [WEATHER]}),
+    ("special_chars_content", [{"role": "user", "content": "{{ not a template }} {% if %} <|im_end|> \\ \u0001 (C strings cannot carry NUL)"},
+                               {"role": "assistant", "content": "ok\r\nline"}], None, True, {}),
     ("long_conversation", [SYS] + [m for i in range(6) for m in ({"role": "user", "content": f"Question {i}?"},
                                                                  {"role": "assistant", "content": f"Answer {i}."})], None, True, {}),
 ]

@@ -56,7 +56,7 @@ afm_status afm_chat_template_render_json(const afm_chat_template *t, const char 
 afm_status afm_chat_render(const char *template_src, const afm_chat_message *msgs, size_t n, const char *tools_json,
                            bool add_generation_prompt, const char *bos, const char *eos, char **out);
 
-/* afm's own chat format (docs: src/tokenizer/README.md). Turns are
+/* afm's own chat format (docs/chat-templates.md). Turns are
  *   <|system|>\n...<|end|>\n  <|user|>\n...<|end|>\n  <|assistant|>\n...<|end|>\n  <|tool|>NAME\n...<|end|>\n
  * tools are listed in the system turn between <|tools|> and <|end_tools|>, one JSON schema per
  * line; an assistant's tool calls follow its text as

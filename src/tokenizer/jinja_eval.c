@@ -428,7 +428,7 @@ jv jbinop(jctx *c, int op, jv a, jv b, const jnode *at) {
 /* ---- calls ---- */
 static void eval_args(jctx *c, jframe *f, const jnode *call, jargs *a, size_t extra_kw) {
     a->npos = call->n;
-    a->pos = call->n ? jalloc(c->a, c->e, call->n * sizeof(jv)) : NULL;
+    a->pos = jalloc(c->a, c->e, (call->n + 1) * sizeof(jv)); /* never NULL: callers offset it */
     for (size_t i = 0; i < call->n; i++) a->pos[i] = jeval(c, f, call->list[i]);
     a->nkw = call->n2;
     a->kwn = jalloc(c->a, c->e, (call->n2 + extra_kw + 1) * sizeof(char *));
