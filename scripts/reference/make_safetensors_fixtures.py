@@ -7,6 +7,8 @@ it as an independent check of this writer.
 
 Outputs (tests/fixtures/formats/):
   tiny.safetensors, tiny.expect.json     F32/F16/BF16, 0-d and empty tensors, shuffled order
+  tiny_lib.safetensors, tiny_lib.expect.json   written by safetensors.torch.save_file (needs torch;
+                                         run with Debian's /usr/bin/python3)
   sharded/model-0000{1,2}-of-00002.safetensors, sharded/model.safetensors.index.json,
   sharded/config.json                    a 1-layer Llama-layout checkpoint in two shards
 """
@@ -85,6 +87,28 @@ def check_with_library(path, decoded):
             assert np.array_equal(v.ravel(), np.array(d["values"], dtype=np.float32)), name
 
 
+def write_with_library(path, expect_path, rng):
+    """The same kind of file written by the reference implementation (safetensors.torch.save_file),
+    so the reader also meets that writer's conventions. Kept as is if torch/safetensors are absent."""
+    try:
+        import torch
+        from safetensors.torch import save_file
+    except ImportError:
+        print("safetensors/torch not available: %s left unchanged" % path)
+        return
+    tensors = {
+        "model.layers.1.self_attn.k_proj.weight": torch.from_numpy(rng.standard_normal((6, 4)).astype(np.float32)).bfloat16(),
+        "model.layers.1.self_attn.k_norm.weight": torch.from_numpy(rng.standard_normal(6).astype(np.float32)).half(),
+        "lm_head.weight": torch.from_numpy(rng.standard_normal((3, 4)).astype(np.float32)),
+    }
+    save_file(tensors, path, metadata={"format": "pt", "writer": "safetensors.torch"})
+    expect = {n: {"dtype": {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}[t.dtype],
+                  "shape": list(t.shape), "values": [float(v) for v in t.float().flatten()]}
+              for n, t in tensors.items()}
+    with open(expect_path, "w") as f:
+        json.dump({"tensors": expect}, f, indent=1)
+
+
 def main():
     os.makedirs(os.path.join(OUT, "sharded"), exist_ok=True)
     rng = np.random.default_rng(1234)
@@ -103,6 +127,8 @@ def main():
     decoded = {"order": order, "tensors": decoded}
     with open(os.path.join(OUT, "tiny.expect.json"), "w") as f:
         json.dump(decoded, f, indent=1)
+
+    write_with_library(os.path.join(OUT, "tiny_lib.safetensors"), os.path.join(OUT, "tiny_lib.expect.json"), np.random.default_rng(99))
 
     # A 1-layer Llama-layout checkpoint (dim 8, 2 heads, 1 kv head, ffn 12, vocab 10), two shards.
     dim, heads, kv, hd, ffn, vocab = 8, 2, 1, 4, 12, 10

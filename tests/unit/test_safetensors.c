@@ -72,6 +72,30 @@ static void check_tiny(const afm_safetensors *st, const cJSON *expect) {
     CHECK(afm_safetensors_metadata(st, "nope") == NULL);
 }
 
+/* A file written by the reference implementation (safetensors.torch.save_file). */
+static void library_written(void) {
+    cJSON *expect = load_json("tiny_lib.expect.json");
+    afm_safetensors *st;
+    OK(afm_safetensors_open(fixture("tiny_lib.safetensors"), &st));
+    const cJSON *tensors = cJSON_GetObjectItem(expect, "tensors");
+    CHECK(afm_safetensors_n_tensors(st) == cJSON_GetArraySize(tensors));
+    for (const cJSON *e = tensors->child; e; e = e->next) {
+        const afm_st_tensor *t = afm_safetensors_find(st, e->string);
+        CHECK(t != NULL);
+        if (!t) continue;
+        CHECK(t->dtype == dtype_of(cJSON_GetObjectItem(e, "dtype")->valuestring));
+        const cJSON *values = cJSON_GetObjectItem(e, "values");
+        size_t n = (size_t)cJSON_GetArraySize(values), k = 0;
+        float *f = malloc(n * sizeof *f);
+        OK(afm_st_to_f32(t, f, n));
+        for (const cJSON *v = values->child; v; v = v->next, k++) CHECK(f[k] == (float)v->valuedouble);
+        free(f);
+    }
+    CHECK(strcmp(afm_safetensors_metadata(st, "writer"), "safetensors.torch") == 0);
+    afm_safetensors_close(st);
+    cJSON_Delete(expect);
+}
+
 static void tiny(void) {
     cJSON *expect = load_json("tiny.expect.json");
     afm_safetensors *st;
@@ -109,6 +133,11 @@ static void sharded(void) {
     CHECK(q && q->shard == 0 && q->dtype == AFM_BF16 && q->n_dims == 2 && q->shape[0] == 8 && q->shape[1] == 8);
     CHECK(head && head->shard == 1 && head->shape[0] == 10 && head->shape[1] == 8);
     CHECK(afm_safetensors_tensor_at(st, 0)->shard == 0 && afm_safetensors_tensor_at(st, 11)->shard == 1);
+    /* Every tensor of a Llama-layout checkpoint has a GGUF name. */
+    for (int64_t i = 0; i < afm_safetensors_n_tensors(st); i++) {
+        char gguf_name[64];
+        OK(afm_hf_to_gguf_name(afm_safetensors_tensor_at(st, i)->name, gguf_name, sizeof gguf_name));
+    }
     afm_safetensors_close(st);
     OK(afm_safetensors_open(fixture("sharded/model.safetensors.index.json"), &st));
     CHECK(afm_safetensors_n_tensors(st) == 12);
@@ -358,6 +387,7 @@ int main(void) {
     const char *src = getenv("AFM_SOURCE_DIR");
     snprintf(g_dir, sizeof g_dir, "%s/tests/fixtures/formats", src ? src : "..");
     tiny();
+    library_written();
     sharded();
     configs();
     names();
