@@ -8,6 +8,10 @@ static const afm_command g_commands[] = {
     {"tokenize", "encode stdin with a model's or a file's tokenizer; print ids or pieces", cmd_tokenize},
     {"detokenize", "decode token ids read from stdin to text", cmd_detokenize},
     {"eval", "run benchmarks (MMLU, GSM8K, IFEval, ROUGE, ...) or grade given responses", cmd_eval},
+    {"generate", "generate text from a prompt", cmd_generate},
+    {"bench", "measure prompt-processing and generation speed (like llama-bench)", cmd_bench},
+    {"convert", "convert a llama2.c, safetensors or GGUF model to GGUF (optionally re-typed)", cmd_convert},
+    {"init", "write a randomly initialized model of a given shape", cmd_init},
 };
 
 static void usage(FILE *f) {

@@ -3,4 +3,6 @@
 #define AFM_AFM_H
 #include "afm/status.h"
 #include "afm/model.h"
+#include "afm/sampler.h"
+#include "afm/generate.h"
 #endif

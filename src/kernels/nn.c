@@ -1,0 +1,59 @@
+#include "kernels/nn.h"
+#include <math.h>
+
+void afm_rmsnorm(float *out, const float *x, const float *g, int64_t n, float eps) {
+    double ss = 0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float r = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] * r * g[i];
+}
+
+void afm_rope(float *x, int head_dim, const float *cos_t, const float *sin_t, int half_layout) {
+    int h = head_dim / 2;
+    if (half_layout) {
+        for (int i = 0; i < h; i++) {
+            float a = x[i], b = x[i + h];
+            x[i] = a * cos_t[i] - b * sin_t[i];
+            x[i + h] = a * sin_t[i] + b * cos_t[i];
+        }
+    } else {
+        for (int i = 0; i < h; i++) {
+            float a = x[2 * i], b = x[2 * i + 1];
+            x[2 * i] = a * cos_t[i] - b * sin_t[i];
+            x[2 * i + 1] = a * sin_t[i] + b * cos_t[i];
+        }
+    }
+}
+
+void afm_softmax(float *x, int64_t n) {
+    float mx = x[0];
+    for (int64_t i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    float sum = 0;
+    for (int64_t i = 0; i < n; i++) { x[i] = expf(x[i] - mx); sum += x[i]; }
+    float inv = 1.0f / sum;
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+void afm_silu_mul(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+void afm_add(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+float afm_dot_f32(const float *a, const float *b, int64_t n) {
+    /* 16 independent partial sums so the compiler can vectorize without -ffast-math */
+    float acc[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) acc[j] += a[i + j] * b[i + j];
+    float s = 0;
+    for (; i < n; i++) s += a[i] * b[i];
+    for (int j = 0; j < 16; j++) s += acc[j];
+    return s;
+}
+
+void afm_axpy(float *y, float a, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}

@@ -1,0 +1,111 @@
+/* Loading a model from GGUF: config from metadata, weights as views into the memory map. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/error.h"
+#include "base/mem.h"
+#include "kernels/matmul.h"
+#include "model/model_internal.h"
+#include "tensor/quant.h"
+
+static afm_status bind_matrix(const afm_gguf *g, const char *name, int64_t rows, int64_t cols, afm_weight *w) {
+    const afm_gguf_tensor *t = afm_gguf_find_tensor(g, name);
+    if (!t) return afm_error(AFM_ERR_FORMAT, "tensor %s is missing", name);
+    if (t->n_dims != 2 || t->ne[0] != cols || t->ne[1] != rows)
+        return afm_error(AFM_ERR_FORMAT, "tensor %s has shape [%lld, %lld] (%u dims), expected [%lld, %lld] (ggml order: in, out)",
+                         name, (long long)t->ne[0], (long long)t->ne[1], t->n_dims, (long long)cols, (long long)rows);
+    if (!afm_matmul_supports((afm_dtype)t->type))
+        return afm_error(AFM_ERR_UNSUPPORTED, "tensor %s has type %s, which afm cannot compute with yet", name, afm_dtype_name(t->type));
+    w->data = t->data;
+    w->type = (afm_dtype)t->type;
+    w->rows = rows;
+    w->cols = cols;
+    return AFM_OK;
+}
+
+/* Norm gains are small: keep an f32 copy whatever their stored type. */
+static afm_status bind_vector(afm_model *m, const char *name, int64_t n, float **out) {
+    const afm_gguf_tensor *t = afm_gguf_find_tensor(m->gguf, name);
+    if (!t) return afm_error(AFM_ERR_FORMAT, "tensor %s is missing", name);
+    if (t->n_dims != 1 || t->ne[0] != n)
+        return afm_error(AFM_ERR_FORMAT, "tensor %s has %u dims and %lld elements, expected a vector of %lld",
+                         name, t->n_dims, (long long)t->ne[0], (long long)n);
+    float *v = afm_alloc((size_t)n * sizeof(float));
+    if (!v) return afm_error(AFM_ERR_NOMEM, "out of memory for %s", name);
+    afm_status s = afm_dequantize_row((afm_dtype)t->type, t->data, v, n);
+    if (s != AFM_OK) { afm_free(v); return afm_error_prefix(s, "tensor %s", name); }
+    m->owned[m->n_owned++] = v;
+    *out = v;
+    return AFM_OK;
+}
+
+static afm_status load_weights(afm_model *m) {
+    const afm_config *c = &m->cfg;
+    const afm_gguf *g = m->gguf;
+    int64_t d = c->dim, q = (int64_t)c->n_heads * c->head_dim, kv = (int64_t)c->n_kv_heads * c->head_dim, f = c->ffn_dim;
+    m->owned = calloc((size_t)c->n_layers * 4 + 1, sizeof(float *));
+    m->layers = calloc((size_t)c->n_layers, sizeof(afm_layer));
+    if (!m->owned || !m->layers) return afm_error(AFM_ERR_NOMEM, "out of memory loading model");
+    /* The embedding is read a row at a time (dequantized), so any supported type works. */
+    const afm_gguf_tensor *e = afm_gguf_find_tensor(g, "token_embd.weight");
+    if (!e || e->ne[0] != d)
+        return afm_error(AFM_ERR_FORMAT, "tensor token_embd.weight must have shape [%lld, n_vocab]", (long long)d);
+    AFM_TRY(bind_matrix(g, "token_embd.weight", c->n_vocab, d, &m->tok_embd));
+    if (c->tied_output) m->output = m->tok_embd;
+    else AFM_TRY(bind_matrix(g, "output.weight", c->n_vocab, d, &m->output));
+    AFM_TRY(bind_vector(m, "output_norm.weight", d, &m->output_norm));
+    char name[96];
+    for (int l = 0; l < c->n_layers; l++) {
+        afm_layer *L = &m->layers[l];
+#define NAME(s) (snprintf(name, sizeof name, "blk.%d." s, l), name)
+        AFM_TRY(bind_vector(m, NAME("attn_norm.weight"), d, &L->attn_norm));
+        AFM_TRY(bind_vector(m, NAME("ffn_norm.weight"), d, &L->ffn_norm));
+        AFM_TRY(bind_matrix(g, NAME("attn_q.weight"), q, d, &L->wq));
+        AFM_TRY(bind_matrix(g, NAME("attn_k.weight"), kv, d, &L->wk));
+        AFM_TRY(bind_matrix(g, NAME("attn_v.weight"), kv, d, &L->wv));
+        AFM_TRY(bind_matrix(g, NAME("attn_output.weight"), d, q, &L->wo));
+        AFM_TRY(bind_matrix(g, NAME("ffn_gate.weight"), f, d, &L->w_gate));
+        AFM_TRY(bind_matrix(g, NAME("ffn_up.weight"), f, d, &L->w_up));
+        AFM_TRY(bind_matrix(g, NAME("ffn_down.weight"), d, f, &L->w_down));
+        if (c->qk_norm != AFM_QK_NORM_OFF) {
+            AFM_TRY(bind_vector(m, NAME("attn_q_norm.weight"), c->head_dim, &L->q_norm));
+            AFM_TRY(bind_vector(m, NAME("attn_k_norm.weight"), c->head_dim, &L->k_norm));
+        }
+#undef NAME
+    }
+    return AFM_OK;
+}
+
+afm_status afm_model_load(const char *path, afm_model **out) {
+    *out = NULL;
+    afm_model *m = calloc(1, sizeof *m);
+    if (!m) return afm_error(AFM_ERR_NOMEM, "out of memory loading %s", path);
+    afm_status s = afm_gguf_open(path, &m->gguf);
+    if (s == AFM_OK) s = afm_config_from_gguf(m->gguf, &m->cfg);
+    if (s == AFM_OK) s = load_weights(m);
+    if (s == AFM_OK && afm_gguf_find_key(m->gguf, "tokenizer.ggml.model") >= 0) {
+        s = afm_tokenizer_from_gguf(m->gguf, &m->tokenizer);
+        if (s == AFM_OK && afm_tokenizer_n_vocab(m->tokenizer) > m->cfg.n_vocab)
+            s = afm_error(AFM_ERR_FORMAT, "tokenizer has %d tokens but the model's vocabulary is %d",
+                          afm_tokenizer_n_vocab(m->tokenizer), m->cfg.n_vocab);
+    }
+    if (s != AFM_OK) {
+        afm_error_prefix(s, "%s", path);
+        afm_model_free(m);
+        return s;
+    }
+    *out = m;
+    return AFM_OK;
+}
+
+void afm_model_free(afm_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) afm_free(m->owned[i]);
+    free(m->owned);
+    free(m->layers);
+    afm_tokenizer_free(m->tokenizer);
+    afm_gguf_close(m->gguf);
+    free(m);
+}
+
+const afm_config *afm_model_config(const afm_model *m) { return &m->cfg; }

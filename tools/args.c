@@ -1,0 +1,55 @@
+#include "args.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "afm/status.h"
+
+static bool match(const char *a, const char *name, const char *alt) {
+    return !strcmp(a, name) || (alt && !strcmp(a, alt));
+}
+
+bool arg_str(int argc, char **argv, int *i, const char *name, const char *alt, const char **val, bool *bad) {
+    if (!match(argv[*i], name, alt)) return false;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "error: option %s needs a value\n", argv[*i]);
+        *bad = true;
+        return true;
+    }
+    *val = argv[++*i];
+    return true;
+}
+
+bool arg_int(int argc, char **argv, int *i, const char *name, const char *alt, long *val, bool *bad) {
+    const char *s = NULL;
+    if (!arg_str(argc, argv, i, name, alt, &s, bad)) return false;
+    if (*bad) return true;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end) {
+        fprintf(stderr, "error: option %s expects an integer, got '%s'\n", name, s);
+        *bad = true;
+    } else *val = v;
+    return true;
+}
+
+bool arg_float(int argc, char **argv, int *i, const char *name, const char *alt, double *val, bool *bad) {
+    const char *s = NULL;
+    if (!arg_str(argc, argv, i, name, alt, &s, bad)) return false;
+    if (*bad) return true;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end) {
+        fprintf(stderr, "error: option %s expects a number, got '%s'\n", name, s);
+        *bad = true;
+    } else *val = v;
+    return true;
+}
+
+int cli_fail(const char *what) {
+    if (what && *what) fprintf(stderr, "error: %s: %s\n", what, afm_last_error());
+    else fprintf(stderr, "error: %s\n", afm_last_error());
+    return 1;
+}

@@ -1,0 +1,14 @@
+/* Tiny option parsing shared by the subcommands. */
+#ifndef AFM_TOOLS_ARGS_H
+#define AFM_TOOLS_ARGS_H
+#include <stdbool.h>
+#include <stdint.h>
+
+/* If argv[*i] equals name (or alt), stores the next argument in *val, advances *i and returns
+ * true. Prints an error and sets *bad if the value is missing. */
+bool arg_str(int argc, char **argv, int *i, const char *name, const char *alt, const char **val, bool *bad);
+bool arg_int(int argc, char **argv, int *i, const char *name, const char *alt, long *val, bool *bad);
+bool arg_float(int argc, char **argv, int *i, const char *name, const char *alt, double *val, bool *bad);
+/* Prints "error: <message>" to stderr and returns 1. */
+int cli_fail(const char *what);
+#endif

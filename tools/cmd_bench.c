@@ -1,0 +1,98 @@
+/* afm bench: prompt-processing (pp) and generation (tg) throughput, like llama-bench.
+ * ppN: one batch of N tokens into an empty cache; tgN: N single-token steps from an empty cache.
+ * Each test runs -r times after one warm-up; the mean and standard deviation are reported. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "afm/afm.h"
+#include "args.h"
+#include "base/rng.h"
+#include "base/threadpool.h"
+#include "base/timer.h"
+#include "cli.h"
+
+static const char *USAGE =
+    "usage: afm bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
+    "  -p N      prompt tokens for the pp test (0: skip)\n"
+    "  -n N      generated tokens for the tg test (0: skip)\n"
+    "  -t N      threads (default: all cores)\n"
+    "  -r N      repetitions (default 5)\n"
+    "  --json    one JSON object per line: {\"test\": \"pp512\", \"threads\": 2, \"tok_s\": 123.4, ...}\n";
+
+static int run_test(afm_session *s, const afm_config *c, bool pp, int n, int reps, int threads, bool json, const char *model) {
+    int32_t *toks = malloc((size_t)n * sizeof(int32_t));
+    float *logits = malloc((size_t)c->n_vocab * sizeof(float));
+    double *ts = calloc((size_t)reps, sizeof(double));
+    if (!toks || !logits || !ts) { fprintf(stderr, "error: out of memory\n"); return 1; }
+    afm_rng rng;
+    afm_rng_seed(&rng, 1234);
+    for (int i = 0; i < n; i++) toks[i] = (int32_t)(afm_rng_u64(&rng) % (uint64_t)c->n_vocab);
+    for (int r = -1; r < reps; r++) { /* r == -1: warm-up */
+        afm_session_rewind(s, 0);
+        double t0 = afm_now_s();
+        if (pp) {
+            if (afm_session_eval(s, toks, n, false, logits) != AFM_OK) return cli_fail("bench");
+        } else {
+            for (int i = 0; i < n; i++)
+                if (afm_session_eval(s, toks + i, 1, false, logits) != AFM_OK) return cli_fail("bench");
+        }
+        double dt = afm_now_s() - t0;
+        if (r >= 0) ts[r] = n / dt;
+    }
+    double mean = 0, var = 0;
+    for (int r = 0; r < reps; r++) mean += ts[r];
+    mean /= reps;
+    for (int r = 0; r < reps; r++) var += (ts[r] - mean) * (ts[r] - mean);
+    double sd = reps > 1 ? sqrt(var / (reps - 1)) : 0;
+    char name[32];
+    snprintf(name, sizeof name, "%s%d", pp ? "pp" : "tg", n);
+    if (json)
+        printf("{\"test\": \"%s\", \"threads\": %d, \"tok_s\": %.3f, \"tok_s_sd\": %.3f, \"reps\": %d, \"model\": \"%s\"}\n",
+               name, threads, mean, sd, reps, model);
+    else
+        printf("| %-40s | %7d | %8s | %10.2f ± %.2f |\n", model, threads, name, mean, sd);
+    fflush(stdout);
+    free(toks); free(logits); free(ts);
+    return 0;
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *model = NULL;
+    long pp = 512, tg = 128, threads = 0, reps = 5;
+    bool bad = false, json = false;
+    for (int i = 1; i < argc && !bad; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(USAGE, stdout); return 0; }
+        if (arg_str(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
+        if (arg_int(argc, argv, &i, "-p", "--n-prompt", &pp, &bad)) continue;
+        if (arg_int(argc, argv, &i, "-n", "--n-gen", &tg, &bad)) continue;
+        if (arg_int(argc, argv, &i, "-t", "--threads", &threads, &bad)) continue;
+        if (arg_int(argc, argv, &i, "-r", "--repetitions", &reps, &bad)) continue;
+        if (!strcmp(argv[i], "--json")) { json = true; continue; }
+        fprintf(stderr, "error: unknown option '%s'\n%s", argv[i], USAGE);
+        return 2;
+    }
+    if (bad) return 2;
+    if (!model) { fprintf(stderr, "error: -m MODEL is required\n%s", USAGE); return 2; }
+    if (pp < 0 || tg < 0 || reps < 1 || threads < 0 || pp + tg > (1 << 20)) {
+        fprintf(stderr, "error: -p and -n must be >= 0, -r >= 1, -t >= 0\n");
+        return 2;
+    }
+    afm_model *m;
+    if (afm_model_load(model, &m) != AFM_OK) return cli_fail(NULL);
+    const afm_config *c = afm_model_config(m);
+    long need = pp > tg ? pp : tg;
+    afm_session_options so = {(int32_t)(need < 16 ? 16 : need), (int32_t)threads};
+    afm_session *s;
+    if (afm_session_create(m, &so, &s) != AFM_OK) { afm_model_free(m); return cli_fail(NULL); }
+    int nt = threads > 0 ? (int)threads : 0;
+    if (!nt) nt = afm_cpu_count();
+    const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
+    if (!json) printf("| %-40s | threads | test     |        tok/s |\n|---|---|---|---|\n", "model");
+    int rc = 0;
+    if (pp > 0) rc = run_test(s, c, true, (int)pp, (int)reps, nt, json, base);
+    if (!rc && tg > 0) rc = run_test(s, c, false, (int)tg, (int)reps, nt, json, base);
+    afm_session_free(s);
+    afm_model_free(m);
+    return rc;
+}
