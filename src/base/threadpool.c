@@ -2,6 +2,7 @@
 #include "base/error.h"
 #include "base/mem.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -38,7 +39,11 @@ static void *worker_main(void *p) {
         int spins = 0;
         while (atomic_load_explicit(&pool->generation, memory_order_acquire) == seen &&
                !atomic_load(&pool->stop)) {
-            if (++spins < SPIN_ITERS) { CPU_RELAX(); continue; }
+            if (++spins < SPIN_ITERS) {
+                if (spins % 1024 == 0) sched_yield(); /* let other runnable threads in when oversubscribed */
+                else CPU_RELAX();
+                continue;
+            }
             pthread_mutex_lock(&pool->mu);
             while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop))
                 pthread_cond_wait(&pool->cv, &pool->mu);
@@ -108,5 +113,10 @@ void afm_pool_run(afm_pool *pool, afm_pool_fn fn, void *ctx) {
     pthread_cond_broadcast(&pool->cv);
     pthread_mutex_unlock(&pool->mu);
     fn(ctx, 0, pool->n);
-    while (atomic_load_explicit(&pool->pending, memory_order_acquire) != 0) CPU_RELAX();
+    /* spin (jobs are short), but yield once it takes long: on an oversubscribed machine the
+     * worker we wait for may need this core */
+    for (long spins = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) != 0; spins++) {
+        if (spins < 20000) CPU_RELAX();
+        else sched_yield();
+    }
 }

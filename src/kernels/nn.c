@@ -8,7 +8,7 @@ void afm_rmsnorm(float *out, const float *x, const float *g, int64_t n, float ep
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * r * g[i];
 }
 
-void afm_rope(float *x, int head_dim, const float *cos_t, const float *sin_t, int half_layout) {
+void afm_rope_rotate(float *x, int head_dim, const float *cos_t, const float *sin_t, int half_layout) {
     int h = head_dim / 2;
     if (half_layout) {
         for (int i = 0; i < h; i++) {
@@ -38,7 +38,7 @@ void afm_silu_mul(float *gate, const float *up, int64_t n) {
     for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
-void afm_add(float *y, const float *x, int64_t n) {
+void afm_vec_add(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 

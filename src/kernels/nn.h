@@ -7,13 +7,13 @@
 void afm_rmsnorm(float *out, const float *x, const float *g, int64_t n, float eps);
 /* Rotates pairs of x (head_dim values) by the angles whose cos/sin are given (head_dim/2 each):
  * interleaved: pairs (2i, 2i+1); half: pairs (i, i + head_dim/2). */
-void afm_rope(float *x, int head_dim, const float *cos_t, const float *sin_t, int half_layout);
+void afm_rope_rotate(float *x, int head_dim, const float *cos_t, const float *sin_t, int half_layout);
 /* x = softmax(x) over n values, max-subtracted. */
 void afm_softmax(float *x, int64_t n);
 /* gate[i] = silu(gate[i]) * up[i] = gate / (1 + exp(-gate)) * up */
 void afm_silu_mul(float *gate, const float *up, int64_t n);
 /* y[i] += x[i] */
-void afm_add(float *y, const float *x, int64_t n);
+void afm_vec_add(float *y, const float *x, int64_t n);
 /* sum_i a[i] * b[i] */
 float afm_dot_f32(const float *a, const float *b, int64_t n);
 /* y[i] += a * x[i] */

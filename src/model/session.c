@@ -166,13 +166,13 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, bo
             for (int h = 0; h < c->n_heads; h++) {
                 float *v = s->q + t * qd + h * hd;
                 if (c->qk_norm == AFM_QK_NORM_BEFORE_ROPE) afm_rmsnorm(v, v, L->q_norm, hd, c->norm_eps);
-                afm_rope(v, (int)hd, cs, sn, half_layout);
+                afm_rope_rotate(v, (int)hd, cs, sn, half_layout);
                 if (c->qk_norm == AFM_QK_NORM_AFTER_ROPE) afm_rmsnorm(v, v, L->q_norm, hd, c->norm_eps);
             }
             for (int h = 0; h < c->n_kv_heads; h++) {
                 float *v = s->k + t * kvd + h * hd;
                 if (c->qk_norm == AFM_QK_NORM_BEFORE_ROPE) afm_rmsnorm(v, v, L->k_norm, hd, c->norm_eps);
-                afm_rope(v, (int)hd, cs, sn, half_layout);
+                afm_rope_rotate(v, (int)hd, cs, sn, half_layout);
                 if (c->qk_norm == AFM_QK_NORM_AFTER_ROPE) afm_rmsnorm(v, v, L->k_norm, hd, c->norm_eps);
             }
         }
@@ -182,13 +182,13 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, bo
         attn_job job = {s, l, T, p0};
         afm_pool_run(s->pool, attn_worker, &job);
         AFM_TRY(mm(s, s->xn, &L->wo, s->att, T));
-        afm_add(s->x, s->xn, T * d);
+        afm_vec_add(s->x, s->xn, T * d);
         for (int t = 0; t < T; t++) afm_rmsnorm(s->xn + t * d, s->x + t * d, L->ffn_norm, d, c->norm_eps);
         AFM_TRY(mm(s, s->gate, &L->w_gate, s->xn, T));
         AFM_TRY(mm(s, s->up, &L->w_up, s->xn, T));
         afm_silu_mul(s->gate, s->up, (int64_t)T * c->ffn_dim);
         AFM_TRY(mm(s, s->xn, &L->w_down, s->gate, T));
-        afm_add(s->x, s->xn, T * d);
+        afm_vec_add(s->x, s->xn, T * d);
     }
     if (all) {
         for (int t = 0; t < T; t++) afm_rmsnorm(s->xn + t * d, s->x + t * d, m->output_norm, d, c->norm_eps);
