@@ -101,6 +101,7 @@ int cmd_eval(int argc, char **argv) {
             if (adapter) cJSON_AddStringToObject(r.config, "adapter", adapter);
             ro.limit = limit;
             ro.adapter = adapter;
+            ro.data_path = data_path;
             st = afm_eval_run_model(task, &ds, model, &ro, &r);
         }
         if (st != AFM_OK) fprintf(stderr, "error: %s\n", afm_last_error());

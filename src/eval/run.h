@@ -17,6 +17,7 @@ typedef struct afm_eval_run_options {
     bool progress;        /* progress bar with ETA on stderr */
     bool chat;            /* wrap generation prompts in the model's chat template */
     const char *adapter;  /* LoRA adapter file, or NULL */
+    const char *data_path; /* the data file or folder (MMLU few-shot examples are found beside it) */
 } afm_eval_run_options;
 
 void afm_eval_run_options_default(afm_eval_run_options *o);
