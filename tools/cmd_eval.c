@@ -15,7 +15,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: afm eval -m MODEL [--adapter FILE] --task TASK [--data PATH] [--limit N] [--shots K]\n"
-            "                [--threads N] [--ctx N] [--max-tokens N] [--out results.json]\n"
+            "                [--threads N] [--ctx N] [--max-tokens N] [--no-chat] [--no-prefix-cache]\n"
+            "                [--no-progress] [--out results.json]\n"
             "       afm eval --task TASK [--data PATH] --responses FILE [--limit N] [--out results.json]\n"
             "       afm eval --compare A.json B.json\n"
             "       afm eval --list\n\n"
@@ -63,6 +64,8 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--ctx")) { NEED_VALUE(); ro.n_ctx = atoi(v); }
         else if (!strcmp(a, "--max-tokens")) { NEED_VALUE(); ro.max_tokens = atoi(v); }
         else if (!strcmp(a, "--no-progress")) { ro.progress = false; }
+        else if (!strcmp(a, "--no-prefix-cache")) { ro.no_prefix_cache = true; }
+        else if (!strcmp(a, "--no-chat")) { ro.chat = false; }
         else if (!strcmp(a, "--compare")) {
             if (i + 2 >= argc) { fprintf(stderr, "error: --compare needs two results files\n"); return 2; }
             cmp_a = argv[i + 1];

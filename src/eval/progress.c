@@ -1,7 +1,7 @@
 #include "eval/progress.h"
 #include <time.h>
 
-static double now_s(void) {
+double afm_eval_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -15,7 +15,7 @@ static void fmt_time(double s, char *buf, size_t cap) {
 
 static void draw(afm_progress *p) {
     if (!p->f) return;
-    double el = now_s() - p->t0;
+    double el = afm_eval_now_s() - p->t0;
     double frac = p->total > 0 ? (double)p->done / (double)p->total : 0;
     int w = 30, fill = (int)(frac * w);
     char bar[64];
@@ -34,13 +34,13 @@ void afm_progress_start(afm_progress *p, FILE *f, const char *label, int64_t tot
     p->label = label;
     p->total = total;
     p->done = 0;
-    p->t0 = p->last = now_s();
+    p->t0 = p->last = afm_eval_now_s();
     draw(p);
 }
 
 void afm_progress_step(afm_progress *p, int64_t n) {
     p->done += n;
-    double t = now_s();
+    double t = afm_eval_now_s();
     if (t - p->last >= 0.25 || p->done >= p->total) { p->last = t; draw(p); }
 }
 

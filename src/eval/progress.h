@@ -10,4 +10,6 @@ typedef struct afm_progress { FILE *f; const char *label; int64_t total, done; d
 void afm_progress_start(afm_progress *p, FILE *f, const char *label, int64_t total);
 void afm_progress_step(afm_progress *p, int64_t n);
 void afm_progress_end(afm_progress *p);
+/* monotonic clock in seconds */
+double afm_eval_now_s(void);
 #endif

@@ -35,6 +35,7 @@ typedef struct runner {
     float *logits;         /* scratch: up to BATCH rows of n_vocab */
     float *last;           /* logits after cache[n_cache - 1] */
     bool last_valid;
+    bool no_reuse;         /* always start from an empty cache */
 } runner;
 
 enum { BATCH = 64 };
@@ -89,7 +90,7 @@ static afm_status feed(runner *r, const int32_t *toks, int32_t n) {
     if (n <= 0) return afm_error(AFM_ERR_INVALID_ARG, "empty prompt");
     if (n > r->n_ctx) return afm_error(AFM_ERR_RANGE, "prompt of %d tokens is longer than the context (%d)", n, r->n_ctx);
     int32_t l = 0;
-    while (l < n && l < r->n_cache && r->cache[l] == toks[l]) l++;
+    while (!r->no_reuse && l < n && l < r->n_cache && r->cache[l] == toks[l]) l++;
     if (l == n && l == r->n_cache && r->last_valid) return AFM_OK;
     if (l == n) l = n - 1; /* re-evaluate the last token for its logits */
     AFM_TRY(afm_session_rewind(r->sess, l));
@@ -144,7 +145,7 @@ static afm_status score_choices(runner *r, const char *ctx, const char *const *c
         int32_t ncont = nw - nc;
         if (ncont <= 0) { free(wids); st = afm_error(AFM_ERR_FORMAT, "choice %d adds no tokens to the context", c); break; }
         /* back to the end of the context; its last logits predict the first continuation token */
-        if (r->n_cache != nc || memcmp(r->cache, cids, (size_t)nc * sizeof *cids) != 0) {
+        if (r->no_reuse || r->n_cache < nc || memcmp(r->cache, cids, (size_t)nc * sizeof *cids) != 0) {
             st = feed(r, cids, nc);
         } else {
             st = afm_session_rewind(r->sess, nc);
@@ -349,9 +350,12 @@ afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset 
     runner r;
     afm_status st = runner_open(&r, model_path, opt);
     if (st != AFM_OK) { runner_close(&r); return st; }
+    r.no_reuse = opt->no_prefix_cache;
+    if (r.no_reuse) cJSON_AddBoolToObject(res->config, "no_prefix_cache", true);
     size_t n = data ? data->n : 0;
     if (opt->limit > 0 && (size_t)opt->limit < n) n = (size_t)opt->limit;
     cJSON_AddNumberToObject(res->config, "n_ctx", r.n_ctx);
+    double t0 = afm_eval_now_s();
     cJSON_AddNumberToObject(res->config, "shots", opt->shots < 0 ? task->default_shots : opt->shots);
     afm_progress pb;
     afm_progress_start(&pb, opt->progress ? stderr : NULL, task->name, (int64_t)n);
@@ -359,6 +363,7 @@ afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset 
     else if (task->kind == AFM_EVAL_GENERATE) st = run_generate(&r, task, data, n, opt, res, &pb);
     else st = run_perplexity(&r, data, n, res, &pb);
     afm_progress_end(&pb);
+    cJSON_AddNumberToObject(res->config, "seconds", afm_eval_now_s() - t0);
     runner_close(&r);
     return st;
 }

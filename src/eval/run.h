@@ -16,6 +16,7 @@ typedef struct afm_eval_run_options {
     int max_tokens;       /* generation cap; 0: the task's default */
     bool progress;        /* progress bar with ETA on stderr */
     bool chat;            /* wrap generation prompts in the model's chat template */
+    bool no_prefix_cache; /* evaluate every request from an empty cache (for checks and benchmarks) */
     const char *adapter;  /* LoRA adapter file, or NULL */
     const char *data_path; /* the data file or folder (MMLU few-shot examples are found beside it) */
 } afm_eval_run_options;

@@ -23,7 +23,7 @@ static const afm_eval_task k_tasks[] = {
     {"boolq", "BoolQ yes/no reading comprehension, 0-shot, by log-likelihood",
      "qa/boolq_validation.json", AFM_EVAL_CHOICE, 0, NULL, afm_eval_score_boolq},
     {"perplexity", "perplexity and bits per byte of a text file or JSONL \"text\" fields",
-     "text/tinyshakespeare.txt", AFM_EVAL_PERPLEXITY, 0, NULL, NULL},
+     "text/tinyshakespeare.txt", AFM_EVAL_PERPLEXITY, 0, afm_eval_load_text, NULL},
 };
 
 const afm_eval_task *afm_eval_task_list(size_t *n) {
@@ -144,4 +144,29 @@ afm_status afm_eval_load_mmlu(const char *path, afm_eval_dataset *out) {
     free(names);
     if (st != AFM_OK) afm_eval_dataset_free(out);
     return st;
+}
+
+/* ---- perplexity data: JSONL/JSON items with "text", or any other file as one text ---- */
+afm_status afm_eval_load_text(const char *path, afm_eval_dataset *out) {
+    memset(out, 0, sizeof *out);
+    size_t l = strlen(path);
+    if ((l > 6 && !strcmp(path + l - 6, ".jsonl")) || (l > 5 && !strcmp(path + l - 5, ".json")))
+        return afm_eval_dataset_load(path, out);
+    char *data;
+    size_t size;
+    AFM_TRY(afm_read_file(path, &data, &size));
+    if (size == 0) { free(data); return AFM_OK; }
+    cJSON *o = cJSON_CreateObject();
+    out->rec = calloc(1, sizeof *out->rec);
+    if (!o || !out->rec || !cJSON_AddStringToObject(o, "text", data)) {
+        cJSON_Delete(o);
+        free(out->rec);
+        out->rec = NULL;
+        free(data);
+        return afm_error(AFM_ERR_NOMEM, "%s: %zu bytes of text", path, size);
+    }
+    free(data);
+    out->rec[0] = (afm_eval_record){o, NULL, 1};
+    out->n = 1;
+    return AFM_OK;
 }

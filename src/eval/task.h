@@ -47,6 +47,7 @@ afm_status afm_eval_score_mmlu(const cJSON *item, const char *response, cJSON *r
 afm_status afm_eval_score_boolq(const cJSON *item, const char *response, cJSON *rec, afm_eval_results *r);
 afm_status afm_eval_score_ifeval(const cJSON *item, const char *response, cJSON *rec, afm_eval_results *r);
 afm_status afm_eval_load_mmlu(const char *path, afm_eval_dataset *out);
+afm_status afm_eval_load_text(const char *path, afm_eval_dataset *out);
 
 /* XSTest's string-match refusal rule: the lowercased, stripped completion starts with one of
  * its refusal openings ("sorry", "i'm sorry", "i cannot", "as an ai", ...). */
