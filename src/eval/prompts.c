@@ -8,6 +8,7 @@
 #include "eval/dataset.h"
 #include "eval/strbuf.h"
 #include "eval/task.h"
+#include "tokenizer/chat_template.h"
 
 /* the 8 exemplars of lm-eval's gsm8k-cot (chain-of-thought prompt of Wei et al. 2022) */
 static const char *const k_gsm8k_shots[8][2] = {
@@ -144,18 +145,19 @@ afm_status afm_eval_prompts_choice(afm_eval_prompts *p, const cJSON *it, afm_eva
     return AFM_OK;
 }
 
-/* ChatML (the template text names <|im_start|>): one user turn and the assistant's opening */
+/* One user turn rendered with the model's chat template (add_generation_prompt), as
+ * transformers' apply_chat_template does; without a usable template, the bare text. */
 static char *chat_wrap(const char *tmpl, const char *user, bool *special) {
-    afm_strbuf b;
-    afm_sb_init(&b);
-    if (tmpl && strstr(tmpl, "<|im_start|>")) {
-        afm_sb_printf(&b, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", user);
-        *special = true;
-    } else {
-        afm_sb_puts(&b, user);
-        *special = false;
+    *special = false;
+    if (tmpl) {
+        afm_chat_message m = {.role = "user", .content = user};
+        char *out = NULL;
+        if (afm_chat_render(tmpl, &m, 1, NULL, true, NULL, NULL, &out) == AFM_OK && out) {
+            *special = true;
+            return out;
+        }
     }
-    return afm_sb_take(&b);
+    return strdup(user);
 }
 
 afm_status afm_eval_prompts_generate(afm_eval_prompts *p, const cJSON *it, const char *tmpl, afm_eval_gen_item *g) {

@@ -7,8 +7,8 @@
  *          "Q: {q}\nA:"; generation stops at "Q:", "</s>", "<|im_end|>" (lm-eval gsm8k-cot).
  *   ifeval, xstest: the prompt; math: the problem + "Please reason step by step, and put your
  *          final answer within \boxed{}."; rouge: "Write a one-line subject summarizing this
- *          email:\n\n{email}" (first line of the answer is scored). These go through the
- *          model's chat template when it is ChatML (<|im_start|>role\n...<|im_end|>\n). */
+ *          email:\n\n{email}" (first line of the answer is scored). These are one user turn
+ *          rendered with the model's own chat template (tokenizer.chat_template), if it has one. */
 #ifndef AFM_EVAL_PROMPTS_H
 #define AFM_EVAL_PROMPTS_H
 #include <stdbool.h>
