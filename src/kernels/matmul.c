@@ -389,9 +389,10 @@ static afm_status matmul_run(afm_pool *pool, afm_isa isa, float *y, const void *
         if (T == 1) quantize_job(&j, 0, 1);
         else afm_pool_run(pool, quantize_job, &j);
     }
-    /* Token chunk: keep a chunk's activation rows within ~256 KiB (L2) */
-    int64_t chunk = (int64_t)((256 * 1024) / (j.xa_stride ? j.xa_stride : 1));
-    j.tok_chunk = chunk < 4 ? 4 : chunk > 64 ? 64 : chunk;
+    /* Token chunk for the quantized kernels (rows outer, tokens inner): a chunk's activation rows
+     * stay within ~256 KiB (L2). The f32/f16/bf16 kernels block K, rows and tokens themselves. */
+    int64_t chunk = (int64_t)((256 * 1024) / j.xa_stride);
+    j.tok_chunk = j.kind == AFM_ACT_F32 ? T : chunk < 4 ? 4 : chunk > 64 ? 64 : chunk;
     afm_pool_run(pool, gemm_job, &j);
     return AFM_OK;
 }

@@ -317,8 +317,9 @@ INLINE float load1(const int type, const uint8_t *row, int64_t i) {
     }
 }
 
+/* NR x NT tile over n elements; y = (accumulate ? y : 0) + W . x */
 INLINE void tile_f(const int type, const int NR, const int NT, const uint8_t *W, size_t rb, const float *x,
-                   int64_t xs, int64_t n, float *y, int64_t ldy) {
+                   int64_t xs, int64_t n, float *y, int64_t ldy, int accumulate) {
     __m256 acc[4][4];
     for (int r = 0; r < NR; r++)
         for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();
@@ -336,24 +337,39 @@ INLINE void tile_f(const int type, const int NR, const int NT, const uint8_t *W,
         for (int t = 0; t < NT; t++) {
             float s = hsum8(acc[r][t]);
             for (int64_t k = i; k < n; k++) s += load1(type, W + r * rb, k) * x[t * xs + k];
-            y[t * ldy + r] = s;
+            y[t * ldy + r] = accumulate ? y[t * ldy + r] + s : s;
         }
 }
 
+INLINE void tiles_f_rows(const int type, const int NT, const uint8_t *W, size_t rb, int64_t nrows, const float *x,
+                         int64_t xs, int64_t n, float *y, int64_t ldy, int accumulate) {
+    int64_t r = 0;
+    for (; r + 3 <= nrows; r += 3) tile_f(type, 3, NT, W + r * rb, rb, x, xs, n, y + r, ldy, accumulate);
+    for (; r < nrows; r++) tile_f(type, 1, NT, W + r * rb, rb, x, xs, n, y + r, ldy, accumulate);
+}
+
+/* Loop order: K chunks of FKC elements, blocks of FRB rows, then 4 tokens, then rows by 3. A
+ * 4-token slice of x (4 * FKC * 4 bytes = 16 KiB) stays in L1 while the block's weight rows
+ * (FRB * FKC * 2..4 bytes <= 192 KiB) stay in L2 for all the token groups; the partial sums of
+ * each K chunk are added into y. */
+enum { FKC = 1024, FRB = 48 };
 #define GEMM_F(name, type)                                                                                      \
     static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xsb, int64_t ntok,    \
                      int64_t cols, float *y, int64_t ldy) {                                                      \
         const float *x = (const float *)xa;                                                                      \
-        int64_t xs = (int64_t)(xsb / sizeof(float)), r = 0;                                                      \
-        for (; r + 3 <= nrows; r += 3) {                                                                         \
-            int64_t t = 0;                                                                                       \
-            for (; t + 4 <= ntok; t += 4) tile_f(type, 3, 4, W + r * rb, rb, x + t * xs, xs, cols, y + t * ldy + r, ldy); \
-            for (; t < ntok; t++) tile_f(type, 3, 1, W + r * rb, rb, x + t * xs, xs, cols, y + t * ldy + r, ldy); \
-        }                                                                                                        \
-        for (; r < nrows; r++) {                                                                                 \
-            int64_t t = 0;                                                                                       \
-            for (; t + 4 <= ntok; t += 4) tile_f(type, 1, 4, W + r * rb, rb, x + t * xs, xs, cols, y + t * ldy + r, ldy); \
-            for (; t < ntok; t++) tile_f(type, 1, 1, W + r * rb, rb, x + t * xs, xs, cols, y + t * ldy + r, ldy); \
+        int64_t xs = (int64_t)(xsb / sizeof(float)), esz = type == F_F32 ? 4 : 2;                                 \
+        for (int64_t k0 = 0; k0 < cols; k0 += FKC) {                                                             \
+            int64_t kn = cols - k0 < FKC ? cols - k0 : FKC;                                                      \
+            int acc = k0 > 0;                                                                                    \
+            for (int64_t r0 = 0; r0 < nrows; r0 += FRB) {                                                        \
+                int64_t nr = nrows - r0 < FRB ? nrows - r0 : FRB;                                                \
+                const uint8_t *Wk = W + r0 * rb + k0 * esz;                                                      \
+                int64_t t = 0;                                                                                   \
+                for (; t + 4 <= ntok; t += 4)                                                                    \
+                    tiles_f_rows(type, 4, Wk, rb, nr, x + t * xs + k0, xs, kn, y + t * ldy + r0, ldy, acc);      \
+                for (; t < ntok; t++)                                                                            \
+                    tiles_f_rows(type, 1, Wk, rb, nr, x + t * xs + k0, xs, kn, y + t * ldy + r0, ldy, acc);      \
+            }                                                                                                    \
         }                                                                                                        \
     }
 GEMM_F(gemm_f32, F_F32)
