@@ -198,6 +198,7 @@ int main(int argc, char **argv) {
                 afm_dtype wt = all_types[k];
                 const char *tn = afm_dtype_name(wt);
                 if (types_arg && !strstr(types_arg, tn)) continue;
+                if (sh->cols % afm_dtype_get(wt)->block) continue; /* e.g. k-quants need cols % 256 == 0 */
                 size_t rb = afm_dtype_row_size(wt, sh->cols), wbytes = rb * (size_t)sh->rows;
                 unsigned char *W = afm_alloc(wbytes);
                 for (int64_t r = 0; r < sh->rows; r++) {
@@ -208,7 +209,10 @@ int main(int argc, char **argv) {
                     int64_t T = T_list[tk];
                     float *x = afm_alloc(sizeof(float) * T * sh->cols), *y = afm_alloc(sizeof(float) * T * sh->rows);
                     for (int64_t i = 0; i < T * sh->cols; i++) x[i] = frand();
-                    afm_matmul(pool, y, W, wt, sh->rows, sh->cols, x, T); /* warm up */
+                    if (afm_matmul(pool, y, W, wt, sh->rows, sh->cols, x, T) != AFM_OK) { /* also warms up */
+                        fprintf(stderr, "matmul %s %s: %s\n", tn, sh->name, afm_last_error());
+                        return 1;
+                    }
                     double best = 1e30, start = afm_now_s();
                     int reps = 0;
                     while (reps < 2 || (afm_now_s() - start < min_s && reps < 1000)) {
