@@ -1,4 +1,4 @@
-/* GGUF v3 reader (memory-mapped, validated) and writer (atomic).
+/* GGUF v2/v3 reader (memory-mapped, validated) and v3 writer (atomic).
  * Format: ../shared/reference/gguf-llamacpp.md §1. Dimensions are in ggml order: ne[0] is the
  * contiguous one, so a weight W (out, in) has ne = {in, out}. */
 #ifndef AFM_FORMATS_GGUF_H
