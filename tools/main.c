@@ -12,6 +12,7 @@ static const afm_command g_commands[] = {
     {"bench", "measure prompt-processing and generation speed (like llama-bench)", cmd_bench},
     {"convert", "convert a llama2.c, safetensors or GGUF model to GGUF (optionally re-typed)", cmd_convert},
     {"init", "write a randomly initialized model of a given shape", cmd_init},
+    {"chat", "interactive chat through the model's chat template, streaming", cmd_chat},
 };
 
 static void usage(FILE *f) {
