@@ -5,6 +5,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "base/mem.h"
+#include "formats/safetensors.h"
 #include "model/model_internal.h"
 #include "tensor/quant.h"
 
@@ -149,6 +150,54 @@ static afm_status from_gguf(const char *path, afm_gguf_writer *w, keep_list *k, 
     return AFM_OK;
 }
 
+/* ---- HF safetensors folder: config.json + *.safetensors (f32/f16/bf16). Llama checkpoints store
+ * q/k rows in rotate-half order; GGUF `llama` wants interleaved pairs, so those rows are permuted
+ * (reference/gguf-llamacpp.md §2.3). Qwen3 keeps the HF order (GGUF qwen3 is half-split). ---- */
+static afm_status from_safetensors(const char *dir, afm_gguf_writer *w, keep_list *k, int type, afm_config *cfg,
+                                   int *n_fallback) {
+    AFM_TRY(afm_hf_config_load(dir, cfg, NULL));
+    bool permute = !strcmp(cfg->arch, "llama");
+    if (permute) cfg->rope_layout = AFM_ROPE_INTERLEAVED;
+    afm_safetensors *st;
+    AFM_TRY(afm_safetensors_open(dir, &st));
+    afm_status s = afm_config_to_gguf(cfg, w);
+    bool has_output = false;
+    for (int64_t i = 0; i < afm_safetensors_n_tensors(st) && s == AFM_OK; i++) {
+        const afm_st_tensor *t = afm_safetensors_tensor_at(st, i);
+        char name[96];
+        if (strstr(t->name, "rotary_emb.inv_freq")) continue; /* derived from rope_theta */
+        s = afm_hf_to_gguf_name(t->name, name, sizeof name);
+        if (s != AFM_OK) break;
+        if (!strcmp(name, "output.weight")) {
+            if (cfg->tied_output) continue; /* some tied checkpoints still store lm_head */
+            has_output = true;
+        }
+        if (t->n_dims != 1 && t->n_dims != 2) { s = afm_error(AFM_ERR_FORMAT, "tensor %s has %u dims, expected 1 or 2", t->name, t->n_dims); break; }
+        int64_t rows = t->n_dims == 2 ? t->shape[0] : 0, cols = t->n_dims == 2 ? t->shape[1] : t->shape[0];
+        size_t n = (size_t)(rows ? rows : 1) * (size_t)cols;
+        float *f = afm_alloc(n * sizeof(float));
+        if (!f) { s = afm_error(AFM_ERR_NOMEM, "out of memory converting %s", t->name); break; }
+        s = afm_st_to_f32(t, f, n);
+        bool is_q = strstr(name, "attn_q.weight") != NULL, is_k = strstr(name, "attn_k.weight") != NULL;
+        if (s == AFM_OK && permute && (is_q || is_k)) {
+            float *g = afm_alloc(n * sizeof(float));
+            if (!g) s = afm_error(AFM_ERR_NOMEM, "out of memory");
+            else {
+                s = afm_hf_permute_qk(g, f, rows, (size_t)cols * sizeof(float), is_q ? cfg->n_heads : cfg->n_kv_heads);
+                afm_free(f);
+                f = g;
+            }
+        }
+        if (s == AFM_OK) s = add_f32(w, k, name, f, rows, cols, rows ? type : -1, n_fallback);
+        afm_free(f);
+        if (s != AFM_OK) s = afm_error_prefix(s, "tensor %s", t->name);
+    }
+    if (s == AFM_OK && !cfg->tied_output && !has_output)
+        s = afm_error(AFM_ERR_FORMAT, "%s: config says the output is not tied, but lm_head.weight is missing", dir);
+    afm_safetensors_close(st);
+    return s;
+}
+
 afm_status afm_convert(const char *input, const char *output, const afm_convert_options *opt, int *n_fallback) {
     int type = opt ? opt->out_type : -1;
     if (n_fallback) *n_fallback = 0;
@@ -164,7 +213,17 @@ afm_status afm_convert(const char *input, const char *output, const afm_convert_
     afm_config cfg;
     afm_status s;
     if (afm_is_dir(input)) {
-        s = afm_error(AFM_ERR_UNSUPPORTED, "%s: safetensors folders are not supported yet", input);
+        s = from_safetensors(input, w, &k, type, &cfg, n_fallback);
+        if (s == AFM_OK) {
+            /* tokenizer: --tokenizer, else the folder's tokenizer.json */
+            char tp[4096];
+            const char *path = opt && opt->tokenizer_path ? opt->tokenizer_path : NULL;
+            if (!path) {
+                snprintf(tp, sizeof tp, "%s/tokenizer.json", input);
+                if (afm_file_exists(tp)) path = tp;
+            }
+            if (path && (s = afm_tokenizer_load(path, NULL, &tok)) != AFM_OK) s = afm_error_prefix(s, "tokenizer");
+        }
     } else if ((s = afm_mmap_open(input, &mm)) == AFM_OK) {
         bool is_gguf = mm.size >= 4 && !memcmp(mm.data, "GGUF", 4);
         if (is_gguf) {
