@@ -1,0 +1,403 @@
+/* Training loop, checkpoints and resume (see trainer.h). */
+#include "train/trainer.h"
+#include "train/data.h"
+#include "train/optim.h"
+#include "model/train_gguf.h"
+#include "base/error.h"
+#include "base/file.h"
+#include "base/mem.h"
+#include "base/timer.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char STATE_MAGIC[8] = {'A', 'F', 'M', 'C', 'K', 'P', 'T', '1'};
+enum { STATE_VERSION = 1, KEEP_CHECKPOINTS = 3 };
+
+typedef struct run_state {
+    uint64_t step, optim_t, tokens, bad_streak;
+    uint64_t rng[4];
+} run_state;
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) { h ^= b[i]; h *= 1099511628211ULL; }
+    return h;
+}
+
+/* ---------------- plan ---------------- */
+afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, afm_train_plan *p) {
+    memset(p, 0, sizeof *p);
+    afm_config c = r->model;
+    c.n_vocab = n_vocab;
+    AFM_TRY(afm_train_config_check(&c));
+    p->n_params = (int64_t)afm_train_n_params(&c);
+    p->bytes_weights = 4.0 * (double)p->n_params;
+    p->bytes_grads = p->bytes_weights;
+    p->bytes_optim = 2.0 * p->bytes_weights;
+    double mm = 0; /* parameters that take part in matrix products: every linear weight + output */
+    double D = c.dim, QD = (double)c.n_heads * c.head_dim, KD = (double)c.n_kv_heads * c.head_dim, F = c.ffn_dim;
+    mm = c.n_layers * (D * QD * 2 + 2 * D * KD + 3 * D * F) + (double)n_vocab * D;
+    for (int i = 0; i < r->n_stages; i++) {
+        const afm_stage *s = &r->stages[i];
+        double tok = (double)s->seq_len * s->batch_size * s->grad_accum;
+        p->tokens_per_step[i] = tok;
+        p->flops_per_step[i] = tok * (6.0 * mm + 6.0 * c.n_layers * s->seq_len * QD);
+        double a = (double)afm_train_act_bytes(&c, s->batch_size, s->seq_len);
+        if (a > p->bytes_acts) p->bytes_acts = a;
+        p->total_steps += s->steps;
+    }
+    return AFM_OK;
+}
+
+/* ---------------- checkpoints ---------------- */
+static afm_status mkdir_one(const char *d) {
+    if (mkdir(d, 0777) != 0 && errno != EEXIST) return afm_error(AFM_ERR_IO, "cannot create folder %s: %s", d, strerror(errno));
+    return AFM_OK;
+}
+
+static void fsync_dir(const char *d) {
+    int fd = open(d, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) { fsync(fd); close(fd); }
+}
+
+static afm_status write_state(const char *path, const run_state *s, const afm_optim *o) {
+    afm_atomic_file af;
+    AFM_TRY(afm_atomic_open(path, &af));
+    uint32_t ver = STATE_VERSION, zero = 0;
+    uint64_t n = o->n, h = 1469598103934665603ULL;
+    bool ok = true;
+#define W(ptr, sz) do { if (ok) { ok = fwrite(ptr, 1, sz, af.f) == (sz); h = fnv1a(h, ptr, sz); } } while (0)
+    W(STATE_MAGIC, 8); W(&ver, 4); W(&zero, 4);
+    W(s, sizeof *s); W(&n, 8);
+    W(o->m, n * 4); W(o->v, n * 4);
+#undef W
+    if (ok) ok = fwrite(&h, 8, 1, af.f) == 1;
+    if (!ok) { afm_atomic_abort(&af); return afm_error(AFM_ERR_IO, "cannot write %s", path); }
+    return afm_atomic_commit(&af);
+}
+
+static afm_status read_state(const char *path, run_state *s, afm_optim *o) {
+    afm_mmap m;
+    AFM_TRY(afm_mmap_open(path, &m));
+    size_t need = 16 + sizeof *s + 8 + 8 * o->n + 8;
+    afm_status st = AFM_OK;
+    uint64_t n = 0, h, want;
+    uint32_t ver = 0;
+    if (m.size != need || memcmp(m.data, STATE_MAGIC, 8)) st = afm_error(AFM_ERR_FORMAT, "%s: not a valid afm checkpoint state (size %zu, expected %zu)", path, m.size, need);
+    if (st == AFM_OK) {
+        memcpy(&ver, m.data + 8, 4);
+        memcpy(&n, m.data + 16 + sizeof *s, 8);
+        memcpy(&want, m.data + need - 8, 8);
+        h = fnv1a(1469598103934665603ULL, m.data, need - 8);
+        if (ver != STATE_VERSION) st = afm_error(AFM_ERR_FORMAT, "%s: state version %u, expected %d", path, ver, STATE_VERSION);
+        else if (n != o->n) st = afm_error(AFM_ERR_FORMAT, "%s: %" PRIu64 " parameters, the model has %zu", path, n, o->n);
+        else if (h != want) st = afm_error(AFM_ERR_FORMAT, "%s: checksum mismatch (corrupt file)", path);
+    }
+    if (st == AFM_OK) {
+        memcpy(s, m.data + 16, sizeof *s);
+        memcpy(o->m, m.data + 16 + sizeof *s + 8, o->n * 4);
+        memcpy(o->v, m.data + 16 + sizeof *s + 8 + o->n * 4, o->n * 4);
+    }
+    afm_mmap_close(&m);
+    return st;
+}
+
+static int cmp_desc(const void *a, const void *b) { return strcmp(*(char *const *)b, *(char *const *)a); }
+
+/* Sorted newest first; caller frees names and array. */
+static int list_checkpoints(const char *ckdir, char ***names) {
+    *names = NULL;
+    DIR *d = opendir(ckdir);
+    if (!d) return 0;
+    int n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "step-", 5) || strlen(e->d_name) != 14) continue;
+        if (n == cap) { cap = cap ? 2 * cap : 16; char **p = realloc(*names, (size_t)cap * sizeof *p); if (!p) break; *names = p; }
+        (*names)[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    if (n) qsort(*names, (size_t)n, sizeof **names, cmp_desc);
+    return n;
+}
+
+static void remove_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[4096];
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) { snprintf(p, sizeof p, "%s/%s", dir, e->d_name); unlink(p); }
+    closedir(d);
+    rmdir(dir);
+}
+
+static afm_status save_checkpoint(const char *run, const afm_train_model *m, const afm_optim *o, const run_state *s, const afm_gguf *tok) {
+    char ck[4096], tmp[4200], fin[4200], p[4300];
+    snprintf(ck, sizeof ck, "%s/ckpt", run);
+    AFM_TRY(mkdir_one(ck));
+    snprintf(tmp, sizeof tmp, "%s/.tmp-step-%09" PRIu64, ck, s->step);
+    snprintf(fin, sizeof fin, "%s/step-%09" PRIu64, ck, s->step);
+    remove_tree(tmp);
+    AFM_TRY(mkdir_one(tmp));
+    snprintf(p, sizeof p, "%s/model.gguf", tmp);
+    afm_status st = afm_train_gguf_save(m, p, tok);
+    snprintf(p, sizeof p, "%s/state.bin", tmp);
+    if (st == AFM_OK) st = write_state(p, s, o);
+    if (st != AFM_OK) { remove_tree(tmp); return st; }
+    fsync_dir(tmp);
+    remove_tree(fin); /* a stale one of the same step (a run resumed from an older checkpoint) */
+    if (rename(tmp, fin) != 0) { remove_tree(tmp); return afm_error(AFM_ERR_IO, "cannot rename %s to %s: %s", tmp, fin, strerror(errno)); }
+    fsync_dir(ck);
+    char **names;
+    int n = list_checkpoints(ck, &names);
+    for (int i = 0; i < n; i++) {
+        if (i >= KEEP_CHECKPOINTS) { snprintf(p, sizeof p, "%s/%s", ck, names[i]); remove_tree(p); }
+        free(names[i]);
+    }
+    free(names);
+    return AFM_OK;
+}
+
+static bool same_shape(const afm_config *a, const afm_config *b) {
+    return a->n_vocab == b->n_vocab && a->dim == b->dim && a->n_layers == b->n_layers && a->n_heads == b->n_heads &&
+           a->n_kv_heads == b->n_kv_heads && a->head_dim == b->head_dim && a->ffn_dim == b->ffn_dim &&
+           a->rope_layout == b->rope_layout && a->qk_norm == b->qk_norm && a->tied_output == b->tied_output;
+}
+
+/* Loads the newest valid checkpoint; AFM_ERR_IO if there is none. */
+static afm_status load_checkpoint(const char *run, afm_train_model *m, afm_optim *o, run_state *s, char *used, size_t used_size) {
+    char ck[4096], p[4200];
+    snprintf(ck, sizeof ck, "%s/ckpt", run);
+    char **names;
+    int n = list_checkpoints(ck, &names);
+    afm_status st = afm_error(AFM_ERR_IO, "no checkpoint in %s", ck);
+    for (int i = 0; i < n; i++) {
+        if (st == AFM_OK) { free(names[i]); continue; }
+        afm_gguf *g = NULL;
+        afm_config c;
+        snprintf(p, sizeof p, "%s/%s/model.gguf", ck, names[i]);
+        afm_status s1 = afm_gguf_open(p, &g);
+        if (s1 == AFM_OK) s1 = afm_train_gguf_config(g, &c);
+        if (s1 == AFM_OK && !same_shape(&c, &m->cfg)) s1 = afm_error(AFM_ERR_FORMAT, "%s: model shape differs from the recipe", p);
+        if (s1 == AFM_OK) s1 = afm_train_gguf_load(m, g);
+        afm_gguf_close(g);
+        snprintf(p, sizeof p, "%s/%s/state.bin", ck, names[i]);
+        if (s1 == AFM_OK) s1 = read_state(p, s, o);
+        if (s1 == AFM_OK) { st = AFM_OK; snprintf(used, used_size, "%s", names[i]); }
+        free(names[i]);
+    }
+    free(names);
+    return st;
+}
+
+/* Keeps the metrics lines whose "step" <= step (the part the checkpoint covers). */
+static afm_status trim_metrics(const char *path, uint64_t step) {
+    if (!afm_file_exists(path)) return AFM_OK;
+    char *data;
+    size_t size;
+    AFM_TRY(afm_read_file(path, &data, &size));
+    afm_atomic_file af;
+    afm_status st = afm_atomic_open(path, &af);
+    if (st != AFM_OK) { free(data); return st; }
+    char *p = data, *end = data + size;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *e = nl ? nl + 1 : end;
+        const char *k = strstr(p, "\"step\":");
+        if (k && k < e && strtoull(k + 7, NULL, 10) <= step && nl) fwrite(p, 1, (size_t)(e - p), af.f);
+        p = e;
+    }
+    free(data);
+    return afm_atomic_commit(&af);
+}
+
+/* ---------------- the loop ---------------- */
+static afm_status val_loss(afm_train_model *m, const afm_data *d, const afm_stage *s, int64_t batches, int32_t *x, int32_t *y, double *out) {
+    double sum = 0;
+    for (int64_t k = 0; k < batches; k++) {
+        AFM_TRY(afm_data_val_batch(d, (int)k, s->batch_size, s->seq_len, x, y));
+        double l;
+        AFM_TRY(afm_train_forward(m, x, y, s->batch_size, s->seq_len, &l));
+        sum += l;
+    }
+    *out = sum / (double)batches;
+    return AFM_OK;
+}
+
+typedef struct trainer {
+    const afm_recipe *r;
+    const afm_train_options *o;
+    afm_pool *pool;
+    afm_data *data;
+    afm_gguf *tok;
+    afm_train_model *m;
+    afm_optim *opt;
+    FILE *metrics;
+    int32_t *x, *y;
+    double *weights[AFM_RECIPE_MAX_STAGES];
+} trainer;
+
+static void trainer_free(trainer *t) {
+    afm_optim_free(t->opt);
+    afm_train_model_free(t->m);
+    afm_gguf_close(t->tok);
+    afm_data_close(t->data);
+    afm_pool_free(t->pool);
+    if (t->metrics) fclose(t->metrics);
+    free(t->x);
+    free(t->y);
+    for (int i = 0; i < AFM_RECIPE_MAX_STAGES; i++) free(t->weights[i]);
+}
+
+static afm_status setup(trainer *t) {
+    const afm_recipe *r = t->r;
+    const afm_train_options *o = t->o;
+    AFM_TRY(afm_pool_create(o->n_threads, &t->pool));
+    AFM_TRY(afm_data_open(o->data_dir, &t->data));
+    char p[4096];
+    snprintf(p, sizeof p, "%s/tokenizer.gguf", o->data_dir);
+    if (afm_file_exists(p)) AFM_TRY(afm_gguf_open(p, &t->tok));
+    afm_config c = r->model;
+    c.n_vocab = afm_data_n_vocab(t->data);
+    int Bmax = 1, Tmax = 1;
+    for (int i = 0; i < r->n_stages; i++) {
+        const afm_stage *s = &r->stages[i];
+        if (s->batch_size > Bmax) Bmax = s->batch_size;
+        if (s->seq_len > Tmax) Tmax = s->seq_len;
+        int n = afm_data_n_sources(t->data);
+        t->weights[i] = calloc((size_t)n, sizeof(double));
+        if (!t->weights[i]) return afm_error(AFM_ERR_NOMEM, "out of memory");
+        if (s->n_mix == 0) for (int k = 0; k < n; k++) t->weights[i][k] = 1.0;
+        for (int k = 0; k < s->n_mix; k++) {
+            int idx = afm_data_find_source(t->data, s->mix_name[k]);
+            if (idx < 0) return afm_error(AFM_ERR_INVALID_ARG, "recipe stage '%s': source '%s' is not in %s", s->name, s->mix_name[k], o->data_dir);
+            t->weights[i][idx] = s->mix_weight[k];
+        }
+    }
+    AFM_TRY(afm_data_set_split(t->data, r->val_fraction, Tmax));
+    AFM_TRY(afm_train_model_create(&c, Bmax, Tmax, t->pool, &t->m));
+    t->m->z_loss = r->z_loss;
+    AFM_TRY(afm_optim_create(&r->optim, t->m->n_params, &t->opt));
+    t->x = malloc(sizeof(int32_t) * (size_t)Bmax * Tmax);
+    t->y = malloc(sizeof(int32_t) * (size_t)Bmax * Tmax);
+    if (!t->x || !t->y) return afm_error(AFM_ERR_NOMEM, "out of memory");
+    return mkdir_one(o->run_dir);
+}
+
+static void emit(const afm_train_options *o, afm_train_progress *p) { if (o->progress) o->progress(o->progress_ctx, p); }
+
+static afm_status loop(trainer *t) {
+    const afm_recipe *r = t->r;
+    const afm_train_options *o = t->o;
+    run_state s = {0};
+    afm_rng rng;
+    afm_rng_seed(&rng, r->seed);
+    char mpath[4096], used[64] = "";
+    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", o->run_dir);
+    if (o->resume) {
+        afm_status st = load_checkpoint(o->run_dir, t->m, t->opt, &s, used, sizeof used);
+        if (st != AFM_OK) return afm_error_prefix(st, "--resume");
+        memcpy(rng.s, s.rng, sizeof rng.s);
+        t->opt->t = (int64_t)s.optim_t;
+        AFM_TRY(trim_metrics(mpath, s.step));
+    } else {
+        char ck[4200];
+        snprintf(ck, sizeof ck, "%s/ckpt", o->run_dir);
+        char **names;
+        int n = list_checkpoints(ck, &names);
+        for (int i = 0; i < n; i++) free(names[i]);
+        free(names);
+        if (n > 0) return afm_error(AFM_ERR_INVALID_ARG, "%s already holds checkpoints: pass --resume to continue it, or use a new run folder", o->run_dir);
+        afm_train_model_init(t->m, r->seed);
+        remove(mpath);
+    }
+    t->metrics = fopen(mpath, "a");
+    if (!t->metrics) return afm_error(AFM_ERR_IO, "cannot open %s: %s", mpath, strerror(errno));
+    int64_t total = afm_recipe_total_steps(r), stop_at = o->max_steps > 0 && o->max_steps < total ? o->max_steps : total;
+    double t_start = afm_now_s();
+    uint64_t step0 = s.step;
+    while ((int64_t)s.step < stop_at) {
+        int si = 0;
+        int64_t begin = 0;
+        while (si < r->n_stages - 1 && (int64_t)s.step >= begin + r->stages[si].steps) begin += r->stages[si++].steps;
+        const afm_stage *st = &r->stages[si];
+        int64_t local = (int64_t)s.step - begin;
+        t->m->cfg.rope_theta = st->rope_theta;
+        double t0 = afm_now_s(), loss = 0;
+        afm_train_zero_grad(t->m);
+        for (int a = 0; a < st->grad_accum; a++) {
+            AFM_TRY(afm_data_sample(t->data, &rng, t->weights[si], st->batch_size, st->seq_len, t->x, t->y));
+            double l;
+            AFM_TRY(afm_train_forward(t->m, t->x, t->y, st->batch_size, st->seq_len, &l));
+            AFM_TRY(afm_train_backward(t->m, 1.0f / (float)st->grad_accum));
+            loss += l / st->grad_accum;
+        }
+        afm_schedule sch = {st->schedule, st->warmup, st->steps, st->floor};
+        double mult = afm_schedule_at(&sch, local);
+        t->opt->cfg.lr = st->lr;
+        t->opt->cfg.weight_decay = st->weight_decay;
+        afm_optim_result res = {0, true};
+        if (isfinite(loss)) AFM_TRY(afm_optim_step(t->opt, t->m, (float)mult, &res));
+        s.bad_streak = res.skipped ? s.bad_streak + 1 : 0;
+        s.step++;
+        s.tokens += (uint64_t)st->batch_size * st->seq_len * st->grad_accum;
+        double dt = afm_now_s() - t0, tps = (double)st->batch_size * st->seq_len * st->grad_accum / dt;
+        if ((int64_t)s.step % r->log_every == 0 || (int64_t)s.step == stop_at)
+            fprintf(t->metrics, "{\"split\":\"train\",\"step\":%" PRIu64 ",\"stage\":\"%s\",\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,"
+                    "\"tokens\":%" PRIu64 ",\"tokens_per_s\":%.1f,\"skipped\":%s}\n", s.step, st->name, loss, st->lr * mult,
+                    res.grad_norm, s.tokens, tps, res.skipped ? "true" : "false");
+        double elapsed = afm_now_s() - t_start;
+        afm_train_progress pr = {(int64_t)s.step, stop_at, st->name, loss, st->lr * mult, tps,
+                                 elapsed / (double)(s.step - step0) * (double)(stop_at - (int64_t)s.step), false, false};
+        emit(o, &pr);
+        if (s.bad_streak >= (uint64_t)r->max_bad_steps) {
+            fflush(t->metrics);
+            return afm_error(AFM_ERR_RANGE, "stopping: %" PRIu64 " steps in a row had a non-finite loss or gradient (last loss %g, "
+                             "gradient norm %g); the last checkpoint is intact", s.bad_streak, loss, res.grad_norm);
+        }
+        if (r->eval_every > 0 && r->eval_batches > 0 && (int64_t)s.step % r->eval_every == 0) {
+            double vl;
+            afm_status vs = val_loss(t->m, t->data, st, r->eval_batches, t->x, t->y, &vl);
+            if (vs == AFM_OK) {
+                fprintf(t->metrics, "{\"split\":\"val\",\"step\":%" PRIu64 ",\"stage\":\"%s\",\"loss\":%.9g}\n", s.step, st->name, vl);
+                pr.val = true;
+                pr.loss = vl;
+                emit(o, &pr);
+            } else if (vs != AFM_ERR_RANGE) return vs;
+        }
+        bool stopping = o->stop && *o->stop;
+        bool last = (int64_t)s.step == stop_at;
+        if (stopping || last || (r->checkpoint_every > 0 && (int64_t)s.step % r->checkpoint_every == 0)) {
+            fflush(t->metrics);
+            fsync(fileno(t->metrics));
+            memcpy(s.rng, rng.s, sizeof s.rng);
+            s.optim_t = (uint64_t)t->opt->t;
+            AFM_TRY(save_checkpoint(o->run_dir, t->m, t->opt, &s, t->tok));
+            pr.checkpoint = true;
+            pr.val = false;
+            emit(o, &pr);
+        }
+        if (stopping) break;
+    }
+    return AFM_OK;
+}
+
+afm_status afm_train_run(const afm_recipe *r, const afm_train_options *o) {
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.r = r;
+    t.o = o;
+    afm_status st = setup(&t);
+    if (st == AFM_OK) st = loop(&t);
+    trainer_free(&t);
+    return st;
+}

@@ -1,0 +1,56 @@
+/* The training loop: recipe stages over a data folder, metrics, validation, crash-safe
+ * checkpoints and exact resume.
+ *
+ * Run folder RUN:
+ *   metrics.jsonl   one JSON object per line: {"split":"train","step","stage","loss","lr",
+ *                   "grad_norm","tokens","tokens_per_s","skipped"} and {"split":"val","step","loss"}
+ *   ckpt/step-NNNNNNNNN/model.gguf   the model (`afm` GGUF, f32, tokenizer keys of the data)
+ *   ckpt/step-NNNNNNNNN/state.bin    optimizer moments and step, sampler RNG, stage, tokens
+ * A checkpoint is written into ckpt/.tmp-... (each file fsynced) and renamed into place, so a
+ * crash at any moment leaves every earlier checkpoint intact; the newest three are kept.
+ * Resume loads the newest checkpoint that validates (magic, version, checksum, sizes, config)
+ * and trims metrics.jsonl to its step; with the same thread count the resumed run reproduces
+ * the uninterrupted one bit for bit.
+ *
+ * NaN/Inf policy: a step whose loss or gradient norm is not finite (or whose norm reaches the
+ * AFM optimizer's skip_norm) changes nothing; after max_bad_steps such steps in a row the run
+ * stops with an error (the last good checkpoint stays valid). */
+#ifndef AFM_TRAIN_TRAINER_H
+#define AFM_TRAIN_TRAINER_H
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "afm/status.h"
+#include "train/recipe.h"
+
+typedef struct afm_train_progress {
+    int64_t step, total_steps;
+    const char *stage;
+    double loss, lr, tokens_per_s, eta_s;
+    bool val;       /* a validation result (loss is the validation loss) */
+    bool checkpoint;/* a checkpoint was just written (step) */
+} afm_train_progress;
+
+typedef struct afm_train_options {
+    const char *data_dir;
+    const char *run_dir;
+    int64_t max_steps;                   /* stop after this many steps in total (0: the recipe's) */
+    bool resume;                         /* continue from the newest valid checkpoint in run_dir */
+    int n_threads;                       /* 0: all cores */
+    volatile sig_atomic_t *stop;         /* set (e.g. by SIGINT) to checkpoint and return */
+    void (*progress)(void *ctx, const afm_train_progress *p);
+    void *progress_ctx;
+} afm_train_options;
+
+/* Trains; returns AFM_OK when the run reached its end, max_steps, or *stop. */
+afm_status afm_train_run(const afm_recipe *r, const afm_train_options *o);
+
+/* --dry-run: sizes and costs of a recipe for a vocabulary of n_vocab. */
+typedef struct afm_train_plan {
+    int64_t n_params, total_steps;
+    double bytes_weights, bytes_grads, bytes_optim, bytes_acts; /* activations: the largest stage */
+    double flops_per_step[AFM_RECIPE_MAX_STAGES];              /* 6N + attention, per optimizer step */
+    double tokens_per_step[AFM_RECIPE_MAX_STAGES];
+} afm_train_plan;
+afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, afm_train_plan *p);
+#endif

@@ -1,0 +1,105 @@
+/* afm train: pre-train an AFM model from a recipe over a data folder (src/train/trainer.h). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "afm/status.h"
+#include "train/data.h"
+#include "train/recipe.h"
+#include "train/trainer.h"
+#include "cli.h"
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) { (void)sig; g_stop = 1; }
+
+static int usage(FILE *f) {
+    fprintf(f, "usage: afm train --recipe FILE.json --data DIR --out RUN [--max-steps N] [--resume] [--threads N] [--quiet]\n"
+               "       afm train --recipe FILE.json [--data DIR] --dry-run\n"
+               "Trains the recipe's model on DIR (made by 'afm data prepare'), writing RUN/metrics.jsonl and\n"
+               "checkpoints RUN/ckpt/step-N/{model.gguf,state.bin}. SIGINT/SIGTERM write a checkpoint and stop;\n"
+               "--resume continues from the newest valid checkpoint (bit-exact with the same --threads).\n"
+               "--dry-run prints the parameter count, memory per process and FLOPs per step, without training.\n");
+    return f == stdout ? 0 : 2;
+}
+
+static void progress(void *ctx, const afm_train_progress *p) {
+    bool *quiet = ctx;
+    if (p->val) { fprintf(stderr, "\nstep %lld  validation loss %.4f\n", (long long)p->step, p->loss); return; }
+    if (p->checkpoint) { if (!*quiet) fprintf(stderr, "\ncheckpoint at step %lld\n", (long long)p->step); return; }
+    if (*quiet) return;
+    int width = 30, done = p->total_steps ? (int)(width * p->step / p->total_steps) : width;
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < done ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\r[%s] %lld/%lld %s loss %.4f lr %.2e %.0f tok/s ETA %.0fs   ", bar, (long long)p->step,
+            (long long)p->total_steps, p->stage, p->loss, p->lr, p->tokens_per_s, p->eta_s);
+}
+
+static double gib(double b) { return b / (1024.0 * 1024.0 * 1024.0); }
+
+static int dry_run(const afm_recipe *r, const char *data_dir) {
+    int32_t n_vocab = r->model.n_vocab;
+    if (data_dir) {
+        afm_data *d;
+        if (afm_data_open(data_dir, &d) != AFM_OK) { fprintf(stderr, "error: %s\n", afm_last_error()); return 1; }
+        n_vocab = afm_data_n_vocab(d);
+        afm_data_close(d);
+    }
+    if (n_vocab <= 0) { fprintf(stderr, "error: --dry-run needs --data DIR or model.n_vocab in the recipe\n"); return 1; }
+    afm_train_plan p;
+    if (afm_train_make_plan(r, n_vocab, &p) != AFM_OK) { fprintf(stderr, "error: %s\n", afm_last_error()); return 1; }
+    printf("model: dim %d, %d layers, %d heads (%d kv, head_dim %d), ffn %d, vocab %d, %s output\n", r->model.dim, r->model.n_layers,
+           r->model.n_heads, r->model.n_kv_heads, r->model.head_dim, r->model.ffn_dim, n_vocab, r->model.tied_output ? "tied" : "separate");
+    printf("parameters: %lld (%.3f B)\n", (long long)p.n_params, p.n_params / 1e9);
+    printf("memory per process (f32): weights %.2f GiB, gradients %.2f GiB, optimizer state %.2f GiB, activations %.2f GiB "
+           "(largest stage), total %.2f GiB\n", gib(p.bytes_weights), gib(p.bytes_grads), gib(p.bytes_optim), gib(p.bytes_acts),
+           gib(p.bytes_weights + p.bytes_grads + p.bytes_optim + p.bytes_acts));
+    double total_flops = 0;
+    for (int i = 0; i < r->n_stages; i++) {
+        const afm_stage *s = &r->stages[i];
+        printf("stage %-10s %lld steps x %.0f tokens (seq %d, batch %d, accum %d): %.3g FLOP/step, lr %g, rope theta %g\n", s->name,
+               (long long)s->steps, p.tokens_per_step[i], s->seq_len, s->batch_size, s->grad_accum, p.flops_per_step[i], (double)s->lr,
+               (double)s->rope_theta);
+        total_flops += p.flops_per_step[i] * (double)s->steps;
+    }
+    printf("total: %lld steps, %.3g FLOP\n", (long long)p.total_steps, total_flops);
+    return 0;
+}
+
+int cmd_train(int argc, char **argv) {
+    const char *recipe_path = NULL;
+    afm_train_options o;
+    memset(&o, 0, sizeof o);
+    bool dry = false, quiet = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool next = i + 1 < argc;
+        if (!strcmp(a, "--recipe") && next) recipe_path = argv[++i];
+        else if (!strcmp(a, "--data") && next) o.data_dir = argv[++i];
+        else if (!strcmp(a, "--out") && next) o.run_dir = argv[++i];
+        else if (!strcmp(a, "--max-steps") && next) o.max_steps = atoll(argv[++i]);
+        else if (!strcmp(a, "--threads") && next) o.n_threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--resume")) o.resume = true;
+        else if (!strcmp(a, "--dry-run")) dry = true;
+        else if (!strcmp(a, "--quiet")) quiet = true;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
+        else { fprintf(stderr, "error: unknown or incomplete option '%s'\n", a); return usage(stderr); }
+    }
+    if (!recipe_path) { fprintf(stderr, "error: --recipe is required\n"); return usage(stderr); }
+    afm_recipe *r = malloc(sizeof *r);
+    if (!r) return 1;
+    if (afm_recipe_load(recipe_path, r) != AFM_OK) { fprintf(stderr, "error: %s\n", afm_last_error()); free(r); return 1; }
+    if (dry) { int rc = dry_run(r, o.data_dir); free(r); return rc; }
+    if (!o.data_dir || !o.run_dir) { fprintf(stderr, "error: --data and --out are required\n"); free(r); return usage(stderr); }
+    o.stop = &g_stop;
+    o.progress = progress;
+    o.progress_ctx = &quiet;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    afm_status st = afm_train_run(r, &o);
+    if (!quiet) fprintf(stderr, "\n");
+    free(r);
+    if (st != AFM_OK) { fprintf(stderr, "error: %s\n", afm_last_error()); return 1; }
+    if (g_stop) fprintf(stderr, "stopped by signal; checkpoint written, continue with --resume\n");
+    return 0;
+}
