@@ -256,9 +256,108 @@ SCALAR_GEMM(gemm_f32_scalar, dot_f32, float, cols)
 SCALAR_GEMM(gemm_f16_scalar, dot_f16, float, cols)
 SCALAR_GEMM(gemm_bf16_scalar, dot_bf16, float, cols)
 
+/* ------------------------------------------------------------ repacked weights */
+
+/* Packed layout (afm_matmul_repack): per group of 8 rows and block b, at offset
+ * (g * nb + b) * 8 * block_bytes: the 8 rows' d (f16), for q4_1 the 8 m, then the code bytes:
+ * q4_0/q4_1: 128 bytes, byte 32k + 4i + c = qs[4k + c] of row i (k, c < 4);
+ * q8_0: 256 bytes, byte 128h + 32k + 4i + c = qs[16h + 4k + c] of row i (h < 2).
+ * Leftover rows (rows % 8) follow in the row layout. */
+static size_t packed_head(afm_dtype wt) { return wt == AFM_Q4_1 ? 32 : 16; }
+
+static size_t packed_code_index(afm_dtype wt, int i, int j) { /* row i, code byte j of the block */
+    if (wt == AFM_Q8_0) return (size_t)(128 * (j / 16) + 32 * ((j % 16) / 4) + 4 * i + j % 4);
+    return (size_t)(32 * (j / 4) + 4 * i + j % 4);
+}
+
+/* Rebuild row i's block from a packed 8-row block. */
+static void unpack_block(afm_dtype wt, const uint8_t *pb, int i, uint8_t *blk) {
+    size_t head = packed_head(wt), ncode = wt == AFM_Q8_0 ? 32 : 16, off = wt == AFM_Q4_1 ? 4 : 2;
+    memcpy(blk, pb + 2 * i, 2);                            /* d */
+    if (wt == AFM_Q4_1) memcpy(blk + 2, pb + 16 + 2 * i, 2); /* m */
+    for (size_t j = 0; j < ncode; j++) blk[off + j] = pb[head + packed_code_index(wt, i, (int)j)];
+}
+
+static float dot_block(afm_dtype wt, const uint8_t *blk, const afm_act_q8 *a) {
+    switch (wt) {
+    case AFM_Q4_0: return dot_q4_0(blk, a, 1);
+    case AFM_Q4_1: return dot_q4_1(blk, a, 1);
+    default: return dot_q8_0(blk, a, 1);
+    }
+}
+
+/* Scalar reference on the packed layout: the same per-block terms, summed in the same order,
+ * as the row-layout scalar kernel. */
+static void gemm_packed_scalar(afm_dtype wt, const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs,
+                               int64_t ntok, int64_t cols, float *y, int64_t ldy) {
+    int64_t nb = cols / 32, r = 0;
+    size_t bsz = (size_t)afm_dtype_get((uint32_t)wt)->type_size;
+    uint8_t blk[64];
+    for (; r + 8 <= nrows; r += 8)
+        for (int i = 0; i < 8; i++)
+            for (int64_t t = 0; t < ntok; t++) {
+                const afm_act_q8 *a = (const afm_act_q8 *)(xa + t * xs);
+                float acc = 0;
+                for (int64_t b = 0; b < nb; b++) {
+                    unpack_block(wt, W + r * rb + (size_t)b * 8 * bsz, i, blk);
+                    acc += dot_block(wt, blk, a + b);
+                }
+                y[t * ldy + r + i] = acc;
+            }
+    if (r < nrows) {
+        afm_gemm_fn fn = wt == AFM_Q4_0 ? gemm_q4_0_scalar : wt == AFM_Q4_1 ? gemm_q4_1_scalar : gemm_q8_0_scalar;
+        fn(W + r * rb, rb, nrows - r, xa, xs, ntok, cols, y + r, ldy);
+    }
+}
+static void gemmp_q4_0_scalar(const uint8_t *W, size_t rb, int64_t n, const uint8_t *xa, size_t xs, int64_t nt,
+                              int64_t cols, float *y, int64_t ldy) {
+    gemm_packed_scalar(AFM_Q4_0, W, rb, n, xa, xs, nt, cols, y, ldy);
+}
+static void gemmp_q4_1_scalar(const uint8_t *W, size_t rb, int64_t n, const uint8_t *xa, size_t xs, int64_t nt,
+                              int64_t cols, float *y, int64_t ldy) {
+    gemm_packed_scalar(AFM_Q4_1, W, rb, n, xa, xs, nt, cols, y, ldy);
+}
+static void gemmp_q8_0_scalar(const uint8_t *W, size_t rb, int64_t n, const uint8_t *xa, size_t xs, int64_t nt,
+                              int64_t cols, float *y, int64_t ldy) {
+    gemm_packed_scalar(AFM_Q8_0, W, rb, n, xa, xs, nt, cols, y, ldy);
+}
+
+bool afm_matmul_can_repack(afm_dtype wt) { return wt == AFM_Q4_0 || wt == AFM_Q4_1 || wt == AFM_Q8_0; }
+
+afm_status afm_matmul_repack(afm_dtype wt, int64_t rows, int64_t cols, const void *W, void *dst) {
+    if (!afm_matmul_can_repack(wt))
+        return afm_error(AFM_ERR_UNSUPPORTED, "matmul repack: type %s has no packed layout (q4_0, q4_1, q8_0 do)",
+                         afm_dtype_name((uint32_t)wt));
+    if (!W || !dst) return afm_error(AFM_ERR_INVALID_ARG, "matmul repack: NULL pointer argument");
+    size_t rb = afm_dtype_row_size(wt, cols), total;
+    if (rows <= 0 || cols <= 0 || rb == 0)
+        return afm_error(AFM_ERR_INVALID_ARG, "matmul repack %s: bad shape (%lld, %lld), cols must be a multiple of 32",
+                         afm_dtype_name((uint32_t)wt), (long long)rows, (long long)cols);
+    if (!afm_mul_ok(rb, (size_t)rows, &total)) return afm_error(AFM_ERR_RANGE, "matmul repack: size overflows");
+    const uint8_t *src = W;
+    uint8_t *out = dst;
+    if (out < src + total && src < out + total)
+        return afm_error(AFM_ERR_INVALID_ARG, "matmul repack: source and destination overlap");
+    int64_t nb = cols / 32, full = rows / 8 * 8;
+    size_t bsz = (size_t)afm_dtype_get((uint32_t)wt)->type_size, head = packed_head(wt);
+    size_t ncode = wt == AFM_Q8_0 ? 32 : 16, off = wt == AFM_Q4_1 ? 4 : 2;
+    for (int64_t r = 0; r < full; r += 8)
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *pb = out + r * rb + (size_t)b * 8 * bsz;
+            for (int i = 0; i < 8; i++) {
+                const uint8_t *blk = src + (r + i) * rb + (size_t)b * bsz;
+                memcpy(pb + 2 * i, blk, 2);
+                if (wt == AFM_Q4_1) memcpy(pb + 16 + 2 * i, blk + 2, 2);
+                for (size_t j = 0; j < ncode; j++) pb[head + packed_code_index(wt, i, (int)j)] = blk[off + j];
+            }
+        }
+    memcpy(out + full * rb, src + full * rb, (size_t)(rows - full) * rb);
+    return AFM_OK;
+}
+
 /* ------------------------------------------------------------ dispatch tables */
 
-static afm_gemm_fn g_tables[3][AFM_DTYPE_COUNT];
+static afm_gemm_fn g_tables[3][AFM_DTYPE_COUNT], g_packed[3][AFM_DTYPE_COUNT];
 static pthread_once_t g_tables_once = PTHREAD_ONCE_INIT;
 
 static void init_tables(void) {
@@ -279,6 +378,15 @@ static void init_tables(void) {
     afm_gemm_fill_avx2(g_tables[AFM_ISA_AVX2]);
 #endif
     memcpy(g_tables[AFM_ISA_AVX512], g_tables[AFM_ISA_AVX2], sizeof g_tables[0]);
+    afm_gemm_fn *p = g_packed[AFM_ISA_SCALAR];
+    p[AFM_Q4_0] = gemmp_q4_0_scalar;
+    p[AFM_Q4_1] = gemmp_q4_1_scalar;
+    p[AFM_Q8_0] = gemmp_q8_0_scalar;
+    memcpy(g_packed[AFM_ISA_AVX2], p, sizeof g_packed[0]);
+#if defined(__x86_64__)
+    afm_gemm_fill_packed_avx2(g_packed[AFM_ISA_AVX2]);
+#endif
+    memcpy(g_packed[AFM_ISA_AVX512], g_packed[AFM_ISA_AVX2], sizeof g_packed[0]);
 }
 
 bool afm_matmul_supports(afm_dtype wt) {
@@ -362,12 +470,14 @@ static void gemm_job(void *p, int ith, int nth) {
 
 static _Atomic int g_best_isa = -1;
 
-static afm_status matmul_run(afm_pool *pool, afm_isa isa, float *y, const void *W, afm_dtype wt, int64_t rows,
-                             int64_t cols, const float *x, int64_t T) {
+static afm_status matmul_run(afm_pool *pool, afm_isa isa, bool packed, float *y, const void *W, afm_dtype wt,
+                             int64_t rows, int64_t cols, const float *x, int64_t T) {
     pthread_once(&g_tables_once, init_tables);
     const afm_dtype_info *info = afm_dtype_get((uint32_t)wt);
     if (!info || !g_tables[AFM_ISA_SCALAR][wt])
         return afm_error(AFM_ERR_UNSUPPORTED, "matmul: weight type %s is not supported", afm_dtype_name((uint32_t)wt));
+    if (packed && !g_packed[AFM_ISA_SCALAR][wt])
+        return afm_error(AFM_ERR_UNSUPPORTED, "matmul: weight type %s has no packed layout", info->name);
     if (!y || !W || !x) return afm_error(AFM_ERR_INVALID_ARG, "matmul: NULL pointer argument");
     if (rows <= 0 || cols <= 0 || T <= 0)
         return afm_error(AFM_ERR_INVALID_ARG, "matmul: shape (rows %lld, cols %lld, T %lld) must be positive",
@@ -375,7 +485,7 @@ static afm_status matmul_run(afm_pool *pool, afm_isa isa, float *y, const void *
     if (cols % info->block)
         return afm_error(AFM_ERR_INVALID_ARG, "matmul: %s weights need cols a multiple of %d, got %lld", info->name,
                          info->block, (long long)cols);
-    mm_job j = {.fn = g_tables[isa][wt], .kind = act_kind(wt), .W = W, .row_bytes = afm_dtype_row_size(wt, cols),
+    mm_job j = {.fn = packed ? g_packed[isa][wt] : g_tables[isa][wt], .kind = act_kind(wt), .W = W, .row_bytes = afm_dtype_row_size(wt, cols),
                 .rows = rows, .cols = cols, .T = T, .x = x, .y = y};
     j.xa_stride = act_row_bytes(j.kind, cols);
     if (j.kind == AFM_ACT_F32) {
@@ -397,23 +507,43 @@ static afm_status matmul_run(afm_pool *pool, afm_isa isa, float *y, const void *
     return AFM_OK;
 }
 
-afm_status afm_matmul_isa(afm_pool *pool, afm_isa isa, float *y, const void *W, afm_dtype wt, int64_t rows,
-                          int64_t cols, const float *x, int64_t T) {
+static afm_status check_isa(afm_isa isa) {
     if ((int)isa < 0 || isa > AFM_ISA_AVX512)
         return afm_error(AFM_ERR_INVALID_ARG, "matmul: unknown ISA level %d", (int)isa);
     afm_isa best = afm_isa_best();
     if (isa > best)
         return afm_error(AFM_ERR_UNSUPPORTED, "matmul: ISA %s is not available on this CPU (best: %s)",
                          afm_isa_name(isa), afm_isa_name(best));
-    return matmul_run(pool, isa, y, W, wt, rows, cols, x, T);
+    return AFM_OK;
 }
 
-afm_status afm_matmul(afm_pool *pool, float *y, const void *W, afm_dtype wt, int64_t rows, int64_t cols,
-                      const float *x, int64_t T) {
+static afm_isa cached_best(void) {
     int isa = atomic_load_explicit(&g_best_isa, memory_order_relaxed);
     if (isa < 0) {
         isa = (int)afm_isa_best();
         atomic_store_explicit(&g_best_isa, isa, memory_order_relaxed);
     }
-    return matmul_run(pool, (afm_isa)isa, y, W, wt, rows, cols, x, T);
+    return (afm_isa)isa;
+}
+
+afm_status afm_matmul_isa(afm_pool *pool, afm_isa isa, float *y, const void *W, afm_dtype wt, int64_t rows,
+                          int64_t cols, const float *x, int64_t T) {
+    AFM_TRY(check_isa(isa));
+    return matmul_run(pool, isa, false, y, W, wt, rows, cols, x, T);
+}
+
+afm_status afm_matmul(afm_pool *pool, float *y, const void *W, afm_dtype wt, int64_t rows, int64_t cols,
+                      const float *x, int64_t T) {
+    return matmul_run(pool, cached_best(), false, y, W, wt, rows, cols, x, T);
+}
+
+afm_status afm_matmul_packed_isa(afm_pool *pool, afm_isa isa, float *y, const void *Wp, afm_dtype wt, int64_t rows,
+                                 int64_t cols, const float *x, int64_t T) {
+    AFM_TRY(check_isa(isa));
+    return matmul_run(pool, isa, true, y, Wp, wt, rows, cols, x, T);
+}
+
+afm_status afm_matmul_packed(afm_pool *pool, float *y, const void *Wp, afm_dtype wt, int64_t rows, int64_t cols,
+                             const float *x, int64_t T) {
+    return matmul_run(pool, cached_best(), true, y, Wp, wt, rows, cols, x, T);
 }

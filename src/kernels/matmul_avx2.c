@@ -175,23 +175,32 @@ INLINE __m256 load_h8(const uint8_t *p, size_t rb) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
 }
 
-INLINE void tile8_q4(const int type, const int NT, const uint8_t *W, size_t rb, const uint8_t *xa, size_t xs,
-                     int64_t nb, float *y, int64_t ldy) {
+INLINE void tile8_q4(const int type, const int PACKED, const int NT, const uint8_t *W, size_t rb, const uint8_t *xa,
+                     size_t xs, int64_t nb, float *y, int64_t ldy) {
     const size_t bsz = type == T_Q4_0 ? sizeof(afm_block_q4_0) : sizeof(afm_block_q4_1);
     const size_t qoff = type == T_Q4_0 ? offsetof(afm_block_q4_0, qs) : offsetof(afm_block_q4_1, qs);
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     __m256 acc[4];
     for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *blk = W + b * bsz;
         __m256i D[4], Wk[8];
-        load_t8(blk + qoff, rb, D);
+        __m256 dw, mw = _mm256_setzero_ps();
+        if (PACKED) { /* 8 d, (8 m), then D[0..3] as stored by afm_matmul_repack */
+            const uint8_t *pb = W + b * 8 * bsz;
+            dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)pb));
+            if (type == T_Q4_1) mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pb + 16)));
+            const uint8_t *q = pb + (type == T_Q4_1 ? 32 : 16);
+            for (int k = 0; k < 4; k++) D[k] = _mm256_loadu_si256((const __m256i *)(q + 32 * k));
+        } else {
+            const uint8_t *blk = W + b * bsz;
+            load_t8(blk + qoff, rb, D);
+            dw = load_h8(blk, rb);
+            if (type == T_Q4_1) mw = load_h8(blk + 2, rb);
+        }
         for (int k = 0; k < 4; k++) {
             Wk[k] = _mm256_and_si256(D[k], m4);
             Wk[k + 4] = _mm256_and_si256(_mm256_srli_epi16(D[k], 4), m4);
         }
-        __m256 dw = load_h8(blk, rb);
-        __m256 mw = type == T_Q4_1 ? load_h8(blk + 2, rb) : _mm256_setzero_ps();
         for (int t = 0; t < NT; t++) {
             const afm_act_q8 *a = (const afm_act_q8 *)(xa + t * xs) + b;
             __m256i s16 = _mm256_setzero_si256();
@@ -209,18 +218,21 @@ INLINE void tile8_q4(const int type, const int NT, const uint8_t *W, size_t rb, 
     for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + t * ldy, acc[t]);
 }
 
-/* Rows in groups of 8 (tokens by 4), leftover rows with the one-row kernel. */
-#define GEMM_Q4X8(name, type)                                                                                   \
+/* Rows in groups of 8 (tokens by 4), leftover rows with the one-row kernel (packed matrices keep
+ * their leftover rows in the row layout too). */
+#define GEMM_Q4X8(name, type, packed)                                                                           \
     static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs, int64_t ntok,     \
                      int64_t cols, float *y, int64_t ldy) {                                                      \
         int64_t nb = cols / 32, r = 0;                                                                           \
         for (; r + 8 <= nrows; r += 8) {                                                                         \
+            const uint8_t *Wr = W + r * rb;                                                                      \
+            float *yr = y + r;                                                                                   \
             int64_t t = 0;                                                                                       \
-            for (; t + 4 <= ntok; t += 4) tile8_q4(type, 4, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy); \
+            for (; t + 4 <= ntok; t += 4) tile8_q4(type, packed, 4, Wr, rb, xa + t * xs, xs, nb, yr + t * ldy, ldy); \
             switch (ntok - t) {                                                                                  \
-            case 3: tile8_q4(type, 3, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy); break;         \
-            case 2: tile8_q4(type, 2, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy); break;         \
-            case 1: tile8_q4(type, 1, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy); break;         \
+            case 3: tile8_q4(type, packed, 3, Wr, rb, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;            \
+            case 2: tile8_q4(type, packed, 2, Wr, rb, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;            \
+            case 1: tile8_q4(type, packed, 1, Wr, rb, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;            \
             }                                                                                                    \
         }                                                                                                        \
         for (; r < nrows; r++) {                                                                                 \
@@ -229,8 +241,10 @@ INLINE void tile8_q4(const int type, const int NT, const uint8_t *W, size_t rb, 
             for (; t < ntok; t++) tile_q(type, 1, 1, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy); \
         }                                                                                                        \
     }
-GEMM_Q4X8(gemm8_q4_0, T_Q4_0)
-GEMM_Q4X8(gemm8_q4_1, T_Q4_1)
+GEMM_Q4X8(gemm8_q4_0, T_Q4_0, 0)
+GEMM_Q4X8(gemm8_q4_1, T_Q4_1, 0)
+GEMM_Q4X8(gemm8p_q4_0, T_Q4_0, 1)
+GEMM_Q4X8(gemm8p_q4_1, T_Q4_1, 1)
 
 
 /* ------------------------------------------------------------ q8_0, 8 rows at a time
@@ -238,19 +252,22 @@ GEMM_Q4X8(gemm8_q4_1, T_Q4_1)
  * As for q4 (lanes are rows), in two halves of 16 elements: D[k] lane i = signed bytes
  * 16h+4k .. 16h+4k+3 of row i. Signed x signed uses maddubs(|w|, sign(x, w)) per step (|w| <= 128,
  * so one step's int16 pair sums reach 32512 and must be widened with madd every step). */
-INLINE void tile8_q8(const int NT, const uint8_t *W, size_t rb, const uint8_t *xa, size_t xs, int64_t nb, float *y,
-                     int64_t ldy) {
+INLINE void tile8_q8(const int PACKED, const int NT, const uint8_t *W, size_t rb, const uint8_t *xa, size_t xs,
+                     int64_t nb, float *y, int64_t ldy) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[4];
     for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *blk = W + b * sizeof(afm_block_q8_0);
-        __m256 dw = load_h8(blk, rb);
+        const uint8_t *blk = W + b * (PACKED ? 8 : 1) * sizeof(afm_block_q8_0);
+        __m256 dw = PACKED ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)) : load_h8(blk, rb);
         __m256i s32[4];
         for (int t = 0; t < NT; t++) s32[t] = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             __m256i D[4], A[4];
-            load_t8(blk + offsetof(afm_block_q8_0, qs) + 16 * h, rb, D);
+            if (PACKED)
+                for (int k = 0; k < 4; k++) D[k] = _mm256_loadu_si256((const __m256i *)(blk + 16 + 128 * h + 32 * k));
+            else
+                load_t8(blk + offsetof(afm_block_q8_0, qs) + 16 * h, rb, D);
             for (int k = 0; k < 4; k++) A[k] = _mm256_sign_epi8(D[k], D[k]);
             for (int t = 0; t < NT; t++) {
                 const afm_act_q8 *a = (const afm_act_q8 *)(xa + t * xs) + b;
@@ -270,9 +287,6 @@ INLINE void tile8_q8(const int NT, const uint8_t *W, size_t rb, const uint8_t *x
     for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + t * ldy, acc[t]);
 }
 
-#ifndef Q8T
-#define Q8T 4
-#endif
 static void gemm8_q8_0(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs, int64_t ntok,
                        int64_t cols, float *y, int64_t ldy) {
     int64_t nb = cols / 32, r = 0;
@@ -282,8 +296,19 @@ static void gemm8_q8_0(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t
     }
     for (; r + 8 <= nrows; r += 8) {
         int64_t t = 0;
-        for (; t + Q8T <= ntok; t += Q8T) tile8_q8(Q8T, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy);
-        for (; t < ntok; t++) tile8_q8(1, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy);
+        for (; t + 4 <= ntok; t += 4) tile8_q8(0, 4, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy);
+        for (; t < ntok; t++) tile8_q8(0, 1, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy);
+    }
+    if (r < nrows) gemm_q8_0(W + r * rb, rb, nrows - r, xa, xs, ntok, cols, y + r, ldy);
+}
+
+static void gemm8p_q8_0(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs, int64_t ntok,
+                        int64_t cols, float *y, int64_t ldy) {
+    int64_t nb = cols / 32, r = 0;
+    for (; r + 8 <= nrows; r += 8) {
+        int64_t t = 0;
+        for (; t + 4 <= ntok; t += 4) tile8_q8(1, 4, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy);
+        for (; t < ntok; t++) tile8_q8(1, 1, W + r * rb, rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy);
     }
     if (r < nrows) gemm_q8_0(W + r * rb, rb, nrows - r, xa, xs, ntok, cols, y + r, ldy);
 }
@@ -453,6 +478,12 @@ static float dot_q6_k(const uint8_t *row, const afm_act_q8k *a, int64_t nb) {
     }
 GEMM_K(gemm_q4_k, dot_q4_k)
 GEMM_K(gemm_q6_k, dot_q6_k)
+
+void afm_gemm_fill_packed_avx2(afm_gemm_fn *fn) {
+    fn[AFM_Q4_0] = gemm8p_q4_0;
+    fn[AFM_Q4_1] = gemm8p_q4_1;
+    fn[AFM_Q8_0] = gemm8p_q8_0;
+}
 
 void afm_gemm_fill_avx2(afm_gemm_fn *fn) {
     fn[AFM_Q8_0] = gemm8_q8_0;

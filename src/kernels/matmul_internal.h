@@ -23,6 +23,8 @@ typedef enum { AFM_ACT_F32, AFM_ACT_Q8, AFM_ACT_Q8K } afm_act_kind;
 typedef void (*afm_gemm_fn)(const uint8_t *W, size_t row_bytes, int64_t nrows, const uint8_t *xa,
                             size_t xa_stride, int64_t ntok, int64_t cols, float *y, int64_t ldy);
 
-/* Fill fn[dtype] with the variant's kernels (entries it lacks stay as they are). */
+/* Fill fn[dtype] with the variant's kernels (entries it lacks stay as they are); _packed: the
+ * kernels for matrices rewritten by afm_matmul_repack. */
 void afm_gemm_fill_avx2(afm_gemm_fn *fn);
+void afm_gemm_fill_packed_avx2(afm_gemm_fn *fn);
 #endif

@@ -11,7 +11,8 @@
  *     d/2, so |y - plain| <= sum_blocks (d_b / 2) * sum_{i in b} |Wd_i| (+ the rounding term);
  *     that bound is checked too.
  * SIMD variants are also compared with the scalar one (same 1e-5 relative tolerance), and 2
- * threads must give the bit-identical result of 1 thread. */
+ * threads must give the bit-identical result of 1 thread. Repacked q4_0/q4_1/q8_0 weights are checked
+ * the same way (see run_case). */
 #include "kernels/matmul.h"
 #include "tensor/quant.h"
 #include "base/mem.h"
@@ -104,6 +105,32 @@ static void run_case(afm_pool *p1, afm_pool *p2, afm_dtype wt, int64_t rows, int
         CHECK(!bad_scalar, "%s %s (%lld x %lld, T %lld): %d outputs differ from scalar", afm_isa_name(isa), name, (long long)rows, (long long)cols, (long long)T, bad_scalar);
         CHECK(!bad_threads, "%s %s (%lld x %lld, T %lld): 2 threads differ from 1 in %d outputs", afm_isa_name(isa), name, (long long)rows, (long long)cols, (long long)T, bad_threads);
     }
+    /* Repacked weights (q4_0, q4_1, q8_0): same per-block integer dot products, so the scalar
+     * variant must match the row-layout scalar bit for bit and every variant must meet the same
+     * tolerances; 1 and 2 threads bit-identical. */
+    if (afm_matmul_can_repack(wt)) {
+        unsigned char *wp = malloc(rb * rows);
+        float *yp1 = malloc(sizeof(float) * T * rows), *yp2 = malloc(sizeof(float) * T * rows);
+        CHECK(afm_matmul_repack(wt, rows, cols, wq, wp) == AFM_OK, "repack %s", name);
+        for (int isa = AFM_ISA_SCALAR; isa <= (int)best; isa++) {
+            CHECK(afm_matmul_packed_isa(p1, (afm_isa)isa, yp1, wp, wt, rows, cols, x, T) == AFM_OK, "packed %s", name);
+            CHECK(afm_matmul_packed_isa(p2, (afm_isa)isa, yp2, wp, wt, rows, cols, x, T) == AFM_OK, "packed %s", name);
+            int bad = 0, bad_threads = 0, bad_bits = 0;
+            for (int64_t i = 0; i < T * rows; i++) {
+                double tol = 1e-5 * scale[i] + 1e-6;
+                if (!(fabs(yp1[i] - exact[i]) <= tol) || !(fabs(yp1[i] - ys[i]) <= tol)) bad++;
+                if (memcmp(&yp1[i], &yp2[i], 4)) bad_threads++;
+                if (isa == AFM_ISA_SCALAR && memcmp(&yp1[i], &ys[i], 4)) bad_bits++;
+            }
+            CHECK(!bad, "packed %s %s (%lld x %lld, T %lld): %d outputs off", afm_isa_name(isa), name, (long long)rows, (long long)cols, (long long)T, bad);
+            CHECK(!bad_threads, "packed %s %s: 2 threads differ from 1 in %d outputs", afm_isa_name(isa), name, bad_threads);
+            CHECK(!bad_bits, "packed scalar %s: %d outputs not bit-identical to the row layout", name, bad_bits);
+        }
+        CHECK(afm_matmul_packed(p2, yp2, wp, wt, rows, cols, x, T) == AFM_OK, "afm_matmul_packed %s", name);
+        free(wp);
+        free(yp1);
+        free(yp2);
+    }
     /* The default entry point is the best level */
     CHECK(afm_matmul(p2, y2, wq, wt, rows, cols, x, T) == AFM_OK, "afm_matmul %s", name);
     CHECK(!memcmp(y1, y2, sizeof(float) * T * rows), "afm_matmul %s differs from the best ISA", name);
@@ -117,7 +144,7 @@ int main(void) {
     printf("best ISA here: %s\n", afm_isa_name(afm_isa_best()));
     const afm_dtype types[] = {AFM_F32, AFM_F16, AFM_BF16, AFM_Q8_0, AFM_Q4_0, AFM_Q4_1, AFM_Q5_0, AFM_Q5_1, AFM_Q4_K, AFM_Q6_K};
     const int64_t Ts[] = {1, 2, 5, 17, 64};
-    const int64_t rows_list[] = {1, 7, 37};
+    const int64_t rows_list[] = {1, 7, 37, 16};
     for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
         afm_dtype wt = types[ti];
         int block = afm_dtype_get(wt)->block;
@@ -126,7 +153,7 @@ int main(void) {
         else if (block == 32) { cols_list[0] = 96; cols_list[1] = 224; }
         else { cols_list[0] = 256; cols_list[1] = 768; }
         for (int ci = 0; ci < 2; ci++)
-            for (size_t ri = 0; ri < 3; ri++)
+            for (size_t ri = 0; ri < 4; ri++)
                 for (size_t k = 0; k < 5; k++) run_case(p1, p2, wt, rows_list[ri], cols_list[ci], Ts[k]);
     }
     /* Bad arguments */
@@ -137,6 +164,9 @@ int main(void) {
     CHECK(afm_matmul(p1, y, w, AFM_Q8_0, 0, 32, x, 1) == AFM_ERR_INVALID_ARG, "zero rows");
     CHECK(afm_matmul(p1, NULL, w, AFM_Q8_0, 1, 32, x, 1) == AFM_ERR_INVALID_ARG, "NULL y");
     CHECK(afm_matmul_supports(AFM_Q6_K) && !afm_matmul_supports(AFM_Q2_K), "supports()");
+    CHECK(afm_matmul_repack(AFM_Q4_K, 8, 256, w, w + 1024) == AFM_ERR_UNSUPPORTED, "q4_k has no packed layout");
+    CHECK(afm_matmul_repack(AFM_Q4_0, 8, 64, w, w + 8) == AFM_ERR_INVALID_ARG, "overlapping repack must fail");
+    CHECK(afm_matmul_packed(p1, y, w, AFM_F16, 1, 32, x, 1) == AFM_ERR_UNSUPPORTED, "f16 packed unsupported");
     afm_pool_free(p1);
     afm_pool_free(p2);
     if (failures) { fprintf(stderr, "%d failures\n", failures); return 1; }
