@@ -205,11 +205,22 @@ int main(int argc, char **argv) {
                     for (int64_t c = 0; c < sh->cols; c++) w[c] = frand();
                     afm_quantize_row(wt, w, W + r * rb, sh->cols);
                 }
+                unsigned char *Wp = NULL; /* the repacked copy, measured as "<type>+r" */
+                if (afm_matmul_can_repack(wt)) {
+                    Wp = afm_alloc(wbytes);
+                    afm_matmul_repack(wt, sh->rows, sh->cols, W, Wp);
+                }
+                for (int variant = 0; variant < (Wp ? 2 : 1); variant++)
                 for (int tk = 0; tk < nT; tk++) {
                     int64_t T = T_list[tk];
+                    char label[16];
+                    snprintf(label, sizeof label, "%s%s", tn, variant ? "+r" : "");
+                    const void *Wv = variant ? (const void *)Wp : (const void *)W;
+                    afm_status (*mm)(afm_pool *, float *, const void *, afm_dtype, int64_t, int64_t, const float *,
+                                     int64_t) = variant ? afm_matmul_packed : afm_matmul;
                     float *x = afm_alloc(sizeof(float) * T * sh->cols), *y = afm_alloc(sizeof(float) * T * sh->rows);
                     for (int64_t i = 0; i < T * sh->cols; i++) x[i] = frand();
-                    if (afm_matmul(pool, y, W, wt, sh->rows, sh->cols, x, T) != AFM_OK) { /* also warms up */
+                    if (mm(pool, y, Wv, wt, sh->rows, sh->cols, x, T) != AFM_OK) { /* also warms up */
                         fprintf(stderr, "matmul %s %s: %s\n", tn, sh->name, afm_last_error());
                         return 1;
                     }
@@ -217,19 +228,19 @@ int main(int argc, char **argv) {
                     int reps = 0;
                     while (reps < 2 || (afm_now_s() - start < min_s && reps < 1000)) {
                         double t = clock_s();
-                        afm_matmul(pool, y, W, wt, sh->rows, sh->cols, x, T);
+                        mm(pool, y, Wv, wt, sh->rows, sh->cols, x, T);
                         t = clock_s() - t;
                         if (t < best) best = t;
                         reps++;
                     }
                     if (T == 1) {
                         double gbs = wbytes / best / 1e9;
-                        printf("%-7s %-20s %-6s %5lld %10.3f %7.1f GB/s %6.0f%%\n", sh->model, sh->name, tn, (long long)T,
+                        printf("%-7s %-20s %-6s %5lld %10.3f %7.1f GB/s %6.0f%%\n", sh->model, sh->name, label, (long long)T,
                                best * 1e3, gbs, 100 * gbs / bw);
                     } else {
                         double gf = 2.0 * sh->rows * sh->cols * T / best / 1e9;
                         int q = wt != AFM_F32 && wt != AFM_F16 && wt != AFM_BF16;
-                        printf("%-7s %-20s %-6s %5lld %10.3f %7.1f GF/s %6.0f%% of %s\n", sh->model, sh->name, tn,
+                        printf("%-7s %-20s %-6s %5lld %10.3f %7.1f GF/s %6.0f%% of %s\n", sh->model, sh->name, label,
                                (long long)T, best * 1e3, gf, 100 * gf / (q ? i8 : fma), q ? "int8" : "fma");
                     }
                     fflush(stdout);
@@ -237,6 +248,7 @@ int main(int argc, char **argv) {
                     afm_free(y);
                 }
                 afm_free(W);
+                afm_free(Wp);
             }
             free(w);
         }
