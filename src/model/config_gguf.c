@@ -48,20 +48,23 @@ afm_status afm_config_from_gguf(const afm_gguf *g, afm_config *c) {
     memcpy(c->arch, arch, alen);
     c->arch[alen] = 0;
     const char *a = c->arch;
+    /* docs/gguf-afm.md: every afm.* key is required (no silent defaults for our own format);
+     * llama/qwen3 keep llama.cpp's defaults for the optional ones. */
+    const bool own = !strcmp(a, "afm");
     AFM_TRY(get_u32(g, a, "embedding_length", true, 0, &c->dim));
     AFM_TRY(get_u32(g, a, "block_count", true, 0, &c->n_layers));
     AFM_TRY(get_u32(g, a, "feed_forward_length", true, 0, &c->ffn_dim));
     AFM_TRY(get_u32(g, a, "attention.head_count", true, 0, &c->n_heads));
-    AFM_TRY(get_u32(g, a, "attention.head_count_kv", false, (uint32_t)c->n_heads, &c->n_kv_heads));
+    AFM_TRY(get_u32(g, a, "attention.head_count_kv", own, (uint32_t)c->n_heads, &c->n_kv_heads));
     AFM_TRY(get_u32(g, a, "context_length", true, 0, &c->max_seq_len));
     if (c->n_heads <= 0) return afm_error(AFM_ERR_FORMAT, "GGUF key %s.attention.head_count must be positive", a);
-    AFM_TRY(get_u32(g, a, "attention.key_length", false, (uint32_t)(c->dim / c->n_heads), &c->head_dim));
+    AFM_TRY(get_u32(g, a, "attention.key_length", own, (uint32_t)(c->dim / c->n_heads), &c->head_dim));
     int32_t vlen;
-    AFM_TRY(get_u32(g, a, "attention.value_length", false, (uint32_t)c->head_dim, &vlen));
+    AFM_TRY(get_u32(g, a, "attention.value_length", own, (uint32_t)c->head_dim, &vlen));
     if (vlen != c->head_dim)
         return afm_error(AFM_ERR_UNSUPPORTED, "%s.attention.value_length %d differs from key_length %d", a, vlen, c->head_dim);
     AFM_TRY(get_f32(g, a, "attention.layer_norm_rms_epsilon", true, 0, &c->norm_eps));
-    AFM_TRY(get_f32(g, a, "rope.freq_base", false, 10000.0f, &c->rope_theta));
+    AFM_TRY(get_f32(g, a, "rope.freq_base", own, 10000.0f, &c->rope_theta));
     int32_t rope_dim;
     AFM_TRY(get_u32(g, a, "rope.dimension_count", false, (uint32_t)c->head_dim, &rope_dim));
     if (rope_dim != c->head_dim)
@@ -75,25 +78,27 @@ afm_status afm_config_from_gguf(const afm_gguf *g, afm_config *c) {
     } else {
         const char *s;
         size_t n;
-        c->rope_layout = AFM_ROPE_INTERLEAVED;
-        c->qk_norm = AFM_QK_NORM_AFTER_ROPE;
-        if (afm_gguf_get_str(g, "afm.rope.layout", &s, &n)) {
-            if (str_eq(s, n, "interleaved")) c->rope_layout = AFM_ROPE_INTERLEAVED;
-            else if (str_eq(s, n, "half")) c->rope_layout = AFM_ROPE_HALF;
-            else return afm_error(AFM_ERR_FORMAT, "afm.rope.layout is '%.*s', expected 'interleaved' or 'half'", (int)(n > 32 ? 32 : n), s);
-        }
-        if (afm_gguf_get_str(g, "afm.attention.qk_norm", &s, &n)) {
-            if (str_eq(s, n, "off")) c->qk_norm = AFM_QK_NORM_OFF;
-            else if (str_eq(s, n, "before_rope")) c->qk_norm = AFM_QK_NORM_BEFORE_ROPE;
-            else if (str_eq(s, n, "after_rope")) c->qk_norm = AFM_QK_NORM_AFTER_ROPE;
-            else return afm_error(AFM_ERR_FORMAT, "afm.attention.qk_norm is '%.*s', expected off, before_rope or after_rope", (int)(n > 32 ? 32 : n), s);
-        }
+        if (afm_gguf_find_key(g, "afm.rope.layout") < 0 || !afm_gguf_get_str(g, "afm.rope.layout", &s, &n))
+            return afm_error(AFM_ERR_FORMAT, "GGUF key afm.rope.layout is missing or not a string (required for architecture afm)");
+        if (str_eq(s, n, "interleaved")) c->rope_layout = AFM_ROPE_INTERLEAVED;
+        else if (str_eq(s, n, "half")) c->rope_layout = AFM_ROPE_HALF;
+        else return afm_error(AFM_ERR_FORMAT, "afm.rope.layout is '%.*s', expected 'interleaved' or 'half'", (int)(n > 32 ? 32 : n), s);
+        if (afm_gguf_find_key(g, "afm.attention.qk_norm") < 0 || !afm_gguf_get_str(g, "afm.attention.qk_norm", &s, &n))
+            return afm_error(AFM_ERR_FORMAT, "GGUF key afm.attention.qk_norm is missing or not a string (required for architecture afm)");
+        if (str_eq(s, n, "off")) c->qk_norm = AFM_QK_NORM_OFF;
+        else if (str_eq(s, n, "before_rope")) c->qk_norm = AFM_QK_NORM_BEFORE_ROPE;
+        else if (str_eq(s, n, "after_rope")) c->qk_norm = AFM_QK_NORM_AFTER_ROPE;
+        else return afm_error(AFM_ERR_FORMAT, "afm.attention.qk_norm is '%.*s', expected off, before_rope or after_rope", (int)(n > 32 ? 32 : n), s);
     }
     const afm_gguf_tensor *emb = afm_gguf_find_tensor(g, "token_embd.weight");
     if (!emb) return afm_error(AFM_ERR_FORMAT, "tensor token_embd.weight is missing");
     if (emb->n_dims != 2) return afm_error(AFM_ERR_FORMAT, "tensor token_embd.weight has %u dims, expected 2", emb->n_dims);
     if (emb->ne[1] > (1 << 24)) return afm_error(AFM_ERR_FORMAT, "token_embd.weight: vocabulary %lld is too large", (long long)emb->ne[1]);
     c->n_vocab = (int32_t)emb->ne[1];
+    int32_t vocab;
+    AFM_TRY(get_u32(g, a, "vocab_size", own, (uint32_t)c->n_vocab, &vocab));
+    if (vocab != c->n_vocab)
+        return afm_error(AFM_ERR_FORMAT, "GGUF key %s.vocab_size = %d but token_embd.weight has %d rows", a, vocab, c->n_vocab);
     c->tied_output = afm_gguf_find_tensor(g, "output.weight") == NULL;
     return afm_config_validate(c);
 }

@@ -70,6 +70,9 @@ static afm_status load_weights(afm_model *m) {
         if (c->qk_norm != AFM_QK_NORM_OFF) {
             AFM_TRY(bind_vector(m, NAME("attn_q_norm.weight"), c->head_dim, &L->q_norm));
             AFM_TRY(bind_vector(m, NAME("attn_k_norm.weight"), c->head_dim, &L->k_norm));
+        } else if (afm_gguf_find_tensor(g, NAME("attn_q_norm.weight")) || afm_gguf_find_tensor(g, NAME("attn_k_norm.weight"))) {
+            /* gains the config says not to use: the file and its metadata disagree */
+            return afm_error(AFM_ERR_FORMAT, "blk.%d has QK-norm gains but the %s config says qk_norm is off", l, c->arch);
         }
 #undef NAME
     }
