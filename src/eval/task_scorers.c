@@ -195,8 +195,6 @@ afm_status afm_eval_score_ifeval(const cJSON *item, const char *response, cJSON 
         cJSON_AddItemToArray(jl, cJSON_CreateBool(loose[i]));
         all_s = all_s && strict[i];
         all_l = all_l && loose[i];
-        AFM_TRY(afm_eval_results_add(r, "inst_level_strict_acc", strict[i]));
-        AFM_TRY(afm_eval_results_add(r, "inst_level_loose_acc", loose[i]));
     }
     const cJSON *key = cJSON_GetObjectItemCaseSensitive(item, "key");
     if (cJSON_IsNumber(key)) cJSON_AddNumberToObject(rec, "key", key->valuedouble);
@@ -205,6 +203,10 @@ afm_status afm_eval_score_ifeval(const cJSON *item, const char *response, cJSON 
     cJSON_AddItemToObject(rec, "follow_loose", jl);
     cJSON_AddBoolToObject(rec, "correct", all_s);
     cJSON_AddBoolToObject(rec, "correct_loose", all_l);
+    /* prompt level: all of an item's instructions followed; instruction level: each one */
     AFM_TRY(afm_eval_results_add(r, "prompt_level_strict_acc", all_s));
-    return afm_eval_results_add(r, "prompt_level_loose_acc", all_l);
+    for (size_t i = 0; i < k; i++) AFM_TRY(afm_eval_results_add(r, "inst_level_strict_acc", strict[i]));
+    AFM_TRY(afm_eval_results_add(r, "prompt_level_loose_acc", all_l));
+    for (size_t i = 0; i < k; i++) AFM_TRY(afm_eval_results_add(r, "inst_level_loose_acc", loose[i]));
+    return AFM_OK;
 }
