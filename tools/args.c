@@ -53,3 +53,16 @@ int cli_fail(const char *what) {
     else fprintf(stderr, "error: %s\n", afm_last_error());
     return 1;
 }
+
+bool arg_sampler(int argc, char **argv, int *i, afm_sampler_params *p, bool *bad) {
+    long v;
+    double f;
+    if (arg_float(argc, argv, i, "--temp", NULL, &f, bad)) { if (!*bad) p->temperature = (float)f; return true; }
+    if (arg_int(argc, argv, i, "--top-k", NULL, &v, bad)) { if (!*bad) p->top_k = (int32_t)v; return true; }
+    if (arg_float(argc, argv, i, "--top-p", NULL, &f, bad)) { if (!*bad) p->top_p = (float)f; return true; }
+    if (arg_float(argc, argv, i, "--min-p", NULL, &f, bad)) { if (!*bad) p->min_p = (float)f; return true; }
+    if (arg_float(argc, argv, i, "--repeat-penalty", NULL, &f, bad)) { if (!*bad) p->repeat_penalty = (float)f; return true; }
+    if (arg_int(argc, argv, i, "--repeat-last-n", NULL, &v, bad)) { if (!*bad) p->repeat_last_n = (int32_t)v; return true; }
+    if (arg_int(argc, argv, i, "--seed", "-s", &v, bad)) { if (!*bad) p->seed = (uint64_t)v; return true; }
+    return false;
+}

@@ -9,6 +9,10 @@
 bool arg_str(int argc, char **argv, int *i, const char *name, const char *alt, const char **val, bool *bad);
 bool arg_int(int argc, char **argv, int *i, const char *name, const char *alt, long *val, bool *bad);
 bool arg_float(int argc, char **argv, int *i, const char *name, const char *alt, double *val, bool *bad);
+/* Sampling options shared by generate and chat: --temp, --top-k, --top-p, --min-p,
+ * --repeat-penalty, --repeat-last-n, --seed/-s. Returns true if argv[*i] was one of them. */
+#include "afm/sampler.h"
+bool arg_sampler(int argc, char **argv, int *i, afm_sampler_params *p, bool *bad);
 /* Prints "error: <message>" to stderr and returns 1. */
 int cli_fail(const char *what);
 #endif

@@ -46,22 +46,17 @@ static bool on_text(const char *s, size_t n, void *user) {
 
 int cmd_chat(int argc, char **argv) {
     const char *model = NULL, *system = NULL;
-    long n_predict = 512, threads = 0, ctx = 0, top_k = 40, seed = 0;
-    double temp = 0.8, top_p = 0.95, min_p = 0.05, rep = 1.0;
+    long n_predict = 512, threads = 0, ctx = 0;
+    afm_sampler_params sp = afm_sampler_defaults();
     bool bad = false, afm_tpl = false;
     for (int i = 1; i < argc && !bad; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(USAGE, stdout); return 0; }
         if (arg_str(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
+        if (arg_sampler(argc, argv, &i, &sp, &bad)) continue;
         if (arg_str(argc, argv, &i, "--system", NULL, &system, &bad)) continue;
         if (arg_int(argc, argv, &i, "-n", "--n-predict", &n_predict, &bad)) continue;
         if (arg_int(argc, argv, &i, "-t", "--threads", &threads, &bad)) continue;
         if (arg_int(argc, argv, &i, "-c", "--ctx-size", &ctx, &bad)) continue;
-        if (arg_int(argc, argv, &i, "--top-k", NULL, &top_k, &bad)) continue;
-        if (arg_int(argc, argv, &i, "--seed", "-s", &seed, &bad)) continue;
-        if (arg_float(argc, argv, &i, "--temp", NULL, &temp, &bad)) continue;
-        if (arg_float(argc, argv, &i, "--top-p", NULL, &top_p, &bad)) continue;
-        if (arg_float(argc, argv, &i, "--min-p", NULL, &min_p, &bad)) continue;
-        if (arg_float(argc, argv, &i, "--repeat-penalty", NULL, &rep, &bad)) continue;
         if (!strcmp(argv[i], "--afm-template")) { afm_tpl = true; continue; }
         fprintf(stderr, "error: unknown option '%s'\n%s", argv[i], USAGE);
         return 2;
@@ -85,13 +80,7 @@ int cmd_chat(int argc, char **argv) {
     if (afm_session_create(m, &so, &s) != AFM_OK) { afm_chat_template_free(tpl); afm_model_free(m); return cli_fail(NULL); }
     afm_generate_params gp = {0};
     gp.n_predict = (int32_t)n_predict;
-    gp.sampler = afm_sampler_defaults();
-    gp.sampler.temperature = (float)temp;
-    gp.sampler.top_k = (int32_t)top_k;
-    gp.sampler.top_p = (float)top_p;
-    gp.sampler.min_p = (float)min_p;
-    gp.sampler.repeat_penalty = (float)rep;
-    gp.sampler.seed = (uint64_t)seed;
+    gp.sampler = sp;
     int32_t bos = afm_tokenizer_bos(tok), eos = afm_tokenizer_eos(tok);
     afm_chat_options co = {0};
     co.add_generation_prompt = true;

@@ -35,25 +35,19 @@ static bool write_out(const char *text, size_t len, void *user) {
 int cmd_generate(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *file = NULL, *stops[16];
     int n_stop = 0;
-    long n_predict = 128, threads = 0, ctx = 0, top_k = 40, last_n = 64, seed = 0;
-    double temp = 0.8, top_p = 0.95, min_p = 0.05, rep = 1.0;
+    long n_predict = 128, threads = 0, ctx = 0;
+    afm_sampler_params sp = afm_sampler_defaults();
     bool bad = false, special = false;
     for (int i = 1; i < argc && !bad; i++) {
         const char *a = argv[i], *sv;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
         if (arg_str(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
+        if (arg_sampler(argc, argv, &i, &sp, &bad)) continue;
         if (arg_str(argc, argv, &i, "-p", "--prompt", &prompt, &bad)) continue;
         if (arg_str(argc, argv, &i, "-f", "--file", &file, &bad)) continue;
         if (arg_int(argc, argv, &i, "-n", "--n-predict", &n_predict, &bad)) continue;
         if (arg_int(argc, argv, &i, "-t", "--threads", &threads, &bad)) continue;
         if (arg_int(argc, argv, &i, "-c", "--ctx-size", &ctx, &bad)) continue;
-        if (arg_int(argc, argv, &i, "--top-k", NULL, &top_k, &bad)) continue;
-        if (arg_int(argc, argv, &i, "--repeat-last-n", NULL, &last_n, &bad)) continue;
-        if (arg_int(argc, argv, &i, "--seed", "-s", &seed, &bad)) continue;
-        if (arg_float(argc, argv, &i, "--temp", NULL, &temp, &bad)) continue;
-        if (arg_float(argc, argv, &i, "--top-p", NULL, &top_p, &bad)) continue;
-        if (arg_float(argc, argv, &i, "--min-p", NULL, &min_p, &bad)) continue;
-        if (arg_float(argc, argv, &i, "--repeat-penalty", NULL, &rep, &bad)) continue;
         if (arg_str(argc, argv, &i, "--stop", NULL, &sv, &bad)) {
             if (n_stop == 16) { fprintf(stderr, "error: at most 16 stop strings\n"); return 2; }
             if (!bad) stops[n_stop++] = sv;
@@ -90,14 +84,7 @@ int cmd_generate(int argc, char **argv) {
     if (afm_session_create(m, &so, &s) != AFM_OK) { afm_model_free(m); return cli_fail(NULL); }
     afm_generate_params gp = {0};
     gp.n_predict = (int32_t)n_predict;
-    gp.sampler = afm_sampler_defaults();
-    gp.sampler.temperature = (float)temp;
-    gp.sampler.top_k = (int32_t)top_k;
-    gp.sampler.top_p = (float)top_p;
-    gp.sampler.min_p = (float)min_p;
-    gp.sampler.repeat_penalty = (float)rep;
-    gp.sampler.repeat_last_n = (int32_t)last_n;
-    gp.sampler.seed = (uint64_t)seed;
+    gp.sampler = sp;
     gp.stop = stops;
     gp.n_stop = n_stop;
     gp.parse_special = special;
