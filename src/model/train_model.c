@@ -98,7 +98,7 @@ static act_sizes act_size(const afm_config *c, size_t B, size_t T) {
     s.final = N * D /* resid[L] */ + N * D + N /* x_nf, rstdf */ + N * V + 2 * N;
     size_t scr = D > (size_t)c->head_dim ? D : (size_t)c->head_dim;
     if (T > scr) scr = T;
-    s.scratch = 2 * N * D + N * QD + 2 * N * QD + 2 * N * KD + N * KD + 3 * N * F + 512 * scr + T * (size_t)c->head_dim;
+    s.scratch = 2 * N * D + N * QD + 2 * N * QD + 2 * N * KD + N * KD + 3 * N * F + 512 * scr + T * (size_t)c->head_dim + T * T;
     return s;
 }
 
@@ -201,6 +201,7 @@ afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool 
     size_t scr = D > (size_t)cfg->head_dim ? D : (size_t)cfg->head_dim;
     if ((size_t)T > scr) scr = (size_t)T;
     TAKE(m->scratch, 512 * scr);
+    TAKE(m->d_scores, (size_t)T * T);
     TAKE(m->rope_cos, (size_t)T * cfg->head_dim / 2); TAKE(m->rope_sin, (size_t)T * cfg->head_dim / 2);
 #undef TAKE
     if ((size_t)(a - m->act_mem) * sizeof(float) > abytes) { afm_train_model_free(m); return afm_error(AFM_ERR_INTERNAL, "activation layout overflow"); }
@@ -298,7 +299,7 @@ afm_status afm_train_forward(afm_train_model *m, const int32_t *tokens, const in
             afm_rmsnorm_fwd(P, A->k, A->k_rstd, A->k_mid, L->k_norm, N * KH, hd, eps);
             break;
         }
-        afm_attention_fwd(P, A->att, A->probs, A->q, A->k, A->v, b, t, H, KH, hd, scale);
+        afm_attention_fwd_gemm(P, W, A->att, A->probs, A->q, A->k, A->v, b, t, H, KH, hd, scale);
         afm_linear_fwd(P, W, m->d_xn, A->att, L->wo, N, QD, D);    /* d_xn: scratch for Wo·att */
         afm_add(P, A->h, x, m->d_xn, N * D);
         afm_rmsnorm_fwd(P, A->x_n2, A->rstd2, A->h, L->ffn_norm, N, D, eps);
@@ -348,7 +349,7 @@ afm_status afm_train_backward(afm_train_model *m, float scale) {
         /* h = x + Wo · att */
         afm_linear_bwd_w(P, W, G->wo, m->d_resid, A->att, N, QD, D);
         afm_linear_bwd_x(P, W, m->d_att, m->d_resid, L->wo, N, QD, D, false);
-        afm_attention_bwd(P, m->d_q, m->d_k, m->d_v, m->d_att, A->probs, A->q, A->k, A->v, b, t, H, KH, hd, sc, m->scratch);
+        afm_attention_bwd_gemm(P, W, m->d_q, m->d_k, m->d_v, m->d_att, A->probs, A->q, A->k, A->v, b, t, H, KH, hd, sc, m->d_scores);
         /* back through QK-norm and RoPE to d(q_lin), d(k_lin), left in d_q, d_k */
         switch (c->qk_norm) {
         case AFM_QK_NORM_OFF:

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include "base/threadpool.h"
 #include "afm/model.h"
+#include "model/train_gemm.h"
 
 /* x (N, D) = E[tokens[n]] */
 void afm_embed_fwd(afm_pool *pool, float *x, const float *E, const int32_t *tokens, long N, long D);
@@ -41,6 +42,14 @@ void afm_attention_fwd(afm_pool *pool, float *out, float *probs, const float *q,
 void afm_attention_bwd(afm_pool *pool, float *dq, float *dk, float *dv, const float *dout, const float *probs,
                        const float *q, const float *k, const float *v, long B, long T, long H, long KH, long hd,
                        float scale, float *scratch);
+
+/* The same two functions on the blocked GEMM (train_attn.c): full T x T products per head.
+ * ds: T*T floats of scratch. Used by the model; the loop versions above are the reference. */
+void afm_attention_fwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *out, float *probs, const float *q, const float *k,
+                            const float *v, long B, long T, long H, long KH, long hd, float scale);
+void afm_attention_bwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *dq, float *dk, float *dv, const float *dout,
+                            const float *probs, const float *q, const float *k, const float *v, long B, long T, long H,
+                            long KH, long hd, float scale, float *ds);
 
 /* SwiGLU: act = silu(gate) * up, silu(g) = g * sigmoid(g). */
 void afm_swiglu_fwd(afm_pool *pool, float *act, const float *gate, const float *up, long n);

@@ -1,8 +1,11 @@
 /* The training GEMM (src/model/train_gemm.c): the three linear-layer products against a naive
  * double-precision triple loop, for the scalar, AVX2 and AVX-512 micro-kernels (those the CPU has), on sizes that are not
  * multiples of the tiles (MR=6, NR=64, KC=256), with 1 and 2 threads, overwrite and accumulate.
- * Tolerance: |got - ref| <= 1e-5 * sum_k |a_k b_k| + 1e-6 (f32 summation error bound). */
+ * Tolerance: |got - ref| <= 1e-5 * sum_k |a_k b_k| + 1e-6 (f32 summation error bound).
+ * Also: the GEMM attention (forward and backward, GQA) equals the plain-loop attention to 1e-5
+ * relative per output. */
 #include "model/train_gemm.h"
+#include "model/train_ops.h"
 #include "base/cpu.h"
 #include "base/rng.h"
 #include <math.h>
@@ -62,6 +65,34 @@ static void one(afm_pool *pool, afm_gemm_ws *ws, int mode, long N, long I, long 
     free(x); free(W); free(dy); free(out); free(ref); free(mag); free(c0);
 }
 
+static double maxrel(const float *a, const float *b, long n) {
+    double md = 0, mx = 0;
+    for (long i = 0; i < n; i++) { md = fmax(md, fabs((double)a[i] - b[i])); mx = fmax(mx, fabs(b[i])); }
+    return md / (mx > 0 ? mx : 1);
+}
+
+static void attention_paths(afm_pool *pool, afm_gemm_ws *ws) {
+    enum { B = 2, T = 13, H = 6, KH = 2, hd = 8 };
+    long nq = (long)B * T * H * hd, nk = (long)B * T * KH * hd, np = (long)B * H * T * T;
+    float *q = malloc(4 * nq), *k = malloc(4 * nk), *v = malloc(4 * nk), *dout = malloc(4 * nq);
+    float *o1 = malloc(4 * nq), *o2 = malloc(4 * nq), *p1 = malloc(4 * np), *p2 = malloc(4 * np);
+    float *dq1 = malloc(4 * nq), *dq2 = malloc(4 * nq), *dk1 = malloc(4 * nk), *dk2 = malloc(4 * nk), *dv1 = malloc(4 * nk), *dv2 = malloc(4 * nk);
+    float *scratch = malloc(4 * 512 * T), *ds = malloc(4 * T * T);
+    afm_rng r;
+    afm_rng_seed(&r, 99);
+    fill(q, nq, &r); fill(k, nk, &r); fill(v, nk, &r); fill(dout, nq, &r);
+    afm_attention_fwd(pool, o1, p1, q, k, v, B, T, H, KH, hd, 0.35f);
+    afm_attention_fwd_gemm(pool, ws, o2, p2, q, k, v, B, T, H, KH, hd, 0.35f);
+    afm_attention_bwd(pool, dq1, dk1, dv1, dout, p1, q, k, v, B, T, H, KH, hd, 0.35f, scratch);
+    afm_attention_bwd_gemm(pool, ws, dq2, dk2, dv2, dout, p2, q, k, v, B, T, H, KH, hd, 0.35f, ds);
+    double e[5] = {maxrel(o2, o1, nq), maxrel(p2, p1, np), maxrel(dq2, dq1, nq), maxrel(dk2, dk1, nk), maxrel(dv2, dv1, nk)};
+    printf("attention GEMM vs loops (%d threads): out %.1e probs %.1e dq %.1e dk %.1e dv %.1e\n", afm_pool_size(pool), e[0], e[1], e[2], e[3], e[4]);
+    for (int i = 0; i < 5; i++)
+        if (!(e[i] <= 1e-5)) { fprintf(stderr, "FAIL attention GEMM vs loops, output %d: %.3g\n", i, e[i]); g_fail = 1; }
+    free(q); free(k); free(v); free(dout); free(o1); free(o2); free(p1); free(p2);
+    free(dq1); free(dq2); free(dk1); free(dk2); free(dv1); free(dv2); free(scratch); free(ds);
+}
+
 int main(void) {
     static const long sizes[][3] = {{1, 1, 1}, {5, 7, 3}, {6, 64, 64}, {13, 70, 129}, {37, 300, 65}, {30, 130, 190}, {7, 513, 40}, {20, 96, 300}};
     afm_pool *pool2;
@@ -83,6 +114,8 @@ int main(void) {
                     }
     }
     afm_gemm_set_ukernel(NULL);
+    attention_paths(NULL, ws);
+    attention_paths(pool2, ws);
     printf("%d GEMM cases (%d micro-kernels): %s\n", n, n_kernels, g_fail ? "FAIL" : "ok");
     afm_gemm_ws_free(ws);
     afm_pool_free(pool2);
