@@ -58,7 +58,7 @@ typedef struct jv {
     };
 } jv;
 
-struct jlist { jv *items; size_t n, cap; bool tuple; };
+struct jlist { jv *items; size_t n, cap; bool tuple; bool gen; /* a Python generator (map/select/...): truthy, no len() */ };
 struct jdict { jv *keys, *vals; size_t n, cap; bool ns; /* namespace(): attributes can be set */ };
 struct jloop { int64_t index0, length; const jv *items; };
 
@@ -115,6 +115,10 @@ size_t ju8_len(const char *p, size_t n);
 size_t ju8_offset(const char *p, size_t n, size_t cp); /* byte offset of code point cp (<= len) */
 size_t ju8_decode(const char *p, size_t n, uint32_t *cp); /* bytes used (>= 1); invalid -> the byte */
 bool ju_isspace(uint32_t cp); /* Python str.isspace() for one code point */
+uint32_t ju_upper(uint32_t cp); /* simple case mapping: Latin-1, Latin Extended-A, Greek, Cyrillic */
+uint32_t ju_lower(uint32_t cp);
+bool ju_cased(uint32_t cp);
+jv jv_case_map(jarena *a, jerr *e, jv s, char mode); /* 'u' upper, 'l' lower, 't' title, 'c' capitalize */
 
 /* JSON: parse to values (objects keep key order; integers stay ints), and Python json.dumps. */
 jv jjson_parse(jarena *a, jerr *e, const char *s, size_t n, const char *what);

@@ -261,7 +261,10 @@ bool jcontains(jctx *c, jv container, jv item, const jnode *at) {
         for (size_t i = 0; i < container.l->n; i++)
             if (jv_equal(container.l->items[i], item)) return true;
         return false;
-    case JV_DICT: return !container.d->ns && jdict_getv(container.d, item) != NULL;
+    case JV_DICT:
+        if ((item.kind == JV_LIST && !item.l->tuple) || item.kind == JV_DICT)
+            jcfail(c, at, "unhashable type: '%s'", jv_type_name(item));
+        return !container.d->ns && jdict_getv(container.d, item) != NULL;
     case JV_UNDEF: return false;
     default: jcfail(c, at, "argument of type '%s' is not iterable", jv_type_name(container));
     }
@@ -345,6 +348,9 @@ jv jbinop(jctx *c, int op, jv a, jv b, const jnode *at) {
     }
     if (a.kind == JV_UNDEF) fail_undefined(c, at, a);
     if (b.kind == JV_UNDEF) fail_undefined(c, at, b);
+    if ((a.kind == JV_LIST && a.l->gen) || (b.kind == JV_LIST && b.l->gen))
+        jcfail(c, at, "unsupported operand type(s) for %s: '%s' and '%s'", sym[op], a.kind == JV_LIST && a.l->gen ? "generator" : jv_type_name(a),
+               b.kind == JV_LIST && b.l->gen ? "generator" : jv_type_name(b));
     if (jv_is_number(a) && jv_is_number(b)) {
         bool ints = a.kind != JV_FLOAT && b.kind != JV_FLOAT;
         int64_t x = a.kind == JV_BOOL ? a.b : a.i, y = b.kind == JV_BOOL ? b.b : b.i, r;
@@ -385,8 +391,9 @@ jv jbinop(jctx *c, int op, jv a, jv b, const jnode *at) {
             }
             if (fy == 0) jcfail(c, at, "float modulo");
             {
-                double m = fmod(fx, fy);
-                if (m != 0 && ((m < 0) != (fy < 0))) m += fy;
+                double m = fmod(fx, fy); /* Python: the result has the divisor's sign, zero included */
+                if (m != 0) { if ((m < 0) != (fy < 0)) m += fy; }
+                else m = copysign(0.0, fy);
                 return jv_float(m);
             }
         case JOP_POW:

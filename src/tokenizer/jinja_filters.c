@@ -27,6 +27,8 @@ static void check_args(jctx *c, jargs *a, size_t max_pos, const char *const *kw,
 }
 
 static jv mk_list(jlist *l) { jv v = {.kind = JV_LIST}; v.l = l; return v; }
+/* jinja2 filters that return Python generators: always true, no len(), not JSON */
+static jv mk_gen(jlist *l) { l->gen = true; return mk_list(l); }
 static jv mk_dict(jdict *d) { jv v = {.kind = JV_DICT}; v.d = d; return v; }
 
 static jv need_str(jctx *c, jv v, const char *what, const jnode *at) {
@@ -43,11 +45,7 @@ static int64_t need_int(jctx *c, jv v, const char *what, const jnode *at) {
 static char ascii_upper(char ch) { return (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch; }
 static char ascii_lower(char ch) { return (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch; }
 
-static jv map_case(jctx *c, jv s, char (*fn)(char)) {
-    char *p = jalloc(c->a, c->e, s.s.n + 1);
-    for (size_t i = 0; i < s.s.n; i++) p[i] = fn(s.s.p[i]);
-    return jv_str(p, s.s.n);
-}
+static jv map_case(jctx *c, jv s, char (*fn)(char)) { return jv_case_map(c->a, c->e, s, fn == ascii_upper ? 'u' : 'l'); }
 
 /* Python str.strip/lstrip/rstrip: chars NULL -> whitespace, else any code point in chars */
 static bool in_chars(uint32_t cp, jv chars) {
@@ -172,11 +170,7 @@ static bool affix_match(jctx *c, jv s, jv affix, bool prefix, const jnode *at) {
     return !memcmp(prefix ? s.s.p : s.s.p + s.s.n - affix.s.n, affix.s.p, affix.s.n);
 }
 
-static jv capitalize(jctx *c, jv s) {
-    char *p = jalloc(c->a, c->e, s.s.n + 1);
-    for (size_t i = 0; i < s.s.n; i++) p[i] = i == 0 ? ascii_upper(s.s.p[i]) : ascii_lower(s.s.p[i]);
-    return jv_str(p, s.s.n);
-}
+static jv capitalize(jctx *c, jv s) { return jv_case_map(c->a, c->e, s, 'c'); }
 
 /* ---- methods ---- */
 typedef jv (*method_fn)(jctx *c, jv self, jargs *a, const jnode *at);
@@ -203,18 +197,7 @@ static jv m_endswith(jctx *c, jv s, jargs *a, const jnode *at) {
 static jv m_upper(jctx *c, jv s, jargs *a, const jnode *at) { check_args(c, a, 0, NULL, "upper", at); return map_case(c, s, ascii_upper); }
 static jv m_lower(jctx *c, jv s, jargs *a, const jnode *at) { check_args(c, a, 0, NULL, "lower", at); return map_case(c, s, ascii_lower); }
 static jv m_capitalize(jctx *c, jv s, jargs *a, const jnode *at) { check_args(c, a, 0, NULL, "capitalize", at); return capitalize(c, s); }
-static jv m_title(jctx *c, jv s, jargs *a, const jnode *at) {
-    check_args(c, a, 0, NULL, "title", at);
-    char *p = jalloc(c->a, c->e, s.s.n + 1);
-    bool prev_cased = false;
-    for (size_t i = 0; i < s.s.n; i++) {
-        char ch = s.s.p[i];
-        bool cased = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-        p[i] = cased ? (prev_cased ? ascii_lower(ch) : ascii_upper(ch)) : ch;
-        prev_cased = cased;
-    }
-    return jv_str(p, s.s.n);
-}
+static jv m_title(jctx *c, jv s, jargs *a, const jnode *at) { check_args(c, a, 0, NULL, "title", at); return jv_case_map(c->a, c->e, s, 't'); }
 static jv m_replace(jctx *c, jv s, jargs *a, const jnode *at) {
     check_args(c, a, 3, NULL, "replace", at);
     if (a->npos < 2) jcfail(c, at, "replace() takes at least 2 arguments");
@@ -275,6 +258,18 @@ static jv str_class(jctx *c, jv s, jargs *a, const jnode *at, int kind) {
         case 1: if (!(up || lo)) return jv_bool(false); break;
         case 2: if (!(up || lo || digit)) return jv_bool(false); break;
         case 3: if (!ju_isspace((unsigned char)ch)) return jv_bool(false); break;
+        }
+    }
+    if (kind == 4 || kind == 5) { /* Unicode: cased code points all lower (upper) */
+        has_cased = has_upper = has_lower = false;
+        size_t i = 0;
+        while (i < s.s.n) {
+            uint32_t cp;
+            i += ju8_decode(s.s.p + i, s.s.n - i, &cp);
+            if (!ju_cased(cp)) continue;
+            has_cased = true;
+            if (ju_lower(cp) != cp) has_upper = true;
+            if (ju_upper(cp) != cp) has_lower = true;
         }
     }
     if (kind == 4) return jv_bool(has_cased && !has_upper);
@@ -467,7 +462,9 @@ static jv f_length(jctx *c, jv v, jargs *a, const jnode *at) {
     check_args(c, a, 0, NULL, "length", at);
     switch (v.kind) {
     case JV_STR: return jv_int((int64_t)ju8_len(v.s.p, v.s.n));
-    case JV_LIST: return jv_int((int64_t)v.l->n);
+    case JV_LIST:
+        if (v.l->gen) jcfail(c, at, "object of type 'generator' has no len()");
+        return jv_int((int64_t)v.l->n);
     case JV_DICT: if (!v.d->ns) return jv_int((int64_t)v.d->n); break;
     case JV_UNDEF: return jv_int(0);
     case JV_LOOP: return jv_int(v.loop->length);
@@ -549,6 +546,7 @@ static jv f_float(jctx *c, jv v, jargs *a, const jnode *at) {
     check_args(c, a, 1, kw, "float", at);
     const jv *d = arg(a, 0, "default");
     jv dflt = d ? *d : jv_float(0.0);
+    if (v.kind == JV_UNDEF) jcfail(c, at, "%s", v.s.p ? v.s.p : "value is undefined");
     if (jv_is_number(v)) return jv_float(jv_as_double(v));
     if (v.kind == JV_STR) {
         int64_t iv;
@@ -562,6 +560,7 @@ static jv f_int(jctx *c, jv v, jargs *a, const jnode *at) {
     check_args(c, a, 2, kw, "int", at);
     const jv *d = arg(a, 0, "default");
     jv dflt = d ? *d : jv_int(0);
+    if (v.kind == JV_UNDEF) jcfail(c, at, "%s", v.s.p ? v.s.p : "value is undefined");
     if (v.kind == JV_INT) return v;
     if (v.kind == JV_BOOL) return jv_int(v.b);
     if (v.kind == JV_FLOAT) return isfinite(v.f) && fabs(v.f) < 9.2e18 ? jv_int((int64_t)v.f) : dflt;
@@ -586,22 +585,37 @@ static jv f_indent(jctx *c, jv v, jargs *a, const jnode *at) {
         memset(p, ' ', (size_t)width);
         ind = jv_str(p, (size_t)width);
     }
-    jv s = jstr_of(c, v);
+    if (v.kind == JV_UNDEF) jcfail(c, at, "%s", v.s.p ? v.s.p : "value is undefined");
+    if (v.kind != JV_STR) jcfail(c, at, "indent expects a string, got %s", jv_type_name(v));
+    jv s = v;
     bool blank = bl && jv_truthy(*bl);
     jbuf b = {.a = c->a, .e = c->e};
-    /* lines of s + "\n" split at "\n" (the appended newline drops a trailing empty line) */
+    /* jinja: (s + "\n").splitlines(), i.e. s split at every Python line boundary (\r\n counts
+     * once); lines after the first are indented (empty ones only with blank=True); joined by "\n" */
     size_t i = 0, line = 0;
-    while (i < s.s.n || (i == s.s.n && line == 0)) {
-        size_t j = i;
-        while (j < s.s.n && s.s.p[j] != '\n') j++;
+    for (;;) {
+        size_t j = i, next = s.s.n;
+        bool found = false;
+        while (j < s.s.n) {
+            uint32_t cp;
+            size_t k = ju8_decode(s.s.p + j, s.s.n - j, &cp);
+            if (cp == '\n' || cp == '\r' || cp == 0x0b || cp == 0x0c || (cp >= 0x1c && cp <= 0x1e) || cp == 0x85 ||
+                cp == 0x2028 || cp == 0x2029) {
+                next = j + k;
+                if (cp == '\r' && next < s.s.n && s.s.p[next] == '\n') next++;
+                found = true;
+                break;
+            }
+            j += k;
+        }
         if (line > 0) {
             jbuf_putc(&b, '\n');
             if (blank || j > i) jbuf_put(&b, ind.s.p, ind.s.n);
         }
         jbuf_put(&b, s.s.p + i, j - i);
         line++;
-        i = j + 1;
-        if (j >= s.s.n) break;
+        if (!found) break;
+        i = next;
     }
     jv r = jv_str(b.p ? b.p : "", b.n);
     if (fi && jv_truthy(*fi)) r = jbinop(c, JOP_CONCAT, ind, r, at);
@@ -609,9 +623,11 @@ static jv f_indent(jctx *c, jv v, jargs *a, const jnode *at) {
 }
 static jv f_items(jctx *c, jv v, jargs *a, const jnode *at) {
     check_args(c, a, 0, NULL, "items", at);
-    if (v.kind == JV_UNDEF) return mk_list(jlist_new(c->a, c->e, 0));
+    if (v.kind == JV_UNDEF) return mk_gen(jlist_new(c->a, c->e, 0));
     if (v.kind != JV_DICT || v.d->ns) jcfail(c, at, "Can only get item pairs from a mapping.");
-    return m_items(c, v, a, at);
+    jv r = m_items(c, v, a, at);
+    r.l->gen = true;
+    return r;
 }
 static jv f_join(jctx *c, jv v, jargs *a, const jnode *at) {
     static const char *const kw[] = {"d", "attribute", NULL};
@@ -660,7 +676,7 @@ static jv f_map(jctx *c, jv v, jargs *a, const jnode *at) {
         }
         jlist_push(c->a, c->e, l, it);
     }
-    return mk_list(l);
+    return mk_gen(l);
 }
 static jv minmax(jctx *c, jv v, jargs *a, const jnode *at, bool want_max) {
     static const char *const kw[] = {"case_sensitive", "attribute", NULL};
@@ -694,7 +710,7 @@ static jv select_common(jctx *c, jv v, jargs *a, const jnode *at, bool by_attr, 
         bool r = tidx < 0 ? jv_truthy(it) : jtest_apply(c, tidx, it, &rest, at);
         if (r == keep) jlist_push(c->a, c->e, l, src->items[i]);
     }
-    return mk_list(l);
+    return mk_gen(l);
 }
 static jv f_select(jctx *c, jv v, jargs *a, const jnode *at) { return select_common(c, v, a, at, false, true); }
 static jv f_reject(jctx *c, jv v, jargs *a, const jnode *at) { return select_common(c, v, a, at, false, false); }
@@ -718,7 +734,7 @@ static jv f_reverse(jctx *c, jv v, jargs *a, const jnode *at) {
     }
     jlist *src = jiter_list(c, v, at), *l = jlist_new(c->a, c->e, src->n);
     for (size_t i = src->n; i-- > 0;) jlist_push(c->a, c->e, l, src->items[i]);
-    return mk_list(l);
+    return mk_gen(l);
 }
 static jv f_round(jctx *c, jv v, jargs *a, const jnode *at) {
     static const char *const kw[] = {"precision", "method", NULL};
@@ -734,12 +750,13 @@ static jv f_round(jctx *c, jv v, jargs *a, const jnode *at) {
         if (me->s.n == 5 && !memcmp(me->s.p, "floor", 5)) return jv_float(floor(x * m) / m);
         if (!(me->s.n == 6 && !memcmp(me->s.p, "common", 6))) jcfail(c, at, "method must be common, ceil or floor");
     }
+    if (v.kind != JV_FLOAT) return jv_int(v.kind == JV_BOOL ? v.b : v.i); /* round(int, n) is that int */
     /* Python round(): correctly rounded, ties to even on the exact binary value */
     char buf[400];
     snprintf(buf, sizeof buf, "%.*f", (int)prec, x);
     return jv_float(strtod(buf, NULL));
 }
-static jv f_safe(jctx *c, jv v, jargs *a, const jnode *at) { check_args(c, a, 0, NULL, "safe", at); return v; }
+static jv f_safe(jctx *c, jv v, jargs *a, const jnode *at) { check_args(c, a, 0, NULL, "safe", at); return jstr_of(c, v); /* Markup(v) */ }
 static jv f_sort(jctx *c, jv v, jargs *a, const jnode *at) {
     static const char *const kw[] = {"reverse", "case_sensitive", "attribute", NULL};
     check_args(c, a, 3, kw, "sort", at);
@@ -758,18 +775,26 @@ static jv f_sum(jctx *c, jv v, jargs *a, const jnode *at) {
 }
 static jv f_title(jctx *c, jv v, jargs *a, const jnode *at) {
     check_args(c, a, 0, NULL, "title", at);
-    /* jinja: words start after runs of whitespace, '-', '(', '{', '[', '<' */
+    /* jinja: chunks split at runs of whitespace, '-', '(', '{', '[', '<'; each chunk's first code
+     * point upper-cased, the rest lower-cased */
     jv s = jstr_of(c, v);
-    char *p = jalloc(c->a, c->e, s.s.n + 1);
+    jbuf b = {.a = c->a, .e = c->e};
+    size_t i = 0;
     bool start = true;
-    for (size_t i = 0; i < s.s.n; i++) {
-        char ch = s.s.p[i];
-        bool sep = ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f' || ch == '-' ||
-                   ch == '(' || ch == '{' || ch == '[' || ch == '<';
-        p[i] = sep ? ch : (start ? ascii_upper(ch) : ascii_lower(ch));
+    while (i < s.s.n) {
+        uint32_t cp;
+        size_t k = ju8_decode(s.s.p + i, s.s.n - i, &cp);
+        bool sep = ju_isspace(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
+        jv one = jv_str(s.s.p + i, k);
+        if (sep) jbuf_put(&b, one.s.p, one.s.n);
+        else {
+            jv m = jv_case_map(c->a, c->e, one, start ? 'u' : 'l');
+            jbuf_put(&b, m.s.p, m.s.n);
+        }
         start = sep;
+        i += k;
     }
-    return jv_str(p, s.s.n);
+    return jv_str(b.p ? b.p : "", b.n);
 }
 static jv f_tojson(jctx *c, jv v, jargs *a, const jnode *at) {
     static const char *const kw[] = {"ensure_ascii", "indent", "separators", "sort_keys", NULL};
@@ -813,7 +838,7 @@ static jv f_unique(jctx *c, jv v, jargs *a, const jnode *at) {
         jlist_push(c->a, c->e, seen, k);
         jlist_push(c->a, c->e, out, src->items[i]);
     }
-    return mk_list(out);
+    return mk_gen(out);
 }
 static jv f_wordcount(jctx *c, jv v, jargs *a, const jnode *at) {
     check_args(c, a, 0, NULL, "wordcount", at);
@@ -848,7 +873,7 @@ int jfilter_find(const char *name, size_t n) {
 }
 
 jv jfilter_apply(jctx *c, int index, jv v, jargs *a, const jnode *at) {
-    /* filters see an undefined value as empty, except default/length which handle it, and tojson which refuses */
+    if (index < 0) jcfail(c, at, "No filter named '%s'.", at->name);
     return FILTERS[index].fn(c, v, a, at);
 }
 
@@ -860,7 +885,8 @@ static const jv *one_arg(jctx *c, jargs *a, const char *test, const jnode *at) {
     return a->npos ? &a->pos[0] : &a->kwv[0];
 }
 static bool t_boolean(jctx *c, jv v, jargs *a, const jnode *at) { (void)c; (void)a; (void)at; return v.kind == JV_BOOL; }
-static bool t_callable(jctx *c, jv v, jargs *a, const jnode *at) { (void)c; (void)a; (void)at; return v.kind == JV_FUNC; }
+/* jinja2's Undefined defines __call__, so it counts as callable */
+static bool t_callable(jctx *c, jv v, jargs *a, const jnode *at) { (void)c; (void)a; (void)at; return v.kind == JV_FUNC || v.kind == JV_UNDEF; }
 static bool t_defined(jctx *c, jv v, jargs *a, const jnode *at) { (void)c; (void)a; (void)at; return v.kind != JV_UNDEF; }
 static bool t_undefined(jctx *c, jv v, jargs *a, const jnode *at) { (void)c; (void)a; (void)at; return v.kind == JV_UNDEF; }
 static bool t_divisibleby(jctx *c, jv v, jargs *a, const jnode *at) {
@@ -875,8 +901,9 @@ static bool t_gt(jctx *c, jv v, jargs *a, const jnode *at) { return jcompare(c, 
 static bool t_ge(jctx *c, jv v, jargs *a, const jnode *at) { return jcompare(c, JOP_GE, v, *one_arg(c, a, "ge", at), at); }
 static bool t_in(jctx *c, jv v, jargs *a, const jnode *at) { return jcontains(c, *one_arg(c, a, "in", at), v, at); }
 static bool t_escaped(jctx *c, jv v, jargs *a, const jnode *at) { (void)c; (void)v; (void)a; (void)at; return false; }
-static bool t_even(jctx *c, jv v, jargs *a, const jnode *at) { (void)a; return need_int(c, v, "even", at) % 2 == 0; }
-static bool t_odd(jctx *c, jv v, jargs *a, const jnode *at) { (void)a; return need_int(c, v, "odd", at) % 2 != 0; }
+/* jinja: value % 2 == 0 (floats too) */
+static bool t_even(jctx *c, jv v, jargs *a, const jnode *at) { (void)a; return jv_equal(jbinop(c, JOP_MOD, v, jv_int(2), at), jv_int(0)); }
+static bool t_odd(jctx *c, jv v, jargs *a, const jnode *at) { (void)a; return jv_equal(jbinop(c, JOP_MOD, v, jv_int(2), at), jv_int(1)); }
 static bool t_false(jctx *c, jv v, jargs *a, const jnode *at) { (void)c; (void)a; (void)at; return v.kind == JV_BOOL && !v.b; }
 static bool t_true(jctx *c, jv v, jargs *a, const jnode *at) { (void)c; (void)a; (void)at; return v.kind == JV_BOOL && v.b; }
 static bool t_float(jctx *c, jv v, jargs *a, const jnode *at) { (void)c; (void)a; (void)at; return v.kind == JV_FLOAT; }
@@ -893,8 +920,9 @@ static bool t_sequence(jctx *c, jv v, jargs *a, const jnode *at) {
 static bool t_mapping(jctx *c, jv v, jargs *a, const jnode *at) { (void)c; (void)a; (void)at; return v.kind == JV_DICT && !v.d->ns; }
 static bool t_none(jctx *c, jv v, jargs *a, const jnode *at) { (void)c; (void)a; (void)at; return v.kind == JV_NONE; }
 static bool t_string(jctx *c, jv v, jargs *a, const jnode *at) { (void)c; (void)a; (void)at; return v.kind == JV_STR; }
-static bool t_lower(jctx *c, jv v, jargs *a, const jnode *at) { jargs none = {0}; return v.kind == JV_STR && m_islower(c, v, &none, at).b; (void)a; }
-static bool t_upper(jctx *c, jv v, jargs *a, const jnode *at) { jargs none = {0}; return v.kind == JV_STR && m_isupper(c, v, &none, at).b; (void)a; }
+/* jinja: str(value).islower() / .isupper() */
+static bool t_lower(jctx *c, jv v, jargs *a, const jnode *at) { jargs none = {0}; (void)a; return m_islower(c, jstr_of(c, v), &none, at).b; }
+static bool t_upper(jctx *c, jv v, jargs *a, const jnode *at) { jargs none = {0}; (void)a; return m_isupper(c, jstr_of(c, v), &none, at).b; }
 static bool t_sameas(jctx *c, jv v, jargs *a, const jnode *at) {
     const jv *o = one_arg(c, a, "sameas", at);
     if (v.kind != o->kind) return false;
@@ -929,7 +957,10 @@ int jtest_find(const char *name, size_t n) {
     return -1;
 }
 
-bool jtest_apply(jctx *c, int index, jv v, jargs *a, const jnode *at) { return TESTS[index].fn(c, v, a, at); }
+bool jtest_apply(jctx *c, int index, jv v, jargs *a, const jnode *at) {
+    if (index < 0) jcfail(c, at, "No test named '%s'.", at->name);
+    return TESTS[index].fn(c, v, a, at);
+}
 
 /* ---- globals ---- */
 static jv g_range(jctx *c, jfunc *f, jargs *a, const jnode *at) {

@@ -264,6 +264,7 @@ static void dump(jbuf *b, jv v, const jjson_opts *o, int level, int line, int co
     case JV_FLOAT: dump_float(b, v.f); return;
     case JV_STR: dump_str(b, v.s.p, v.s.n, o->ensure_ascii); return;
     case JV_LIST:
+        if (v.l->gen) break;
         if (v.l->n == 0) { jbuf_puts(b, "[]"); return; }
         jbuf_putc(b, '[');
         for (size_t i = 0; i < v.l->n; i++) {
@@ -310,7 +311,7 @@ static void dump(jbuf *b, jv v, const jjson_opts *o, int level, int line, int co
     }
     default: break;
     }
-    jfail(b->e, line, col, "tojson: Object of type %s is not JSON serializable", jv_type_name(v));
+    jfail(b->e, line, col, "tojson: Object of type %s is not JSON serializable", v.kind == JV_LIST && v.l->gen ? "generator" : jv_type_name(v));
 }
 
 void jjson_dump(jbuf *b, jv v, const jjson_opts *o, int line, int col) { dump(b, v, o, 0, line, col); }

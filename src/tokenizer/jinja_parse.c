@@ -655,7 +655,6 @@ static jnode *parse_filter_expr(parser *P, jnode *n) {
             tok *nt = cur(P);
             const char *name = expect_name(P);
             int idx = jfilter_find(name, strlen(name));
-            if (idx < 0) jfail(P->L->e, nt->line, nt->col, "No filter named '%s'.", name);
             jnode *x = mk(P, JN_FILTER, nt);
             x->a = n;
             x->op = idx;
@@ -669,7 +668,6 @@ static jnode *parse_filter_expr(parser *P, jnode *n) {
             tok *nt = cur(P);
             const char *name = expect_name(P);
             int idx = jtest_find(name, strlen(name));
-            if (idx < 0) jfail(P->L->e, nt->line, nt->col, "No test named '%s'.", name);
             jnode *x = mk(P, JN_TEST, nt);
             x->a = n;
             x->op = idx;
@@ -1125,6 +1123,38 @@ static jnode *parse_body(parser *P, const char *const *ends, tok *opener) {
     return body;
 }
 
+/* jinja2 reports an unknown filter or test when it compiles the template, except inside an
+ * if-statement or a conditional expression (a "soft" frame), where the error waits until the
+ * filter is used; a for body, macro, set or filter block starts a new, hard frame. */
+static void check_names(jerr *e, const jnode *n, bool soft) {
+    if (!n) return;
+    if ((n->kind == JN_FILTER || n->kind == JN_TEST) && n->op < 0 && !soft)
+        jfail(e, n->line, n->col, "No %s named '%s'.", n->kind == JN_FILTER ? "filter" : "test", n->name);
+    switch (n->kind) {
+    case JN_IF: soft = true; break;
+    case JN_COND: soft = true; break;
+    case JN_FOR:
+        check_names(e, n->a, soft);
+        check_names(e, n->b, false);
+        check_names(e, n->c, false);
+        check_names(e, n->d, false);
+        return;
+    case JN_MACRO: case JN_SETBLOCK: case JN_FILTERBLOCK: case JN_CALLBLOCK:
+        if (n->kind == JN_CALLBLOCK) check_names(e, n->b, soft);
+        else if (n->kind == JN_SETBLOCK || n->kind == JN_FILTERBLOCK) check_names(e, n->a, false);
+        check_names(e, n->kind == JN_MACRO ? n->a : n->kind == JN_CALLBLOCK ? n->a : n->b, false);
+        for (size_t i = 0; i < n->n2; i++) check_names(e, n->list2[i], false);
+        return;
+    default: break;
+    }
+    check_names(e, n->a, soft);
+    check_names(e, n->b, soft);
+    check_names(e, n->c, soft);
+    check_names(e, n->d, soft);
+    for (size_t i = 0; i < n->n; i++) check_names(e, n->list[i], soft);
+    for (size_t i = 0; i < n->n2; i++) check_names(e, n->list2[i], soft);
+}
+
 jnode *jparse(jarena *a, jerr *e, const char *src, size_t len) {
     /* normalize newlines (\r\n, \r -> \n) and drop one trailing newline, as jinja2 does */
     char *s = jalloc(a, e, len + 1);
@@ -1149,5 +1179,7 @@ jnode *jparse(jarena *a, jerr *e, const char *src, size_t len) {
         if (s[i] == '\n') L.line_starts[L.nlines++] = i + 1;
     lex(&L);
     parser P = {.L = &L};
-    return parse_body(&P, NULL, NULL);
+    jnode *root = parse_body(&P, NULL, NULL);
+    check_names(e, root, false);
+    return root;
 }

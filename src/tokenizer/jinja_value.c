@@ -150,7 +150,7 @@ bool jv_truthy(jv v) {
     case JV_INT: return v.i != 0;
     case JV_FLOAT: return v.f != 0.0;
     case JV_STR: return v.s.n != 0;
-    case JV_LIST: return v.l->n != 0;
+    case JV_LIST: return v.l->gen || v.l->n != 0;
     case JV_DICT: return v.d->ns || v.d->n != 0;
     default: return true;
     }
@@ -178,6 +178,7 @@ bool jv_equal(jv a, jv b) {
     case JV_UNDEF: case JV_NONE: return true;
     case JV_STR: return a.s.n == b.s.n && !memcmp(a.s.p, b.s.p, a.s.n);
     case JV_LIST:
+        if (a.l->gen || b.l->gen) return a.l == b.l;
         if (a.l->tuple != b.l->tuple || a.l->n != b.l->n) return false;
         for (size_t i = 0; i < a.l->n; i++)
             if (!jv_equal(a.l->items[i], b.l->items[i])) return false;
@@ -295,6 +296,7 @@ void jv_repr(jbuf *b, jv v) {
     switch (v.kind) {
     case JV_STR: repr_str(b, v.s.p, v.s.n); return;
     case JV_LIST:
+        if (v.l->gen) { jbuf_puts(b, "<generator object>"); return; }
         jbuf_putc(b, v.l->tuple ? '(' : '[');
         for (size_t i = 0; i < v.l->n; i++) {
             if (i) jbuf_puts(b, ", ");
@@ -378,4 +380,87 @@ size_t ju8_offset(const char *p, size_t n, size_t k) {
 bool ju_isspace(uint32_t c) {
     return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
            (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
+}
+
+/* Simple Unicode case mapping for Latin-1, Latin Extended-A, Greek and Cyrillic (what Python's
+ * str.upper/lower do there, one code point to one, except the few multi-character cases that
+ * jv_case_map handles). Elsewhere code points map to themselves. */
+uint32_t ju_upper(uint32_t c) {
+    if (c < 0x80) return (c >= 'a' && c <= 'z') ? c - 32 : c;
+    if (c == 0xb5) return 0x39c;
+    if ((c >= 0xe0 && c <= 0xfe && c != 0xf7)) return c - 0x20;
+    if (c == 0xff) return 0x178;
+    if (c >= 0x100 && c <= 0x17f) {
+        if (c == 0x131) return 'I';
+        if (c == 0x17f) return 'S';
+        if ((c <= 0x12f || (c >= 0x132 && c <= 0x137) || (c >= 0x14a && c <= 0x177)) && (c & 1)) return c - 1;
+        if (((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e)) && !(c & 1)) return c - 1;
+        return c;
+    }
+    if (c >= 0x3b1 && c <= 0x3c9) return c == 0x3c2 ? 0x3a3 : c - 0x20;
+    if (c == 0x3ac) return 0x386;
+    if (c >= 0x3ad && c <= 0x3af) return c - 0x25;
+    if (c == 0x3cc) return 0x38c;
+    if (c == 0x3cd || c == 0x3ce) return c - 0x3f;
+    if (c >= 0x430 && c <= 0x44f) return c - 0x20;
+    if (c >= 0x450 && c <= 0x45f) return c - 0x50;
+    if (((c >= 0x460 && c <= 0x481) || (c >= 0x48a && c <= 0x4bf)) && (c & 1)) return c - 1;
+    return c;
+}
+
+uint32_t ju_lower(uint32_t c) {
+    if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+    if (c >= 0xc0 && c <= 0xde && c != 0xd7) return c + 0x20;
+    if (c >= 0x100 && c <= 0x17f) {
+        if (c == 0x178) return 0xff;
+        if ((c <= 0x12f || (c >= 0x132 && c <= 0x137) || (c >= 0x14a && c <= 0x177)) && !(c & 1)) return c + 1;
+        if (((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e)) && (c & 1)) return c + 1;
+        return c;
+    }
+    if (c >= 0x391 && c <= 0x3a9 && c != 0x3a2) return c + 0x20;
+    if (c == 0x386) return 0x3ac;
+    if (c >= 0x388 && c <= 0x38a) return c + 0x25;
+    if (c == 0x38c) return 0x3cc;
+    if (c == 0x38e || c == 0x38f) return c + 0x3f;
+    if (c >= 0x410 && c <= 0x42f) return c + 0x20;
+    if (c >= 0x400 && c <= 0x40f) return c + 0x50;
+    if (((c >= 0x460 && c <= 0x481) || (c >= 0x48a && c <= 0x4bf)) && !(c & 1)) return c + 1;
+    return c;
+}
+
+bool ju_cased(uint32_t c) {
+    return ju_upper(c) != c || ju_lower(c) != c || c == 0xdf || c == 0x138 || c == 0x149 || c == 0x130;
+}
+
+static void put_cp(jbuf *b, uint32_t cp) {
+    char t[4];
+    if (cp < 0x80) { t[0] = (char)cp; jbuf_put(b, t, 1); }
+    else if (cp < 0x800) { t[0] = (char)(0xc0 | (cp >> 6)); t[1] = (char)(0x80 | (cp & 0x3f)); jbuf_put(b, t, 2); }
+    else if (cp < 0x10000) { t[0] = (char)(0xe0 | (cp >> 12)); t[1] = (char)(0x80 | ((cp >> 6) & 0x3f)); t[2] = (char)(0x80 | (cp & 0x3f)); jbuf_put(b, t, 3); }
+    else { t[0] = (char)(0xf0 | (cp >> 18)); t[1] = (char)(0x80 | ((cp >> 12) & 0x3f)); t[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); t[3] = (char)(0x80 | (cp & 0x3f)); jbuf_put(b, t, 4); }
+}
+
+/* mode 'u' upper, 'l' lower, 't' Python str.title(), 'c' str.capitalize() */
+jv jv_case_map(jarena *a, jerr *e, jv s, char mode) {
+    jbuf b = {.a = a, .e = e};
+    size_t i = 0;
+    bool prev_cased = false, first = true;
+    while (i < s.s.n) {
+        uint32_t cp;
+        size_t k = ju8_decode(s.s.p + i, s.s.n - i, &cp);
+        if (k == 1 && cp >= 0x80) { jbuf_put(&b, s.s.p + i, 1); i++; prev_cased = false; first = false; continue; }
+        bool up = mode == 'u' || (mode == 't' && !prev_cased) || (mode == 'c' && first);
+        if (up) {
+            if (cp == 0xdf) jbuf_puts(&b, (mode == 'u') ? "SS" : "Ss");
+            else if (cp == 0x149) { put_cp(&b, 0x2bc); jbuf_putc(&b, 'N'); }
+            else put_cp(&b, ju_upper(cp));
+        } else {
+            if (cp == 0x130) { jbuf_putc(&b, 'i'); put_cp(&b, 0x307); }
+            else put_cp(&b, ju_lower(cp));
+        }
+        prev_cased = ju_cased(cp);
+        first = false;
+        i += k;
+    }
+    return jv_str(b.p ? b.p : "", b.n);
 }
