@@ -162,6 +162,13 @@ FEATURES = [
     ("slices", "{{ xs[1:] }}{{ xs[:-1] }}{{ xs[::2] }}{{ xs[::-1] }}{{ xs[-2:] }}{{ xs[5:] }}{{ xs[-1] }}{{ xs[1:4:2] }}", {"xs": [0, 1, 2, 3, 4]}),
     ("items_filter", "{% for k, v in d | items %}{{ k }}:{{ v }} {% endfor %}{{ d | dictsort }}", {"d": {"b": 2, "A": 1, "c": 3}}),
     ("indent", "{{ 'a\\nb\\n\\nc' | indent(2) }}|{{ 'a\\nb' | indent(2, true) }}", {}),
+    ("soft_unknown_filter", "{% if false %}{{ x | nosuchfilter }}{% endif %}{{ 'a' if true else y | nosuchfilter2 }}ok", {}),
+    ("soft_unknown_used", "{% if true %}{{ 1 | nosuchfilter }}{% endif %}", {}),
+    ("generator_results", "{{ [] | select('odd') | list | length }}{% if [] | map('string') %}T{% endif %}{{ [3, 1] | reverse | list }}{{ {'a': 1} | items | list }}", {}),
+    ("unicode_case", "{{ u | upper }}|{{ u | lower }}|{{ u.title() }}|{{ u | title }}|{{ u | capitalize }}|{{ u is lower }}|{{ 'ÀÉ' is upper }}|{{ ['é', 'E', 'a'] | sort }}",
+     {"u": "h\u00e9llo w\u00f6rld \u00dfa \u0391\u03b2\u03b3 \u0416\u0436 \u0131 \u017f-x (y) 日本"}),
+    ("float_mod_round", "{{ 1 % -0.125 }} {{ -2 % 2.0 }} {{ 2.5 is odd }} {{ 3.0 is odd }} {{ 1 | round(1) }} {{ 2.675 | round(2) }} {{ 2.5 | round }} {{ -7 % -3 }}", {}),
+    ("indent_lines", "{{ 'a\\r\\nb\\n' | indent(2, true) }}|{{ '' | indent }}|{{ 'x\\n\\ny' | indent(2, blank=true) }}", {}),
     ("raise_exception", "before{{ raise_exception('Custom failure: ' ~ x) }}", {"x": 7}),
     ("error_undefined_attr", "{{ missing.attr }}", {}),
     ("error_type", "{{ 1 + 'a' }}", {}),
@@ -182,6 +189,7 @@ SYNTAX_ERRORS = [
     ("unclosed_string", "{{ 'abc }}"),
     ("unbalanced_paren", "{{ (1 + 2 }}"),
     ("bad_set", "{% set = 1 %}"),
+    ("unknown_filter_in_loop_in_if", "{% if x %}\n{% for y in z %}{{ y | nosuch }}{% endfor %}{% endif %}"),
 ]
 
 

@@ -873,7 +873,7 @@ int jfilter_find(const char *name, size_t n) {
 }
 
 jv jfilter_apply(jctx *c, int index, jv v, jargs *a, const jnode *at) {
-    if (index < 0) jcfail(c, at, "No filter named '%s'.", at->name);
+    if (index < 0) jcfail(c, at, "No filter named '%s' found.", at->name);
     return FILTERS[index].fn(c, v, a, at);
 }
 
@@ -958,7 +958,7 @@ int jtest_find(const char *name, size_t n) {
 }
 
 bool jtest_apply(jctx *c, int index, jv v, jargs *a, const jnode *at) {
-    if (index < 0) jcfail(c, at, "No test named '%s'.", at->name);
+    if (index < 0) jcfail(c, at, "No test named '%s' found.", at->name);
     return TESTS[index].fn(c, v, a, at);
 }
 
