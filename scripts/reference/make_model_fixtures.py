@@ -42,7 +42,7 @@ torch.set_default_dtype(torch.float64)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 N_TOKENS = 24           # length of the forward-pass token sequence
-TRAIN_B, TRAIN_T = 2, 16  # training batch: B sequences of T inputs (+1 target each)
+TRAIN_B, TRAIN_T = 2, 12  # training batch: B sequences of T inputs (+1 target each)
 Z_LOSS = 1e-4           # z-loss coefficient of the z-loss training cases
 
 # ---------------------------------------------------------------------------------------------
@@ -51,10 +51,12 @@ Z_LOSS = 1e-4           # z-loss coefficient of the z-loss training cases
 # nine rows form a pairwise-covering array over the five switches (checked by check_pairwise);
 # the last three add AFM's own shape, and more llama / qwen3 files.
 # ---------------------------------------------------------------------------------------------
-def C(name, arch, layout, qk, tied, dim, n_heads, n_kv, hd, ffn, vocab, theta, eps, seed):
+def C(name, arch, layout, qk, tied, dim, n_heads, n_kv, hd, ffn, vocab, theta, eps, seed,
+      n_tokens=N_TOKENS, context=64, train=True):
     return dict(name=name, arch=arch, rope_layout=layout, qk_norm=qk, tied=tied, dim=dim,
                 n_layers=2, n_heads=n_heads, n_kv_heads=n_kv, head_dim=hd, ffn_dim=ffn,
-                n_vocab=vocab, rope_theta=theta, norm_eps=eps, context_length=64, seed=seed)
+                n_vocab=vocab, rope_theta=theta, norm_eps=eps, context_length=context, seed=seed,
+                n_tokens=n_tokens, train=train)
 
 CONFIGS = [
     #  name                         arch     layout         qk            tied   dim H Hkv hd ffn V   theta     eps
@@ -70,6 +72,10 @@ CONFIGS = [
     C("afm_ondevice_like",         "afm",   "interleaved", "after_rope",  True,  48, 6, 2, 8, 56, 80, 500000.0, 1e-5, 110),
     C("llama_gqa2_tied_hd16",      "llama", "interleaved", "off",         True,  32, 4, 2, 16, 48, 72, 10000.0, 1e-5, 111),
     C("qwen3_gqa2_untied_hd12",    "qwen3", "half",        "before_rope", False, 32, 4, 2, 12, 44, 88, 1000000.0, 1e-6, 112),
+    # 280 tokens: a prompt longer than the runtime's 256-token forward chunk, RoPE angles up to
+    # position 279, attention over hundreds of keys (forward fixture only)
+    C("afm_long_280",              "afm",   "interleaved", "after_rope",  True,  32, 4, 2, 8, 32, 64, 500000.0, 1e-5, 113,
+      n_tokens=280, context=320, train=False),
 ]
 
 # the configs whose training fixture is also written with z-loss, and the AdamW run
@@ -367,7 +373,7 @@ def model_fixture(c, outdir, log):
     write_gguf(gguf_path, c, params)
     read_back_check(gguf_path, c, params)
     rng = np.random.default_rng(c["seed"] + 1000)
-    tokens = rng.integers(0, c["n_vocab"], size=N_TOKENS)
+    tokens = rng.integers(0, c["n_vocab"], size=c["n_tokens"])
     P = to_torch(params)
     with torch.no_grad():
         logits = forward(c, P, torch.tensor(tokens)[None])[0].numpy()   # (T, V)
@@ -388,8 +394,8 @@ def model_fixture(c, outdir, log):
                f"|logit|max={np.abs(logits).max():.2f} f32-sensitivity {sens:.1e}  mistakes detected by: "
                + ", ".join(f"{k} {v:.1e}" for k, v in detect.items()))
     return dict(name=c["name"], gguf=os.path.basename(gguf_path), gguf_sha256=sha256(gguf_path),
-                config=cfg_json(c), f32_sensitivity=sens, n_tokens=N_TOKENS, tokens=[int(t) for t in tokens],
-                logits=logits_file, logits_shape=[N_TOKENS, c["n_vocab"]])
+                config=cfg_json(c), f32_sensitivity=sens, n_tokens=c["n_tokens"], tokens=[int(t) for t in tokens],
+                logits=logits_file, logits_shape=[c["n_tokens"], c["n_vocab"]])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,11 +460,12 @@ def train_case(c, z, outdir, tag):
         off += grads[n].size
     grad_file = f32_file(os.path.join(outdir, f"{tag}.grads.f32"), np.concatenate([grads[n].reshape(-1) for n in names]))
     logits_file = f32_file(os.path.join(outdir, f"{tag}.logits.f32"), logits.detach().numpy())
-    dlogits_file = f32_file(os.path.join(outdir, f"{tag}.dlogits.f32"), logits.grad.numpy())
+    # d loss / d logits only where z-loss makes it more than softmax - onehot (keeps fixtures small)
+    dlogits_file = f32_file(os.path.join(outdir, f"{tag}.dlogits.f32"), logits.grad.numpy()) if z else None
     return dict(name=tag, model=f"../model/{c['name']}.gguf", config=cfg_json(c),
                 batch=TRAIN_B, seq_len=TRAIN_T, inputs=inputs.tolist(), targets=targets.tolist(),
                 z_loss=z, loss=float(loss), ce_loss=float(ce), mean_lse_sq=float(lse2),
-                logits=logits_file, dlogits=dlogits_file, grads=grad_file, params=table,
+                logits=logits_file, grads=grad_file, params=table, **({"dlogits": dlogits_file} if z else {}),
                 grad_norm=float(math.sqrt(sum(float((grads[n] ** 2).sum()) for n in names))),
                 finite_difference_rel_err=fd_err,
                 float32_pytorch_loss_rel_err=abs(float(f32[0]) - float(loss)) / float(loss),
@@ -542,7 +549,7 @@ def dump(name):
     """Per-layer diagnostics: residual stream after each layer for position 0..N of the fixture."""
     c = next(c for c in CONFIGS if c["name"] == name)
     rng = np.random.default_rng(c["seed"] + 1000)
-    tokens = rng.integers(0, c["n_vocab"], size=N_TOKENS)
+    tokens = rng.integers(0, c["n_vocab"], size=c["n_tokens"])
     trace = []
     with torch.no_grad():
         logits = forward(c, to_torch(make_params(c)), torch.tensor(tokens)[None], trace=trace)
@@ -575,7 +582,7 @@ def main():
                        fixtures=models), fh, indent=1)
     if not args.skip_train:
         cases = []
-        for c in CONFIGS:
+        for c in (c for c in CONFIGS if c["train"]):
             cases.append(train_case(c, 0.0, tdir, c["name"]))
             if c["name"] in Z_LOSS_CONFIGS:
                 cases.append(train_case(c, Z_LOSS, tdir, c["name"] + "_zloss"))

@@ -2,8 +2,9 @@
  *
  * tests/fixtures/model/ holds tiny random f32 models (GGUF architectures afm, llama, qwen3) that
  * together cover every pair of switch values (RoPE layout x QK-norm mode x tied output x GQA
- * ratio 1/2/4 x head_dim != dim/heads), a fixed token sequence for each, and the logits a
- * float64 PyTorch implementation gives at every position (scripts/reference/make_model_fixtures.py).
+ * ratio 1/2/4 x head_dim != dim/heads), a fixed token sequence for each (24 tokens; 280 for
+ * afm_long_280, longer than the runtime's 256-token forward chunk), and the logits a float64
+ * PyTorch implementation gives at every position (scripts/reference/make_model_fixtures.py).
  *
  * For every fixture the model's logits are compared with the reference in five ways:
  *   prefill   one batch of all T tokens, all_logits              -> rows 0..T-1
@@ -230,7 +231,7 @@ int main(void) {
     free(text);
     const cJSON *fixtures = cJSON_GetObjectItem(index, "fixtures");
     int n = cJSON_GetArraySize(fixtures);
-    if (n < 12) { printf("FAIL: %s lists %d fixtures, expected at least 12\n", path, n); cJSON_Delete(index); return 1; }
+    if (n < 13) { printf("FAIL: %s lists %d fixtures, expected at least 13\n", path, n); cJSON_Delete(index); return 1; }
     printf("error = max over positions of max|afm - torch| / max|torch| (limit %.0e)\n", TOLERANCE);
     for (int i = 0; i < n; i++) run_fixture(dir, cJSON_GetArrayItem(fixtures, i));
     cJSON_Delete(index);
