@@ -23,14 +23,16 @@ static inline float round_even(float v) {
 
 /* q8 (32-blocks): d = amax/127, qs = round-half-even(x/d), sum = sum(qs). The same operations in every variant
  * (all ISAs share this code), so the quantized activations are identical everywhere. */
-static void quantize_act_q8(const float *x, afm_act_q8 *a, int64_t nb) {
+void afm_quantize_act_q8_scalar(const float *x, afm_act_q8 *a, int64_t nb) {
     for (int64_t b = 0; b < nb; b++, x += 32) {
         float amax = 0;
         for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
-        float d = amax / 127.f, id = d != 0 ? 1.0f / d : 0.0f;
+        /* Blocks below 1e-30 count as zero (1/d would overflow for subnormal d); the clamp keeps
+         * NaN / inf inputs defined (NaN -> -127), identically in the SIMD twin. */
+        float d = amax >= 1e-30f ? amax / 127.f : 0.0f, id = d != 0 ? 1.0f / d : 0.0f;
         int sum = 0;
         for (int i = 0; i < 32; i++) {
-            int q = (int)round_even(x[i] * id);
+            int q = (int)fminf(fmaxf(round_even(x[i] * id), -127.f), 127.f);
             a[b].qs[i] = (int8_t)q;
             sum += q;
         }
@@ -45,14 +47,14 @@ static void quantize_act_q8k(const float *x, afm_act_q8k *a, int64_t nb) {
         float max = 0, amax = 0;
         for (int i = 0; i < 256; i++)
             if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); max = x[i]; }
-        if (amax == 0) {
+        if (!(amax >= 1e-30f) || amax > 3e38f) { /* zero, subnormal, NaN or inf: a zero block */
             memset(&a[b], 0, sizeof a[b]);
             continue;
         }
         float iscale = -127.f / max;
         for (int i = 0; i < 256; i++) {
-            int q = (int)round_even(iscale * x[i]);
-            a[b].qs[i] = (int8_t)(q > 127 ? 127 : q);
+            int q = (int)fminf(fmaxf(round_even(iscale * x[i]), -127.f), 127.f);
+            a[b].qs[i] = (int8_t)q;
         }
         for (int g = 0; g < 16; g++) {
             int s = 0;
@@ -80,8 +82,16 @@ static size_t act_row_bytes(afm_act_kind k, int64_t cols) {
     }
 }
 
-static void quantize_act_row(afm_act_kind k, const float *x, uint8_t *dst, int64_t cols) {
-    if (k == AFM_ACT_Q8) quantize_act_q8(x, (afm_act_q8 *)dst, cols / 32);
+static void quantize_act_row(afm_isa isa, afm_act_kind k, const float *x, uint8_t *dst, int64_t cols) {
+#if defined(__x86_64__)
+    if (k == AFM_ACT_Q8 && isa >= AFM_ISA_AVX2) {
+        afm_quantize_act_q8_avx2(x, (afm_act_q8 *)dst, cols / 32);
+        return;
+    }
+#else
+    (void)isa;
+#endif
+    if (k == AFM_ACT_Q8) afm_quantize_act_q8_scalar(x, (afm_act_q8 *)dst, cols / 32);
     else if (k == AFM_ACT_Q8K) quantize_act_q8k(x, (afm_act_q8k *)dst, cols / 256);
 }
 
@@ -435,6 +445,7 @@ enum { ROW_GROUP = 8 };
 
 typedef struct {
     afm_gemm_fn fn;
+    afm_isa isa;
     afm_act_kind kind;
     const uint8_t *W;
     size_t row_bytes;
@@ -449,7 +460,8 @@ static void quantize_job(void *p, int ith, int nth) {
     mm_job *j = p;
     long lo, hi;
     afm_split_range((long)j->T, ith, nth, &lo, &hi);
-    for (long t = lo; t < hi; t++) quantize_act_row(j->kind, j->x + t * j->cols, j->xa + t * j->xa_stride, j->cols);
+    for (long t = lo; t < hi; t++)
+        quantize_act_row(j->isa, j->kind, j->x + t * j->cols, j->xa + t * j->xa_stride, j->cols);
 }
 
 /* Each thread takes a contiguous range of rows (whole groups of ROW_GROUP) and runs it for chunks of
@@ -485,7 +497,7 @@ static afm_status matmul_run(afm_pool *pool, afm_isa isa, bool packed, float *y,
     if (cols % info->block)
         return afm_error(AFM_ERR_INVALID_ARG, "matmul: %s weights need cols a multiple of %d, got %lld", info->name,
                          info->block, (long long)cols);
-    mm_job j = {.fn = packed ? g_packed[isa][wt] : g_tables[isa][wt], .kind = act_kind(wt), .W = W, .row_bytes = afm_dtype_row_size(wt, cols),
+    mm_job j = {.fn = packed ? g_packed[isa][wt] : g_tables[isa][wt], .isa = isa, .kind = act_kind(wt), .W = W, .row_bytes = afm_dtype_row_size(wt, cols),
                 .rows = rows, .cols = cols, .T = T, .x = x, .y = y};
     j.xa_stride = act_row_bytes(j.kind, cols);
     if (j.kind == AFM_ACT_F32) {

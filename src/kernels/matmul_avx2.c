@@ -479,6 +479,41 @@ static float dot_q6_k(const uint8_t *row, const afm_act_q8k *a, int64_t nb) {
 GEMM_K(gemm_q4_k, dot_q4_k)
 GEMM_K(gemm_q6_k, dot_q6_k)
 
+/* Activation quantization to q8 blocks with the scalar code's exact operations (max of |x|,
+ * d = amax / 127 (0 below 1e-30), id = 1 / d, q = clamp(round-half-even(x * id), -127, 127);
+ * max_ps(NaN, -127) = -127 like fmaxf), 8 lanes at a time: bit-identical to
+ * afm_quantize_act_q8_scalar in matmul.c. */
+void afm_quantize_act_q8_avx2(const float *x, afm_act_q8 *a, int64_t nb) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < nb; b++, x += 32) {
+        __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16),
+               v3 = _mm256_loadu_ps(x + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float amax = _mm_cvtss_f32(h);
+        float d = amax >= 1e-30f ? amax / 127.f : 0.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        __m256 vid = _mm256_set1_ps(id), lo = _mm256_set1_ps(-127.f), hi = _mm256_set1_ps(127.f);
+        const int rnd = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+#define AFM_Q8_LANE(v) _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(_mm256_round_ps(_mm256_mul_ps(v, vid), rnd), lo), hi))
+        __m256i q0 = AFM_Q8_LANE(v0), q1 = AFM_Q8_LANE(v1), q2 = AFM_Q8_LANE(v2), q3 = AFM_Q8_LANE(v3);
+#undef AFM_Q8_LANE
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(q0, q1), _mm256_add_epi32(q2, q3));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+        /* int32 -> int8 in element order: packs interleave 128-bit halves, the permute undoes it */
+        __m256i p16a = _mm256_packs_epi32(q0, q1), p16b = _mm256_packs_epi32(q2, q3);
+        __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+        p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)a[b].qs, p8);
+        a[b].d = d;
+        a[b].sum = _mm_cvtsi128_si32(s4);
+    }
+}
+
 void afm_gemm_fill_packed_avx2(afm_gemm_fn *fn) {
     fn[AFM_Q4_0] = gemm8p_q4_0;
     fn[AFM_Q4_1] = gemm8p_q4_1;

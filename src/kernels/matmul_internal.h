@@ -27,4 +27,7 @@ typedef void (*afm_gemm_fn)(const uint8_t *W, size_t row_bytes, int64_t nrows, c
  * kernels for matrices rewritten by afm_matmul_repack. */
 void afm_gemm_fill_avx2(afm_gemm_fn *fn);
 void afm_gemm_fill_packed_avx2(afm_gemm_fn *fn);
+/* q8 activation quantizer (scalar) and its AVX2 twin, bit-identical to it. */
+void afm_quantize_act_q8_scalar(const float *x, afm_act_q8 *a, int64_t nb);
+void afm_quantize_act_q8_avx2(const float *x, afm_act_q8 *a, int64_t nb);
 #endif

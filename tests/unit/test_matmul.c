@@ -15,6 +15,7 @@
  * the same way (see run_case). */
 #include "kernels/matmul.h"
 #include "tensor/quant.h"
+#include "kernels/matmul_internal.h"
 #include "base/mem.h"
 #include <math.h>
 #include <stdio.h>
@@ -43,8 +44,8 @@ static void quantize_ref(afm_dtype wt, const float *x, int64_t n, double *xq, do
         for (int i = 0; i < bs; i++)
             if (fabsf(x[b + i]) > amax) { amax = fabsf(x[b + i]); max = x[b + i]; }
         float d, id;
-        if (kind == 1) { d = amax / 127.f; id = d != 0 ? 1.0f / d : 0.0f; }
-        else { id = amax != 0 ? -127.f / max : 0.0f; d = amax != 0 ? 1 / id : 0.0f; }
+        if (kind == 1) { d = amax >= 1e-30f ? amax / 127.f : 0.0f; id = d != 0 ? 1.0f / d : 0.0f; }
+        else { id = amax >= 1e-30f ? -127.f / max : 0.0f; d = id != 0 ? 1 / id : 0.0f; }
         for (int i = 0; i < bs; i++) {
             float q = nearbyintf(x[b + i] * id);
             if (q > 127) q = 127;
@@ -138,8 +139,37 @@ static void run_case(afm_pool *p1, afm_pool *p2, afm_dtype wt, int64_t rows, int
     free(ys); free(y1); free(y2);
 }
 
+/* The SIMD activation quantizer must equal the scalar one bit for bit, including ties (x/d
+ * exactly k + 0.5 rounds to even), zeros, -0, subnormals and huge values. */
+static void check_act_quantizer(void) {
+    enum { NB = 6 };
+    float x[NB * 32];
+    for (int i = 0; i < 32; i++) {
+        x[i] = (float)(i - 16) + 0.5f;            /* ties, amax 15.5 */
+        x[32 + i] = i == 7 ? 127.f : (float)(i % 5) - 2.5f; /* d = 1: exact .5 ties */
+        x[64 + i] = 0.0f;                         /* all zero */
+        x[96 + i] = i & 1 ? -0.0f : 1e-40f;       /* -0 and subnormals */
+        x[128 + i] = (i - 16) * 1e36f;            /* huge */
+        x[160 + i] = frand();
+    }
+    afm_act_q8 a[NB], b[NB];
+    memset(a, 0x55, sizeof a);
+    memset(b, 0xAA, sizeof b);
+    afm_quantize_act_q8_scalar(x, a, NB);
+    if (afm_isa_best() >= AFM_ISA_AVX2) {
+        afm_quantize_act_q8_avx2(x, b, NB);
+        for (int k = 0; k < NB; k++)
+            CHECK(!memcmp(&a[k].d, &b[k].d, 4) && a[k].sum == b[k].sum && !memcmp(a[k].qs, b[k].qs, 32),
+                  "avx2 activation quantization differs from scalar in block %d", k);
+    }
+    CHECK(a[1].qs[7] == 127 && a[1].qs[0] == -2 && a[1].qs[1] == -2 && a[1].qs[3] == 0 && a[1].qs[4] == 2,
+          "round half to even: %d %d %d %d", a[1].qs[0], a[1].qs[1], a[1].qs[3], a[1].qs[4]);
+    CHECK(a[3].d == 0 && a[3].sum == 0, "a subnormal block must quantize to zero");
+}
+
 int main(void) {
     afm_pool *p1, *p2;
+    check_act_quantizer();
     if (afm_pool_create(1, &p1) || afm_pool_create(2, &p2)) { fprintf(stderr, "pool\n"); return 1; }
     printf("best ISA here: %s\n", afm_isa_name(afm_isa_best()));
     const afm_dtype types[] = {AFM_F32, AFM_F16, AFM_BF16, AFM_Q8_0, AFM_Q4_0, AFM_Q4_1, AFM_Q5_0, AFM_Q5_1, AFM_Q4_K, AFM_Q6_K};
