@@ -496,8 +496,9 @@ void afm_quantize_act_q8_avx2(const float *x, afm_act_q8 *a, int64_t nb) {
         float amax = _mm_cvtss_f32(h);
         float d = amax >= 1e-30f ? amax / 127.f : 0.0f, id = d != 0 ? 1.0f / d : 0.0f;
         __m256 vid = _mm256_set1_ps(id), lo = _mm256_set1_ps(-127.f), hi = _mm256_set1_ps(127.f);
-        const int rnd = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-#define AFM_Q8_LANE(v) _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(_mm256_round_ps(_mm256_mul_ps(v, vid), rnd), lo), hi))
+#define AFM_Q8_LANE(v)                                                                                         \
+    _mm256_cvtps_epi32(_mm256_min_ps(                                                                          \
+        _mm256_max_ps(_mm256_round_ps(_mm256_mul_ps(v, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), lo), hi))
         __m256i q0 = AFM_Q8_LANE(v0), q1 = AFM_Q8_LANE(v1), q2 = AFM_Q8_LANE(v2), q3 = AFM_Q8_LANE(v3);
 #undef AFM_Q8_LANE
         __m256i s = _mm256_add_epi32(_mm256_add_epi32(q0, q1), _mm256_add_epi32(q2, q3));
