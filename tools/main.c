@@ -13,6 +13,7 @@ static const afm_command g_commands[] = {
     {"convert", "convert a llama2.c, safetensors or GGUF model to GGUF (optionally re-typed)", cmd_convert},
     {"init", "write a randomly initialized model of a given shape", cmd_init},
     {"chat", "interactive chat through the model's chat template, streaming", cmd_chat},
+    {"plot", "draw the loss curves of a training run as a PNG", cmd_plot},
     {"data", "prepare token shards for training: afm data prepare --tokenizer TOK --out DIR FILES...", cmd_data},
     {"train", "pre-train an AFM model from a recipe (checkpoints, resume, --dry-run planning)", cmd_train},
 };
