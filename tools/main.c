@@ -16,6 +16,7 @@ static const afm_command g_commands[] = {
     {"plot", "draw the loss curves of a training run as a PNG", cmd_plot},
     {"data", "prepare token shards for training: afm data prepare --tokenizer TOK --out DIR FILES...", cmd_data},
     {"train", "pre-train an AFM model from a recipe (checkpoints, resume, --dry-run planning)", cmd_train},
+    {"tokenizer", "train a BPE tokenizer (byte-level or SentencePiece style) on text files", cmd_tokenizer},
 };
 
 static void usage(FILE *f) {
