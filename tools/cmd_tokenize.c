@@ -11,17 +11,18 @@ typedef struct tok_opts {
     const char *file, *merges;
     int32_t vocab_size;
     int bos;           /* -1: the tokenizer's default */
-    bool ids, parse_special, skip_special;
+    bool ids, parse_special, skip_special, jsonl;
 } tok_opts;
 
 static int usage(const char *cmd, FILE *f) {
     if (!strcmp(cmd, "tokenize"))
         fprintf(f, "usage: afm tokenize (-m MODEL | --tokenizer FILE [--merges MERGES]) [--ids] [--bos|--no-bos]\n"
-                   "                    [--parse-special] [--vocab-size N]\n"
+                   "                    [--parse-special] [--vocab-size N] [--jsonl]\n"
                    "Reads text from stdin. Prints one token per line as 'ID<TAB>PIECE' (the piece's bytes with\n"
                    "control characters escaped), or with --ids all ids on one line separated by spaces.\n"
                    "FILE: GGUF, HF tokenizer.json, llama2.c tokenizer.bin (--vocab-size N reads only N tokens),\n"
-                   "or GPT-2 vocab.json with --merges merges.txt. --parse-special matches control-token texts.\n");
+                   "or GPT-2 vocab.json with --merges merges.txt. --parse-special matches control-token texts.\n"
+                   "--jsonl: every stdin line is a JSON string (one document); prints one line of ids per document.\n");
     else
         fprintf(f, "usage: afm detokenize (-m MODEL | --tokenizer FILE [--merges MERGES]) [--skip-special]\n"
                    "Reads whitespace-separated token ids from stdin and writes the decoded bytes to stdout.\n");
@@ -38,6 +39,7 @@ static int parse(const char *cmd, int argc, char **argv, tok_opts *o) {
         else if (!strcmp(a, "--merges") && has_next) o->merges = argv[++i];
         else if (!strcmp(a, "--vocab-size") && has_next) o->vocab_size = atoi(argv[++i]);
         else if (!strcmp(a, "--ids")) o->ids = true;
+        else if (!strcmp(a, "--jsonl")) o->jsonl = true;
         else if (!strcmp(a, "--bos")) o->bos = 1;
         else if (!strcmp(a, "--no-bos")) o->bos = 0;
         else if (!strcmp(a, "--parse-special")) o->parse_special = true;
@@ -84,6 +86,99 @@ static void print_escaped(const char *s, size_t n) {
     }
 }
 
+static int hexval(int c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static int hex4(const char *s, const char *end, unsigned *v) {
+    if (end - s < 4) return 0;
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval((unsigned char)s[i]);
+        if (h < 0) return 0;
+        *v = *v * 16 + (unsigned)h;
+    }
+    return 1;
+}
+
+/* Decodes the JSON string literal s[0..n) (quotes included, surrounding spaces allowed) into out
+ * (n bytes of room), keeping embedded NULs (\u0000), which cJSON would cut at. Returns the
+ * decoded length or -1 if s is not one string literal. */
+static long json_string(const char *s, size_t n, char *out) {
+    const char *p = s, *end = s + n;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
+    if (p >= end || *p++ != '"') return -1;
+    long o = 0;
+    while (p < end && *p != '"') {
+        if (*p != '\\') { out[o++] = *p++; continue; }
+        if (++p >= end) return -1;
+        char c = *p++;
+        unsigned v, lo;
+        switch (c) {
+        case '"': case '\\': case '/': out[o++] = c; break;
+        case 'b': out[o++] = '\b'; break;
+        case 'f': out[o++] = '\f'; break;
+        case 'n': out[o++] = '\n'; break;
+        case 'r': out[o++] = '\r'; break;
+        case 't': out[o++] = '\t'; break;
+        case 'u':
+            if (!hex4(p, end, &v)) return -1;
+            p += 4;
+            if (v >= 0xD800 && v <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u' && hex4(p + 2, end, &lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
+                v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+                p += 6;
+            }
+            if (v < 0x80) out[o++] = (char)v;
+            else if (v < 0x800) { out[o++] = (char)(0xC0 | (v >> 6)); out[o++] = (char)(0x80 | (v & 0x3F)); }
+            else if (v < 0x10000) {
+                out[o++] = (char)(0xE0 | (v >> 12)); out[o++] = (char)(0x80 | ((v >> 6) & 0x3F)); out[o++] = (char)(0x80 | (v & 0x3F));
+            } else {
+                out[o++] = (char)(0xF0 | (v >> 18)); out[o++] = (char)(0x80 | ((v >> 12) & 0x3F));
+                out[o++] = (char)(0x80 | ((v >> 6) & 0x3F)); out[o++] = (char)(0x80 | (v & 0x3F));
+            }
+            break;
+        default: return -1;
+        }
+    }
+    if (p >= end) return -1;
+    for (p++; p < end; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\r') return -1;
+    return o;
+}
+
+/* --jsonl: one JSON string per line in, one line of ids per document out. */
+static int tokenize_jsonl(const afm_tokenizer *t, const tok_opts *o, char *text, size_t len) {
+    bool bos = o->bos < 0 ? afm_tokenizer_add_bos(t) : o->bos == 1;
+    size_t line = 0;
+    char *doc = malloc(len + 1);
+    if (!doc) { fprintf(stderr, "error: out of memory\n"); return 1; }
+    int rc = 0;
+    for (size_t i = 0; i < len && rc == 0;) {
+        size_t j = i;
+        while (j < len && text[j] != '\n') j++;
+        line++;
+        if (j > i) {
+            long dl = json_string(text + i, j - i, doc);
+            int32_t *ids;
+            size_t n;
+            if (dl < 0) {
+                fprintf(stderr, "error: stdin line %zu is not a JSON string\n", line);
+                rc = 1;
+            } else if (afm_tokenizer_encode(t, doc, (size_t)dl, bos, o->parse_special, &ids, &n) != AFM_OK) {
+                fprintf(stderr, "error: line %zu: %s\n", line, afm_last_error());
+                rc = 1;
+            } else {
+                for (size_t k = 0; k < n; k++) printf(k ? " %d" : "%d", ids[k]);
+                putchar('\n');
+                free(ids);
+            }
+        }
+        i = j + 1;
+    }
+    free(doc);
+    return rc == 0 && fflush(stdout) == 0 ? 0 : 1;
+}
+
 int cmd_tokenize(int argc, char **argv) {
     tok_opts o;
     int r = parse("tokenize", argc, argv, &o);
@@ -93,6 +188,12 @@ int cmd_tokenize(int argc, char **argv) {
     size_t len;
     char *text = read_stdin(&len);
     if (!text) { fprintf(stderr, "error: out of memory reading stdin\n"); afm_tokenizer_free(t); return 1; }
+    if (o.jsonl) {
+        int rc = tokenize_jsonl(t, &o, text, len);
+        free(text);
+        afm_tokenizer_free(t);
+        return rc;
+    }
     bool bos = o.bos < 0 ? afm_tokenizer_add_bos(t) : o.bos == 1;
     int32_t *ids;
     size_t n;

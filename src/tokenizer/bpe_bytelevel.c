@@ -59,12 +59,19 @@ static inline int32_t merge_rank(const afm_tokenizer *t, int32_t a, int32_t b, i
     }
 }
 
-/* ---- per-thread word cache ---- */
+/* ---- per-thread word cache ----
+ * Two open-addressing tables, emptied when 3/4 full:
+ *  - short words (<= 8 bytes, most of them): the bytes packed in a u64 key, up to 5 tokens stored
+ *    inline, one 32-byte slot, so a hit costs one multiply, one compare and one copy;
+ *  - longer words (<= 128 bytes): hash, key bytes and tokens in side arenas. */
 
+typedef struct short_slot { uint64_t key; uint8_t len, n_tok; uint8_t pad[2]; int32_t tok[5]; } short_slot;
 typedef struct cache_slot { uint64_t hash; uint32_t key_off, key_len, tok_off, n_tok; } cache_slot;
 typedef struct word_cache {
     uint64_t serial;
-    cache_slot *slots; /* key_len == 0: empty */
+    short_slot *short_slots; /* len == 0: empty */
+    uint32_t short_mask, short_used;
+    cache_slot *slots;       /* key_len == 0: empty */
     uint32_t mask, used;
     char *keys;
     size_t keys_used, keys_cap;
@@ -72,7 +79,7 @@ typedef struct word_cache {
     size_t toks_used, toks_cap;
 } word_cache;
 
-enum { CACHE_SLOTS = 1 << 16, CACHE_KEY_BYTES = 1 << 20, CACHE_TOKS = 1 << 18, CACHE_MAX_WORD = 128 };
+enum { SHORT_SLOTS = 1 << 16, CACHE_SLOTS = 1 << 16, CACHE_KEY_BYTES = 1 << 21, CACHE_TOKS = 1 << 19, CACHE_MAX_WORD = 128 };
 
 static pthread_key_t g_cache_key;
 static pthread_once_t g_cache_once = PTHREAD_ONCE_INIT;
@@ -81,6 +88,7 @@ static int g_cache_key_ok;
 static void cache_destroy(void *p) {
     word_cache *c = p;
     if (!c) return;
+    free(c->short_slots);
     free(c->slots);
     free(c->keys);
     free(c->toks);
@@ -88,6 +96,11 @@ static void cache_destroy(void *p) {
 }
 
 static void cache_make_key(void) { g_cache_key_ok = pthread_key_create(&g_cache_key, cache_destroy) == 0; }
+
+static void short_clear(word_cache *c) {
+    memset(c->short_slots, 0, (size_t)(c->short_mask + 1) * sizeof *c->short_slots);
+    c->short_used = 0;
+}
 
 static void cache_clear(word_cache *c) {
     memset(c->slots, 0, (size_t)(c->mask + 1) * sizeof *c->slots);
@@ -105,23 +118,41 @@ static word_cache *cache_get(const afm_tokenizer *t) {
     if (!c) {
         c = calloc(1, sizeof *c);
         if (!c) return NULL;
+        c->short_slots = calloc(SHORT_SLOTS, sizeof *c->short_slots);
         c->slots = calloc(CACHE_SLOTS, sizeof *c->slots);
         c->keys = malloc(CACHE_KEY_BYTES);
         c->toks = malloc(CACHE_TOKS * sizeof(int32_t));
-        if (!c->slots || !c->keys || !c->toks || pthread_setspecific(g_cache_key, c) != 0) {
+        if (!c->short_slots || !c->slots || !c->keys || !c->toks || pthread_setspecific(g_cache_key, c) != 0) {
             cache_destroy(c);
             return NULL;
         }
+        c->short_mask = SHORT_SLOTS - 1;
         c->mask = CACHE_SLOTS - 1;
         c->keys_cap = CACHE_KEY_BYTES;
         c->toks_cap = CACHE_TOKS;
         c->serial = t->serial;
     }
     if (c->serial != t->serial) {
+        short_clear(c);
         cache_clear(c);
         c->serial = t->serial;
     }
     return c;
+}
+
+static inline uint64_t pack8(const char *w, size_t n) {
+    uint64_t k = 0;
+    memcpy(&k, w, n);
+    return k;
+}
+
+static inline short_slot *short_find(word_cache *c, uint64_t key, size_t n) {
+    uint32_t i = (uint32_t)(((key ^ (uint64_t)n) * 0x9E3779B97F4A7C15ull) >> 40) & c->short_mask;
+    for (;;) {
+        short_slot *s = &c->short_slots[i];
+        if (s->len == 0 || (s->key == key && s->len == n)) return s;
+        i = (i + 1) & c->short_mask;
+    }
 }
 
 static inline cache_slot *cache_find(word_cache *c, uint64_t h, const char *w, size_t n) {
@@ -253,7 +284,7 @@ static afm_status merge_large(const afm_tokenizer *t, int32_t *sym, size_t *m_io
 }
 
 /* Encodes one word into ids (at most n of them); returns the count through *m. Bytes without a
- * token become unk, or are dropped when there is no unk (as HF tokenizers does). */
+ * token become byte_unk, or are dropped when there is none (as HF tokenizers does). */
 static afm_status encode_word(const afm_tokenizer *t, const unsigned char *w, size_t n, int32_t *ids, size_t *m) {
     if (t->ignore_merges) {
         char buf[4 * CACHE_MAX_WORD];
@@ -267,7 +298,7 @@ static afm_status encode_word(const afm_tokenizer *t, const unsigned char *w, si
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         int32_t id = t->byte_tok[w[i]];
-        if (id < 0) id = t->unk;
+        if (id < 0) id = t->byte_unk;
         if (id >= 0) ids[k++] = id;
     }
     if (k <= 64) k = merge_small(t, ids, k);
@@ -284,7 +315,28 @@ afm_status tok_encode_bytelevel(const afm_tokenizer *t, const char *text, size_t
     int32_t small[CACHE_MAX_WORD];
     while (afm_pretok_next(&it, &st, &wl)) {
         const char *w = text + st;
-        if (c && wl <= CACHE_MAX_WORD) {
+        if (c && wl <= 8) {
+            uint64_t key = pack8(w, wl);
+            short_slot *s = short_find(c, key, wl);
+            if (s->len) {
+                AFM_TRY(tok_vec_append(out, s->tok, s->n_tok));
+                continue;
+            }
+            size_t m;
+            AFM_TRY(encode_word(t, (const unsigned char *)w, wl, small, &m));
+            AFM_TRY(tok_vec_append(out, small, m));
+            if (m <= 5) {
+                if (c->short_used * 4 >= (c->short_mask + 1) * 3) {
+                    short_clear(c);
+                    s = short_find(c, key, wl);
+                }
+                s->key = key;
+                s->len = (uint8_t)wl;
+                s->n_tok = (uint8_t)m;
+                memcpy(s->tok, small, m * sizeof *small);
+                c->short_used++;
+            }
+        } else if (c && wl <= CACHE_MAX_WORD) {
             uint64_t h = tok_hash(w, wl);
             cache_slot *s = cache_find(c, h, w, wl);
             if (s->key_len) {

@@ -164,6 +164,7 @@ static afm_status from_tokenizer_json(const cJSON *root, const char *what, afm_t
     if (kind == AFM_TOK_BYTELEVEL) {
         AFM_TRY(add_merges(t, merges, what));
         t->pretok = pre;
+        t->byte_unk = t->unk;
         t->ignore_merges = flag(model, "ignore_merges", false);
     } else {
         /* SPM-style: score = -(rank of the first merge producing the token); other tokens rank last */

@@ -59,6 +59,8 @@ struct afm_tokenizer {
     tok_specials specials;
 
     int32_t bos, eos, eot, eom, unk, pad;
+    int32_t byte_unk;   /* byte-level: token for a byte missing from the alphabet (HF BPE unk_token),
+                         * -1: such bytes are dropped, as HF does without unk_token */
     bool add_bos, add_eos, add_space_prefix;
     bool ignore_merges; /* byte-level: a word that is itself a token is not merged (Llama 3) */
     bool split_digits;  /* SPM: digits 0-9 never merge with anything */

@@ -61,7 +61,7 @@ afm_status tok_new(afm_tok_kind kind, int32_t n_vocab, afm_tokenizer **out) {
     }
     for (int32_t i = 0; i < n_vocab; i++) t->types[i] = AFM_TOKTYPE_NORMAL;
     t->piece_used = 0;
-    t->bos = t->eos = t->eot = t->eom = t->unk = t->pad = -1;
+    t->bos = t->eos = t->eot = t->eom = t->unk = t->pad = t->byte_unk = -1;
     t->pretok = AFM_PRETOK_NONE;
     *out = t;
     return AFM_OK;

@@ -236,7 +236,53 @@ static void test_bad_input(void) {
     unlink(path2);
 }
 
+/* afm_tokenizer_to_gguf -> afm_tokenizer_from_gguf keeps every piece, type, score, merge, special
+ * id and flag: the reloaded tokenizer encodes like the original. */
+static void check_gguf_roundtrip(const afm_tokenizer *t, const char *sample) {
+    char path[64];
+    snprintf(path, sizeof path, "tok_test_%d.gguf", (int)getpid());
+    afm_gguf_writer *w;
+    OK(afm_gguf_writer_create(&w));
+    OK(afm_gguf_set_str(w, "general.architecture", "llama"));
+    OK(afm_tokenizer_to_gguf(t, w));
+    OK(afm_gguf_write(w, path));
+    afm_gguf_writer_free(w);
+    afm_gguf *g;
+    OK(afm_gguf_open(path, &g));
+    afm_tokenizer *u;
+    OK(afm_tokenizer_from_gguf(g, &u));
+    afm_gguf_close(g);
+    CHECK(afm_tokenizer_kind(u) == afm_tokenizer_kind(t));
+    CHECK(afm_tokenizer_n_vocab(u) == afm_tokenizer_n_vocab(t));
+    CHECK(afm_tokenizer_bos(u) == afm_tokenizer_bos(t) && afm_tokenizer_eos(u) == afm_tokenizer_eos(t));
+    CHECK(afm_tokenizer_add_bos(u) == afm_tokenizer_add_bos(t));
+    for (int32_t i = 0; i < afm_tokenizer_n_vocab(t); i++) {
+        CHECK(!strcmp(afm_tokenizer_piece(u, i), afm_tokenizer_piece(t, i)));
+        CHECK(afm_tokenizer_token_type(u, i) == afm_tokenizer_token_type(t, i));
+    }
+    int32_t *a, *b;
+    size_t na, nb;
+    OK(afm_tokenizer_encode(t, sample, strlen(sample), true, true, &a, &na));
+    OK(afm_tokenizer_encode(u, sample, strlen(sample), true, true, &b, &nb));
+    CHECK(na == nb && !memcmp(a, b, na * sizeof *a));
+    free(a);
+    free(b);
+    afm_tokenizer_free(u);
+    unlink(path);
+}
+
 int main(void) {
+    {
+        afm_tokenizer *t;
+        OK(afm_tokenizer_load(shared("models/stories260K/tok512.bin"), NULL, &t));
+        check_gguf_roundtrip(t, "Once upon a time, 12 cats saw <s> a \xE2\x82\xAC sign.");
+        afm_tokenizer_free(t);
+        char vocab[4096];
+        snprintf(vocab, sizeof vocab, "%s", shared("data/bpe_fixtures/gpt2_vocab.json"));
+        OK(afm_tokenizer_load(vocab, shared("data/bpe_fixtures/gpt2_merges.txt"), &t));
+        check_gguf_roundtrip(t, "Hello world<|endoftext|> it's 2024!\n\n  caf\xC3\xA9");
+        afm_tokenizer_free(t);
+    }
     test_stories();
     test_gpt2();
     test_bad_input();
