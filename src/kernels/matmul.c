@@ -346,22 +346,35 @@ afm_status afm_matmul_repack(afm_dtype wt, int64_t rows, int64_t cols, const voi
     if (!afm_mul_ok(rb, (size_t)rows, &total)) return afm_error(AFM_ERR_RANGE, "matmul repack: size overflows");
     const uint8_t *src = W;
     uint8_t *out = dst;
-    if (out < src + total && src < out + total)
-        return afm_error(AFM_ERR_INVALID_ARG, "matmul repack: source and destination overlap");
+    bool in_place = out == src;
+    if (!in_place && out < src + total && src < out + total)
+        return afm_error(AFM_ERR_INVALID_ARG, "matmul repack: source and destination overlap (only dst == W may)");
     int64_t nb = cols / 32, full = rows / 8 * 8;
     size_t bsz = (size_t)afm_dtype_get((uint32_t)wt)->type_size, head = packed_head(wt);
     size_t ncode = wt == AFM_Q8_0 ? 32 : 16, off = wt == AFM_Q4_1 ? 4 : 2;
-    for (int64_t r = 0; r < full; r += 8)
+    /* A group of 8 packed rows occupies exactly the bytes of its 8 source rows, so in place it is
+     * enough to copy each group aside first. */
+    uint8_t *tmp = NULL;
+    if (in_place && full > 0 && !(tmp = afm_alloc(8 * rb)))
+        return afm_error(AFM_ERR_NOMEM, "matmul repack: out of memory for %zu bytes", 8 * rb);
+    for (int64_t r = 0; r < full; r += 8) {
+        const uint8_t *g = src + r * rb;
+        if (in_place) {
+            memcpy(tmp, g, 8 * rb);
+            g = tmp;
+        }
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *pb = out + r * rb + (size_t)b * 8 * bsz;
             for (int i = 0; i < 8; i++) {
-                const uint8_t *blk = src + (r + i) * rb + (size_t)b * bsz;
+                const uint8_t *blk = g + i * rb + (size_t)b * bsz;
                 memcpy(pb + 2 * i, blk, 2);
                 if (wt == AFM_Q4_1) memcpy(pb + 16 + 2 * i, blk + 2, 2);
                 for (size_t j = 0; j < ncode; j++) pb[head + packed_code_index(wt, i, (int)j)] = blk[off + j];
             }
         }
-    memcpy(out + full * rb, src + full * rb, (size_t)(rows - full) * rb);
+    }
+    afm_free(tmp);
+    if (!in_place) memcpy(out + full * rb, src + full * rb, (size_t)(rows - full) * rb);
     return AFM_OK;
 }
 

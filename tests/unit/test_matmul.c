@@ -113,6 +113,11 @@ static void run_case(afm_pool *p1, afm_pool *p2, afm_dtype wt, int64_t rows, int
         unsigned char *wp = malloc(rb * rows);
         float *yp1 = malloc(sizeof(float) * T * rows), *yp2 = malloc(sizeof(float) * T * rows);
         CHECK(afm_matmul_repack(wt, rows, cols, wq, wp) == AFM_OK, "repack %s", name);
+        unsigned char *wi = malloc(rb * rows); /* in place gives the same bytes */
+        memcpy(wi, wq, rb * rows);
+        CHECK(afm_matmul_repack(wt, rows, cols, wi, wi) == AFM_OK, "in-place repack %s", name);
+        CHECK(!memcmp(wi, wp, rb * rows), "in-place repack %s differs", name);
+        free(wi);
         for (int isa = AFM_ISA_SCALAR; isa <= (int)best; isa++) {
             CHECK(afm_matmul_packed_isa(p1, (afm_isa)isa, yp1, wp, wt, rows, cols, x, T) == AFM_OK, "packed %s", name);
             CHECK(afm_matmul_packed_isa(p2, (afm_isa)isa, yp2, wp, wt, rows, cols, x, T) == AFM_OK, "packed %s", name);
