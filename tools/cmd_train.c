@@ -5,6 +5,7 @@
 #include <string.h>
 #include "afm/status.h"
 #include "train/data.h"
+#include "train/dist.h"
 #include "train/recipe.h"
 #include "train/trainer.h"
 #include "cli.h"
@@ -18,7 +19,9 @@ static int usage(FILE *f) {
                "Trains the recipe's model on DIR (made by 'afm data prepare'), writing RUN/metrics.jsonl and\n"
                "checkpoints RUN/ckpt/step-N/{model.gguf,state.bin}. SIGINT/SIGTERM write a checkpoint and stop;\n"
                "--resume continues from the newest valid checkpoint (bit-exact with the same --threads).\n"
-               "--dry-run prints the parameter count, memory per process and FLOPs per step, without training.\n");
+               "--dry-run prints the parameter count, memory per process and FLOPs per step, without training.\n"
+               "Data parallel: mpirun -np N afm train ... splits each batch across N processes (N must divide\n"
+               "every stage's batch_size; docs/training.md).\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -94,12 +97,23 @@ int cmd_train(int argc, char **argv) {
     o.stop = &g_stop;
     o.progress = progress;
     o.progress_ctx = &quiet;
+    afm_dist dist;
+    if (afm_dist_init(&dist) != AFM_OK) { fprintf(stderr, "error: %s\n", afm_last_error()); free(r); return 1; }
+    o.dist = &dist;
+    if (dist.rank != 0) quiet = true;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     afm_status st = afm_train_run(r, &o);
     if (!quiet) fprintf(stderr, "\n");
     free(r);
-    if (st != AFM_OK) { fprintf(stderr, "error: %s\n", afm_last_error()); return 1; }
+    if (st != AFM_OK) {
+        if (dist.size > 1) fprintf(stderr, "error (rank %d of %d): %s\n", dist.rank, dist.size, afm_last_error());
+        else fprintf(stderr, "error: %s\n", afm_last_error());
+        afm_dist_abort(&dist, 1); /* the other ranks would wait forever in the next all-reduce */
+        afm_dist_finalize(&dist);
+        return 1;
+    }
+    afm_dist_finalize(&dist);
     if (g_stop) fprintf(stderr, "stopped by signal; checkpoint written, continue with --resume\n");
     return 0;
 }

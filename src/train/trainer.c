@@ -258,6 +258,45 @@ static void trainer_free(trainer *t) {
     for (int i = 0; i < AFM_RECIPE_MAX_STAGES; i++) free(t->weights[i]);
 }
 
+/* ---------------- data parallel (train/dist.h) ---------------- */
+static int dist_size(const afm_train_options *o) { return o->dist ? o->dist->size : 1; }
+static bool is_rank0(const afm_train_options *o) { return !o->dist || o->dist->rank == 0; }
+
+static long count_targets(const int32_t *y, long n) {
+    long c = 0;
+    for (long i = 0; i < n; i++) c += y[i] >= 0;
+    return c;
+}
+
+/* Forward + backward of one micro-batch (x, y) of b rows of T tokens, adding d(loss)/dθ / accum
+ * into the gradients and loss / accum into *loss. With N ranks this rank takes rows
+ * [r·b/N, (r+1)·b/N) and weighs its mean loss by its share n_r / n of the counted targets, so the
+ * rank-order sums of gradients and losses are the global batch's (dist.h). */
+static afm_status micro_step(trainer *t, int b, int T, int accum, double *loss) {
+    int N = dist_size(t->o);
+    double l;
+    if (N == 1) {
+        AFM_TRY(afm_train_forward(t->m, t->x, t->y, b, T, &l));
+        AFM_TRY(afm_train_backward(t->m, 1.0f / (float)accum));
+        *loss += l / accum;
+        return AFM_OK;
+    }
+    int br = b / N, lo = t->o->dist->rank * br;
+    long n_all = count_targets(t->y, (long)b * T), n_r = count_targets(t->y + (long)lo * T, (long)br * T);
+    double w = n_all > 0 ? (double)n_r / (double)n_all : 0.0;
+    AFM_TRY(afm_train_forward(t->m, t->x + (long)lo * T, t->y + (long)lo * T, br, T, &l));
+    AFM_TRY(afm_train_backward(t->m, (float)(w / accum)));
+    *loss += l * w / accum;
+    return AFM_OK;
+}
+
+/* Sums the gradients and the loss over ranks (identical on every rank afterwards). */
+static afm_status dist_reduce(trainer *t, double *loss) {
+    if (dist_size(t->o) == 1) return AFM_OK;
+    AFM_TRY(afm_dist_sum_floats(t->o->dist, t->m->grads, t->m->n_params));
+    return afm_dist_sum_doubles(t->o->dist, loss, 1);
+}
+
 static afm_status setup(trainer *t) {
     const afm_recipe *r = t->r;
     const afm_train_options *o = t->o;
@@ -271,6 +310,9 @@ static afm_status setup(trainer *t) {
     int Bmax = 1, Tmax = 1;
     for (int i = 0; i < r->n_stages; i++) {
         const afm_stage *s = &r->stages[i];
+        if (s->batch_size % dist_size(o) != 0)
+            return afm_error(AFM_ERR_INVALID_ARG, "recipe stage '%s': batch_size %d is not a multiple of the %d processes", s->name,
+                             s->batch_size, dist_size(o));
         if (s->batch_size > Bmax) Bmax = s->batch_size;
         if (s->seq_len > Tmax) Tmax = s->seq_len;
         int n = afm_data_n_sources(t->data);
@@ -293,7 +335,7 @@ static afm_status setup(trainer *t) {
     return mkdir_one(o->run_dir);
 }
 
-static void emit(const afm_train_options *o, afm_train_progress *p) { if (o->progress) o->progress(o->progress_ctx, p); }
+static void emit(const afm_train_options *o, afm_train_progress *p) { if (o->progress && is_rank0(o)) o->progress(o->progress_ctx, p); }
 
 static afm_status loop(trainer *t) {
     const afm_recipe *r = t->r;
@@ -308,7 +350,7 @@ static afm_status loop(trainer *t) {
         if (st != AFM_OK) return afm_error_prefix(st, "--resume");
         memcpy(rng.s, s.rng, sizeof rng.s);
         t->opt->t = (int64_t)s.optim_t;
-        AFM_TRY(trim_metrics(mpath, s.step));
+        if (is_rank0(o)) AFM_TRY(trim_metrics(mpath, s.step));
     } else {
         char ck[4200];
         snprintf(ck, sizeof ck, "%s/ckpt", o->run_dir);
@@ -318,10 +360,10 @@ static afm_status loop(trainer *t) {
         free(names);
         if (n > 0) return afm_error(AFM_ERR_INVALID_ARG, "%s already holds checkpoints: pass --resume to continue it, or use a new run folder", o->run_dir);
         afm_train_model_init(t->m, r->seed);
-        remove(mpath);
+        if (is_rank0(o)) remove(mpath);
     }
-    t->metrics = fopen(mpath, "a");
-    if (!t->metrics) return afm_error(AFM_ERR_IO, "cannot open %s: %s", mpath, strerror(errno));
+    if (is_rank0(o)) t->metrics = fopen(mpath, "a");
+    if (is_rank0(o) && !t->metrics) return afm_error(AFM_ERR_IO, "cannot open %s: %s", mpath, strerror(errno));
     int64_t total = afm_recipe_total_steps(r), stop_at = o->max_steps > 0 && o->max_steps < total ? o->max_steps : total;
     double t_start = afm_now_s();
     uint64_t step0 = s.step;
@@ -336,11 +378,9 @@ static afm_status loop(trainer *t) {
         afm_train_zero_grad(t->m);
         for (int a = 0; a < st->grad_accum; a++) {
             AFM_TRY(afm_data_sample(t->data, &rng, t->weights[si], st->batch_size, st->seq_len, t->x, t->y));
-            double l;
-            AFM_TRY(afm_train_forward(t->m, t->x, t->y, st->batch_size, st->seq_len, &l));
-            AFM_TRY(afm_train_backward(t->m, 1.0f / (float)st->grad_accum));
-            loss += l / st->grad_accum;
+            AFM_TRY(micro_step(t, st->batch_size, st->seq_len, st->grad_accum, &loss));
         }
+        AFM_TRY(dist_reduce(t, &loss));
         afm_schedule sch = {st->schedule, st->warmup, st->steps, st->floor};
         double mult = afm_schedule_at(&sch, local);
         t->opt->cfg.lr = st->lr;
@@ -351,7 +391,7 @@ static afm_status loop(trainer *t) {
         s.step++;
         s.tokens += (uint64_t)st->batch_size * st->seq_len * st->grad_accum;
         double dt = afm_now_s() - t0, tps = (double)st->batch_size * st->seq_len * st->grad_accum / dt;
-        if ((int64_t)s.step % r->log_every == 0 || (int64_t)s.step == stop_at)
+        if (t->metrics && ((int64_t)s.step % r->log_every == 0 || (int64_t)s.step == stop_at))
             fprintf(t->metrics, "{\"split\":\"train\",\"step\":%" PRIu64 ",\"stage\":\"%s\",\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,"
                     "\"tokens\":%" PRIu64 ",\"tokens_per_s\":%.1f,\"skipped\":%s}\n", s.step, st->name, loss, st->lr * mult,
                     res.grad_norm, s.tokens, tps, res.skipped ? "true" : "false");
@@ -360,11 +400,11 @@ static afm_status loop(trainer *t) {
                                  elapsed / (double)(s.step - step0) * (double)(stop_at - (int64_t)s.step), false, false};
         emit(o, &pr);
         if (s.bad_streak >= (uint64_t)r->max_bad_steps) {
-            fflush(t->metrics);
+            if (t->metrics) fflush(t->metrics);
             return afm_error(AFM_ERR_RANGE, "stopping: %" PRIu64 " steps in a row had a non-finite loss or gradient (last loss %g, "
                              "gradient norm %g); the last checkpoint is intact", s.bad_streak, loss, res.grad_norm);
         }
-        if (r->eval_every > 0 && r->eval_batches > 0 && (int64_t)s.step % r->eval_every == 0) {
+        if (is_rank0(o) && r->eval_every > 0 && r->eval_batches > 0 && (int64_t)s.step % r->eval_every == 0) {
             double vl;
             afm_status vs = val_loss(t->m, t->data, st, r->eval_batches, t->x, t->y, &vl);
             if (vs == AFM_OK) {
@@ -375,13 +415,16 @@ static afm_status loop(trainer *t) {
             } else if (vs != AFM_ERR_RANGE) return vs;
         }
         bool stopping = o->stop && *o->stop;
+        if (o->dist) AFM_TRY(afm_dist_any(o->dist, &stopping)); /* a signal may reach only some ranks */
         bool last = (int64_t)s.step == stop_at;
         if (stopping || last || (r->checkpoint_every > 0 && (int64_t)s.step % r->checkpoint_every == 0)) {
-            fflush(t->metrics);
-            fsync(fileno(t->metrics));
             memcpy(s.rng, rng.s, sizeof s.rng);
             s.optim_t = (uint64_t)t->opt->t;
-            AFM_TRY(save_checkpoint(o->run_dir, t->m, t->opt, &s, t->tok));
+            if (is_rank0(o)) {
+                fflush(t->metrics);
+                fsync(fileno(t->metrics));
+                AFM_TRY(save_checkpoint(o->run_dir, t->m, t->opt, &s, t->tok));
+            }
             pr.checkpoint = true;
             pr.val = false;
             emit(o, &pr);

@@ -14,13 +14,20 @@
  *
  * NaN/Inf policy: a step whose loss or gradient norm is not finite (or whose norm reaches the
  * AFM optimizer's skip_norm) changes nothing; after max_bad_steps such steps in a row the run
- * stops with an error (the last good checkpoint stays valid). */
+ * stops with an error (the last good checkpoint stays valid).
+ *
+ * Data parallel (options.dist with size N > 1, see dist.h): every rank samples the whole global
+ * batch, trains on its rows and sums gradients and loss in rank order; only rank 0 writes
+ * metrics.jsonl and checkpoints, validates and reports progress. batch_size must be a multiple
+ * of N. The losses equal a single process's up to float rounding (the per-rank sums are split
+ * differently); resume works with any N that divides every stage's batch_size. */
 #ifndef AFM_TRAIN_TRAINER_H
 #define AFM_TRAIN_TRAINER_H
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "afm/status.h"
+#include "train/dist.h"
 #include "train/recipe.h"
 
 typedef struct afm_train_progress {
@@ -40,6 +47,7 @@ typedef struct afm_train_options {
     volatile sig_atomic_t *stop;         /* set (e.g. by SIGINT) to checkpoint and return */
     void (*progress)(void *ctx, const afm_train_progress *p);
     void *progress_ctx;
+    afm_dist *dist;                      /* data parallelism (train/dist.h); NULL: one process */
 } afm_train_options;
 
 /* Trains; returns AFM_OK when the run reached its end, max_steps, or *stop. */
