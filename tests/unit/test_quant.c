@@ -2,8 +2,9 @@
  * scripts/reference/make_quant_fixtures.py):
  *  - quantize: byte-exact for f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1;
  *  - dequantize: bit-exact for every supported type (random blocks);
- *  - q4_k / q6_k quantize (no numpy quantizer exists): round trip through our dequantizer
- *    (itself checked bit-exact above) within the error these formats are known to reach;
+ *  - q4_k / q6_k quantize: byte-exact against llama.cpp's ggml C reference (fixtures from
+ *    scripts/reference/make_kquant_fixtures.py; the gguf package has no k-quant quantizer), and
+ *    the round trip through our dequantizer within the error these formats are known to reach;
  *  - bad arguments give errors. */
 #include "tensor/quant.h"
 #include "tensor/quant_blocks.h"
@@ -105,6 +106,8 @@ int main(void) {
     check_quantize("q4_1", AFM_Q4_1);
     check_quantize("q5_0", AFM_Q5_0);
     check_quantize("q5_1", AFM_Q5_1);
+    check_quantize("q4_k", AFM_Q4_K); /* reference: llama.cpp's ggml C code (make_kquant_fixtures.py) */
+    check_quantize("q6_k", AFM_Q6_K);
     check_dequantize("f16", AFM_F16);
     check_dequantize("bf16", AFM_BF16);
     check_dequantize("q8_0", AFM_Q8_0);
