@@ -112,7 +112,7 @@ static afm_status tok_push(trainer *t, const char *a, size_t la, const char *b, 
         t->tacap = na;
     }
     memcpy(t->tarena + t->tused, a, la);
-    memcpy(t->tarena + t->tused + la, b, lb);
+    if (lb) memcpy(t->tarena + t->tused + la, b, lb);
     int32_t n = t->ntok++;
     t->toff[n] = (uint32_t)t->tused;
     t->tlen[n] = (uint32_t)len;
@@ -148,7 +148,7 @@ static inline uint64_t mix64(uint64_t x) {
 static inline uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t)(uint32_t)a << 32 | (uint32_t)b; }
 
 static afm_status pmap_grow(trainer *t) {
-    uint64_t nmask = t->pmask ? t->pmask * 2 + 1 : (1u << 16) - 1;
+    uint64_t nmask = t->pmask ? t->pmask * 2 + 1 : (1u << 12) - 1;
     pair_slot *m = malloc((nmask + 1) * sizeof *m);
     if (!m) return afm_error(AFM_ERR_NOMEM, "bpe train: out of memory for %llu pair slots", (unsigned long long)(nmask + 1));
     for (uint64_t i = 0; i <= nmask; i++) m[i].key = UINT64_MAX;
@@ -174,7 +174,7 @@ static afm_status pair_get(trainer *t, int32_t a, int32_t b, uint32_t *out) {
     }
     if (t->npairs == UINT32_MAX - 1) return afm_error(AFM_ERR_RANGE, "bpe train: more than 2^32 distinct pairs");
     if (t->npairs == t->pcap) {
-        uint32_t nc = t->pcap ? t->pcap + t->pcap / 2 : 1u << 16;
+        uint32_t nc = t->pcap ? t->pcap + t->pcap / 2 : 1u << 12;
         int32_t *pa = realloc(t->pa, (size_t)nc * sizeof *pa);
         if (pa) t->pa = pa;
         int32_t *pb = realloc(t->pb, (size_t)nc * sizeof *pb);
@@ -375,44 +375,91 @@ static int by_cp(const void *x, const void *y) {
     return a->cp < b->cp ? -1 : a->cp > b->cp;
 }
 
+/* SPM alphabet: code points in increasing order with their token ids. */
+typedef struct spm_alphabet { uint32_t *cp; int32_t *id; size_t n; } spm_alphabet;
+
+static int32_t alpha_find(const spm_alphabet *a, uint32_t cp) {
+    size_t lo = 0, hi = a->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a->cp[mid] < cp) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < a->n && a->cp[lo] == cp ? a->id[lo] : -1;
+}
+
+/* Frequency of every code point in the words (open addressing, key UINT32_MAX = empty). */
+static afm_status char_freqs(const afm_bpe_counts *c, char_count **out, size_t *n_out) {
+    size_t mask = 255, n = 0;
+    char_count *m = malloc((mask + 1) * sizeof *m);
+    if (!m) return afm_error(AFM_ERR_NOMEM, "bpe train: out of memory");
+    for (size_t i = 0; i <= mask; i++) m[i] = (char_count){UINT32_MAX, 0};
+    const char *w;
+    size_t len;
+    uint64_t cnt;
+    for (size_t i = 0; afm_bpe_counts_get(c, i, &w, &len, &cnt); i++)
+        for (size_t k = 0; k < len;) {
+            uint32_t cp;
+            k += (size_t)afm_utf8_next((const unsigned char *)w + k, len - k, &cp);
+            if (cp >= 0x110000) continue;
+            size_t h = (cp * 0x9E3779B1u) & mask;
+            while (m[h].cp != UINT32_MAX && m[h].cp != cp) h = (h + 1) & mask;
+            if (m[h].cp == UINT32_MAX) {
+                m[h].cp = cp;
+                if (++n * 2 > mask) { /* grow */
+                    size_t nmask = mask * 2 + 1;
+                    char_count *nm = malloc((nmask + 1) * sizeof *nm);
+                    if (!nm) { free(m); return afm_error(AFM_ERR_NOMEM, "bpe train: out of memory"); }
+                    for (size_t j = 0; j <= nmask; j++) nm[j] = (char_count){UINT32_MAX, 0};
+                    m[h].n += cnt;
+                    for (size_t j = 0; j <= mask; j++) {
+                        if (m[j].cp == UINT32_MAX) continue;
+                        size_t g = (m[j].cp * 0x9E3779B1u) & nmask;
+                        while (nm[g].cp != UINT32_MAX) g = (g + 1) & nmask;
+                        nm[g] = m[j];
+                    }
+                    free(m);
+                    m = nm;
+                    mask = nmask;
+                    continue;
+                }
+            }
+            m[h].n += cnt;
+        }
+    size_t o = 0;
+    for (size_t i = 0; i <= mask; i++)
+        if (m[i].cp != UINT32_MAX) m[o++] = m[i];
+    *out = m;
+    *n_out = o;
+    return AFM_OK;
+}
+
 /* SPM alphabet: <0x00>..<0xFF>, then the characters seen (the limit_alphabet most frequent if
- * set), by code point. char_id[cp] = token id or -1. */
-static afm_status setup_spm(trainer *t, const afm_bpe_counts *c, int32_t *char_id) {
+ * set), by code point. */
+static afm_status setup_spm(trainer *t, const afm_bpe_counts *c, spm_alphabet *alpha) {
     for (int b = 0; b < 256; b++) {
         char piece[8];
         snprintf(piece, sizeof piece, "<0x%02X>", b);
         int32_t id;
         AFM_TRY(tok_push(t, piece, 6, NULL, 0, AFM_TOKTYPE_BYTE, &id));
     }
-    uint64_t *freq = calloc(0x110000, sizeof *freq);
-    if (!freq) return afm_error(AFM_ERR_NOMEM, "bpe train: out of memory");
-    const char *w;
-    size_t len;
-    uint64_t n;
-    for (size_t i = 0; afm_bpe_counts_get(c, i, &w, &len, &n); i++)
-        for (size_t k = 0; k < len;) {
-            uint32_t cp;
-            k += (size_t)afm_utf8_next((const unsigned char *)w + k, len - k, &cp);
-            if (cp < 0x110000) freq[cp] += n;
-        }
+    char_count *cc = NULL;
     size_t nchars = 0;
-    for (uint32_t cp = 0; cp < 0x110000; cp++) nchars += freq[cp] > 0;
-    char_count *cc = malloc((nchars ? nchars : 1) * sizeof *cc);
-    if (!cc) { free(freq); return afm_error(AFM_ERR_NOMEM, "bpe train: out of memory"); }
-    nchars = 0;
-    for (uint32_t cp = 0; cp < 0x110000; cp++)
-        if (freq[cp]) cc[nchars++] = (char_count){cp, freq[cp]};
-    free(freq);
+    AFM_TRY(char_freqs(c, &cc, &nchars));
     if (t->o->limit_alphabet > 0 && nchars > (size_t)t->o->limit_alphabet) {
         qsort(cc, nchars, sizeof *cc, by_count_desc);
         nchars = (size_t)t->o->limit_alphabet;
     }
     qsort(cc, nchars, sizeof *cc, by_cp);
-    afm_status s = AFM_OK;
+    alpha->cp = malloc((nchars ? nchars : 1) * sizeof *alpha->cp);
+    alpha->id = malloc((nchars ? nchars : 1) * sizeof *alpha->id);
+    afm_status s = alpha->cp && alpha->id ? AFM_OK : afm_error(AFM_ERR_NOMEM, "bpe train: out of memory");
     for (size_t i = 0; i < nchars && s == AFM_OK; i++) {
         char u[4];
         int l = afm_utf8_encode(cc[i].cp, u);
-        s = tok_push(t, u, (size_t)l, NULL, 0, AFM_TOKTYPE_NORMAL, &char_id[cc[i].cp]);
+        alpha->cp[i] = cc[i].cp;
+        s = tok_push(t, u, (size_t)l, NULL, 0, AFM_TOKTYPE_NORMAL, &alpha->id[i]);
+        alpha->n = i + 1;
     }
     free(cc);
     return s;
@@ -420,7 +467,7 @@ static afm_status setup_spm(trainer *t, const afm_bpe_counts *c, int32_t *char_i
 
 /* Turns the counted words into symbol sequences (words that cannot hold a pair are dropped;
  * SPM words are cut at characters outside the alphabet). */
-static afm_status setup_words(trainer *t, const afm_bpe_counts *c, const int32_t *byte_id, const int32_t *char_id) {
+static afm_status setup_words(trainer *t, const afm_bpe_counts *c, const int32_t *byte_id, const spm_alphabet *alpha) {
     size_t nw = afm_bpe_counts_size(c), total = 0;
     const char *w;
     size_t len;
@@ -444,7 +491,7 @@ static afm_status setup_words(trainer *t, const afm_bpe_counts *c, const int32_t
                 else {
                     uint32_t cp;
                     step = (size_t)afm_utf8_next((const unsigned char *)w + k, len - k, &cp);
-                    id = cp < 0x110000 ? char_id[cp] : -1;
+                    id = cp < 0x110000 ? alpha_find(alpha, cp) : -1;
                 }
             }
             if (id >= 0) t->sym[used++] = id;
@@ -591,15 +638,8 @@ static afm_status train(trainer *t, const afm_bpe_counts *c, afm_bpe_vocab **out
         AFM_TRY(tok_push(t, o->specials[i], strlen(o->specials[i]), NULL, 0, AFM_TOKTYPE_CONTROL, &id));
     }
     int32_t byte_id[256];
-    int32_t *char_id = NULL;
-    afm_status s;
-    if (o->style == AFM_BPE_BYTELEVEL) s = setup_bytelevel(t, byte_id);
-    else {
-        char_id = malloc(0x110000 * sizeof *char_id);
-        if (!char_id) return afm_error(AFM_ERR_NOMEM, "bpe train: out of memory");
-        memset(char_id, 0xFF, 0x110000 * sizeof *char_id);
-        s = setup_spm(t, c, char_id);
-    }
+    spm_alphabet alpha = {0};
+    afm_status s = o->style == AFM_BPE_BYTELEVEL ? setup_bytelevel(t, byte_id) : setup_spm(t, c, &alpha);
     if (s == AFM_OK && t->ntok > o->vocab_size) {
         if (o->style == AFM_BPE_BYTELEVEL)
             s = afm_error(AFM_ERR_INVALID_ARG, "bpe train: vocabulary size %d is smaller than the initial alphabet (%d special tokens + 256 bytes = %d)",
@@ -608,8 +648,9 @@ static afm_status train(trainer *t, const afm_bpe_counts *c, afm_bpe_vocab **out
             s = afm_error(AFM_ERR_INVALID_ARG, "bpe train: vocabulary size %d is smaller than the initial alphabet (%d special tokens + 256 byte tokens + %d characters = %d); "
                           "raise the size or use --limit-alphabet", o->vocab_size, o->n_specials, t->ntok - 256 - o->n_specials, t->ntok);
     }
-    if (s == AFM_OK) s = setup_words(t, c, byte_id, char_id);
-    free(char_id);
+    if (s == AFM_OK) s = setup_words(t, c, byte_id, &alpha);
+    free(alpha.cp);
+    free(alpha.id);
     AFM_TRY(s);
     AFM_TRY(count_pairs(t));
     AFM_TRY(run(t));
