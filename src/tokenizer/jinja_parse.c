@@ -329,6 +329,7 @@ static void lex(lexer *L) {
         emit_text(L, pos, s + pos, tl);
         size_t i = at + 2 + (sign ? 1 : 0);
         if (kind == '#') {
+            if (i >= n) break; /* jinja2 ends quietly on a comment opener that is the last thing */
             size_t j = i;
             for (;;) {
                 if (j + 1 >= n) lex_fail(L, at, "missing end of comment tag '#}'");
