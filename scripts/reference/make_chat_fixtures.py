@@ -169,6 +169,11 @@ FEATURES = [
      {"u": "h\u00e9llo w\u00f6rld \u00dfa \u0391\u03b2\u03b3 \u0416\u0436 \u0131 \u017f-x (y) 日本"}),
     ("float_mod_round", "{{ 1 % -0.125 }} {{ -2 % 2.0 }} {{ 2.5 is odd }} {{ 3.0 is odd }} {{ 1 | round(1) }} {{ 2.675 | round(2) }} {{ 2.5 | round }} {{ -7 % -3 }}", {}),
     ("indent_lines", "{{ 'a\\r\\nb\\n' | indent(2, true) }}|{{ '' | indent }}|{{ 'x\\n\\ny' | indent(2, blank=true) }}", {}),
+    ("scope_store_after_loop", "{% for i in [1] %}[{{ n }}]{% endfor %}{% set n = 'v' %}{{ n }}", {"n": 0}),
+    ("scope_branch_store", "{% for i in [1] %}[{{ n }}{{ k }}]{% endfor %}{% if x %}{% set n = 1 %}{% else %}{% set n = 2 %}{% endif %}"
+     "{% if x %}{% set k = 1 %}{% elif y %}{% set k = 2 %}{% else %}{% set k = 3 %}{% endif %}{{ n }}{{ k }}", {"n": 0, "k": 0, "x": True, "y": False}),
+    ("scope_macro_alias", "{% macro m() %}{% for i in [1] %}[{{ n }}]{% endfor %}{% set n = 'm' %}{{ n }}{% endmacro %}{{ m() }}{{ n }}"
+     "{% macro q() %}{% for i in [1] %}[{{ z }}]{% endfor %}{% set z = 'q' %}{{ z }}{% endmacro %}{{ q() }}", {"n": 0, "z": 5}),
     ("raise_exception", "before{{ raise_exception('Custom failure: ' ~ x) }}", {"x": 7}),
     ("error_undefined_attr", "{{ missing.attr }}", {}),
     ("error_type", "{{ 1 + 'a' }}", {}),

@@ -122,6 +122,7 @@ static afm_status render(const afm_chat_template *t, const render_in *in, char *
         }
     }
     jframe *top = jframe_new(&c, g);
+    jframe_enter(&c, top, t->root);
     jexec(&c, top, t->root);
     char *res = malloc(ob.n + 1);
     if (!res) {

@@ -178,6 +178,8 @@ typedef struct jctx {
 _Noreturn void jcfail(jctx *c, const struct jnode *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 jv jeval(jctx *c, jframe *f, const jnode *n);
 void jexec(jctx *c, jframe *f, const jnode *body);
+/* marks the names a frame body stores before reading as undefined in f (jinja2 scoping) */
+void jframe_enter(jctx *c, jframe *f, const jnode *body);
 jv jframe_lookup(jframe *f, const char *name);
 void jframe_set(jctx *c, jframe *f, const char *name, jv v);
 jframe *jframe_new(jctx *c, jframe *parent);

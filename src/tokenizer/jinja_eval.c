@@ -65,6 +65,11 @@ void jframe_set(jctx *c, jframe *f, const char *name, jv v) {
     f->n++;
 }
 
+void jframe_enter(jctx *c, jframe *f, const jnode *body) {
+    if (!body || body->kind != JN_BODY) return;
+    for (size_t i = 0; i < body->nnames; i++) jframe_set(c, f, body->names[i], jv_undef(NULL));
+}
+
 static jv undef_msg(jctx *c, const char *fmt, const char *a, const char *b) {
     char tmp[320];
     snprintf(tmp, sizeof tmp, fmt, a, b);
@@ -461,6 +466,7 @@ static jv call_macro(jctx *c, jfunc *fn, jargs *a, const jnode *at) {
     const jnode *m = fn->macro;
     if (c->depth >= MAX_CALL_DEPTH) jcfail(c, at, "macro calls nested too deeply (more than %d)", MAX_CALL_DEPTH);
     jframe *f = jframe_new(c, fn->closure);
+    jframe_enter(c, f, fn->caller_body ? fn->caller_body : m->a);
     if (a->npos > m->nnames) jcfail(c, at, "macro '%s' takes not more than %zu argument(s)", fn->name, m->nnames);
     bool *given = jalloc(c->a, c->e, (m->nnames + 1) * sizeof(bool));
     for (size_t i = 0; i < a->npos; i++) {
@@ -647,6 +653,7 @@ static int exec_for(jctx *c, jframe *f, const jnode *n) {
     for (size_t i = 0; i < items->n; i++) {
         tick(c, n);
         jframe *it = jframe_new(c, f);
+        jframe_enter(c, it, n->c);
         assign_targets(c, it, n->names, n->nnames, items->items[i], n);
         jloop *cur = jalloc(c->a, c->e, sizeof *cur);
         *cur = *L;

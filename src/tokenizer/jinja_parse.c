@@ -1124,6 +1124,202 @@ static jnode *parse_body(parser *P, const char *const *ends, tok *opener) {
     return body;
 }
 
+/* ---- jinja2's scoping of names stored in a frame ----
+ * jinja2 compiles each frame (the template, a for body, a macro or call body) with a local
+ * variable per name the frame stores. A name stored (in every branch) before the frame itself
+ * reads it starts out undefined for the whole frame, so inner loops and macros that run before
+ * the assignment see it undefined even when the caller passed a value; a name read first, or
+ * first stored inside an if, starts from the context/enclosing value. This pass lists the
+ * first kind on each frame body (JN_BODY names), mirroring jinja2's idtracking. */
+enum { REF_RESOLVE = 1, REF_UNDEF, REF_ALIAS };
+/* inner frames are analyzed after their parent frame is complete, as jinja2 compiles them */
+typedef struct symjob { jnode *body; const char *const *params; size_t nparams; const jnode *filter; struct symjob *next; } symjob;
+typedef struct symtab {
+    struct symtab *parent;
+    symjob **jobs; /* shared by a frame's branch copies */
+    const char **names; int *state; size_t n, cap;
+    const char **stores; size_t ns, scap;
+    jarena *a; jerr *e;
+} symtab;
+
+static int sym_find_local(const symtab *t, const char *name) {
+    for (size_t i = 0; i < t->n; i++)
+        if (!strcmp(t->names[i], name)) return (int)i;
+    return -1;
+}
+static bool sym_find_ref(const symtab *t, const char *name) {
+    for (; t; t = t->parent)
+        if (sym_find_local(t, name) >= 0) return true;
+    return false;
+}
+static void sym_define(symtab *t, const char *name, int state) {
+    int i = sym_find_local(t, name);
+    if (i >= 0) { t->state[i] = state; return; }
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 8;
+        const char **nn = jalloc(t->a, t->e, cap * sizeof *nn);
+        int *st = jalloc(t->a, t->e, cap * sizeof *st);
+        if (t->n) { memcpy(nn, t->names, t->n * sizeof *nn); memcpy(st, t->state, t->n * sizeof *st); }
+        t->names = nn; t->state = st; t->cap = cap;
+    }
+    t->names[t->n] = name;
+    t->state[t->n] = state;
+    t->n++;
+}
+static bool sym_stored(const symtab *t, const char *name) {
+    for (size_t i = 0; i < t->ns; i++)
+        if (!strcmp(t->stores[i], name)) return true;
+    return false;
+}
+static void sym_add_store(symtab *t, const char *name) {
+    if (sym_stored(t, name)) return;
+    if (t->ns == t->scap) {
+        size_t cap = t->scap ? t->scap * 2 : 8;
+        const char **q = jalloc(t->a, t->e, cap * sizeof *q);
+        if (t->ns) memcpy(q, t->stores, t->ns * sizeof *q);
+        t->stores = q; t->scap = cap;
+    }
+    t->stores[t->ns++] = name;
+}
+static void sym_load(symtab *t, const char *name) {
+    if (!sym_find_ref(t, name)) sym_define(t, name, REF_RESOLVE);
+}
+static void sym_store(symtab *t, const char *name) {
+    sym_add_store(t, name);
+    if (sym_find_local(t, name) >= 0) return;
+    sym_define(t, name, sym_find_ref(t->parent, name) ? REF_ALIAS : REF_UNDEF);
+}
+static symtab sym_copy(const symtab *t) {
+    symtab c = *t;
+    c.cap = t->n + 4;
+    c.names = jalloc(t->a, t->e, c.cap * sizeof *c.names);
+    c.state = jalloc(t->a, t->e, c.cap * sizeof *c.state);
+    if (t->n) { memcpy(c.names, t->names, t->n * sizeof *c.names); memcpy(c.state, t->state, t->n * sizeof *c.state); }
+    c.scap = t->ns + 4;
+    c.stores = jalloc(t->a, t->e, c.scap * sizeof *c.stores);
+    if (t->ns) memcpy(c.stores, t->stores, t->ns * sizeof *c.stores);
+    return c;
+}
+
+static void sym_expr(symtab *t, const jnode *n) {
+    if (!n) return;
+    if (n->kind == JN_NAME) { sym_load(t, n->name); return; }
+    sym_expr(t, n->a);
+    sym_expr(t, n->b);
+    sym_expr(t, n->c);
+    sym_expr(t, n->d);
+    for (size_t i = 0; i < n->n; i++) sym_expr(t, n->list[i]);
+    for (size_t i = 0; i < n->n2; i++) sym_expr(t, n->list2[i]);
+}
+
+static void defer_frame(symtab *t, jnode *body, const char *const *params, size_t nparams, const jnode *filter) {
+    if (!body) return;
+    symjob *j = jalloc(t->a, t->e, sizeof *j);
+    j->body = body;
+    j->params = params;
+    j->nparams = nparams;
+    j->filter = filter;
+    j->next = *t->jobs;
+    *t->jobs = j;
+}
+
+/* jinja2's branch_update: take the branches' references; a name first stored inside a branch
+ * starts from the enclosing value (whether or not every branch stores it) */
+static void sym_branch_merge(symtab *t, symtab br[3]) {
+    for (int b = 0; b < 3; b++)
+        for (size_t i = 0; i < br[b].n; i++) sym_define(t, br[b].names[i], br[b].state[i]);
+    for (int b = 0; b < 3; b++)
+        for (size_t i = 0; i < br[b].ns; i++) {
+            const char *name = br[b].stores[i];
+            if (sym_stored(t, name)) continue;
+            sym_define(t, name, sym_find_ref(t->parent, name) ? REF_ALIAS : REF_RESOLVE);
+        }
+    for (int b = 0; b < 3; b++)
+        for (size_t i = 0; i < br[b].ns; i++) sym_add_store(t, br[b].stores[i]);
+}
+
+static void sym_stmt(symtab *t, const jnode *n) {
+    switch (n->kind) {
+    case JN_BODY: for (size_t i = 0; i < n->n; i++) sym_stmt(t, n->list[i]); return;
+    case JN_TEXT: case JN_BREAK: case JN_CONTINUE: return;
+    case JN_OUT: sym_expr(t, n->a); return;
+    case JN_SET:
+        sym_expr(t, n->a);
+        for (size_t i = 0; i < n->nnames; i++) sym_store(t, n->names[i]);
+        return;
+    case JN_SETATTR: sym_expr(t, n->a); sym_load(t, n->name); return;
+    case JN_SETBLOCK:
+        defer_frame(t, n->b, NULL, 0, NULL);
+        sym_expr(t, n->a);
+        sym_store(t, n->names[0]);
+        return;
+    case JN_MACRO:
+        for (size_t i = 0; i < n->n2; i++) sym_expr(t, n->list2[i]);
+        sym_store(t, n->name);
+        defer_frame(t, n->a, n->names, n->nnames, NULL);
+        return;
+    case JN_CALLBLOCK:
+        sym_expr(t, n->b);
+        defer_frame(t, n->a, n->names, n->nnames, NULL);
+        return;
+    case JN_FILTERBLOCK:
+        sym_expr(t, n->a);
+        defer_frame(t, n->b, NULL, 0, NULL);
+        return;
+    case JN_FOR: {
+        sym_expr(t, n->a);
+        /* the loop body (with its filter) is a frame of its own; targets and 'loop' are its parameters */
+        const char **params = jalloc(t->a, t->e, (n->nnames + 1) * sizeof *params);
+        for (size_t i = 0; i < n->nnames; i++) params[i] = n->names[i];
+        params[n->nnames] = "loop";
+        defer_frame(t, n->c, params, n->nnames + 1, n->b);
+        defer_frame(t, n->d, NULL, 0, NULL);
+        return;
+    }
+    case JN_IF: {
+        /* jinja2: branches are the body, all elifs together (each an if of its own), the else */
+        sym_expr(t, n->a);
+        symtab br[3];
+        br[0] = sym_copy(t);
+        sym_stmt(&br[0], n->b);
+        br[1] = sym_copy(t);
+        const jnode *x = n->c;
+        for (; x && x->kind == JN_IF; x = x->c) {
+            sym_expr(&br[1], x->a);
+            symtab eb[3] = {sym_copy(&br[1]), sym_copy(&br[1]), sym_copy(&br[1])};
+            sym_stmt(&eb[0], x->b);
+            sym_branch_merge(&br[1], eb);
+        }
+        br[2] = sym_copy(t);
+        if (x) sym_stmt(&br[2], x);
+        sym_branch_merge(t, br);
+        return;
+    }
+    default: sym_expr(t, n); return;
+    }
+}
+
+static void analyze_frame(jarena *a, jerr *e, jnode *body, symtab *parent, const char *const *params, size_t nparams,
+                          const jnode *filter) {
+    if (!body || body->kind != JN_BODY) return;
+    symjob *jobs = NULL;
+    symtab t = {.parent = parent, .a = a, .e = e, .jobs = &jobs};
+    for (size_t i = 0; i < nparams; i++) sym_define(&t, params[i], REF_ALIAS);
+    if (filter) sym_expr(&t, filter);
+    for (size_t i = 0; i < body->n; i++) sym_stmt(&t, body->list[i]);
+    size_t k = 0;
+    for (size_t i = 0; i < t.n; i++) k += t.state[i] == REF_UNDEF;
+    if (k) {
+        body->names = jalloc(a, e, k * sizeof *body->names);
+        for (size_t i = 0; i < t.n; i++)
+            if (t.state[i] == REF_UNDEF) body->names[body->nnames++] = t.names[i];
+    }
+    /* inner frames see this frame's complete symbols; the list is LIFO, so reverse it first */
+    symjob *rev = NULL;
+    while (jobs) { symjob *nx = jobs->next; jobs->next = rev; rev = jobs; jobs = nx; }
+    for (symjob *j = rev; j; j = j->next) analyze_frame(a, e, j->body, &t, j->params, j->nparams, j->filter);
+}
+
 /* jinja2 reports an unknown filter or test when it compiles the template, except inside an
  * if-statement or a conditional expression (a "soft" frame), where the error waits until the
  * filter is used; a for body, macro, set or filter block starts a new, hard frame. */
@@ -1182,5 +1378,6 @@ jnode *jparse(jarena *a, jerr *e, const char *src, size_t len) {
     parser P = {.L = &L};
     jnode *root = parse_body(&P, NULL, NULL);
     check_names(e, root, false);
+    analyze_frame(a, e, root, NULL, NULL, 0, NULL);
     return root;
 }
