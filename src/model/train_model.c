@@ -269,6 +269,7 @@ afm_status afm_train_forward(afm_train_model *m, const int32_t *tokens, const in
     }
     m->tokens = tokens;
     m->targets = targets;
+    m->logits_are_grads = false;
     m->cur_b = b;
     m->cur_t = t;
 
@@ -328,7 +329,8 @@ afm_status afm_train_backward(afm_train_model *m, float scale) {
     float sc = (float)(1.0 / sqrt((double)hd));
     /* the loss is a mean over counted rows: seed d(loss)/d(loss_n) = scale / n_valid */
     float seed = m->n_valid > 0 ? scale / (float)m->n_valid : 0.0f;
-    afm_xent_bwd(P, m->logits, m->lse, m->targets, N, V, m->z_loss, seed);
+    if (!m->logits_are_grads) afm_xent_bwd(P, m->logits, m->lse, m->targets, N, V, m->z_loss, seed);
+    m->logits_are_grads = false;
     float *dlogits = m->logits;
     afm_linear_bwd_w(P, W, m->g.output, dlogits, m->x_nf, N, D, V);
     afm_linear_bwd_x(P, W, m->d_xn, dlogits, m->p.output, N, D, V, false);

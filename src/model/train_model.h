@@ -90,6 +90,10 @@ typedef struct afm_train_model {
     int cur_b, cur_t;
     long n_valid;
     double loss;
+    /* Set by a caller that, after forward, replaced the logits with scale · d(its loss)/d(logits)
+     * (distillation, train/distill.h): backward then starts from them instead of the cross-entropy
+     * gradient. forward clears it. */
+    bool logits_are_grads;
 } afm_train_model;
 
 /* Allocates parameters, gradients and activations for batches up to (B, T). The pool is

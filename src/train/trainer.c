@@ -1,6 +1,8 @@
 /* Training loop, checkpoints and resume (see trainer.h). */
 #include "train/trainer.h"
 #include "train/data.h"
+#include "train/distill.h"
+#include "tokenizer/tokenizer.h"
 #include "train/optim.h"
 #include "model/train_gguf.h"
 #include "base/error.h"
@@ -244,9 +246,13 @@ typedef struct trainer {
     FILE *metrics;
     int32_t *x, *y;
     double *weights[AFM_RECIPE_MAX_STAGES];
+    afm_distill_teacher *teacher; /* recipe "distill"; NULL otherwise */
+    float *teacher_logits;        /* (B·T, V) */
 } trainer;
 
 static void trainer_free(trainer *t) {
+    afm_distill_teacher_free(t->teacher);
+    free(t->teacher_logits);
     afm_optim_free(t->opt);
     afm_train_model_free(t->m);
     afm_gguf_close(t->tok);
@@ -272,29 +278,65 @@ static long count_targets(const int32_t *y, long n) {
  * into the gradients and loss / accum into *loss. With N ranks this rank takes rows
  * [r·b/N, (r+1)·b/N) and weighs its mean loss by its share n_r / n of the counted targets, so the
  * rank-order sums of gradients and losses are the global batch's (dist.h). */
-static afm_status micro_step(trainer *t, int b, int T, int accum, double *loss) {
-    int N = dist_size(t->o);
-    double l;
-    if (N == 1) {
-        AFM_TRY(afm_train_forward(t->m, t->x, t->y, b, T, &l));
-        AFM_TRY(afm_train_backward(t->m, 1.0f / (float)accum));
-        *loss += l / accum;
-        return AFM_OK;
+/* Distillation (train/distill.h): the teacher's logits for the same rows replace the loss and
+ * the gradient of the logits (scale as backward's). */
+static afm_status distill_step(trainer *t, const int32_t *x, const int32_t *y, int b, int T, float scale, double *loss, double *mon) {
+    afm_distill_stats ds;
+    AFM_TRY(afm_distill_teacher_logits(t->teacher, x, b, T, t->teacher_logits));
+    AFM_TRY(afm_distill_loss(&t->r->distill, t->m->logits, t->teacher_logits, y, (long)b * T, t->m->cfg.n_vocab, true, scale, &ds));
+    t->m->logits_are_grads = true;
+    *loss = ds.loss;
+    mon[0] = ds.kl1;
+    mon[1] = ds.top1;
+    return AFM_OK;
+}
+
+/* kl: (KL to the teacher, top-1 agreement) accumulated like the loss (distillation only) */
+static afm_status micro_step(trainer *t, int b, int T, int accum, double *loss, double *kl) {
+    int N = dist_size(t->o), br = b, lo = 0;
+    double w = 1.0, l, mon[2] = {0, 0};
+    if (N > 1) {
+        br = b / N;
+        lo = t->o->dist->rank * br;
+        long n_all = count_targets(t->y, (long)b * T), n_r = count_targets(t->y + (long)lo * T, (long)br * T);
+        w = n_all > 0 ? (double)n_r / (double)n_all : 0.0;
     }
-    int br = b / N, lo = t->o->dist->rank * br;
-    long n_all = count_targets(t->y, (long)b * T), n_r = count_targets(t->y + (long)lo * T, (long)br * T);
-    double w = n_all > 0 ? (double)n_r / (double)n_all : 0.0;
-    AFM_TRY(afm_train_forward(t->m, t->x + (long)lo * T, t->y + (long)lo * T, br, T, &l));
-    AFM_TRY(afm_train_backward(t->m, (float)(w / accum)));
+    const int32_t *x = t->x + (long)lo * T, *y = t->y + (long)lo * T;
+    float scale = (float)(w / accum); /* = 1.0f / accum with one process */
+    AFM_TRY(afm_train_forward(t->m, x, y, br, T, &l));
+    if (t->teacher) AFM_TRY(distill_step(t, x, y, br, T, scale, &l, mon));
+    AFM_TRY(afm_train_backward(t->m, scale));
     *loss += l * w / accum;
+    kl[0] += mon[0] * w / accum;
+    kl[1] += mon[1] * w / accum;
     return AFM_OK;
 }
 
 /* Sums the gradients and the loss over ranks (identical on every rank afterwards). */
-static afm_status dist_reduce(trainer *t, double *loss) {
+static afm_status dist_reduce(trainer *t, double *loss, double *kl) {
     if (dist_size(t->o) == 1) return AFM_OK;
     AFM_TRY(afm_dist_sum_floats(t->o->dist, t->m->grads, t->m->n_params));
-    return afm_dist_sum_doubles(t->o->dist, loss, 1);
+    double v[3] = {*loss, kl[0], kl[1]};
+    AFM_TRY(afm_dist_sum_doubles(t->o->dist, v, 3));
+    *loss = v[0];
+    kl[0] = v[1];
+    kl[1] = v[2];
+    return AFM_OK;
+}
+
+/* The distillation teacher; its vocabulary must be the data's (size, and tokens when both
+ * files carry a tokenizer). */
+static afm_status open_teacher(trainer *t, int Bmax, int Tmax) {
+    uint64_t hash = 0;
+    afm_tokenizer *tok = NULL;
+    if (t->tok && afm_tokenizer_from_gguf(t->tok, &tok) == AFM_OK) hash = afm_vocab_hash(tok);
+    afm_tokenizer_free(tok);
+    int32_t V = t->m->cfg.n_vocab;
+    AFM_TRY(afm_distill_teacher_open(&t->r->distill, V, hash, Tmax, t->o->n_threads, &t->teacher));
+    size_t n;
+    if (!afm_mul_ok((size_t)Bmax * (size_t)Tmax, (size_t)V, &n) || !(t->teacher_logits = malloc(n * sizeof(float))))
+        return afm_error(AFM_ERR_NOMEM, "out of memory for the teacher's logits (%d x %d x %d)", Bmax, Tmax, V);
+    return AFM_OK;
 }
 
 static afm_status setup(trainer *t) {
@@ -328,11 +370,19 @@ static afm_status setup(trainer *t) {
     AFM_TRY(afm_data_set_split(t->data, r->val_fraction, Tmax));
     AFM_TRY(afm_train_model_create(&c, Bmax, Tmax, t->pool, &t->m));
     t->m->z_loss = r->z_loss;
+    if (r->distill.mode != AFM_DISTILL_OFF) AFM_TRY(open_teacher(t, Bmax, Tmax));
     AFM_TRY(afm_optim_create(&r->optim, t->m->n_params, &t->opt));
     t->x = malloc(sizeof(int32_t) * (size_t)Bmax * Tmax);
     t->y = malloc(sizeof(int32_t) * (size_t)Bmax * Tmax);
     if (!t->x || !t->y) return afm_error(AFM_ERR_NOMEM, "out of memory");
     return mkdir_one(o->run_dir);
+}
+
+/* metrics.jsonl when distilling: ,"kl":KL(teacher || student) at T = 1,"top1":argmax agreement */
+static const char *distill_field(const trainer *t, const double *kl, char *buf, size_t size) {
+    if (!t->teacher) return "";
+    snprintf(buf, size, ",\"kl\":%.9g,\"top1\":%.6g", kl[0], kl[1]);
+    return buf;
 }
 
 static void emit(const afm_train_options *o, afm_train_progress *p) { if (o->progress && is_rank0(o)) o->progress(o->progress_ctx, p); }
@@ -366,6 +416,7 @@ static afm_status loop(trainer *t) {
     if (is_rank0(o) && !t->metrics) return afm_error(AFM_ERR_IO, "cannot open %s: %s", mpath, strerror(errno));
     int64_t total = afm_recipe_total_steps(r), stop_at = o->max_steps > 0 && o->max_steps < total ? o->max_steps : total;
     double t_start = afm_now_s();
+    char klbuf[96];
     uint64_t step0 = s.step;
     while ((int64_t)s.step < stop_at) {
         int si = 0;
@@ -374,13 +425,13 @@ static afm_status loop(trainer *t) {
         const afm_stage *st = &r->stages[si];
         int64_t local = (int64_t)s.step - begin;
         t->m->cfg.rope_theta = st->rope_theta;
-        double t0 = afm_now_s(), loss = 0;
+        double t0 = afm_now_s(), loss = 0, kl[2] = {0, 0};
         afm_train_zero_grad(t->m);
         for (int a = 0; a < st->grad_accum; a++) {
             AFM_TRY(afm_data_sample(t->data, &rng, t->weights[si], st->batch_size, st->seq_len, t->x, t->y));
-            AFM_TRY(micro_step(t, st->batch_size, st->seq_len, st->grad_accum, &loss));
+            AFM_TRY(micro_step(t, st->batch_size, st->seq_len, st->grad_accum, &loss, kl));
         }
-        AFM_TRY(dist_reduce(t, &loss));
+        AFM_TRY(dist_reduce(t, &loss, kl));
         afm_schedule sch = {st->schedule, st->warmup, st->steps, st->floor};
         double mult = afm_schedule_at(&sch, local);
         t->opt->cfg.lr = st->lr;
@@ -393,8 +444,8 @@ static afm_status loop(trainer *t) {
         double dt = afm_now_s() - t0, tps = (double)st->batch_size * st->seq_len * st->grad_accum / dt;
         if (t->metrics && ((int64_t)s.step % r->log_every == 0 || (int64_t)s.step == stop_at))
             fprintf(t->metrics, "{\"split\":\"train\",\"step\":%" PRIu64 ",\"stage\":\"%s\",\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,"
-                    "\"tokens\":%" PRIu64 ",\"tokens_per_s\":%.1f,\"skipped\":%s}\n", s.step, st->name, loss, st->lr * mult,
-                    res.grad_norm, s.tokens, tps, res.skipped ? "true" : "false");
+                    "\"tokens\":%" PRIu64 ",\"tokens_per_s\":%.1f,\"skipped\":%s%s}\n", s.step, st->name, loss, st->lr * mult,
+                    res.grad_norm, s.tokens, tps, res.skipped ? "true" : "false", distill_field(t, kl, klbuf, sizeof klbuf));
         double elapsed = afm_now_s() - t_start;
         afm_train_progress pr = {(int64_t)s.step, stop_at, st->name, loss, st->lr * mult, tps,
                                  elapsed / (double)(s.step - step0) * (double)(stop_at - (int64_t)s.step), false, false};
