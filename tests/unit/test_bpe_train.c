@@ -369,6 +369,32 @@ static void test_bad_input(void) {
     OK(train_files(&s, files, 1, &v));
     CHECK(v->n_tokens == 261 && v->n_merges == 2);
     afm_bpe_vocab_free(v);
+    /* SPM text spelling a byte token: the piece "<0x41>" is never learned as a normal token (its
+     * characters fall in different SPM words; a merge building it would be refused), and the text
+     * encodes and decodes back to itself rather than to "A" */
+    char *lit = tmp_path("literal.txt");
+    write_file(lit, "<0x41>\n<0x41>\n<0x41>\n<0x41> <0x41>\n");
+    const char *lf[] = {lit};
+    afm_bpe_train_opts ls = {.style = AFM_BPE_SPM, .vocab_size = 400};
+    OK(train_files(&ls, lf, 1, &v));
+    int normal_byte_piece = 0;
+    for (int32_t id = 256; id < v->n_tokens; id++)
+        if (v->len[id] == 6 && !memcmp(v->arena + v->off[id], "<0x41>", 6)) normal_byte_piece++;
+    CHECK(normal_byte_piece == 0 && v->n_merges >= 2);
+    afm_tokenizer *lt;
+    OK(afm_bpe_vocab_to_tokenizer(v, &lt)); /* refuses duplicate pieces */
+    int32_t *ids;
+    size_t n;
+    char *back;
+    size_t bl;
+    OK(afm_tokenizer_encode(lt, "x <0x41>", 8, false, false, &ids, &n));
+    OK(afm_tokenizer_decode(lt, ids, n, false, &back, &bl));
+    CHECK(bl == 8 && !memcmp(back, "x <0x41>", 8));
+    free(ids);
+    free(back);
+    afm_tokenizer_free(lt);
+    afm_bpe_vocab_free(v);
+    free(lit);
     free(good); free(empty); free(blank); free(bad1); free(bad2); free(bad3); free(bad4);
 }
 
