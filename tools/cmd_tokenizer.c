@@ -14,6 +14,7 @@ static int usage_train(FILE *f) {
             "usage: afm tokenizer train --vocab-size N --style bytelevel|sentencepiece -o OUT FILES...\n"
             "         [--special TOKEN]... [--split-digits] [--pre gpt2|llama3|qwen2|smollm]\n"
             "         [--format gguf|hf] [--ties hf|bytes] [--min-frequency N] [--limit-alphabet N]\n"
+            "         [--character-coverage F]\n"
             "         [--field NAME] [--threads N] [--quiet]\n"
             "Trains a BPE vocabulary of N tokens (special tokens and the alphabet included).\n"
             "FILES: plain text (each line, with its line ending, is one unit, as HF tokenizers reads\n"
@@ -28,8 +29,10 @@ static int usage_train(FILE *f) {
             "  --ties hf|bytes        equal counts: smallest id pair first (HF tokenizers' BpeTrainer,\n"
             "                         default) or greatest byte pair first (CS336 reference trainer)\n"
             "  --min-frequency N      stop when the best pair occurs fewer than N times\n"
-            "  --limit-alphabet N     sentencepiece: keep the N most frequent characters (others fall\n"
-            "                         back to bytes)\n"
+            "  --character-coverage F sentencepiece: keep the most frequent characters covering the\n"
+            "                         fraction F of all (default 0.9995, as SentencePiece; 1: all);\n"
+            "                         the others are spelled with byte tokens\n"
+            "  --limit-alphabet N     sentencepiece: keep at most the N most frequent characters\n"
             "  --threads N            threads counting words (default 2)\n");
     return f == stdout ? 0 : 2;
 }
@@ -71,6 +74,7 @@ static int tokenizer_train(int argc, char **argv) {
     afm_bpe_train_opts o = {.style = AFM_BPE_BYTELEVEL, .pretok = AFM_PRETOK_GPT2, .n_threads = 2};
     const char *out = NULL, *style = NULL, *pre = NULL, *format = "gguf", *ties = "hf";
     long vocab = 0, minf = 0, limit = 0, threads = 2;
+    double coverage = 0.9995;
     bool bad = false, quiet = false;
     const char **specials = calloc((size_t)argc + 4, sizeof *specials);
     const char **files = calloc((size_t)argc + 1, sizeof *files);
@@ -88,6 +92,7 @@ static int tokenizer_train(int argc, char **argv) {
         if (arg_str(argc, argv, &i, "--ties", NULL, &ties, &bad)) continue;
         if (arg_int(argc, argv, &i, "--min-frequency", NULL, &minf, &bad)) continue;
         if (arg_int(argc, argv, &i, "--limit-alphabet", NULL, &limit, &bad)) continue;
+        if (arg_float(argc, argv, &i, "--character-coverage", NULL, &coverage, &bad)) continue;
         if (arg_str(argc, argv, &i, "--field", NULL, &o.jsonl_field, &bad)) continue;
         if (arg_int(argc, argv, &i, "--threads", "-t", &threads, &bad)) continue;
         if (arg_str(argc, argv, &i, "-o", "--output", &out, &bad)) continue;
@@ -115,6 +120,7 @@ static int tokenizer_train(int argc, char **argv) {
         if (o.pretok == AFM_PRETOK_GPT2) o.pretok = AFM_PRETOK_SMOLLM; /* GPT-2 pattern with every digit alone */
         else if (o.pretok == AFM_PRETOK_LLAMA3) { fprintf(stderr, "error: the llama3 pattern groups digits by three; use --pre qwen2 (one digit per word) with --split-digits\n"); goto done; }
     }
+    if (!(coverage > 0 && coverage <= 1)) { fprintf(stderr, "error: --character-coverage must be in (0, 1]\n"); goto done; }
     if (limit && o.style != AFM_BPE_SPM) { fprintf(stderr, "error: --limit-alphabet applies to --style sentencepiece only (the byte-level alphabet is 256 bytes)\n"); goto done; }
     if (o.style == AFM_BPE_SPM && o.n_specials == 0) {
         specials[0] = "<unk>"; specials[1] = "<s>"; specials[2] = "</s>";
@@ -124,6 +130,7 @@ static int tokenizer_train(int argc, char **argv) {
     o.vocab_size = (int32_t)vocab;
     o.min_frequency = (uint64_t)minf;
     o.limit_alphabet = (int32_t)limit;
+    o.char_coverage = o.style == AFM_BPE_SPM ? coverage : 0;
     o.n_threads = (int)threads;
     progress_state ps = {.tty = isatty(2), .quiet = quiet, .t0 = afm_now_s()};
     o.progress = on_progress;

@@ -38,6 +38,9 @@ typedef struct afm_bpe_train_opts {
     afm_bpe_ties ties;
     uint64_t min_frequency;    /* stop when the best pair occurs fewer times (0 or 1: no limit) */
     int32_t limit_alphabet;    /* SPM: keep only the most frequent characters (0: all) */
+    double char_coverage;      /* SPM: keep the most frequent characters that cover this fraction
+                                * of all character occurrences, like SentencePiece's
+                                * character_coverage (0 or >= 1: all); the rest fall back to bytes */
     const char *jsonl_field;   /* JSONL files: the string field holding the text (NULL: "text") */
     int n_threads;             /* counting threads (<= 0: 2) */
     afm_bpe_progress_fn progress;

@@ -434,8 +434,8 @@ static afm_status char_freqs(const afm_bpe_counts *c, char_count **out, size_t *
     return AFM_OK;
 }
 
-/* SPM alphabet: <0x00>..<0xFF>, then the characters seen (the limit_alphabet most frequent if
- * set), by code point. */
+/* SPM alphabet: <0x00>..<0xFF>, then the characters seen (the most frequent ones covering
+ * char_coverage of all, at most limit_alphabet, if set), by code point. */
 static afm_status setup_spm(trainer *t, const afm_bpe_counts *c, spm_alphabet *alpha) {
     for (int b = 0; b < 256; b++) {
         char piece[8];
@@ -446,10 +446,16 @@ static afm_status setup_spm(trainer *t, const afm_bpe_counts *c, spm_alphabet *a
     char_count *cc = NULL;
     size_t nchars = 0;
     AFM_TRY(char_freqs(c, &cc, &nchars));
-    if (t->o->limit_alphabet > 0 && nchars > (size_t)t->o->limit_alphabet) {
-        qsort(cc, nchars, sizeof *cc, by_count_desc);
-        nchars = (size_t)t->o->limit_alphabet;
+    qsort(cc, nchars, sizeof *cc, by_count_desc);
+    double cov = t->o->char_coverage;
+    if (cov > 0 && cov < 1) { /* the most frequent characters until they cover cov of all */
+        double total = 0, acc = 0;
+        for (size_t i = 0; i < nchars; i++) total += (double)cc[i].n;
+        size_t keep = 0;
+        while (keep < nchars && acc < cov * total) acc += (double)cc[keep++].n;
+        nchars = keep;
     }
+    if (t->o->limit_alphabet > 0 && nchars > (size_t)t->o->limit_alphabet) nchars = (size_t)t->o->limit_alphabet;
     qsort(cc, nchars, sizeof *cc, by_cp);
     alpha->cp = malloc((nchars ? nchars : 1) * sizeof *alpha->cp);
     alpha->id = malloc((nchars ? nchars : 1) * sizeof *alpha->id);
@@ -646,7 +652,7 @@ static afm_status train(trainer *t, const afm_bpe_counts *c, afm_bpe_vocab **out
                           o->vocab_size, o->n_specials, t->ntok);
         else
             s = afm_error(AFM_ERR_INVALID_ARG, "bpe train: vocabulary size %d is smaller than the initial alphabet (%d special tokens + 256 byte tokens + %d characters = %d); "
-                          "raise the size or use --limit-alphabet", o->vocab_size, o->n_specials, t->ntok - 256 - o->n_specials, t->ntok);
+                          "raise the size, lower --character-coverage or use --limit-alphabet", o->vocab_size, o->n_specials, t->ntok - 256 - o->n_specials, t->ntok);
     }
     if (s == AFM_OK) s = setup_words(t, c, byte_id, &alpha);
     free(alpha.cp);

@@ -369,6 +369,15 @@ static void test_bad_input(void) {
     OK(train_files(&s, files, 1, &v));
     CHECK(v->n_tokens == 261 && v->n_merges == 2);
     afm_bpe_vocab_free(v);
+    /* character coverage 0.5 of the 26 characters: l 5, ▁ 4, o 3, then a 2 (first of the 2s by
+     * code point) reaches 14 >= 13 -> 4 characters */
+    s.limit_alphabet = 0;
+    s.char_coverage = 0.5;
+    s.vocab_size = 260;
+    OK(train_files(&s, files, 1, &v));
+    CHECK(v->n_tokens == 260 && v->n_merges == 0);
+    CHECK(v->len[259] == 3 && !memcmp(v->arena + v->off[259], "\xE2\x96\x81", 3) && v->arena[v->off[256]] == 'a');
+    afm_bpe_vocab_free(v);
     /* SPM text spelling a byte token: the piece "<0x41>" is never learned as a normal token (its
      * characters fall in different SPM words; a merge building it would be refused), and the text
      * encodes and decodes back to itself rather than to "A" */
