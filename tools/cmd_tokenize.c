@@ -12,6 +12,7 @@ typedef struct tok_opts {
     int32_t vocab_size;
     int bos;           /* -1: the tokenizer's default */
     bool ids, parse_special, skip_special, jsonl;
+    const char *write_gguf;
 } tok_opts;
 
 static int usage(const char *cmd, FILE *f) {
@@ -22,7 +23,9 @@ static int usage(const char *cmd, FILE *f) {
                    "control characters escaped), or with --ids all ids on one line separated by spaces.\n"
                    "FILE: GGUF, HF tokenizer.json, llama2.c tokenizer.bin (--vocab-size N reads only N tokens),\n"
                    "or GPT-2 vocab.json with --merges merges.txt. --parse-special matches control-token texts.\n"
-                   "--jsonl: every stdin line is a JSON string (one document); prints one line of ids per document.\n");
+                   "--jsonl: every stdin line is a JSON string (one document); prints one line of ids per document.\n"
+                   "--write-gguf OUT: write the tokenizer as a vocabulary-only GGUF (tokenizer.ggml.* keys; the\n"
+                   "  general.* and architecture keys of a GGUF source, else a minimal 'llama' header) and exit.\n");
     else
         fprintf(f, "usage: afm detokenize (-m MODEL | --tokenizer FILE [--merges MERGES]) [--skip-special]\n"
                    "Reads whitespace-separated token ids from stdin and writes the decoded bytes to stdout.\n");
@@ -40,6 +43,7 @@ static int parse(const char *cmd, int argc, char **argv, tok_opts *o) {
         else if (!strcmp(a, "--vocab-size") && has_next) o->vocab_size = atoi(argv[++i]);
         else if (!strcmp(a, "--ids")) o->ids = true;
         else if (!strcmp(a, "--jsonl")) o->jsonl = true;
+        else if (!strcmp(a, "--write-gguf") && has_next) o->write_gguf = argv[++i];
         else if (!strcmp(a, "--bos")) o->bos = 1;
         else if (!strcmp(a, "--no-bos")) o->bos = 0;
         else if (!strcmp(a, "--parse-special")) o->parse_special = true;
@@ -179,12 +183,49 @@ static int tokenize_jsonl(const afm_tokenizer *t, const tok_opts *o, char *text,
     return rc == 0 && fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* Vocabulary-only GGUF, as llama.cpp's convert_hf_to_gguf.py --vocab-only writes: the tokenizer
+ * keys plus the model header keys llama.cpp reads before the vocabulary. */
+static int write_vocab_gguf(const afm_tokenizer *t, const tok_opts *o) {
+    afm_gguf_writer *w;
+    if (afm_gguf_writer_create(&w) != AFM_OK) { fprintf(stderr, "error: %s\n", afm_last_error()); return 1; }
+    afm_status s = AFM_OK;
+    afm_gguf *src = NULL;
+    if (afm_gguf_open(o->file, &src) == AFM_OK) {
+        for (int64_t i = 0; i < afm_gguf_n_kv(src) && s == AFM_OK; i++)
+            if (strncmp(afm_gguf_key(src, i), "tokenizer.", 10)) s = afm_gguf_copy_kv(w, src, i);
+    } else {
+        /* a small 'llama' header (stories260K's shape) so that llama.cpp accepts the file */
+        s = afm_gguf_set_str(w, "general.architecture", "llama");
+        if (s == AFM_OK) s = afm_gguf_set_str(w, "general.name", "vocab");
+        if (s == AFM_OK) s = afm_gguf_set_u32(w, "llama.context_length", 512);
+        if (s == AFM_OK) s = afm_gguf_set_u32(w, "llama.embedding_length", 64);
+        if (s == AFM_OK) s = afm_gguf_set_u32(w, "llama.block_count", 1);
+        if (s == AFM_OK) s = afm_gguf_set_u32(w, "llama.feed_forward_length", 172);
+        if (s == AFM_OK) s = afm_gguf_set_u32(w, "llama.attention.head_count", 8);
+        if (s == AFM_OK) s = afm_gguf_set_u32(w, "llama.attention.head_count_kv", 4);
+        if (s == AFM_OK) s = afm_gguf_set_u32(w, "llama.rope.dimension_count", 8);
+        if (s == AFM_OK) s = afm_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+        if (s == AFM_OK) s = afm_gguf_set_u32(w, "llama.vocab_size", (uint32_t)afm_tokenizer_n_vocab(t));
+    }
+    if (s == AFM_OK) s = afm_tokenizer_to_gguf(t, w);
+    if (s == AFM_OK) s = afm_gguf_write(w, o->write_gguf);
+    if (src) afm_gguf_close(src);
+    afm_gguf_writer_free(w);
+    if (s != AFM_OK) { fprintf(stderr, "error: %s\n", afm_last_error()); return 1; }
+    return 0;
+}
+
 int cmd_tokenize(int argc, char **argv) {
     tok_opts o;
     int r = parse("tokenize", argc, argv, &o);
     if (r >= 0) return r >= 100 ? r - 100 : r;
     afm_tokenizer *t = load(&o);
     if (!t) return 1;
+    if (o.write_gguf) {
+        int rc = write_vocab_gguf(t, &o);
+        afm_tokenizer_free(t);
+        return rc;
+    }
     size_t len;
     char *text = read_stdin(&len);
     if (!text) { fprintf(stderr, "error: out of memory reading stdin\n"); afm_tokenizer_free(t); return 1; }
