@@ -22,6 +22,7 @@ afm_status tok_vec_push(tok_vec *v, int32_t id) {
 }
 
 afm_status tok_vec_append(tok_vec *v, const int32_t *ids, size_t n) {
+    if (n == 0) return AFM_OK; /* a word whose bytes all lack tokens */
     if (v->n + n > v->cap) {
         size_t cap = v->cap ? v->cap : 256;
         while (cap < v->n + n) cap *= 2;

@@ -1,7 +1,11 @@
 /* Tokenizers: byte-level BPE (GPT-2 byte-to-unicode alphabet, merges by rank, regex
  * pre-tokenizer) and SentencePiece-style BPE (scores, "▁" for spaces, <0xNN> byte fallback,
  * optional digit splitting). Loaded from GGUF tokenizer.ggml.* keys, HF tokenizer.json,
- * GPT-2 vocab.json + merges.txt, or llama2.c tokenizer.bin. */
+ * GPT-2 vocab.json + merges.txt, or llama2.c tokenizer.bin.
+ *
+ * A loaded tokenizer is immutable: any number of threads may encode and decode with it at once
+ * (byte-level encoding keeps a word cache per thread, a few MB, freed when the thread exits).
+ * Details and the exactness conventions: src/tokenizer/README.md. */
 #ifndef AFM_TOKENIZER_TOKENIZER_H
 #define AFM_TOKENIZER_TOKENIZER_H
 #include <stddef.h>
@@ -37,9 +41,10 @@ bool afm_tokenizer_is_eog(const afm_tokenizer *t, int32_t id); /* end of generat
 int32_t afm_tokenizer_find(const afm_tokenizer *t, const char *piece); /* -1 if absent */
 const char *afm_tokenizer_chat_template(const afm_tokenizer *t); /* NULL if none */
 
-/* Encodes text (len bytes). add_bos: prepend BOS if the tokenizer has one. parse_special: match
- * special/control token texts in the input (only when the caller allows it). *ids is
- * malloc'd; the caller frees it. */
+/* Encodes text (len bytes, any bytes: invalid UTF-8 is encoded too). add_bos: prepend BOS if the
+ * tokenizer has one. parse_special: match CONTROL token texts in the input (only when the caller
+ * allows it); USER_DEFINED token texts always match (llama.cpp and HF added-token behaviour).
+ * *ids is malloc'd (also when empty); the caller frees it. */
 afm_status afm_tokenizer_encode(const afm_tokenizer *t, const char *text, size_t len, bool add_bos,
                                 bool parse_special, int32_t **ids, size_t *n_ids);
 

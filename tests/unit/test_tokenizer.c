@@ -224,6 +224,15 @@ static void test_bad_input(void) {
     write_file(path2, "a b\n", 4);
     t = NULL;
     OK(afm_tokenizer_load(path, path2, &t));
+    /* bytes without a token are dropped (HF BPE without unk_token): "zz" -> nothing, "abz" -> ab */
+    int32_t *ids;
+    size_t n;
+    OK(afm_tokenizer_encode(t, "zz", 2, false, false, &ids, &n));
+    CHECK(n == 0);
+    free(ids);
+    OK(afm_tokenizer_encode(t, "abz", 3, false, false, &ids, &n));
+    CHECK(n == 1 && ids[0] == 2);
+    free(ids);
     afm_tokenizer_free(t);
     /* tokenizer.json: broken JSON, missing model */
     write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}", 40);
