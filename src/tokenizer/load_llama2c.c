@@ -1,6 +1,7 @@
 /* llama2.c tokenizer.bin: int32 max_token_length, then per token float32 score, int32 length,
  * that many bytes (../shared/models/stories260K/README.md). Spaces in pieces are stored as ' ';
  * we keep pieces in SentencePiece form ("▁"), BOS "\n<s>\n" and EOS "\n</s>\n" as "<s>", "</s>". */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tokenizer/tok_internal.h"
@@ -90,6 +91,24 @@ afm_status afm_tokenizer_load_llama2c(const char *path, int32_t vocab_size, afm_
 afm_status afm_tokenizer_load(const char *path, const char *merges_path, afm_tokenizer **out) {
     *out = NULL;
     if (merges_path) return tok_load_gpt2_files(path, merges_path, out);
+    if (afm_is_dir(path) > 0) {
+        /* an HF model folder: tokenizer.json, else vocab.json + merges.txt */
+        size_t n = strlen(path) + 32;
+        char *a = malloc(n), *b = malloc(n);
+        if (!a || !b) { free(a); free(b); return afm_error(AFM_ERR_NOMEM, "tokenizer: out of memory"); }
+        snprintf(a, n, "%s/tokenizer.json", path);
+        afm_status s;
+        if (afm_file_exists(a) > 0) s = afm_tokenizer_load(a, NULL, out);
+        else {
+            snprintf(a, n, "%s/vocab.json", path);
+            snprintf(b, n, "%s/merges.txt", path);
+            if (afm_file_exists(a) > 0 && afm_file_exists(b) > 0) s = tok_load_gpt2_files(a, b, out);
+            else s = afm_error(AFM_ERR_IO, "%s: folder has neither tokenizer.json nor vocab.json + merges.txt", path);
+        }
+        free(a);
+        free(b);
+        return s;
+    }
     afm_mmap m;
     AFM_TRY(afm_mmap_open(path, &m));
     afm_status s;

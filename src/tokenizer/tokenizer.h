@@ -24,7 +24,8 @@ enum { AFM_TOKTYPE_NORMAL = 1, AFM_TOKTYPE_UNKNOWN = 2, AFM_TOKTYPE_CONTROL = 3,
 
 afm_status afm_tokenizer_from_gguf(const afm_gguf *g, afm_tokenizer **out);
 afm_status afm_tokenizer_load_llama2c(const char *path, int32_t vocab_size, afm_tokenizer **out);
-/* Any supported file: GGUF, tokenizer.json, llama2.c tokenizer.bin, or vocab.json (+ merges). */
+/* Any supported file: GGUF, tokenizer.json, llama2.c tokenizer.bin, or vocab.json (+ merges_path);
+ * or an HF model folder holding tokenizer.json or vocab.json + merges.txt. */
 afm_status afm_tokenizer_load(const char *path, const char *merges_path, afm_tokenizer **out);
 void afm_tokenizer_free(afm_tokenizer *t);
 
