@@ -61,19 +61,22 @@ static inline int32_t merge_rank(const afm_tokenizer *t, int32_t a, int32_t b, i
 }
 
 /* ---- per-thread word cache ----
- * Two open-addressing tables, emptied when 3/4 full:
+ * Two open-addressing tables, emptied when 3/4 full or when the thread switches tokenizer;
+ * emptying bumps a generation number (a slot is live only if it carries the current one), so it
+ * costs nothing until the 16-bit counter wraps:
  *  - short words (<= 8 bytes, most of them): the bytes packed in a u64 key, up to 5 tokens stored
  *    inline, one 32-byte slot, so a hit costs one multiply, one compare and one copy;
  *  - longer words (<= 128 bytes): hash, key bytes and tokens in side arenas. */
 
-typedef struct short_slot { uint64_t key; uint8_t len, n_tok; uint8_t pad[2]; int32_t tok[5]; } short_slot;
-typedef struct cache_slot { uint64_t hash; uint32_t key_off, key_len, tok_off, n_tok; } cache_slot;
+typedef struct short_slot { uint64_t key; uint8_t len, n_tok; uint16_t gen; int32_t tok[5]; } short_slot;
+typedef struct cache_slot { uint64_t hash; uint32_t key_off, key_len, tok_off, n_tok, gen; } cache_slot;
 typedef struct word_cache {
     uint64_t serial;
-    short_slot *short_slots; /* len == 0: empty */
+    short_slot *short_slots; /* gen != short_gen: empty */
     uint32_t short_mask, short_used;
-    cache_slot *slots;       /* key_len == 0: empty */
-    uint32_t mask, used;
+    uint16_t short_gen;
+    cache_slot *slots;       /* gen != gen: empty */
+    uint32_t mask, used, gen;
     char *keys;
     size_t keys_used, keys_cap;
     int32_t *toks;
@@ -99,12 +102,18 @@ static void cache_destroy(void *p) {
 static void cache_make_key(void) { g_cache_key_ok = pthread_key_create(&g_cache_key, cache_destroy) == 0; }
 
 static void short_clear(word_cache *c) {
-    memset(c->short_slots, 0, (size_t)(c->short_mask + 1) * sizeof *c->short_slots);
+    if (++c->short_gen == 0) { /* wrapped: make every old slot stale for good */
+        memset(c->short_slots, 0, (size_t)(c->short_mask + 1) * sizeof *c->short_slots);
+        c->short_gen = 1;
+    }
     c->short_used = 0;
 }
 
 static void cache_clear(word_cache *c) {
-    memset(c->slots, 0, (size_t)(c->mask + 1) * sizeof *c->slots);
+    if (++c->gen == 0) {
+        memset(c->slots, 0, (size_t)(c->mask + 1) * sizeof *c->slots);
+        c->gen = 1;
+    }
     c->used = 0;
     c->keys_used = 0;
     c->toks_used = 0;
@@ -129,6 +138,8 @@ static word_cache *cache_get(const afm_tokenizer *t) {
         }
         c->short_mask = SHORT_SLOTS - 1;
         c->mask = CACHE_SLOTS - 1;
+        c->short_gen = 1;
+        c->gen = 1;
         c->keys_cap = CACHE_KEY_BYTES;
         c->toks_cap = CACHE_TOKS;
         c->serial = t->serial;
@@ -151,7 +162,7 @@ static inline short_slot *short_find(word_cache *c, uint64_t key, size_t n) {
     uint32_t i = (uint32_t)(((key ^ (uint64_t)n) * 0x9E3779B97F4A7C15ull) >> 40) & c->short_mask;
     for (;;) {
         short_slot *s = &c->short_slots[i];
-        if (s->len == 0 || (s->key == key && s->len == n)) return s;
+        if (s->gen != c->short_gen || (s->key == key && s->len == n)) return s;
         i = (i + 1) & c->short_mask;
     }
 }
@@ -160,7 +171,7 @@ static inline cache_slot *cache_find(word_cache *c, uint64_t h, const char *w, s
     uint32_t i = (uint32_t)h & c->mask;
     for (;;) {
         cache_slot *s = &c->slots[i];
-        if (s->key_len == 0) return s;
+        if (s->gen != c->gen) return s;
         if (s->hash == h && s->key_len == n && !memcmp(c->keys + s->key_off, w, n)) return s;
         i = (i + 1) & c->mask;
     }
@@ -178,6 +189,7 @@ static void cache_put(word_cache *c, cache_slot *s, uint64_t h, const char *w, s
     s->key_len = (uint32_t)n;
     s->tok_off = (uint32_t)c->toks_used;
     s->n_tok = (uint32_t)m;
+    s->gen = c->gen;
     c->keys_used += n;
     c->toks_used += m;
     c->used++;
@@ -319,7 +331,7 @@ afm_status tok_encode_bytelevel(const afm_tokenizer *t, const char *text, size_t
         if (c && wl <= 8) {
             uint64_t key = pack8(w, wl);
             short_slot *s = short_find(c, key, wl);
-            if (s->len) {
+            if (s->gen == c->short_gen) {
                 AFM_TRY(tok_vec_append(out, s->tok, s->n_tok));
                 continue;
             }
@@ -334,13 +346,14 @@ afm_status tok_encode_bytelevel(const afm_tokenizer *t, const char *text, size_t
                 s->key = key;
                 s->len = (uint8_t)wl;
                 s->n_tok = (uint8_t)m;
+                s->gen = c->short_gen;
                 memcpy(s->tok, small, m * sizeof *small);
                 c->short_used++;
             }
         } else if (c && wl <= CACHE_MAX_WORD) {
             uint64_t h = tok_hash(w, wl);
             cache_slot *s = cache_find(c, h, w, wl);
-            if (s->key_len) {
+            if (s->gen == c->gen) {
                 AFM_TRY(tok_vec_append(out, c->toks + s->tok_off, s->n_tok));
                 continue;
             }
