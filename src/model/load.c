@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "base/error.h"
 #include "base/mem.h"
 #include "kernels/matmul.h"
@@ -79,6 +81,39 @@ static afm_status load_weights(afm_model *m) {
     return AFM_OK;
 }
 
+/* Repacks a weight for the interleaved-row kernels (q4_0, q4_1, q8_0: about 2x decode speed)
+ * into its own buffer, then tells the kernel it may drop the mapped original's pages from this
+ * process (they are file-backed and read again on demand: the tied embedding's lookup touches
+ * only the rows it needs), so resident memory stays about the size of the file. */
+static afm_status repack(afm_weight *w) {
+    const char *off = getenv("AFM_NO_REPACK");
+    if (!afm_matmul_can_repack(w->type) || (off && *off && strcmp(off, "0"))) return AFM_OK;
+    size_t bytes = afm_dtype_row_size(w->type, w->cols) * (size_t)w->rows;
+    w->packed = afm_alloc(bytes);
+    if (!w->packed) return afm_error(AFM_ERR_NOMEM, "out of memory repacking a %lld x %lld weight", (long long)w->rows, (long long)w->cols);
+    afm_status s = afm_matmul_repack(w->type, w->rows, w->cols, w->data, w->packed);
+    if (s != AFM_OK) { afm_free(w->packed); w->packed = NULL; return s; }
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = ((uintptr_t)w->data + page - 1) & ~(page - 1),
+              hi = ((uintptr_t)w->data + bytes) & ~(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    return AFM_OK;
+}
+
+static afm_status repack_all(afm_model *m) {
+    AFM_TRY(repack(&m->output));
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        afm_layer *L = &m->layers[l];
+        afm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) AFM_TRY(repack(ws[i]));
+    }
+    return AFM_OK;
+}
+
+static void free_packed(afm_weight *w) {
+    afm_free(w->packed);
+    w->packed = NULL;
+}
+
 afm_status afm_model_load(const char *path, afm_model **out) {
     *out = NULL;
     afm_model *m = calloc(1, sizeof *m);
@@ -86,6 +121,7 @@ afm_status afm_model_load(const char *path, afm_model **out) {
     afm_status s = afm_gguf_open(path, &m->gguf);
     if (s == AFM_OK) s = afm_config_from_gguf(m->gguf, &m->cfg);
     if (s == AFM_OK) s = load_weights(m);
+    if (s == AFM_OK) s = repack_all(m);
     if (s == AFM_OK && afm_gguf_find_key(m->gguf, "tokenizer.ggml.model") >= 0) {
         s = afm_tokenizer_from_gguf(m->gguf, &m->tokenizer);
         if (s == AFM_OK && afm_tokenizer_n_vocab(m->tokenizer) > m->cfg.n_vocab)
@@ -104,6 +140,14 @@ afm_status afm_model_load(const char *path, afm_model **out) {
 void afm_model_free(afm_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_owned; i++) afm_free(m->owned[i]);
+    if (m->layers) {
+        free_packed(&m->output);
+        for (int l = 0; l < m->cfg.n_layers; l++) {
+            afm_layer *L = &m->layers[l];
+            afm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+            for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) free_packed(ws[i]);
+        }
+    }
     free(m->owned);
     free(m->layers);
     afm_tokenizer_free(m->tokenizer);

@@ -11,6 +11,7 @@ typedef struct afm_weight {
     const void *data;
     afm_dtype type;
     int64_t rows, cols;
+    void *packed;              /* repacked copy for the fast kernels (afm_matmul_repack), or NULL */
 } afm_weight;
 
 typedef struct afm_layer {
@@ -31,6 +32,7 @@ struct afm_model {
     afm_tokenizer *tokenizer;  /* NULL if the file has no tokenizer */
     float **owned;             /* f32 copies of norm gains (freed with the model) */
     int n_owned;
+    size_t packed_bytes;       /* bytes of repacked weight copies */
 };
 
 /* Reads an afm_config from a GGUF's metadata (architectures afm, llama, qwen3). */

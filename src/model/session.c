@@ -139,6 +139,7 @@ static void attn_worker(void *ctx, int ith, int nth) {
 }
 
 static afm_status mm(afm_session *s, float *y, const afm_weight *w, const float *x, int64_t T) {
+    if (w->packed) return afm_matmul_packed(s->pool, y, w->packed, w->type, w->rows, w->cols, x, T);
     return afm_matmul(s->pool, y, w->data, w->type, w->rows, w->cols, x, T);
 }
 
