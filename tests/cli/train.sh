@@ -4,6 +4,7 @@
 #    (every train/val loss in metrics.jsonl and the final model.gguf);
 #  - a run killed with SIGKILL at random moments (also during checkpoint writes) and resumed
 #    each time equals it too;
+#  - SIGINT writes a checkpoint at the current step and exits cleanly;
 #  - a corrupt newest checkpoint is skipped for the previous valid one;
 #  - bad input (unknown recipe key, impossible shape, truncated shard, another tokenizer's data,
 #    reusing a run folder without --resume) fails with a clear message;
@@ -64,6 +65,17 @@ fi
 diff <(losses "$W/A") <(losses "$W/C") >/dev/null || fail "run C (killed $kills times) differs from the uninterrupted run"
 cmp -s "$(final_model "$W/A")/model.gguf" "$(final_model "$W/C")/model.gguf" || fail "final model of run C differs"
 echo "killed $kills times with SIGKILL; resumed run equals the uninterrupted one"
+
+# SIGINT: checkpoint at the current step, message, exit 0
+sed 's/"steps": 10,/"steps": 100000,/' "$W/micro.json" > "$W/long.json"
+"$AFM" train --recipe "$W/long.json" --data "$W/data" --out "$W/S" --threads 1 --quiet 2>"$W/s.log" &
+pid=$!
+for _ in $(seq 1 100); do [ -s "$W/S/metrics.jsonl" ] && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid" || { cat "$W/s.log"; fail "SIGINT run exited non-zero"; }
+grep -q 'stopped by signal' "$W/s.log" || fail "no stop message after SIGINT"
+n=$(grep -c '"split":"train"' "$W/S/metrics.jsonl")
+[ -d "$W/S/ckpt/step-$(printf %09d "$n")" ] || fail "no checkpoint at step $n after SIGINT"
 
 # corrupt newest checkpoint: resume falls back to the previous one and still matches
 "$AFM" train --recipe "$W/micro.json" --data "$W/data" --out "$W/D" --threads 1 --quiet --max-steps 9 2>/dev/null || fail "run D"
