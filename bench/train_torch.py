@@ -24,16 +24,18 @@ def main():
     tok = torch.randint(0, c["n_vocab"], (B, T + 1), generator=gen)
     x, y = tok[:, :-1].contiguous(), tok[:, 1:].contiguous()
     opt = torch.optim.AdamW(list(P.values()), lr=3e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+    # one thread: process CPU time (robust on a shared machine, like bench_train); else wall clock
+    clock = time.process_time if threads == 1 else time.perf_counter
     total, loss = 0.0, None
     for s in range(steps + 1):
-        t0 = time.perf_counter()
+        t0 = clock()
         opt.zero_grad(set_to_none=True)
         _, loss = ref.forward(c, P, x, y, 0.0)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(P.values()), 1.0)
         opt.step()
         if s > 0:
-            total += time.perf_counter() - t0
+            total += clock() - t0
     n = sum(p.numel() for p in P.values())
     print("torch %s: %.2fM params, B=%d T=%d, threads %d: loss %.4f" % (name, n / 1e6, B, T, threads, loss.item()))
     print("RESULT tokens_per_s=%.2f" % (B * T * steps / total))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Training throughput, afm (bench_train) vs PyTorch CPU eager f32 (bench/train_torch.py), same
 # config, batch, sequence length and threads, run back to back in one invocation.
+# With THREADS=1 both sides are timed in CPU time (the machine is shared), else wall clock.
 # Usage: bench/train_vs_torch.sh [10m|50m] [B] [T] [STEPS] [THREADS]   (build dir: $BUILD or build)
 set -euo pipefail
 cd "$(dirname "$0")/.."

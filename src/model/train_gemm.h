@@ -17,7 +17,7 @@
 #include "base/threadpool.h"
 
 /* Register tile of the micro-kernel and cache blocks (floats). */
-enum { AFM_GEMM_MR = 6, AFM_GEMM_NR = 64, AFM_GEMM_KC = 256, AFM_GEMM_MC = 96, AFM_GEMM_NC = 512 };
+enum { AFM_GEMM_MR = 6, AFM_GEMM_NR = 64, AFM_GEMM_KC = 256, AFM_GEMM_MC = 192, AFM_GEMM_NC = 1024 };
 
 /* Per-thread packing buffers; create once for a pool size and reuse. */
 typedef struct afm_gemm_ws afm_gemm_ws;

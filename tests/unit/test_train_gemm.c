@@ -94,7 +94,7 @@ static void attention_paths(afm_pool *pool, afm_gemm_ws *ws) {
 }
 
 int main(void) {
-    static const long sizes[][3] = {{1, 1, 1}, {5, 7, 3}, {6, 64, 64}, {13, 70, 129}, {37, 300, 65}, {30, 130, 190}, {7, 513, 40}, {20, 96, 300}};
+    static const long sizes[][3] = {{1, 1, 1}, {5, 7, 3}, {6, 64, 64}, {13, 70, 129}, {37, 300, 65}, {30, 130, 190}, {7, 513, 40}, {20, 96, 300}, {5, 1100, 9}};
     afm_pool *pool2;
     if (afm_pool_create(2, &pool2) != AFM_OK) return 1;
     afm_gemm_ws *ws;
