@@ -17,6 +17,7 @@ static const afm_command g_commands[] = {
     {"data", "prepare token shards for training: afm data prepare --tokenizer TOK --out DIR FILES...", cmd_data},
     {"train", "pre-train an AFM model from a recipe (checkpoints, resume, --dry-run planning)", cmd_train},
     {"tokenizer", "train a BPE tokenizer (byte-level or SentencePiece style) on text files", cmd_tokenizer},
+    {"template", "render a conversation with a model's chat template (or a template file, or afm's)", cmd_template},
 };
 
 static void usage(FILE *f) {

@@ -6,7 +6,7 @@
  * little more: if/elif/else, for (loop.*, loop filters, else, break/continue), set (names,
  * tuples, namespace attributes, blocks), macro/call, filter blocks, raw; Python expressions with
  * slices, methods and tests; filters trim, length, tojson, join, map, selectattr, default, ... .
- * Case mapping (upper/lower/title) is ASCII only. */
+ * Case mapping covers Latin-1, Latin Extended-A, Greek and Cyrillic (docs/chat-templates.md). */
 #ifndef AFM_TOKENIZER_CHAT_TEMPLATE_H
 #define AFM_TOKENIZER_CHAT_TEMPLATE_H
 #include <stdbool.h>

@@ -1,6 +1,6 @@
 /* Jinja filters, tests, the methods templates call on str/dict/list values, and the globals of
  * transformers' chat-template environment (range, namespace, dict, raise_exception,
- * strftime_now). String case mapping covers ASCII only. */
+ * strftime_now). String case mapping: see jv_case_map. */
 #include "tokenizer/jinja.h"
 #include <errno.h>
 #include <math.h>
