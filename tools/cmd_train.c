@@ -21,7 +21,7 @@ static int usage(FILE *f) {
                "--resume continues from the newest valid checkpoint (bit-exact with the same --threads).\n"
                "--dry-run prints the parameter count, memory per process and FLOPs per step, without training.\n"
                "Data parallel: mpirun -np N afm train ... splits each batch across N processes (N must divide\n"
-               "every stage's batch_size; docs/training.md).\n");
+               "every stage's batch_size; docs/training-mpi.md); SIGUSR1 to mpirun checkpoints and stops.\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -103,6 +103,7 @@ int cmd_train(int argc, char **argv) {
     if (dist.rank != 0) quiet = true;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGUSR1, on_signal); /* under mpirun: `kill -USR1 <mpirun>` reaches every rank (mpirun forwards it) */
     afm_status st = afm_train_run(r, &o);
     if (!quiet) fprintf(stderr, "\n");
     free(r);

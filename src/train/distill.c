@@ -152,11 +152,11 @@ afm_status afm_distill_teacher_open(const afm_distill_config *c, int32_t n_vocab
     if (!t) return afm_error(AFM_ERR_NOMEM, "out of memory");
     afm_status st = afm_model_load(c->teacher, &t->model);
     if (st != AFM_OK) { afm_distill_teacher_free(t); return afm_error_prefix(st, "distill teacher %s", c->teacher); }
-    const afm_config *tc = afm_model_config(t->model);
-    if (tc->n_vocab != n_vocab) {
+    int32_t teacher_vocab = afm_model_config(t->model)->n_vocab;
+    if (teacher_vocab != n_vocab) {
         afm_distill_teacher_free(t);
         return afm_error(AFM_ERR_INVALID_ARG, "distill teacher %s has a vocabulary of %d tokens, the student (the data's tokenizer) has %d",
-                         c->teacher, tc->n_vocab, n_vocab);
+                         c->teacher, teacher_vocab, n_vocab);
     }
     uint64_t th = vocab_hash ? gguf_vocab_hash(c->teacher) : 0;
     if (vocab_hash && th && th != vocab_hash) {
