@@ -71,7 +71,7 @@ if command -v mpirun >/dev/null; then
   student '{"teacher": "'"$TEACHER"'", "mode": "kl", "temperature": 2, "alpha": 0.2}' "" > "$W/s.json"
   rm -rf "$W/one" "$W/two"
   "$AFM" train --recipe "$W/s.json" --data "$W/data" --out "$W/one" --threads 1 --quiet --max-steps 10 2>/dev/null || fail "one process"
-  if mpirun -np 2 --oversubscribe --allow-run-as-root --mca btl self,vader "$AFM" train --recipe "$W/s.json" --data "$W/data" \
+  if mpirun -np 2 --oversubscribe --allow-run-as-root --mca btl self,vader --mca btl_vader_single_copy_mechanism none "$AFM" train --recipe "$W/s.json" --data "$W/data" \
        --out "$W/two" --threads 1 --quiet --max-steps 10 >"$W/two.log" 2>&1; then
     paste <(grep '"split":"train"' "$W/one/metrics.jsonl" | sed 's/.*"loss":\([-0-9.e+]*\).*/\1/') \
           <(grep '"split":"train"' "$W/two/metrics.jsonl" | sed 's/.*"loss":\([-0-9.e+]*\).*/\1/') | python3 -c '

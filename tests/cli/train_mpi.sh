@@ -10,7 +10,8 @@ command -v mpirun >/dev/null || { echo "SKIP: mpirun not found (Debian: apt-get 
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-MPI=(mpirun -np 2 --oversubscribe --allow-run-as-root --mca btl self,vader)
+# shared-memory transport without CMA single-copy (blocked by ptrace rules in many containers)
+MPI=(mpirun -np 2 --oversubscribe --allow-run-as-root --mca btl self,vader --mca btl_vader_single_copy_mechanism none)
 export OMPI_MCA_rmaps_base_oversubscribe=1
 
 "$AFM" data prepare --tokenizer "$SHARED/models/stories260K/tok512.bin" --out "$W/data" --source moby \
