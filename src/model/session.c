@@ -17,6 +17,7 @@
 #include "base/threadpool.h"
 #include "kernels/matmul.h"
 #include "kernels/nn.h"
+#include "kernels/vec.h"
 #include "afm/generate.h"
 #include "model/model_internal.h"
 #include "tensor/quant.h"
@@ -28,10 +29,12 @@ struct afm_session {
     afm_pool *pool;
     int32_t n_ctx, n_past;
     int64_t kv_dim;                /* n_kv_heads * head_dim */
-    float *k_cache, *v_cache;      /* (n_layers, n_ctx, kv_dim) */
+    float *k_cache, *v_cache;      /* (n_layers, n_kv_heads, n_ctx, head_dim): each head's keys contiguous */
     float *rope_cos, *rope_sin;    /* (n_ctx, head_dim/2) */
     float *x, *xn, *q, *k, *v, *att, *gate, *up; /* scratch for UBATCH tokens */
-    float *scores;                 /* (n_threads, n_ctx) attention weights */
+    float *scores;                 /* (n_threads, n_ctx) attention weights (decode) */
+    float *big_scores;             /* (group * UBATCH, n_ctx) scores of one KV group (prefill) */
+    float *qg, *og, *vt;           /* (group * UBATCH, hd) queries / outputs of a group; (hd, n_ctx) V transposed */
     float *last_logits;            /* (n_vocab) */
 };
 
@@ -68,8 +71,13 @@ afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_
     s->up = afm_alloc((size_t)UBATCH * c->ffn_dim * sizeof(float));
     s->scores = afm_alloc((size_t)nt * s->n_ctx * sizeof(float));
     s->last_logits = afm_alloc((size_t)c->n_vocab * sizeof(float));
+    int64_t group = c->n_heads / c->n_kv_heads;
+    s->big_scores = afm_alloc((size_t)group * UBATCH * s->n_ctx * sizeof(float));
+    s->qg = afm_alloc((size_t)group * UBATCH * c->head_dim * sizeof(float));
+    s->og = afm_alloc((size_t)group * UBATCH * c->head_dim * sizeof(float));
+    s->vt = afm_alloc((size_t)c->head_dim * s->n_ctx * sizeof(float));
     if (!s->k_cache || !s->v_cache || !s->rope_cos || !s->rope_sin || !s->x || !s->xn || !s->q || !s->att ||
-        !s->k || !s->v || !s->gate || !s->up || !s->scores || !s->last_logits) {
+        !s->k || !s->v || !s->gate || !s->up || !s->scores || !s->last_logits || !s->big_scores || !s->qg || !s->og || !s->vt) {
         afm_session_free(s);
         return afm_error(AFM_ERR_NOMEM, "out of memory for a %d-token session (KV cache %.1f MiB)", o.n_ctx,
                          2.0 * (double)kv_bytes / 1048576.0);
@@ -94,6 +102,7 @@ void afm_session_free(afm_session *s) {
     afm_free(s->x); afm_free(s->xn); afm_free(s->q); afm_free(s->att);
     afm_free(s->k); afm_free(s->v); afm_free(s->gate); afm_free(s->up);
     afm_free(s->scores); afm_free(s->last_logits);
+    afm_free(s->big_scores); afm_free(s->qg); afm_free(s->og); afm_free(s->vt);
     free(s);
 }
 
@@ -122,20 +131,66 @@ static void attn_worker(void *ctx, int ith, int nth) {
     int64_t qd = (int64_t)H * hd;
     float scale = 1.0f / sqrtf((float)hd);
     float *sc = s->scores + (size_t)ith * s->n_ctx;
-    const float *kc = s->k_cache + (size_t)j->layer * s->n_ctx * s->kv_dim;
-    const float *vc = s->v_cache + (size_t)j->layer * s->n_ctx * s->kv_dim;
+    size_t layer_base = (size_t)j->layer * s->n_ctx * s->kv_dim;
     long lo, hi;
     afm_split_range((long)j->T * H, ith, nth, &lo, &hi);
     for (long w = lo; w < hi; w++) {
         int t = (int)(w / H), h = (int)(w % H), g = h / group;
         int32_t n_keys = j->p0 + t + 1; /* causal: keys 0..pos */
         const float *q = s->q + (size_t)t * qd + (size_t)h * hd;
-        for (int32_t p = 0; p < n_keys; p++) sc[p] = afm_dot_f32(q, kc + (size_t)p * s->kv_dim + (size_t)g * hd, hd) * scale;
+        const float *kc = s->k_cache + layer_base + (size_t)g * s->n_ctx * hd, *vc = s->v_cache + layer_base + (size_t)g * s->n_ctx * hd;
+        for (int32_t p = 0; p < n_keys; p++) sc[p] = afm_vec_dot_f32(q, kc + (size_t)p * hd, hd) * scale;
         afm_softmax(sc, n_keys);
         float *o = s->att + (size_t)t * qd + (size_t)h * hd;
         memset(o, 0, (size_t)hd * sizeof(float));
-        for (int32_t p = 0; p < n_keys; p++) afm_axpy(o, sc[p], vc + (size_t)p * s->kv_dim + (size_t)g * hd, hd);
+        for (int32_t p = 0; p < n_keys; p++) afm_vec_axpy_f32(o, sc[p], vc + (size_t)p * hd, hd);
     }
+}
+
+/* ---- prefill attention as matrix products, one KV group at a time ----
+ * For the `group` query heads sharing KV head g and the T new tokens (rows r = t * group + h'):
+ *   S = Q_g K_gᵀ / sqrt(hd)       (group*T, n) with n = p0 + T keys   [afm_matmul, W = K_g (n, hd)]
+ *   P = softmax over keys j <= p0 + t (causal), row by row              [threaded]
+ *   O = P V_g                      (group*T, hd)                         [afm_matmul, W = V_gᵀ (hd, n)]
+ * The masked upper triangle is computed and discarded: at most half of S's work. */
+enum { ATTN_GEMM_MIN_T = 8 };
+
+typedef struct { float *S; int64_t rows, n, stride; int group; int32_t p0; float scale; } softmax_job;
+
+static void softmax_worker(void *ctx, int ith, int nth) {
+    softmax_job *j = ctx;
+    long lo, hi;
+    afm_split_range((long)j->rows, ith, nth, &lo, &hi);
+    for (long r = lo; r < hi; r++) {
+        float *row = j->S + (size_t)r * j->stride;
+        int64_t n_keys = j->p0 + r / j->group + 1;
+        for (int64_t p = 0; p < n_keys; p++) row[p] *= j->scale;
+        afm_softmax(row, n_keys);
+        for (int64_t p = n_keys; p < j->n; p++) row[p] = 0;
+    }
+}
+
+static afm_status attention_gemm(afm_session *s, int l, int T, int32_t p0) {
+    const afm_config *c = &s->m->cfg;
+    int group = c->n_heads / c->n_kv_heads;
+    int64_t hd = c->head_dim, qd = (int64_t)c->n_heads * hd, n = p0 + T, rows = (int64_t)group * T;
+    for (int g = 0; g < c->n_kv_heads; g++) {
+        const float *K = s->k_cache + (((size_t)l * c->n_kv_heads + g) * s->n_ctx) * hd;
+        const float *V = s->v_cache + (((size_t)l * c->n_kv_heads + g) * s->n_ctx) * hd;
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < group; h++)
+                memcpy(s->qg + ((size_t)t * group + h) * hd, s->q + (size_t)t * qd + ((size_t)g * group + h) * hd, (size_t)hd * sizeof(float));
+        AFM_TRY(afm_matmul(s->pool, s->big_scores, K, AFM_F32, n, hd, s->qg, rows));
+        softmax_job sj = {s->big_scores, rows, n, n, group, p0, 1.0f / sqrtf((float)hd)};
+        afm_pool_run(s->pool, softmax_worker, &sj);
+        for (int64_t p = 0; p < n; p++)
+            for (int64_t d = 0; d < hd; d++) s->vt[d * n + p] = V[p * hd + d];
+        AFM_TRY(afm_matmul(s->pool, s->og, s->vt, AFM_F32, hd, n, s->big_scores, rows));
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < group; h++)
+                memcpy(s->att + (size_t)t * qd + ((size_t)g * group + h) * hd, s->og + ((size_t)t * group + h) * hd, (size_t)hd * sizeof(float));
+    }
+    return AFM_OK;
 }
 
 static afm_status mm(afm_session *s, float *y, const afm_weight *w, const float *x, int64_t T) {
@@ -177,11 +232,18 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, bo
                 if (c->qk_norm == AFM_QK_NORM_AFTER_ROPE) afm_rmsnorm(v, v, L->k_norm, hd, c->norm_eps);
             }
         }
-        size_t base = ((size_t)l * s->n_ctx + (size_t)p0) * kvd;
-        memcpy(s->k_cache + base, s->k, (size_t)T * kvd * sizeof(float));
-        memcpy(s->v_cache + base, s->v, (size_t)T * kvd * sizeof(float));
-        attn_job job = {s, l, T, p0};
-        afm_pool_run(s->pool, attn_worker, &job);
+        for (int g = 0; g < c->n_kv_heads; g++)
+            for (int t = 0; t < T; t++) {
+                size_t dst = (((size_t)l * c->n_kv_heads + g) * s->n_ctx + (size_t)(p0 + t)) * hd;
+                memcpy(s->k_cache + dst, s->k + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
+                memcpy(s->v_cache + dst, s->v + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
+            }
+        if (T >= ATTN_GEMM_MIN_T) {
+            AFM_TRY(attention_gemm(s, l, T, p0));
+        } else {
+            attn_job job = {s, l, T, p0};
+            afm_pool_run(s->pool, attn_worker, &job);
+        }
         AFM_TRY(mm(s, s->xn, &L->wo, s->att, T));
         afm_vec_add(s->x, s->xn, T * d);
         for (int t = 0; t < T; t++) afm_rmsnorm(s->xn + t * d, s->x + t * d, L->ffn_norm, d, c->norm_eps);
