@@ -40,8 +40,13 @@ def log(*a):
 
 
 def run_rss(cmd, timeout):
-    """Runs cmd; returns (returncode, stdout, stderr, peak RSS in bytes of that process, from wait4)."""
+    """Runs cmd; returns (returncode, stdout, stderr, peak RSS in bytes of that process).
+    The peak comes from GNU time (%M) when /usr/bin/time exists: wait4's ru_maxrss of a child
+    forked from this Python process starts at Python's own RSS (Linux carries the high-water mark
+    of the forked address space across exec), which would hide small peaks."""
     log("$ " + " ".join(cmd))
+    if os.access("/usr/bin/time", os.X_OK):
+        cmd = ["/usr/bin/time", "-f", "AFM_MAXRSS_KB %M"] + cmd
     with open(os.devnull, "rb") as devnull:
         p = subprocess.Popen(cmd, stdin=devnull, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     bufs = {}
@@ -58,8 +63,13 @@ def run_rss(cmd, timeout):
     for t in ts:
         t.join()
     p.returncode = os.waitstatus_to_exitcode(status)
-    return (p.returncode, bufs["out"].decode(errors="replace"), bufs["err"].decode(errors="replace"),
-            ru.ru_maxrss * 1024)
+    err = bufs["err"].decode(errors="replace")
+    rss = ru.ru_maxrss * 1024
+    lines = err.rstrip("\n").split("\n")
+    if lines and lines[-1].startswith("AFM_MAXRSS_KB "):
+        rss = int(lines[-1].split()[1]) * 1024
+        err = "\n".join(lines[:-1])
+    return p.returncode, bufs["out"].decode(errors="replace"), err, rss
 
 
 def find_afm(path):
