@@ -1,94 +1,16 @@
 /* GGUF load/save of the training model (see train_gguf.h). */
 #include "model/train_gguf.h"
 #include "base/error.h"
+#include "model/model_internal.h"
 #include "tensor/dtype.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-static afm_status need_u32(const afm_gguf *g, const char *arch, const char *key, int32_t *out, int32_t dflt) {
-    char k[128];
-    snprintf(k, sizeof k, "%s.%s", arch, key);
-    uint32_t v;
-    if (!afm_gguf_get_u32(g, k, &v)) {
-        if (afm_gguf_find_key(g, k) >= 0) return afm_error(AFM_ERR_FORMAT, "GGUF key '%s' has a non-integer type", k);
-        if (dflt < 0) return afm_error(AFM_ERR_FORMAT, "GGUF key '%s' is missing", k);
-        *out = dflt;
-        return AFM_OK;
-    }
-    if (v < 1 || v > INT32_MAX) return afm_error(AFM_ERR_FORMAT, "GGUF key '%s' = %u is out of range (expected >= 1)", k, v);
-    *out = (int32_t)v;
-    return AFM_OK;
-}
-
-static afm_status need_f32(const afm_gguf *g, const char *arch, const char *key, float *out, float dflt) {
-    char k[128];
-    snprintf(k, sizeof k, "%s.%s", arch, key);
-    if (!afm_gguf_get_f32(g, k, out)) {
-        if (afm_gguf_find_key(g, k) >= 0) return afm_error(AFM_ERR_FORMAT, "GGUF key '%s' is not a float", k);
-        if (dflt < 0) return afm_error(AFM_ERR_FORMAT, "GGUF key '%s' is missing", k);
-        *out = dflt;
-    }
-    if (!(*out > 0.0f) || !isfinite(*out)) return afm_error(AFM_ERR_FORMAT, "GGUF key '%s' must be a positive number", k);
-    return AFM_OK;
-}
-
-static afm_status need_str(const afm_gguf *g, const char *key, const char *const *allowed, int n_allowed, int *which) {
-    const char *s;
-    size_t len;
-    if (!afm_gguf_get_str(g, key, &s, &len)) return afm_error(AFM_ERR_FORMAT, "GGUF key '%s' is missing or not a string", key);
-    for (int i = 0; i < n_allowed; i++)
-        if (strlen(allowed[i]) == len && !memcmp(s, allowed[i], len)) { *which = i; return AFM_OK; }
-    return afm_error(AFM_ERR_FORMAT, "GGUF key '%s' = '%.*s' is not one of the allowed values", key, (int)len, s);
-}
-
+/* The training model reads the same metadata as the inference runtime (one reader for every
+ * architecture: model/config_gguf.c), then applies the trainer's own limits. */
 afm_status afm_train_gguf_config(const afm_gguf *g, afm_config *c) {
-    memset(c, 0, sizeof *c);
-    const char *arch;
-    size_t alen;
-    if (!afm_gguf_get_str(g, "general.architecture", &arch, &alen) || alen == 0 || alen >= sizeof c->arch)
-        return afm_error(AFM_ERR_FORMAT, "GGUF: general.architecture is missing");
-    memcpy(c->arch, arch, alen);
-    c->arch[alen] = 0;
-    bool is_afm = !strcmp(c->arch, "afm"), is_llama = !strcmp(c->arch, "llama"), is_qwen3 = !strcmp(c->arch, "qwen3");
-    if (!is_afm && !is_llama && !is_qwen3)
-        return afm_error(AFM_ERR_UNSUPPORTED, "GGUF architecture '%s' is not trainable here (expected afm, llama or qwen3)", c->arch);
-    const char *a = c->arch;
-    AFM_TRY(need_u32(g, a, "context_length", &c->max_seq_len, -1));
-    AFM_TRY(need_u32(g, a, "embedding_length", &c->dim, -1));
-    AFM_TRY(need_u32(g, a, "block_count", &c->n_layers, -1));
-    AFM_TRY(need_u32(g, a, "feed_forward_length", &c->ffn_dim, -1));
-    AFM_TRY(need_u32(g, a, "attention.head_count", &c->n_heads, -1));
-    AFM_TRY(need_f32(g, a, "attention.layer_norm_rms_epsilon", &c->norm_eps, -1.0f));
-    int32_t vl = 0;
-    if (is_afm) {
-        AFM_TRY(need_u32(g, a, "attention.head_count_kv", &c->n_kv_heads, -1));
-        AFM_TRY(need_u32(g, a, "attention.key_length", &c->head_dim, -1));
-        AFM_TRY(need_u32(g, a, "attention.value_length", &vl, -1));
-        AFM_TRY(need_f32(g, a, "rope.freq_base", &c->rope_theta, -1.0f));
-        AFM_TRY(need_u32(g, a, "vocab_size", &c->n_vocab, -1));
-        static const char *const layouts[] = {"interleaved", "half"}, *const qks[] = {"off", "before_rope", "after_rope"};
-        int w;
-        AFM_TRY(need_str(g, "afm.rope.layout", layouts, 2, &w));
-        c->rope_layout = w ? AFM_ROPE_HALF : AFM_ROPE_INTERLEAVED;
-        AFM_TRY(need_str(g, "afm.attention.qk_norm", qks, 3, &w));
-        c->qk_norm = (afm_qk_norm)w;
-    } else {
-        int32_t rdim = 0;
-        AFM_TRY(need_u32(g, a, "attention.head_count_kv", &c->n_kv_heads, c->n_heads));
-        AFM_TRY(need_u32(g, a, "rope.dimension_count", &rdim, 0));
-        AFM_TRY(need_u32(g, a, "attention.key_length", &c->head_dim, rdim ? rdim : c->dim / c->n_heads));
-        AFM_TRY(need_u32(g, a, "attention.value_length", &vl, c->head_dim));
-        if (rdim && rdim != c->head_dim)
-            return afm_error(AFM_ERR_UNSUPPORTED, "GGUF: %s.rope.dimension_count %d != head_dim %d (partial rotation is not supported)", a, rdim, c->head_dim);
-        AFM_TRY(need_f32(g, a, "rope.freq_base", &c->rope_theta, 10000.0f));
-        const afm_gguf_tensor *te = afm_gguf_find_tensor(g, "token_embd.weight");
-        AFM_TRY(need_u32(g, a, "vocab_size", &c->n_vocab, te && te->ne[1] <= INT32_MAX ? (int32_t)te->ne[1] : -1));
-        c->rope_layout = is_qwen3 ? AFM_ROPE_HALF : AFM_ROPE_INTERLEAVED;
-        c->qk_norm = is_qwen3 ? AFM_QK_NORM_BEFORE_ROPE : AFM_QK_NORM_OFF;
-    }
-    if (vl != c->head_dim) return afm_error(AFM_ERR_UNSUPPORTED, "GGUF: %s.attention.value_length %d != key_length %d", a, vl, c->head_dim);
-    c->tied_output = afm_gguf_find_tensor(g, "output.weight") == NULL;
+    AFM_TRY(afm_config_from_gguf(g, c));
     return afm_train_config_check(c);
 }
 
@@ -127,21 +49,10 @@ afm_status afm_train_gguf_save(const afm_train_model *m, const char *path, const
     AFM_TRY(afm_gguf_writer_create(&w));
     afm_status st = AFM_OK;
 #define S(call) do { if (st == AFM_OK) st = (call); } while (0)
-    S(afm_gguf_set_str(w, "general.architecture", "afm"));
+    afm_config ac = *c; /* trained models are saved as our own architecture, whatever they were loaded from */
+    snprintf(ac.arch, sizeof ac.arch, "afm");
+    S(afm_config_to_gguf(&ac, w));
     S(afm_gguf_set_str(w, "general.name", "afm"));
-    S(afm_gguf_set_u32(w, "afm.context_length", (uint32_t)c->max_seq_len));
-    S(afm_gguf_set_u32(w, "afm.embedding_length", (uint32_t)c->dim));
-    S(afm_gguf_set_u32(w, "afm.block_count", (uint32_t)c->n_layers));
-    S(afm_gguf_set_u32(w, "afm.feed_forward_length", (uint32_t)c->ffn_dim));
-    S(afm_gguf_set_u32(w, "afm.attention.head_count", (uint32_t)c->n_heads));
-    S(afm_gguf_set_u32(w, "afm.attention.head_count_kv", (uint32_t)c->n_kv_heads));
-    S(afm_gguf_set_u32(w, "afm.attention.key_length", (uint32_t)c->head_dim));
-    S(afm_gguf_set_u32(w, "afm.attention.value_length", (uint32_t)c->head_dim));
-    S(afm_gguf_set_f32(w, "afm.attention.layer_norm_rms_epsilon", c->norm_eps));
-    S(afm_gguf_set_f32(w, "afm.rope.freq_base", c->rope_theta));
-    S(afm_gguf_set_str(w, "afm.rope.layout", c->rope_layout == AFM_ROPE_HALF ? "half" : "interleaved"));
-    S(afm_gguf_set_str(w, "afm.attention.qk_norm", c->qk_norm == AFM_QK_NORM_OFF ? "off" : c->qk_norm == AFM_QK_NORM_BEFORE_ROPE ? "before_rope" : "after_rope"));
-    S(afm_gguf_set_u32(w, "afm.vocab_size", (uint32_t)c->n_vocab));
     if (tok)
         for (int64_t i = 0; i < afm_gguf_n_kv(tok) && st == AFM_OK; i++)
             if (!strncmp(afm_gguf_key(tok, i), "tokenizer.", 10)) st = afm_gguf_copy_kv(w, tok, i);
