@@ -15,13 +15,16 @@ static void on_signal(int sig) { (void)sig; g_stop = 1; }
 
 static int usage(FILE *f) {
     fprintf(f, "usage: afm train --recipe FILE.json --data DIR --out RUN [--max-steps N] [--resume] [--threads N] [--quiet]\n"
-               "       afm train --recipe FILE.json [--data DIR] --dry-run\n"
+               "                 [--shard-optimizer]\n"
+               "       afm train --recipe FILE.json [--data DIR] --dry-run [--ranks N] [--shard-optimizer]\n"
                "Trains the recipe's model on DIR (made by 'afm data prepare'), writing RUN/metrics.jsonl and\n"
                "checkpoints RUN/ckpt/step-N/{model.gguf,state.bin}. SIGINT/SIGTERM write a checkpoint and stop;\n"
                "--resume continues from the newest valid checkpoint (bit-exact with the same --threads).\n"
                "--dry-run prints the parameter count, memory per process and FLOPs per step, without training.\n"
                "Data parallel: mpirun -np N afm train ... splits each batch across N processes (N must divide\n"
-               "every stage's batch_size; docs/training-mpi.md); SIGUSR1 to mpirun checkpoints and stops.\n");
+               "every stage's batch_size; docs/training-mpi.md); SIGUSR1 to mpirun checkpoints and stops.\n"
+               "--shard-optimizer (or the recipe's \"shard_optimizer\": true) keeps each process's optimizer state\n"
+               "for its 1/N of the parameters only (ZeRO-1); --dry-run --ranks N plans for N processes.\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -40,7 +43,7 @@ static void progress(void *ctx, const afm_train_progress *p) {
 
 static double gib(double b) { return b / (1024.0 * 1024.0 * 1024.0); }
 
-static int dry_run(const afm_recipe *r, const char *data_dir) {
+static int dry_run(const afm_recipe *r, const char *data_dir, int n_ranks, bool shard) {
     int32_t n_vocab = r->model.n_vocab;
     if (data_dir) {
         afm_data *d;
@@ -50,13 +53,18 @@ static int dry_run(const afm_recipe *r, const char *data_dir) {
     }
     if (n_vocab <= 0) { fprintf(stderr, "error: --dry-run needs --data DIR or model.n_vocab in the recipe\n"); return 1; }
     afm_train_plan p;
-    if (afm_train_make_plan(r, n_vocab, &p) != AFM_OK) { fprintf(stderr, "error: %s\n", afm_last_error()); return 1; }
+    if (afm_train_make_plan(r, n_vocab, n_ranks, shard, &p) != AFM_OK) { fprintf(stderr, "error: %s\n", afm_last_error()); return 1; }
     printf("model: dim %d, %d layers, %d heads (%d kv, head_dim %d), ffn %d, vocab %d, %s output\n", r->model.dim, r->model.n_layers,
            r->model.n_heads, r->model.n_kv_heads, r->model.head_dim, r->model.ffn_dim, n_vocab, r->model.tied_output ? "tied" : "separate");
     printf("parameters: %lld (%.3f B)\n", (long long)p.n_params, p.n_params / 1e9);
-    printf("memory per process (f32): weights %.2f GiB, gradients %.2f GiB, optimizer state %.2f GiB, activations %.2f GiB "
-           "(largest stage), total %.2f GiB\n", gib(p.bytes_weights), gib(p.bytes_grads), gib(p.bytes_optim), gib(p.bytes_acts),
-           gib(p.bytes_weights + p.bytes_grads + p.bytes_optim + p.bytes_acts));
+    if (p.n_ranks > 1)
+        printf("processes: %d (batch rows per process: batch_size / %d), optimizer state %s\n", p.n_ranks, p.n_ranks,
+               p.shard_optimizer ? "sharded (ZeRO-1: 1/N of the parameters per process)" : "replicated on every process");
+    printf("memory per process (f32): weights %.2f GiB, gradients %.2f GiB, optimizer state %.2f GiB%s, activations %.2f GiB "
+           "(largest stage)", gib(p.bytes_weights), gib(p.bytes_grads), gib(p.bytes_optim), p.shard_optimizer ? " (sharded)" : "",
+           gib(p.bytes_acts));
+    if (p.n_ranks > 1) printf(", MPI buffer %.2f GiB", gib(p.bytes_comm));
+    printf(", total %.2f GiB\n", gib(p.bytes_weights + p.bytes_grads + p.bytes_optim + p.bytes_acts + p.bytes_comm));
     double total_flops = 0;
     for (int i = 0; i < r->n_stages; i++) {
         const afm_stage *s = &r->stages[i];
@@ -74,6 +82,7 @@ int cmd_train(int argc, char **argv) {
     afm_train_options o;
     memset(&o, 0, sizeof o);
     bool dry = false, quiet = false;
+    int n_ranks = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool next = i + 1 < argc;
@@ -84,15 +93,23 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--threads") && next) o.n_threads = atoi(argv[++i]);
         else if (!strcmp(a, "--resume")) o.resume = true;
         else if (!strcmp(a, "--dry-run")) dry = true;
+        else if (!strcmp(a, "--shard-optimizer")) o.shard_optimizer = true;
+        else if (!strcmp(a, "--ranks") && next) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 1000000) { fprintf(stderr, "error: --ranks needs a positive number of processes\n"); return usage(stderr); }
+            n_ranks = (int)v;
+        }
         else if (!strcmp(a, "--quiet")) quiet = true;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout);
         else { fprintf(stderr, "error: unknown or incomplete option '%s'\n", a); return usage(stderr); }
     }
     if (!recipe_path) { fprintf(stderr, "error: --recipe is required\n"); return usage(stderr); }
+    if (n_ranks != 1 && !dry) { fprintf(stderr, "error: --ranks is for --dry-run (mpirun -np N sets the processes of a run)\n"); return usage(stderr); }
     afm_recipe *r = malloc(sizeof *r);
     if (!r) return 1;
     if (afm_recipe_load(recipe_path, r) != AFM_OK) { fprintf(stderr, "error: %s\n", afm_last_error()); free(r); return 1; }
-    if (dry) { int rc = dry_run(r, o.data_dir); free(r); return rc; }
+    if (dry) { int rc = dry_run(r, o.data_dir, n_ranks, o.shard_optimizer); free(r); return rc; }
     if (!o.data_dir || !o.run_dir) { fprintf(stderr, "error: --data and --out are required\n"); free(r); return usage(stderr); }
     o.stop = &g_stop;
     o.progress = progress;

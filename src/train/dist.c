@@ -124,6 +124,139 @@ afm_status afm_dist_sum_floats(afm_dist *d, float *x, size_t n) {
 #endif
 }
 
+void afm_dist_shard_range(const afm_dist *d, size_t n, int rank, size_t *lo, size_t *hi) {
+    size_t N = d && d->size > 1 ? (size_t)d->size : 1, k = (size_t)rank, q = n / N, r = n % N;
+    *lo = q * k + (k < r ? k : r);
+    *hi = *lo + q + (k < r ? 1 : 0);
+}
+
+#ifdef AFM_HAVE_MPI
+/* Collectives on shards move pieces of at most PIECE floats per peer and round, so every MPI
+ * count fits an int and the receive buffer stays N·PIECE floats however large the model. */
+enum { PIECE = AFM_DIST_PIECE, TAG_SCATTER = 101, TAG_GATHER = 102, TAG_P2P = 103 };
+
+static afm_status ensure_scratch(afm_dist *d, size_t n) {
+    if (d->scratch_n >= n) return AFM_OK;
+    free(d->scratch);
+    d->scratch_n = 0;
+    d->scratch = malloc(n * sizeof(float));
+    if (!d->scratch) return afm_error(AFM_ERR_NOMEM, "out of memory for the MPI receive buffer (%zu floats)", n);
+    d->scratch_n = n;
+    return AFM_OK;
+}
+
+/* Floats of rank k's shard in the round starting at offset off into the shard. */
+static int piece_count(const afm_dist *d, size_t n, int k, size_t off) {
+    size_t lo, hi;
+    afm_dist_shard_range(d, n, k, &lo, &hi);
+    size_t len = hi - lo;
+    return off >= len ? 0 : (int)(len - off < (size_t)PIECE ? len - off : (size_t)PIECE);
+}
+#endif
+
+afm_status afm_dist_reduce_scatter_floats(afm_dist *d, float *x, size_t n) {
+    if (d->size <= 1) return AFM_OK;
+#ifdef AFM_HAVE_MPI
+    const int N = d->size, me = d->rank;
+    size_t my_lo, my_hi, max_len = n / (size_t)N + 1;
+    afm_dist_shard_range(d, n, me, &my_lo, &my_hi);
+    size_t piece = max_len < (size_t)PIECE ? max_len : (size_t)PIECE;
+    AFM_TRY(ensure_scratch(d, piece * (size_t)N));
+    MPI_Request *req = malloc(sizeof(MPI_Request) * 2 * (size_t)N);
+    if (!req) return afm_error(AFM_ERR_NOMEM, "out of memory");
+    afm_status st = AFM_OK;
+    for (size_t off = 0; off < max_len && st == AFM_OK; off += (size_t)PIECE) {
+        int nr = 0, mine = piece_count(d, n, me, off);
+        /* scratch[j·piece + i] = x_j[my_lo + off + i] for every other rank j */
+        for (int j = 0; j < N && mine > 0; j++)
+            if (j != me) MPI_Irecv(d->scratch + (size_t)j * piece, mine, MPI_FLOAT, j, TAG_SCATTER, MPI_COMM_WORLD, &req[nr++]);
+        for (int k = 0; k < N; k++) {
+            int c = piece_count(d, n, k, off);
+            size_t lo, hi;
+            afm_dist_shard_range(d, n, k, &lo, &hi);
+            if (k != me && c > 0) MPI_Isend(x + lo + off, c, MPI_FLOAT, k, TAG_SCATTER, MPI_COMM_WORLD, &req[nr++]);
+        }
+        int rcode = MPI_Waitall(nr, req, MPI_STATUSES_IGNORE);
+        if (rcode != MPI_SUCCESS) { st = mpi_fail(rcode, "MPI_Waitall (gradient reduce-scatter)"); break; }
+        float *own = x + my_lo + off;
+        for (int i = 0; i < mine; i++) {
+            double s = 0.0;
+            for (int j = 0; j < N; j++) s += (double)(j == me ? own[i] : d->scratch[(size_t)j * piece + (size_t)i]);
+            own[i] = (float)s;
+        }
+    }
+    free(req);
+    return st;
+#else
+    (void)x;
+    (void)n;
+    return AFM_OK;
+#endif
+}
+
+afm_status afm_dist_allgather_floats(afm_dist *d, float *x, size_t n) {
+    if (d->size <= 1) return AFM_OK;
+#ifdef AFM_HAVE_MPI
+    const int N = d->size, me = d->rank;
+    size_t my_lo, my_hi, max_len = n / (size_t)N + 1;
+    afm_dist_shard_range(d, n, me, &my_lo, &my_hi);
+    MPI_Request *req = malloc(sizeof(MPI_Request) * 2 * (size_t)N);
+    if (!req) return afm_error(AFM_ERR_NOMEM, "out of memory");
+    afm_status st = AFM_OK;
+    for (size_t off = 0; off < max_len && st == AFM_OK; off += (size_t)PIECE) {
+        int nr = 0, mine = piece_count(d, n, me, off);
+        for (int j = 0; j < N; j++) {
+            int c = piece_count(d, n, j, off);
+            size_t lo, hi;
+            afm_dist_shard_range(d, n, j, &lo, &hi);
+            if (j != me && c > 0) MPI_Irecv(x + lo + off, c, MPI_FLOAT, j, TAG_GATHER, MPI_COMM_WORLD, &req[nr++]);
+        }
+        for (int k = 0; k < N && mine > 0; k++)
+            if (k != me) MPI_Isend(x + my_lo + off, mine, MPI_FLOAT, k, TAG_GATHER, MPI_COMM_WORLD, &req[nr++]);
+        int rcode = MPI_Waitall(nr, req, MPI_STATUSES_IGNORE);
+        if (rcode != MPI_SUCCESS) st = mpi_fail(rcode, "MPI_Waitall (parameter all-gather)");
+    }
+    free(req);
+    return st;
+#else
+    (void)x;
+    (void)n;
+    return AFM_OK;
+#endif
+}
+
+afm_status afm_dist_send_floats(afm_dist *d, int to, const float *x, size_t n) {
+    if (d->size <= 1) return AFM_OK;
+#ifdef AFM_HAVE_MPI
+    for (size_t off = 0; off < n; off += (size_t)PIECE) {
+        int c = (int)(n - off < (size_t)PIECE ? n - off : (size_t)PIECE);
+        int rcode = MPI_Send(x + off, c, MPI_FLOAT, to, TAG_P2P, MPI_COMM_WORLD);
+        if (rcode != MPI_SUCCESS) return mpi_fail(rcode, "MPI_Send");
+    }
+#else
+    (void)to;
+    (void)x;
+    (void)n;
+#endif
+    return AFM_OK;
+}
+
+afm_status afm_dist_recv_floats(afm_dist *d, int from, float *x, size_t n) {
+    if (d->size <= 1) return AFM_OK;
+#ifdef AFM_HAVE_MPI
+    for (size_t off = 0; off < n; off += (size_t)PIECE) {
+        int c = (int)(n - off < (size_t)PIECE ? n - off : (size_t)PIECE);
+        int rcode = MPI_Recv(x + off, c, MPI_FLOAT, from, TAG_P2P, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        if (rcode != MPI_SUCCESS) return mpi_fail(rcode, "MPI_Recv");
+    }
+#else
+    (void)from;
+    (void)x;
+    (void)n;
+#endif
+    return AFM_OK;
+}
+
 afm_status afm_dist_sum_doubles(afm_dist *d, double *x, int n) {
     if (d->size <= 1 || n <= 0) return AFM_OK;
 #ifdef AFM_HAVE_MPI

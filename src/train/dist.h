@@ -43,6 +43,21 @@ void afm_dist_abort(const afm_dist *d, int code);
 afm_status afm_dist_sum_floats(afm_dist *d, float *x, size_t n);
 /* x (n doubles) ← Σ_r x_r in rank order; the same on every rank. */
 afm_status afm_dist_sum_doubles(afm_dist *d, double *x, int n);
+
+/* ZeRO-1 (optimizer state sharded across ranks, trainer.h): rank k owns the contiguous range
+ * [lo_k, hi_k) of an n-element vector, the k-th of N balanced pieces (sizes differ by at most 1):
+ *   lo_k = k·⌊n/N⌋ + min(k, n mod N). */
+void afm_dist_shard_range(const afm_dist *d, size_t n, int rank, size_t *lo, size_t *hi);
+/* Reduce-scatter: x[lo_me, hi_me) ← Σ_r x_r over that range, added in rank order in double and
+ * rounded once (the very values afm_dist_sum_floats gives there); the rest of x is unchanged. */
+afm_status afm_dist_reduce_scatter_floats(afm_dist *d, float *x, size_t n);
+/* All-gather: every rank k's range [lo_k, hi_k) of x is copied to every other rank. */
+afm_status afm_dist_allgather_floats(afm_dist *d, float *x, size_t n);
+/* Point to point, sent as messages of at most AFM_DIST_PIECE floats: the receiver calls
+ * afm_dist_recv_floats with the same n, or once per piece of the same split. */
+enum { AFM_DIST_PIECE = 1 << 22 };
+afm_status afm_dist_send_floats(afm_dist *d, int to, const float *x, size_t n);
+afm_status afm_dist_recv_floats(afm_dist *d, int from, float *x, size_t n);
 /* *flag ← OR over ranks (e.g. a stop request that reached only some ranks). */
 afm_status afm_dist_any(afm_dist *d, bool *flag);
 /* Waits for every rank. */

@@ -32,7 +32,7 @@ afm_optim_config afm_optim_defaults(afm_optim_kind kind, int D) {
     return c;
 }
 
-afm_status afm_optim_create(const afm_optim_config *cfg, size_t n_params, afm_optim **out) {
+static afm_status create_range(const afm_optim_config *cfg, size_t n_params, size_t lo, size_t hi, afm_dist *dist, afm_optim **out) {
     *out = NULL;
     if (cfg->kind != AFM_OPTIM_ADAMW && cfg->kind != AFM_OPTIM_AFM)
         return afm_error(AFM_ERR_INVALID_ARG, "unknown optimizer kind %d", (int)cfg->kind);
@@ -43,11 +43,26 @@ afm_status afm_optim_create(const afm_optim_config *cfg, size_t n_params, afm_op
     if (!o) return afm_error(AFM_ERR_NOMEM, "out of memory for the optimizer");
     o->cfg = *cfg;
     o->n = n_params;
-    o->m = afm_calloc(n_params * sizeof(float));
-    o->v = afm_calloc(n_params * sizeof(float));
-    if (!o->m || !o->v) { afm_optim_free(o); return afm_error(AFM_ERR_NOMEM, "out of memory for optimizer state (%zu parameters)", n_params); }
+    o->lo = lo;
+    o->hi = hi;
+    o->dist = dist;
+    /* at least one element each, so an empty shard still has valid pointers */
+    o->m = afm_calloc((hi - lo + 1) * sizeof(float));
+    o->v = afm_calloc((hi - lo + 1) * sizeof(float));
+    if (!o->m || !o->v) { afm_optim_free(o); return afm_error(AFM_ERR_NOMEM, "out of memory for optimizer state (%zu parameters)", hi - lo); }
     *out = o;
     return AFM_OK;
+}
+
+afm_status afm_optim_create(const afm_optim_config *cfg, size_t n_params, afm_optim **out) {
+    return create_range(cfg, n_params, 0, n_params, NULL, out);
+}
+
+afm_status afm_optim_create_shard(const afm_optim_config *cfg, size_t n_params, afm_dist *dist, afm_optim **out) {
+    if (!dist || dist->size <= 1) return create_range(cfg, n_params, 0, n_params, NULL, out);
+    size_t lo, hi;
+    afm_dist_shard_range(dist, n_params, dist->rank, &lo, &hi);
+    return create_range(cfg, n_params, lo, hi, dist, out);
 }
 
 void afm_optim_free(afm_optim *o) {
@@ -57,14 +72,14 @@ void afm_optim_free(afm_optim *o) {
     free(o);
 }
 
-static double global_norm(const float *g, size_t n) {
+static double sum_squares(const float *g, size_t n) {
     double s = 0.0;
     for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-    return sqrt(s);
+    return s;
 }
 
-static void adamw_tensor(const afm_optim_config *c, float *w, const float *g, float *m, float *v, size_t n,
-                         float lr_t, float wd, double bc1, double bc2) {
+static void adamw_range(const afm_optim_config *c, float *w, const float *g, float *m, float *v, size_t n,
+                        float lr_t, float wd, double bc1, double bc2) {
     float decay = 1.0f - lr_t * wd;
     float step = (float)(lr_t / bc1);
     float sbc2 = (float)sqrt(bc2);
@@ -76,8 +91,9 @@ static void adamw_tensor(const afm_optim_config *c, float *w, const float *g, fl
     }
 }
 
-static void afm_tensor(const afm_optim_config *c, float *w, const float *g, float *m, float *v, size_t n,
-                       float s, float lr_scale, float wd, double bc2) {
+/* AFM pass 1 over a tensor's elements in this range: v ← β2 v + (1-β2)(g² + 1e-30); returns
+ * Σ u², u = g / sqrt(v / (1-β2^t)). */
+static double afm_second_moment(const afm_optim_config *c, const float *g, float *v, size_t n, double bc2) {
     float inv_bc2 = (float)(1.0 / bc2);
     double ss = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -85,7 +101,14 @@ static void afm_tensor(const afm_optim_config *c, float *w, const float *g, floa
         float u = g[i] / sqrtf(v[i] * inv_bc2);
         ss += (double)u * u;
     }
-    double rms = sqrt(ss / (double)n);
+    return ss;
+}
+
+/* AFM pass 2, given the tensor's Σ u² over all numel elements (every rank's part). */
+static void afm_update(const afm_optim_config *c, float *w, const float *g, float *m, const float *v, size_t n, double ss,
+                       size_t numel, float s, float lr_scale, float wd, double bc2) {
+    float inv_bc2 = (float)(1.0 / bc2);
+    double rms = sqrt(ss / (double)numel);
     float clip = c->update_rms_clip > 0.0f && rms / c->update_rms_clip > 1.0 ? (float)(c->update_rms_clip / rms) : 1.0f;
     float lr = c->lr * lr_scale;
     for (size_t i = 0; i < n; i++) {
@@ -95,12 +118,17 @@ static void afm_tensor(const afm_optim_config *c, float *w, const float *g, floa
     }
 }
 
+static bool sharded(const afm_optim *o) { return o->dist && o->dist->size > 1; }
+
 afm_status afm_optim_step(afm_optim *o, afm_train_model *mdl, float s, afm_optim_result *res) {
     if (o->n != mdl->n_params)
         return afm_error(AFM_ERR_INVALID_ARG, "optimizer was made for %zu parameters, the model has %zu", o->n, mdl->n_params);
     const afm_optim_config *c = &o->cfg;
+    const size_t lo = o->lo, hi = o->hi;
     float *g = mdl->grads;
-    double gn = global_norm(g, o->n);
+    double ss = sum_squares(g + lo, hi - lo);
+    if (sharded(o)) AFM_TRY(afm_dist_sum_doubles(o->dist, &ss, 1));
+    double gn = sqrt(ss);
     afm_optim_result r = {gn, false};
     if (!isfinite(gn) || (c->kind == AFM_OPTIM_AFM && c->skip_norm > 0.0f && gn >= c->skip_norm)) {
         r.skipped = true;
@@ -111,20 +139,35 @@ afm_status afm_optim_step(afm_optim *o, afm_train_model *mdl, float s, afm_optim
         double den = gn + (c->kind == AFM_OPTIM_AFM ? 1e-8 : 1e-6);
         if (c->clip_norm / den < 1.0) {
             float k = (float)(c->clip_norm / den);
-            for (size_t i = 0; i < o->n; i++) g[i] *= k;
+            for (size_t i = lo; i < hi; i++) g[i] *= k;
         }
     }
     o->t++;
     double bc1 = 1.0 - pow((double)c->beta1, (double)o->t), bc2 = 1.0 - pow((double)c->beta2, (double)o->t);
-    for (int ti = 0; ti < mdl->n_tensors; ti++) {
-        const afm_param_tensor *t = &mdl->tensors[ti];
-        float wd = (t->kind == AFM_PARAM_NORM && !c->decay_norms) ? 0.0f : c->weight_decay;
-        float *w = mdl->params + t->offset, *gt = g + t->offset, *m = o->m + t->offset, *v = o->v + t->offset;
-        if (c->kind == AFM_OPTIM_ADAMW)
-            adamw_tensor(c, w, gt, m, v, t->numel, c->lr * s, wd, bc1, bc2);
-        else
-            afm_tensor(c, w, gt, m, v, t->numel, s, t->kind == AFM_PARAM_LINEAR ? c->mup_scale : 1.0f, wd, bc2);
+    double *tss = NULL; /* AFM: Σ u² per tensor */
+    if (c->kind == AFM_OPTIM_AFM && !(tss = calloc((size_t)mdl->n_tensors + 1, sizeof(double))))
+        return afm_error(AFM_ERR_NOMEM, "out of memory");
+    for (int pass = c->kind == AFM_OPTIM_AFM ? 1 : 2; pass <= 2; pass++) {
+        if (pass == 2 && tss && sharded(o)) {
+            afm_status st = afm_dist_sum_doubles(o->dist, tss, mdl->n_tensors);
+            if (st != AFM_OK) { free(tss); return st; }
+        }
+        for (int ti = 0; ti < mdl->n_tensors; ti++) {
+            const afm_param_tensor *t = &mdl->tensors[ti];
+            /* the part [a, b) of the tensor in this range */
+            size_t a = t->offset > lo ? t->offset : lo, b = t->offset + t->numel < hi ? t->offset + t->numel : hi;
+            if (a >= b) continue;
+            float wd = (t->kind == AFM_PARAM_NORM && !c->decay_norms) ? 0.0f : c->weight_decay;
+            float *w = mdl->params + a, *gt = g + a, *m = o->m + (a - lo), *v = o->v + (a - lo);
+            if (c->kind == AFM_OPTIM_ADAMW)
+                adamw_range(c, w, gt, m, v, b - a, c->lr * s, wd, bc1, bc2);
+            else if (pass == 1)
+                tss[ti] = afm_second_moment(c, gt, v, b - a, bc2);
+            else
+                afm_update(c, w, gt, m, v, b - a, tss[ti], t->numel, s, t->kind == AFM_PARAM_LINEAR ? c->mup_scale : 1.0f, wd, bc2);
+        }
     }
+    free(tss);
     if (res) *res = r;
     return AFM_OK;
 }

@@ -14,7 +14,16 @@
  *                θ ← θ - s(t) (lr m' + wd θ)     (decay scaled by the schedule, not by lr)
  *
  * Both skip a step whose gradient norm is not finite (NaN/Inf policy: nothing changes; the
- * trainer counts consecutive skips and stops after a limit). */
+ * trainer counts consecutive skips and stops after a limit).
+ *
+ * Sharded (ZeRO-1, afm_optim_create_shard): this process keeps m and v only for the parameter
+ * range [lo, hi) and updates only those parameters, from the summed gradients of that range
+ * (afm_dist_reduce_scatter_floats). The quantities that span ranges are summed over ranks: the
+ * squared gradient norm Σ g² (one double) and, for the AFM optimizer, Σ u² of every tensor for
+ * its RMS clip (one double per tensor; a tensor may span ranges). The partial sums are added in
+ * rank order in double, so the result differs from one process's single running sum only by
+ * double rounding, which float rounding of the clip factors hides in practice. Every rank makes
+ * the same skip/clip decisions. The caller all-gathers the parameters afterwards. */
 #ifndef AFM_TRAIN_OPTIM_H
 #define AFM_TRAIN_OPTIM_H
 #include <stdbool.h>
@@ -22,6 +31,7 @@
 #include <stdint.h>
 #include "afm/status.h"
 #include "model/train_model.h"
+#include "train/dist.h"
 
 typedef enum afm_optim_kind { AFM_OPTIM_ADAMW = 0, AFM_OPTIM_AFM = 1 } afm_optim_kind;
 
@@ -43,9 +53,11 @@ afm_optim_config afm_optim_defaults(afm_optim_kind kind, int D);
 
 typedef struct afm_optim {
     afm_optim_config cfg;
-    size_t n;
-    float *m, *v;
+    size_t n;             /* parameters of the model */
+    size_t lo, hi;        /* this process's range: m[i - lo], v[i - lo] for i in [lo, hi); [0, n) unsharded */
+    float *m, *v;         /* hi - lo each */
     int64_t t;            /* updates applied (bias-correction exponent) */
+    afm_dist *dist;       /* sharded: sums partial norms over ranks; NULL: unsharded */
 } afm_optim;
 
 typedef struct afm_optim_result {
@@ -54,9 +66,13 @@ typedef struct afm_optim_result {
 } afm_optim_result;
 
 afm_status afm_optim_create(const afm_optim_config *cfg, size_t n_params, afm_optim **out);
+/* Sharded over dist's ranks (ZeRO-1): state for this rank's range (afm_dist_shard_range). With
+ * one rank it equals afm_optim_create. afm_optim_step then is a collective: every rank calls it. */
+afm_status afm_optim_create_shard(const afm_optim_config *cfg, size_t n_params, afm_dist *dist, afm_optim **out);
 void afm_optim_free(afm_optim *o);
 /* One update of the model's parameters from its gradients, with schedule multiplier s. The
- * gradient buffer is scaled in place by the clip. */
+ * gradient buffer is scaled in place by the clip. Sharded: reads and changes only [lo, hi) of the
+ * gradients and parameters; res->grad_norm and res->skipped are global (equal on every rank). */
 afm_status afm_optim_step(afm_optim *o, afm_train_model *m, float s, afm_optim_result *res);
 
 /* Learning-rate schedules: a multiplier s(step) in [0, 1] of the peak LR, step = updates so far. */

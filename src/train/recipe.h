@@ -14,11 +14,14 @@
  *               "floor": 0.005, "weight_decay": 3.16e-4, "rope_theta": 500000,
  *               "mixture": {"source": weight, ...} (default: every source, weight 1)}]
  * }
+ * "shard_optimizer": true keeps each MPI rank's optimizer state for its 1/N of the parameters
+ * only (ZeRO-1, trainer.h; the same as `afm train --shard-optimizer`; no effect on one process).
  * Optional "distill": {"teacher": "PATH.gguf", "mode": "afm"|"kl", ...} (train/distill.h).
  * Every key is checked: unknown keys, wrong types and impossible shapes are errors that name
  * the key. */
 #ifndef AFM_TRAIN_RECIPE_H
 #define AFM_TRAIN_RECIPE_H
+#include <stdbool.h>
 #include <stdint.h>
 #include "afm/model.h"
 #include "train/distill.h"
@@ -46,6 +49,7 @@ typedef struct afm_recipe {
     float z_loss;
     double val_fraction;
     int64_t eval_every, eval_batches, checkpoint_every, log_every, max_bad_steps;
+    bool shard_optimizer;   /* ZeRO-1 over MPI ranks */
     afm_distill_config distill; /* "distill" (train/distill.h); mode AFM_DISTILL_OFF when absent */
     int n_stages;
     afm_stage stages[AFM_RECIPE_MAX_STAGES];

@@ -35,15 +35,25 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
 }
 
 /* ---------------- plan ---------------- */
-afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, afm_train_plan *p) {
+afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, int n_ranks, bool shard_optimizer, afm_train_plan *p) {
     memset(p, 0, sizeof *p);
     afm_config c = r->model;
     c.n_vocab = n_vocab;
     AFM_TRY(afm_train_config_check(&c));
+    if (n_ranks < 1) return afm_error(AFM_ERR_INVALID_ARG, "the number of processes must be at least 1 (got %d)", n_ranks);
+    p->n_ranks = n_ranks;
+    p->shard_optimizer = (shard_optimizer || r->shard_optimizer) && n_ranks > 1;
     p->n_params = (int64_t)afm_train_n_params(&c);
     p->bytes_weights = 4.0 * (double)p->n_params;
     p->bytes_grads = p->bytes_weights;
-    p->bytes_optim = 2.0 * p->bytes_weights;
+    /* m and v for this rank's range: the largest of N balanced ranges when sharded */
+    double owned = p->shard_optimizer ? (double)(p->n_params / n_ranks + (p->n_params % n_ranks != 0)) : (double)p->n_params;
+    p->bytes_optim = 2.0 * 4.0 * owned;
+    /* receive buffer of the gradient sum: N pieces of the largest range (dist.c) */
+    double piece = (double)(p->n_params / n_ranks + 1);
+    if (p->shard_optimizer && piece > AFM_DIST_PIECE) piece = AFM_DIST_PIECE;
+    if (!p->shard_optimizer && piece > (double)(1 << 24)) piece = (double)(1 << 24);
+    p->bytes_comm = n_ranks > 1 ? 4.0 * piece * n_ranks : 0.0;
     double mm = 0; /* parameters that take part in matrix products: every linear weight + output */
     double D = c.dim, QD = (double)c.n_heads * c.head_dim, KD = (double)c.n_kv_heads * c.head_dim, F = c.ffn_dim;
     mm = c.n_layers * (D * QD * 2 + 2 * D * KD + 3 * D * F) + (double)n_vocab * D;
@@ -52,7 +62,10 @@ afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, afm_train_p
         double tok = (double)s->seq_len * s->batch_size * s->grad_accum;
         p->tokens_per_step[i] = tok;
         p->flops_per_step[i] = tok * (6.0 * mm + 6.0 * c.n_layers * s->seq_len * QD);
-        double a = (double)afm_train_act_bytes(&c, s->batch_size, s->seq_len);
+        if (s->batch_size % n_ranks != 0)
+            return afm_error(AFM_ERR_INVALID_ARG, "recipe stage '%s': batch_size %d is not a multiple of the %d processes", s->name,
+                             s->batch_size, n_ranks);
+        double a = (double)afm_train_act_bytes(&c, s->batch_size / n_ranks, s->seq_len); /* this rank's rows */
         if (a > p->bytes_acts) p->bytes_acts = a;
         p->total_steps += s->steps;
     }
@@ -70,20 +83,51 @@ static void fsync_dir(const char *d) {
     if (fd >= 0) { fsync(fd); close(fd); }
 }
 
+/* state.bin: magic, version, 0, run_state, n, m[n], v[n], FNV-1a of everything before.
+ * Sharded optimizer (o->dist): the file is the same; rank 0 writes its own range of m and
+ * receives the other ranks' ranges in rank order (send_state), in pieces, then v likewise, so no
+ * rank ever holds the whole state. */
 static afm_status write_state(const char *path, const run_state *s, const afm_optim *o) {
+    afm_dist *d = o->dist;
+    int N = d ? d->size : 1;
+    float *piece = NULL;
+    if (N > 1 && !(piece = malloc(sizeof(float) * AFM_DIST_PIECE)))
+        return afm_error(AFM_ERR_NOMEM, "out of memory for the optimizer-state gather");
     afm_atomic_file af;
-    AFM_TRY(afm_atomic_open(path, &af));
+    afm_status st = afm_atomic_open(path, &af);
+    if (st != AFM_OK) { free(piece); return st; }
     uint32_t ver = STATE_VERSION, zero = 0;
     uint64_t n = o->n, h = 1469598103934665603ULL;
     bool ok = true;
 #define W(ptr, sz) do { if (ok) { ok = fwrite(ptr, 1, sz, af.f) == (sz); h = fnv1a(h, ptr, sz); } } while (0)
     W(STATE_MAGIC, 8); W(&ver, 4); W(&zero, 4);
     W(s, sizeof *s); W(&n, 8);
-    W(o->m, n * 4); W(o->v, n * 4);
+    for (int which = 0; which < 2 && st == AFM_OK; which++) {
+        W(which ? o->v : o->m, (o->hi - o->lo) * 4); /* rank 0's range starts at 0 */
+        for (int r = 1; r < N && st == AFM_OK; r++) {
+            size_t lo, hi;
+            afm_dist_shard_range(d, o->n, r, &lo, &hi);
+            for (size_t off = lo; off < hi && st == AFM_OK; off += AFM_DIST_PIECE) {
+                size_t c = hi - off < (size_t)AFM_DIST_PIECE ? hi - off : (size_t)AFM_DIST_PIECE;
+                st = afm_dist_recv_floats(d, r, piece, c);
+                if (st == AFM_OK) W(piece, c * 4);
+            }
+        }
+    }
 #undef W
-    if (ok) ok = fwrite(&h, 8, 1, af.f) == 1;
-    if (!ok) { afm_atomic_abort(&af); return afm_error(AFM_ERR_IO, "cannot write %s", path); }
+    free(piece);
+    if (ok && st == AFM_OK) ok = fwrite(&h, 8, 1, af.f) == 1;
+    if (!ok || st != AFM_OK) {
+        afm_atomic_abort(&af);
+        return st != AFM_OK ? st : afm_error(AFM_ERR_IO, "cannot write %s", path);
+    }
     return afm_atomic_commit(&af);
+}
+
+/* A rank other than 0 with a sharded optimizer: its part of write_state. */
+static afm_status send_state(const afm_optim *o) {
+    AFM_TRY(afm_dist_send_floats(o->dist, 0, o->m, o->hi - o->lo));
+    return afm_dist_send_floats(o->dist, 0, o->v, o->hi - o->lo);
 }
 
 static afm_status read_state(const char *path, run_state *s, afm_optim *o) {
@@ -103,10 +147,11 @@ static afm_status read_state(const char *path, run_state *s, afm_optim *o) {
         else if (n != o->n) st = afm_error(AFM_ERR_FORMAT, "%s: %" PRIu64 " parameters, the model has %zu", path, n, o->n);
         else if (h != want) st = afm_error(AFM_ERR_FORMAT, "%s: checksum mismatch (corrupt file)", path);
     }
-    if (st == AFM_OK) {
+    if (st == AFM_OK) { /* this process's range (all of it unless sharded; any rank count) */
+        const unsigned char *mv = m.data + 16 + sizeof *s + 8;
         memcpy(s, m.data + 16, sizeof *s);
-        memcpy(o->m, m.data + 16 + sizeof *s + 8, o->n * 4);
-        memcpy(o->v, m.data + 16 + sizeof *s + 8 + o->n * 4, o->n * 4);
+        memcpy(o->m, mv + o->lo * 4, (o->hi - o->lo) * 4);
+        memcpy(o->v, mv + (o->n + o->lo) * 4, (o->hi - o->lo) * 4);
     }
     afm_mmap_close(&m);
     return st;
@@ -243,6 +288,7 @@ typedef struct trainer {
     afm_gguf *tok;
     afm_train_model *m;
     afm_optim *opt;
+    bool shard;                   /* ZeRO-1: opt holds this rank's range only */
     FILE *metrics;
     int32_t *x, *y;
     double *weights[AFM_RECIPE_MAX_STAGES];
@@ -312,10 +358,12 @@ static afm_status micro_step(trainer *t, int b, int T, int accum, double *loss, 
     return AFM_OK;
 }
 
-/* Sums the gradients and the loss over ranks (identical on every rank afterwards). */
+/* Sums the gradients and the loss over ranks (identical on every rank afterwards; sharded: each
+ * rank gets the sums of its own range only, the values are the same). */
 static afm_status dist_reduce(trainer *t, double *loss, double *kl) {
     if (dist_size(t->o) == 1) return AFM_OK;
-    AFM_TRY(afm_dist_sum_floats(t->o->dist, t->m->grads, t->m->n_params));
+    if (t->shard) AFM_TRY(afm_dist_reduce_scatter_floats(t->o->dist, t->m->grads, t->m->n_params));
+    else AFM_TRY(afm_dist_sum_floats(t->o->dist, t->m->grads, t->m->n_params));
     double v[3] = {*loss, kl[0], kl[1]};
     AFM_TRY(afm_dist_sum_doubles(t->o->dist, v, 3));
     *loss = v[0];
@@ -371,7 +419,9 @@ static afm_status setup(trainer *t) {
     AFM_TRY(afm_train_model_create(&c, Bmax, Tmax, t->pool, &t->m));
     t->m->z_loss = r->z_loss;
     if (r->distill.mode != AFM_DISTILL_OFF) AFM_TRY(open_teacher(t, Bmax, Tmax));
-    AFM_TRY(afm_optim_create(&r->optim, t->m->n_params, &t->opt));
+    t->shard = (r->shard_optimizer || o->shard_optimizer) && dist_size(o) > 1;
+    if (t->shard) AFM_TRY(afm_optim_create_shard(&r->optim, t->m->n_params, o->dist, &t->opt));
+    else AFM_TRY(afm_optim_create(&r->optim, t->m->n_params, &t->opt));
     t->x = malloc(sizeof(int32_t) * (size_t)Bmax * Tmax);
     t->y = malloc(sizeof(int32_t) * (size_t)Bmax * Tmax);
     if (!t->x || !t->y) return afm_error(AFM_ERR_NOMEM, "out of memory");
@@ -438,6 +488,8 @@ static afm_status loop(trainer *t) {
         t->opt->cfg.weight_decay = st->weight_decay;
         afm_optim_result res = {0, true};
         if (isfinite(loss)) AFM_TRY(afm_optim_step(t->opt, t->m, (float)mult, &res));
+        /* sharded: each rank updated its range; every rank takes the others' (skips agree) */
+        if (t->shard && !res.skipped) AFM_TRY(afm_dist_allgather_floats(o->dist, t->m->params, t->m->n_params));
         s.bad_streak = res.skipped ? s.bad_streak + 1 : 0;
         s.step++;
         s.tokens += (uint64_t)st->batch_size * st->seq_len * st->grad_accum;
@@ -475,7 +527,7 @@ static afm_status loop(trainer *t) {
                 fflush(t->metrics);
                 fsync(fileno(t->metrics));
                 AFM_TRY(save_checkpoint(o->run_dir, t->m, t->opt, &s, t->tok));
-            }
+            } else if (t->shard) AFM_TRY(send_state(t->opt));
             pr.checkpoint = true;
             pr.val = false;
             emit(o, &pr);

@@ -20,7 +20,16 @@
  * batch, trains on its rows and sums gradients and loss in rank order; only rank 0 writes
  * metrics.jsonl and checkpoints, validates and reports progress. batch_size must be a multiple
  * of N. The losses equal a single process's up to float rounding (the per-rank sums are split
- * differently); resume works with any N that divides every stage's batch_size. */
+ * differently); resume works with any N that divides every stage's batch_size.
+ *
+ * ZeRO-1 (options.shard_optimizer or the recipe's "shard_optimizer", N > 1): each rank keeps the
+ * optimizer moments only for its range [lo_r, hi_r) of the flattened parameters (dist.h). The
+ * gradients are reduce-scattered (rank r receives the rank-order sums of its range only; the
+ * values equal the unsharded all-reduce's), each rank updates its range (optim.h: the global
+ * gradient norm and the AFM per-tensor RMS sums are all-reduced), and the updated ranges are
+ * all-gathered. A checkpoint holds the full state in the same state.bin format: rank 0 receives
+ * the other ranks' moments piece by piece while writing. So sharded and unsharded runs resume
+ * each other's checkpoints with any N that divides the batch sizes. */
 #ifndef AFM_TRAIN_TRAINER_H
 #define AFM_TRAIN_TRAINER_H
 #include <signal.h>
@@ -48,17 +57,23 @@ typedef struct afm_train_options {
     void (*progress)(void *ctx, const afm_train_progress *p);
     void *progress_ctx;
     afm_dist *dist;                      /* data parallelism (train/dist.h); NULL: one process */
+    bool shard_optimizer;                /* ZeRO-1 over dist's ranks (also the recipe's "shard_optimizer") */
 } afm_train_options;
 
 /* Trains; returns AFM_OK when the run reached its end, max_steps, or *stop. */
 afm_status afm_train_run(const afm_recipe *r, const afm_train_options *o);
 
-/* --dry-run: sizes and costs of a recipe for a vocabulary of n_vocab. */
+/* --dry-run: sizes and costs of a recipe for a vocabulary of n_vocab, per process of n_ranks
+ * (activations for batch_size / n_ranks rows; optimizer state for 1/n_ranks of the parameters
+ * when sharded by shard_optimizer or the recipe). */
 typedef struct afm_train_plan {
     int64_t n_params, total_steps;
+    int n_ranks;
+    bool shard_optimizer;
     double bytes_weights, bytes_grads, bytes_optim, bytes_acts; /* activations: the largest stage */
+    double bytes_comm;                                          /* MPI receive buffer (n_ranks > 1) */
     double flops_per_step[AFM_RECIPE_MAX_STAGES];              /* 6N + attention, per optimizer step */
     double tokens_per_step[AFM_RECIPE_MAX_STAGES];
 } afm_train_plan;
-afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, afm_train_plan *p);
+afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, int n_ranks, bool shard_optimizer, afm_train_plan *p);
 #endif
