@@ -66,3 +66,16 @@ bool arg_sampler(int argc, char **argv, int *i, afm_sampler_params *p, bool *bad
     if (arg_int(argc, argv, i, "--seed", "-s", &v, bad)) { if (!*bad) p->seed = (uint64_t)v; return true; }
     return false;
 }
+
+bool arg_adapter(int argc, char **argv, int *i, cli_adapter *ad, bool *bad) {
+    if (arg_str(argc, argv, i, "--adapter", "--lora", &ad->path, bad)) return true;
+    return arg_float(argc, argv, i, "--adapter-scale", NULL, &ad->scale, bad);
+}
+
+int cli_adapter_attach(cli_adapter *ad, afm_model *m, afm_session *s) {
+    if (!ad->path) return 0;
+    if (afm_adapter_load(m, ad->path, &ad->adapter) != AFM_OK) return cli_fail(NULL);
+    float scale = (float)ad->scale;
+    if (afm_session_set_adapters(s, &ad->adapter, &scale, 1) != AFM_OK) return cli_fail(NULL);
+    return 0;
+}

@@ -13,6 +13,14 @@ bool arg_float(int argc, char **argv, int *i, const char *name, const char *alt,
  * --repeat-penalty, --repeat-last-n, --seed/-s. Returns true if argv[*i] was one of them. */
 #include "afm/sampler.h"
 bool arg_sampler(int argc, char **argv, int *i, afm_sampler_params *p, bool *bad);
+/* --adapter FILE (alias --lora) and --adapter-scale S (default 1): a LoRA adapter (afm/adapter.h)
+ * attached to a session after it is created; free ad->adapter after the session, before the model. */
+#include "afm/adapter.h"
+typedef struct cli_adapter { const char *path; double scale; afm_adapter *adapter; } cli_adapter;
+#define CLI_ADAPTER_INIT {NULL, 1.0, NULL}
+bool arg_adapter(int argc, char **argv, int *i, cli_adapter *ad, bool *bad);
+/* Loads and activates the adapter if one was given; prints the error and returns 1 on failure. */
+int cli_adapter_attach(cli_adapter *ad, afm_model *m, afm_session *s);
 /* Prints "error: <message>" to stderr and returns 1. */
 int cli_fail(const char *what);
 #endif

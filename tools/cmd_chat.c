@@ -21,6 +21,7 @@ static const char *USAGE =
     "  --afm-template       use afm's own chat template instead of the model's\n"
     "  -c, --ctx-size N     context length (default: the model's, at most 4096)\n"
     "  -t, --threads N      threads\n"
+    "  --adapter FILE       LoRA adapter (llama.cpp GGUF LoRA format); --adapter-scale S (default 1)\n"
     "Type a message and press Enter; an empty line or end of input ends the chat.\n";
 
 typedef struct {
@@ -48,11 +49,13 @@ int cmd_chat(int argc, char **argv) {
     const char *model = NULL, *system = NULL;
     long n_predict = 512, threads = 0, ctx = 0;
     afm_sampler_params sp = afm_sampler_defaults();
+    cli_adapter lora = CLI_ADAPTER_INIT;
     bool bad = false, afm_tpl = false;
     for (int i = 1; i < argc && !bad; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(USAGE, stdout); return 0; }
         if (arg_str(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
         if (arg_sampler(argc, argv, &i, &sp, &bad)) continue;
+        if (arg_adapter(argc, argv, &i, &lora, &bad)) continue;
         if (arg_str(argc, argv, &i, "--system", NULL, &system, &bad)) continue;
         if (arg_int(argc, argv, &i, "-n", "--n-predict", &n_predict, &bad)) continue;
         if (arg_int(argc, argv, &i, "-t", "--threads", &threads, &bad)) continue;
@@ -78,6 +81,14 @@ int cmd_chat(int argc, char **argv) {
     afm_session_options so = {(int32_t)ctx, (int32_t)threads};
     afm_session *s;
     if (afm_session_create(m, &so, &s) != AFM_OK) { afm_chat_template_free(tpl); afm_model_free(m); return cli_fail(NULL); }
+    if (cli_adapter_attach(&lora, m, s)) {
+        afm_session_free(s);
+    afm_adapter_free(lora.adapter);
+        afm_adapter_free(lora.adapter);
+        afm_chat_template_free(tpl);
+        afm_model_free(m);
+        return 1;
+    }
     afm_generate_params gp = {0};
     gp.n_predict = (int32_t)n_predict;
     gp.sampler = sp;

@@ -14,7 +14,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: afm eval -m MODEL [--adapter FILE] --task TASK [--data PATH] [--limit N] [--shots K]\n"
+            "usage: afm eval -m MODEL [--adapter FILE [--adapter-scale S]] --task TASK [--data PATH] [--limit N] [--shots K]\n"
             "                [--threads N] [--ctx N] [--max-tokens N] [--no-chat] [--no-prefix-cache]\n"
             "                [--no-progress] [--out results.json]\n"
             "       afm eval --task TASK [--data PATH] --responses FILE [--limit N] [--out results.json]\n"
@@ -53,7 +53,8 @@ int cmd_eval(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--list")) { list_tasks(stdout); return 0; }
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { NEED_VALUE(); model = v; }
-        else if (!strcmp(a, "--adapter")) { NEED_VALUE(); adapter = v; }
+        else if (!strcmp(a, "--adapter") || !strcmp(a, "--lora")) { NEED_VALUE(); adapter = v; }
+        else if (!strcmp(a, "--adapter-scale")) { NEED_VALUE(); ro.adapter_scale = (float)atof(v); }
         else if (!strcmp(a, "--task")) { NEED_VALUE(); task_name = v; }
         else if (!strcmp(a, "--data")) { NEED_VALUE(); data = v; }
         else if (!strcmp(a, "--responses")) { NEED_VALUE(); responses = v; }
@@ -102,6 +103,7 @@ int cmd_eval(int argc, char **argv) {
         } else {
             cJSON_AddStringToObject(r.config, "model", model);
             if (adapter) cJSON_AddStringToObject(r.config, "adapter", adapter);
+            if (adapter) cJSON_AddNumberToObject(r.config, "adapter_scale", ro.adapter_scale);
             ro.limit = limit;
             ro.adapter = adapter;
             ro.data_path = data_path;

@@ -23,7 +23,9 @@ static const char *USAGE =
     "  --stop TEXT           stop string (repeatable)\n"
     "  --special             match special-token texts in the prompt\n"
     "  -c, --ctx-size N      context length (default: the model's, at most 4096)\n"
-    "  -t, --threads N       threads (default: all cores)\n";
+    "  -t, --threads N       threads (default: all cores)\n"
+    "  --adapter FILE        LoRA adapter (llama.cpp GGUF LoRA format)\n"
+    "  --adapter-scale S     its scale (default 1)\n";
 
 static bool write_out(const char *text, size_t len, void *user) {
     (void)user;
@@ -37,12 +39,14 @@ int cmd_generate(int argc, char **argv) {
     int n_stop = 0;
     long n_predict = 128, threads = 0, ctx = 0;
     afm_sampler_params sp = afm_sampler_defaults();
+    cli_adapter lora = CLI_ADAPTER_INIT;
     bool bad = false, special = false;
     for (int i = 1; i < argc && !bad; i++) {
         const char *a = argv[i], *sv;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(USAGE, stdout); return 0; }
         if (arg_str(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
         if (arg_sampler(argc, argv, &i, &sp, &bad)) continue;
+        if (arg_adapter(argc, argv, &i, &lora, &bad)) continue;
         if (arg_str(argc, argv, &i, "-p", "--prompt", &prompt, &bad)) continue;
         if (arg_str(argc, argv, &i, "-f", "--file", &file, &bad)) continue;
         if (arg_int(argc, argv, &i, "-n", "--n-predict", &n_predict, &bad)) continue;
@@ -82,6 +86,13 @@ int cmd_generate(int argc, char **argv) {
     afm_session_options so = {(int32_t)ctx, (int32_t)threads};
     afm_session *s;
     if (afm_session_create(m, &so, &s) != AFM_OK) { afm_model_free(m); return cli_fail(NULL); }
+    if (cli_adapter_attach(&lora, m, s)) {
+        afm_session_free(s);
+        afm_adapter_free(lora.adapter);
+        afm_model_free(m);
+        free(file_text);
+        return 1;
+    }
     afm_generate_params gp = {0};
     gp.n_predict = (int32_t)n_predict;
     gp.sampler = sp;
@@ -101,6 +112,7 @@ int cmd_generate(int argc, char **argv) {
                 st.n_prompt, st.prompt_s, st.prompt_s > 0 ? st.n_prompt / st.prompt_s : 0.0, st.n_generated, st.gen_s,
                 st.gen_s > 0 ? st.n_generated / st.gen_s : 0.0);
     afm_session_free(s);
+    afm_adapter_free(lora.adapter);
     afm_model_free(m);
     free(file_text);
     return ret;

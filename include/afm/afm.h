@@ -4,5 +4,6 @@
 #include "afm/status.h"
 #include "afm/model.h"
 #include "afm/sampler.h"
+#include "afm/adapter.h"
 #include "afm/generate.h"
 #endif

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "afm/adapter.h"
 #include "afm/model.h"
 #include "base/error.h"
 #include "eval/progress.h"
@@ -22,13 +23,14 @@
 
 void afm_eval_run_options_default(afm_eval_run_options *o) {
     *o = (afm_eval_run_options){.limit = 0, .shots = -1, .n_threads = 0, .n_ctx = 0, .max_tokens = 0,
-                                .progress = true, .chat = true, .adapter = NULL};
+                                .progress = true, .chat = true, .adapter = NULL, .adapter_scale = 1.0f};
 }
 
 typedef struct runner {
     afm_model *model;
     afm_tokenizer *tok;
     afm_session *sess;
+    afm_adapter *adapter;  /* LoRA adapter applied in the session, or NULL */
     int32_t n_vocab, n_ctx;
     int32_t *cache;        /* tokens in the KV cache, in order */
     int32_t n_cache;
@@ -46,6 +48,11 @@ static afm_status runner_open(runner *r, const char *path, const afm_eval_run_op
     afm_status st = afm_tokenizer_load(path, NULL, &r->tok);
     afm_session_options so = {.n_ctx = o->n_ctx, .n_threads = o->n_threads};
     if (st == AFM_OK) st = afm_session_create(r->model, &so, &r->sess);
+    if (st == AFM_OK && o->adapter) {
+        st = afm_adapter_load(r->model, o->adapter, &r->adapter);
+        float scale = o->adapter_scale;
+        if (st == AFM_OK) st = afm_session_set_adapters(r->sess, &r->adapter, &scale, 1);
+    }
     if (st == AFM_OK) {
         r->n_vocab = afm_model_config(r->model)->n_vocab;
         r->n_ctx = afm_session_n_ctx(r->sess);
@@ -59,6 +66,7 @@ static afm_status runner_open(runner *r, const char *path, const afm_eval_run_op
 
 static void runner_close(runner *r) {
     afm_session_free(r->sess);
+    afm_adapter_free(r->adapter);
     afm_tokenizer_free(r->tok);
     afm_model_free(r->model);
     free(r->cache);
@@ -346,7 +354,6 @@ static afm_status run_perplexity(runner *r, const afm_eval_dataset *d, size_t n,
 
 afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset *data, const char *model_path,
                               const afm_eval_run_options *opt, afm_eval_results *res) {
-    if (opt->adapter) return afm_error(AFM_ERR_UNSUPPORTED, "--adapter: adapters are not supported by the model runtime yet");
     runner r;
     afm_status st = runner_open(&r, model_path, opt);
     if (st != AFM_OK) { runner_close(&r); return st; }

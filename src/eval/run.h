@@ -17,7 +17,8 @@ typedef struct afm_eval_run_options {
     bool progress;        /* progress bar with ETA on stderr */
     bool chat;            /* wrap generation prompts in the model's chat template */
     bool no_prefix_cache; /* evaluate every request from an empty cache (for checks and benchmarks) */
-    const char *adapter;  /* LoRA adapter file, or NULL */
+    const char *adapter;  /* LoRA adapter file (llama.cpp GGUF LoRA format, afm/adapter.h), or NULL */
+    float adapter_scale;  /* user scale of the adapter (1: as trained) */
     const char *data_path; /* the data file or folder (MMLU few-shot examples are found beside it) */
 } afm_eval_run_options;
 

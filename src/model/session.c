@@ -19,6 +19,7 @@
 #include "kernels/nn.h"
 #include "kernels/vec.h"
 #include "afm/generate.h"
+#include "model/adapter_internal.h"
 #include "model/model_internal.h"
 #include "tensor/quant.h"
 
@@ -36,6 +37,7 @@ struct afm_session {
     float *big_scores;             /* (group * UBATCH, n_ctx) scores of one KV group (prefill) */
     float *qg, *og, *vt;           /* (group * UBATCH, hd) queries / outputs of a group; (hd, n_ctx) V transposed */
     float *last_logits;            /* (n_vocab) */
+    afm_lora_set lora;             /* active LoRA adapters (afm/adapter.h) */
 };
 
 afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_session **out) {
@@ -103,6 +105,7 @@ void afm_session_free(afm_session *s) {
     afm_free(s->k); afm_free(s->v); afm_free(s->gate); afm_free(s->up);
     afm_free(s->scores); afm_free(s->last_logits);
     afm_free(s->big_scores); afm_free(s->qg); afm_free(s->og); afm_free(s->vt);
+    afm_lora_set_free(&s->lora);
     free(s);
 }
 
@@ -198,6 +201,12 @@ static afm_status mm(afm_session *s, float *y, const afm_weight *w, const float 
     return afm_matmul(s->pool, y, w->data, w->type, w->rows, w->cols, x, T);
 }
 
+/* y = x Wᵀ plus the active adapters' low-rank terms for this weight's slot */
+static afm_status mm_lora(afm_session *s, float *y, const afm_weight *w, int slot, const float *x, int64_t T) {
+    AFM_TRY(mm(s, y, w, x, T));
+    return s->lora.n ? afm_lora_apply(&s->lora, s->pool, slot, y, x, T) : AFM_OK;
+}
+
 /* Forward of T <= UBATCH tokens at positions p0..; writes logits of all rows to `logits`
  * (T, n_vocab) when all is true, else the last row's to s->last_logits. */
 static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, bool all, float *logits) {
@@ -210,12 +219,13 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, bo
         const uint8_t *row = (const uint8_t *)e->data + (size_t)tokens[t] * afm_dtype_row_size(e->type, d);
         AFM_TRY(afm_dequantize_row(e->type, row, s->x + t * d, d));
     }
+    if (s->lora.n) afm_lora_apply_embd(&s->lora, afm_lora_slot_embd(c->n_layers), s->x, tokens, T, d);
     for (int l = 0; l < c->n_layers; l++) {
         const afm_layer *L = &m->layers[l];
         for (int t = 0; t < T; t++) afm_rmsnorm(s->xn + t * d, s->x + t * d, L->attn_norm, d, c->norm_eps);
-        AFM_TRY(mm(s, s->q, &L->wq, s->xn, T));
-        AFM_TRY(mm(s, s->k, &L->wk, s->xn, T));
-        AFM_TRY(mm(s, s->v, &L->wv, s->xn, T));
+        AFM_TRY(mm_lora(s, s->q, &L->wq, afm_lora_slot(l, AFM_LORA_Q), s->xn, T));
+        AFM_TRY(mm_lora(s, s->k, &L->wk, afm_lora_slot(l, AFM_LORA_K), s->xn, T));
+        AFM_TRY(mm_lora(s, s->v, &L->wv, afm_lora_slot(l, AFM_LORA_V), s->xn, T));
         for (int t = 0; t < T; t++) {
             const float *cs = s->rope_cos + (size_t)(p0 + t) * half, *sn = s->rope_sin + (size_t)(p0 + t) * half;
             int half_layout = c->rope_layout == AFM_ROPE_HALF;
@@ -244,21 +254,21 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, bo
             attn_job job = {s, l, T, p0};
             afm_pool_run(s->pool, attn_worker, &job);
         }
-        AFM_TRY(mm(s, s->xn, &L->wo, s->att, T));
+        AFM_TRY(mm_lora(s, s->xn, &L->wo, afm_lora_slot(l, AFM_LORA_O), s->att, T));
         afm_vec_add(s->x, s->xn, T * d);
         for (int t = 0; t < T; t++) afm_rmsnorm(s->xn + t * d, s->x + t * d, L->ffn_norm, d, c->norm_eps);
-        AFM_TRY(mm(s, s->gate, &L->w_gate, s->xn, T));
-        AFM_TRY(mm(s, s->up, &L->w_up, s->xn, T));
+        AFM_TRY(mm_lora(s, s->gate, &L->w_gate, afm_lora_slot(l, AFM_LORA_GATE), s->xn, T));
+        AFM_TRY(mm_lora(s, s->up, &L->w_up, afm_lora_slot(l, AFM_LORA_UP), s->xn, T));
         afm_silu_mul(s->gate, s->up, (int64_t)T * c->ffn_dim);
-        AFM_TRY(mm(s, s->xn, &L->w_down, s->gate, T));
+        AFM_TRY(mm_lora(s, s->xn, &L->w_down, afm_lora_slot(l, AFM_LORA_DOWN), s->gate, T));
         afm_vec_add(s->x, s->xn, T * d);
     }
     if (all) {
         for (int t = 0; t < T; t++) afm_rmsnorm(s->xn + t * d, s->x + t * d, m->output_norm, d, c->norm_eps);
-        AFM_TRY(mm(s, logits, &m->output, s->xn, T));
+        AFM_TRY(mm_lora(s, logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn, T));
     } else {
         afm_rmsnorm(s->xn, s->x + (size_t)(T - 1) * d, m->output_norm, d, c->norm_eps);
-        AFM_TRY(mm(s, s->last_logits, &m->output, s->xn, 1));
+        AFM_TRY(mm_lora(s, s->last_logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn, 1));
     }
     s->n_past += T;
     return AFM_OK;
@@ -285,3 +295,10 @@ afm_status afm_session_eval(afm_session *s, const int32_t *tokens, int32_t n, bo
 }
 
 afm_model *afm_session_model(afm_session *s) { return s->m; }
+
+afm_status afm_session_set_adapters(afm_session *s, afm_adapter *const *adapters, const float *scales, int32_t n) {
+    bool changed;
+    AFM_TRY(afm_lora_set_replace(&s->lora, s->m, adapters, scales, n, &changed));
+    if (changed) s->n_past = 0;   /* keys and values cached under the old set are stale */
+    return AFM_OK;
+}
