@@ -11,6 +11,7 @@
 #include "eval/task.h"
 #include "eval/results.h"
 #include "eval/run.h"
+#include "eval/judge.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -18,11 +19,15 @@ static void usage(FILE *f) {
             "                [--threads N] [--ctx N] [--max-tokens N] [--no-chat] [--no-prefix-cache]\n"
             "                [--no-progress] [--out results.json]\n"
             "       afm eval --task TASK [--data PATH] --responses FILE [--limit N] [--out results.json]\n"
+            "       afm eval --task pairwise -m JUDGE [--data PROMPTS] --responses A [--responses-b B] [--out results.json]\n"
+            "       afm eval --task xstest ... --judge JUDGE      (adds a judge model's 3-way classification)\n"
             "       afm eval --compare A.json B.json\n"
             "       afm eval --list\n\n"
             "--responses grades given outputs without a model: FILE is JSONL with one {\"response\": ...}\n"
             "per data item, in data order. --data defaults to the task's file under $AFM_SHARED/data\n"
-            "(or ../shared/data). Results: scores with standard errors, per-item records.\n");
+            "(or ../shared/data). Results: scores with standard errors, per-item records.\n"
+            "pairwise: the judge model compares response A with B (B defaults to the data's reference\n"
+            "\"output\"), in both orders; responses are {\"response\": ...} or {\"output\": ...} records.\n");
 }
 
 static void list_tasks(FILE *f) {
@@ -42,7 +47,7 @@ static char *default_data(const afm_eval_task *t) {
 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *adapter = NULL, *task_name = NULL, *data = NULL, *responses = NULL, *out = NULL;
-    const char *cmp_a = NULL, *cmp_b = NULL;
+    const char *cmp_a = NULL, *cmp_b = NULL, *responses_b = NULL, *judge = NULL;
     afm_eval_run_options ro;
     afm_eval_run_options_default(&ro);
     long long limit = 0;
@@ -58,6 +63,8 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--task")) { NEED_VALUE(); task_name = v; }
         else if (!strcmp(a, "--data")) { NEED_VALUE(); data = v; }
         else if (!strcmp(a, "--responses")) { NEED_VALUE(); responses = v; }
+        else if (!strcmp(a, "--responses-b")) { NEED_VALUE(); responses_b = v; }
+        else if (!strcmp(a, "--judge")) { NEED_VALUE(); judge = v; }
         else if (!strcmp(a, "--out")) { NEED_VALUE(); out = v; }
         else if (!strcmp(a, "--limit")) { NEED_VALUE(); limit = atoll(v); }
         else if (!strcmp(a, "--shots")) { NEED_VALUE(); ro.shots = atoi(v); }
@@ -85,6 +92,13 @@ int cmd_eval(int argc, char **argv) {
     if (!task_name) { fprintf(stderr, "error: --task is required (afm eval --list shows the tasks)\n"); return 2; }
     const afm_eval_task *task = afm_eval_task_find(task_name);
     if (!task) { fprintf(stderr, "error: unknown task '%s'; tasks:\n", task_name); list_tasks(stderr); return 2; }
+    bool pairwise = task->kind == AFM_EVAL_PAIRWISE;
+    if (pairwise && (!model || !responses)) {
+        fprintf(stderr, "error: pairwise needs a judge model (-m JUDGE) and --responses A (and optionally --responses-b B)\n");
+        return 2;
+    }
+    if (!pairwise && responses_b) { fprintf(stderr, "error: --responses-b is for --task pairwise\n"); return 2; }
+    if (judge && strcmp(task->name, "xstest") != 0) { fprintf(stderr, "error: --judge is for --task xstest (pairwise takes the judge as -m)\n"); return 2; }
     if (!responses && !model) { fprintf(stderr, "error: give a model (-m) or --responses FILE to grade\n"); return 2; }
     if (limit < 0) { fprintf(stderr, "error: --limit must be >= 0\n"); return 2; }
     char *data_path = data ? strdup(data) : default_data(task);
@@ -97,7 +111,21 @@ int cmd_eval(int argc, char **argv) {
     afm_status st = task->load ? task->load(data_path, &ds) : afm_eval_dataset_load(data_path, &ds);
     if (st == AFM_OK && ds.n == 0) st = AFM_ERR_FORMAT, fprintf(stderr, "error: %s: no data items\n", data_path);
     else if (st != AFM_OK) fprintf(stderr, "error: %s\n", afm_last_error());
-    if (st == AFM_OK) {
+    afm_eval_dataset resp_a = {0}, resp_b = {0};
+    if (st == AFM_OK && (pairwise || judge) && responses && (st = afm_eval_dataset_load(responses, &resp_a)) != AFM_OK)
+        fprintf(stderr, "error: %s\n", afm_last_error());
+    if (st == AFM_OK && responses_b && (st = afm_eval_dataset_load(responses_b, &resp_b)) != AFM_OK)
+        fprintf(stderr, "error: %s\n", afm_last_error());
+    if (st == AFM_OK && pairwise) {
+        cJSON_AddStringToObject(r.config, "judge", model);
+        cJSON_AddStringToObject(r.config, "responses", responses);
+        cJSON_AddStringToObject(r.config, "responses_b", responses_b ? responses_b : "(the data's reference \"output\")");
+        if (adapter) cJSON_AddStringToObject(r.config, "adapter", adapter);
+        ro.limit = limit;
+        ro.adapter = adapter;
+        st = afm_eval_run_pairwise(&ds, &resp_a, responses_b ? &resp_b : NULL, model, &ro, &r);
+        if (st != AFM_OK) fprintf(stderr, "error: %s\n", afm_last_error());
+    } else if (st == AFM_OK) {
         if (responses) {
             st = afm_eval_score_responses(task, &ds, responses, limit, &r);
         } else {
@@ -109,8 +137,15 @@ int cmd_eval(int argc, char **argv) {
             ro.data_path = data_path;
             st = afm_eval_run_model(task, &ds, model, &ro, &r);
         }
+        if (st == AFM_OK && judge) {
+            afm_eval_run_options jo = ro;   /* the judge runs without the evaluated model's adapter */
+            jo.adapter = NULL;
+            st = afm_eval_xstest_judge(&ds, responses ? &resp_a : NULL, judge, &jo, &r);
+        }
         if (st != AFM_OK) fprintf(stderr, "error: %s\n", afm_last_error());
     }
+    afm_eval_dataset_free(&resp_a);
+    afm_eval_dataset_free(&resp_b);
     if (st == AFM_OK) {
         char *table = afm_eval_results_table(&r);
         if (table) fputs(table, stdout);

@@ -147,7 +147,7 @@ afm_status afm_eval_prompts_choice(afm_eval_prompts *p, const cJSON *it, afm_eva
 
 /* One user turn rendered with the model's chat template (add_generation_prompt), as
  * transformers' apply_chat_template does; without a usable template, the bare text. */
-static char *chat_wrap(const char *tmpl, const char *user, bool *special) {
+char *afm_eval_chat_wrap(const char *tmpl, const char *user, bool *special) {
     *special = false;
     if (tmpl) {
         afm_chat_message m = {.role = "user", .content = user};
@@ -199,7 +199,7 @@ afm_status afm_eval_prompts_generate(afm_eval_prompts *p, const cJSON *it, const
             return afm_error(AFM_ERR_UNSUPPORTED, "task '%s' has no generation prompt", t);
         }
         char *u = afm_sb_take(&b);
-        g->prompt = u ? chat_wrap(tmpl, u, &g->special) : NULL;
+        g->prompt = u ? afm_eval_chat_wrap(tmpl, u, &g->special) : NULL;
         free(u);
     }
     if (!g->prompt) { afm_eval_gen_item_free(g); return afm_error(AFM_ERR_NOMEM, "prompt"); }

@@ -46,4 +46,8 @@ void afm_eval_choice_item_free(afm_eval_choice_item *c);
 afm_status afm_eval_prompts_generate(afm_eval_prompts *p, const cJSON *item, const char *chat_template,
                                      afm_eval_gen_item *out);
 void afm_eval_gen_item_free(afm_eval_gen_item *g);
+/* One user turn rendered with a chat template (add_generation_prompt), as transformers'
+ * apply_chat_template does; *special = true. Without a usable template: a copy of the text,
+ * *special = false. NULL when out of memory. */
+char *afm_eval_chat_wrap(const char *tmpl, const char *user, bool *special);
 #endif

@@ -127,14 +127,14 @@ static afm_status encode(runner *r, const char *text, bool bos, bool special, in
 }
 
 /* log-likelihood of each continuation after ctx: lp[c] (sum over its tokens), greedy[c] */
-static afm_status score_choices(runner *r, const char *ctx, const char *const *conts, int n_conts, double *lp,
-                                bool *greedy) {
+static afm_status score_choices(runner *r, const char *ctx, bool special, const char *const *conts, int n_conts,
+                                double *lp, bool *greedy) {
     /* move trailing spaces of the context to the continuations */
     size_t cl = strlen(ctx), sp = 0;
     while (sp < cl && ctx[cl - 1 - sp] == ' ') sp++;
     char *c0 = afm_strndup(ctx, cl - sp);
     int32_t *cids = NULL, nc = 0;
-    afm_status st = c0 ? encode(r, c0, true, false, &cids, &nc) : afm_error(AFM_ERR_NOMEM, "context");
+    afm_status st = c0 ? encode(r, c0, true, special, &cids, &nc) : afm_error(AFM_ERR_NOMEM, "context");
     float *ctx_last = malloc((size_t)r->n_vocab * sizeof(float));
     if (!ctx_last && st == AFM_OK) st = afm_error(AFM_ERR_NOMEM, "logits");
     if (st == AFM_OK) st = feed(r, cids, nc);
@@ -147,7 +147,7 @@ static afm_status score_choices(runner *r, const char *ctx, const char *const *c
         afm_sb_puts(&b, conts[c]);
         char *whole = afm_sb_take(&b);
         int32_t *wids = NULL, nw = 0;
-        st = whole ? encode(r, whole, true, false, &wids, &nw) : afm_error(AFM_ERR_NOMEM, "continuation");
+        st = whole ? encode(r, whole, true, special, &wids, &nw) : afm_error(AFM_ERR_NOMEM, "continuation");
         free(whole);
         if (st != AFM_OK) break;
         int32_t ncont = nw - nc;
@@ -236,7 +236,7 @@ static afm_status run_choice(runner *r, const afm_eval_task *task, const afm_eva
         afm_eval_choice_item ci;
         afm_status st = afm_eval_prompts_choice(&pr, rec->json, &ci);
         double lp[8];
-        if (st == AFM_OK) st = score_choices(r, ci.context, (const char *const *)ci.choices, ci.n_choices, lp, NULL);
+        if (st == AFM_OK) st = score_choices(r, ci.context, false, (const char *const *)ci.choices, ci.n_choices, lp, NULL);
         if (st != AFM_OK) {
             afm_eval_results_add_item(res, item_error(i, afm_last_error()));
         } else {
@@ -354,6 +354,8 @@ static afm_status run_perplexity(runner *r, const afm_eval_dataset *d, size_t n,
 
 afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset *data, const char *model_path,
                               const afm_eval_run_options *opt, afm_eval_results *res) {
+    if (task->kind == AFM_EVAL_PAIRWISE)
+        return afm_error(AFM_ERR_INVALID_ARG, "task '%s' judges given responses: use afm_eval_run_pairwise", task->name);
     runner r;
     afm_status st = runner_open(&r, model_path, opt);
     if (st != AFM_OK) { runner_close(&r); return st; }
@@ -373,4 +375,33 @@ afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset 
     cJSON_AddNumberToObject(res->config, "seconds", afm_eval_now_s() - t0);
     runner_close(&r);
     return st;
+}
+
+/* ---------------------------------------------------------------- access for other drivers */
+
+struct afm_eval_model { runner r; };
+
+afm_status afm_eval_model_open(const char *model_path, const afm_eval_run_options *opt, afm_eval_model **out) {
+    *out = NULL;
+    afm_eval_model *m = calloc(1, sizeof *m);
+    if (!m) return afm_error(AFM_ERR_NOMEM, "judge model");
+    afm_status st = runner_open(&m->r, model_path, opt);
+    if (st != AFM_OK) { runner_close(&m->r); free(m); return st; }
+    m->r.no_reuse = opt->no_prefix_cache;
+    *out = m;
+    return AFM_OK;
+}
+
+void afm_eval_model_close(afm_eval_model *m) {
+    if (!m) return;
+    runner_close(&m->r);
+    free(m);
+}
+
+const char *afm_eval_model_chat_template(const afm_eval_model *m) { return afm_tokenizer_chat_template(m->r.tok); }
+int32_t afm_eval_model_n_ctx(const afm_eval_model *m) { return m->r.n_ctx; }
+
+afm_status afm_eval_model_loglik(afm_eval_model *m, const char *context, bool special, const char *const *conts, int n,
+                                 double *lp) {
+    return score_choices(&m->r, context, special, conts, n, lp, NULL);
 }

@@ -26,4 +26,15 @@ void afm_eval_run_options_default(afm_eval_run_options *o);
 
 afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset *data, const char *model_path,
                               const afm_eval_run_options *opt, afm_eval_results *r);
+/* A loaded model for other drivers (judge.c): log-likelihoods of continuations, reusing the KV
+ * cache's longest common token prefix across calls. */
+typedef struct afm_eval_model afm_eval_model;
+afm_status afm_eval_model_open(const char *model_path, const afm_eval_run_options *opt, afm_eval_model **out);
+void afm_eval_model_close(afm_eval_model *m);
+const char *afm_eval_model_chat_template(const afm_eval_model *m);   /* NULL: none */
+int32_t afm_eval_model_n_ctx(const afm_eval_model *m);
+/* lp[c] = log P(conts[c] | context), summed over the continuation's tokens (the split of run.c);
+ * special: the context holds special-token text (chat-template output). */
+afm_status afm_eval_model_loglik(afm_eval_model *m, const char *context, bool special, const char *const *conts, int n,
+                                 double *lp);
 #endif

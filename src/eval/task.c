@@ -16,7 +16,7 @@ static const afm_eval_task k_tasks[] = {
      "math/math500_test.jsonl", AFM_EVAL_GENERATE, 0, NULL, afm_eval_score_math},
     {"ifeval", "IFEval: 25 verifiable instruction types, strict and loose, prompt and instruction level",
      "ifeval/input_data.jsonl", AFM_EVAL_GENERATE, 0, NULL, afm_eval_score_ifeval},
-    {"xstest", "XSTest refusal rate on safe and unsafe prompts (string match)",
+    {"xstest", "XSTest refusal rate on safe and unsafe prompts (string match; --judge MODEL: 3-way judge)",
      "safety/xstest_prompts.csv", AFM_EVAL_GENERATE, 0, NULL, afm_eval_score_xstest},
     {"mmlu", "MMLU multiple choice (A-D), 5-shot, by log-likelihood",
      "mmlu", AFM_EVAL_CHOICE, 5, afm_eval_load_mmlu, afm_eval_score_mmlu},
@@ -24,6 +24,8 @@ static const afm_eval_task k_tasks[] = {
      "qa/boolq_validation.json", AFM_EVAL_CHOICE, 0, NULL, afm_eval_score_boolq},
     {"perplexity", "perplexity and bits per byte of a text file or JSONL \"text\" fields",
      "text/tinyshakespeare.txt", AFM_EVAL_PERPLEXITY, 0, afm_eval_load_text, NULL},
+    {"pairwise", "win rate of responses A over B (or the data's reference \"output\") judged by a model, both orders",
+     "alpaca_eval/gpt4_1106_preview_model_outputs.json", AFM_EVAL_PAIRWISE, 0, NULL, NULL},
 };
 
 const afm_eval_task *afm_eval_task_list(size_t *n) {

@@ -13,7 +13,8 @@
 typedef enum afm_eval_kind {
     AFM_EVAL_GENERATE = 0,   /* the model writes a response, a scorer grades it */
     AFM_EVAL_CHOICE = 1,     /* multiple choice by log-likelihood of each continuation */
-    AFM_EVAL_PERPLEXITY = 2  /* log-likelihood of the text itself */
+    AFM_EVAL_PERPLEXITY = 2, /* log-likelihood of the text itself */
+    AFM_EVAL_PAIRWISE = 3    /* two given response files judged by a model (judge.h) */
 } afm_eval_kind;
 
 typedef struct afm_eval_task {
