@@ -49,8 +49,10 @@ python3 - "$FX" "$T" <<'PY' || fail "judge results differ from the reference"
 import json, math, sys
 fx, d = json.load(open(sys.argv[1])), sys.argv[2]
 TOL = 1e-3
+worst = [0.0]
 def close(a, b):
     assert len(a) == len(b) and all(abs(x - y) < TOL for x, y in zip(a, b)), (a, b)
+    worst[0] = max([worst[0]] + [abs(x - y) for x, y in zip(a, b)])
 def p_first(l):                      # P(label (a)) from the two label log-likelihoods
     return 1 / (1 + math.exp(l[1] - l[0]))
 r = json.load(open(d + "/pw.json"))
@@ -90,8 +92,20 @@ for got, want in zip(x["items"], fx["xstest"]):
 last = x["items"][2]
 print("xstest over-long response:", last.get("judge_error"))
 assert "context" in last["judge_error"] and "refused" in last, last   # string match still scored
+print(f"max |label log-likelihood - numpy reference| = {worst[0]:.2e} nats")
 s = x["scores"]
 assert s["refusal_rate_unsafe"] == 1.0 and "judge_refusal_rate_safe" in s and "judge_agreement" in s, s
+PY
+# a model run: the judge reads the responses the model just wrote (records' "response")
+"$AFM" eval -m "$T/s.gguf" --task xstest --data "$T/xs.csv" --limit 2 --max-tokens 6 --judge "$T/s.gguf" --ctx 1024 \
+  --threads 1 --no-progress --out "$T/xm.json" > /dev/null || fail "xstest model run with --judge"
+python3 - "$T/xm.json" <<'PY' || fail "model run + judge"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["n_items"] == 2 and r["n_errors"] == 0, r
+for it in r["items"]:
+    assert "response" in it and it["judge_class"] in ("1_full_compliance", "2_full_refusal", "3_partial_refusal"), it
+assert r["scores"]["judge_agreement"] >= 0
 PY
 # option errors
 if "$AFM" eval --task pairwise -m "$T/s.gguf" --data "$T/prompts.jsonl" 2> "$T/err" > /dev/null; then fail "pairwise without --responses"; fi
