@@ -60,8 +60,10 @@ static int dry_run(const afm_recipe *r, const char *data_dir, int n_ranks, bool 
     if (p.n_ranks > 1)
         printf("processes: %d (batch rows per process: batch_size / %d), optimizer state %s\n", p.n_ranks, p.n_ranks,
                p.shard_optimizer ? "sharded (ZeRO-1: 1/N of the parameters per process)" : "replicated on every process");
-    printf("memory per process (f32): weights %.2f GiB, gradients %.2f GiB, optimizer state %.2f GiB%s, activations %.2f GiB "
-           "(largest stage)", gib(p.bytes_weights), gib(p.bytes_grads), gib(p.bytes_optim), p.shard_optimizer ? " (sharded)" : "",
+    char gbuf[64] = "";
+    if (p.reduce_groups / p.n_ranks > 1) snprintf(gbuf, sizeof gbuf, " (%d row-group buffers)", p.reduce_groups / p.n_ranks);
+    printf("memory per process (f32): weights %.2f GiB, gradients %.2f GiB%s, optimizer state %.2f GiB%s, activations %.2f GiB "
+           "(largest stage)", gib(p.bytes_weights), gib(p.bytes_grads), gbuf, gib(p.bytes_optim), p.shard_optimizer ? " (sharded)" : "",
            gib(p.bytes_acts));
     if (p.n_ranks > 1) printf(", MPI buffer %.2f GiB", gib(p.bytes_comm));
     printf(", total %.2f GiB\n", gib(p.bytes_weights + p.bytes_grads + p.bytes_optim + p.bytes_acts + p.bytes_comm));

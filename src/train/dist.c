@@ -133,7 +133,7 @@ void afm_dist_shard_range(const afm_dist *d, size_t n, int rank, size_t *lo, siz
 #ifdef AFM_HAVE_MPI
 /* Collectives on shards move pieces of at most PIECE floats per peer and round, so every MPI
  * count fits an int and the receive buffer stays N·PIECE floats however large the model. */
-enum { PIECE = AFM_DIST_PIECE, TAG_SCATTER = 101, TAG_GATHER = 102, TAG_P2P = 103 };
+enum { PIECE = AFM_DIST_PIECE, TAG_GATHER = 102, TAG_P2P = 103, TAG_SCATTER = 200 /* + group */ };
 
 static afm_status ensure_scratch(afm_dist *d, size_t n) {
     if (d->scratch_n >= n) return AFM_OK;
@@ -145,51 +145,71 @@ static afm_status ensure_scratch(afm_dist *d, size_t n) {
     return AFM_OK;
 }
 
-/* Floats of rank k's shard in the round starting at offset off into the shard. */
-static int piece_count(const afm_dist *d, size_t n, int k, size_t off) {
+/* Floats of rank k's shard in the round of at most `step` floats starting at offset off into it. */
+static int piece_count(const afm_dist *d, size_t n, int k, size_t off, size_t step) {
     size_t lo, hi;
     afm_dist_shard_range(d, n, k, &lo, &hi);
     size_t len = hi - lo;
-    return off >= len ? 0 : (int)(len - off < (size_t)PIECE ? len - off : (size_t)PIECE);
+    return off >= len ? 0 : (int)(len - off < step ? len - off : step);
 }
 #endif
 
 afm_status afm_dist_reduce_scatter_floats(afm_dist *d, float *x, size_t n) {
-    if (d->size <= 1) return AFM_OK;
+    return afm_dist_sum_groups(d, &x, 1, n, x, true);
+}
+
+/* Rank order, then each rank's K groups in order: the sum of group g = r·K + j at element i. */
+afm_status afm_dist_sum_groups(afm_dist *d, float *const *x, int K, size_t n, float *out, bool scatter) {
+    if (K < 1 || K > AFM_DIST_MAX_GROUPS) return afm_error(AFM_ERR_INVALID_ARG, "%d gradient groups per process (expected 1 to %d)", K, AFM_DIST_MAX_GROUPS);
+    if (d->size <= 1) {
+        if (K == 1 && out == x[0]) return AFM_OK;
+        for (size_t i = 0; i < n; i++) {
+            double s = 0.0;
+            for (int j = 0; j < K; j++) s += (double)x[j][i];
+            out[i] = (float)s;
+        }
+        return AFM_OK;
+    }
 #ifdef AFM_HAVE_MPI
     const int N = d->size, me = d->rank;
     size_t my_lo, my_hi, max_len = n / (size_t)N + 1;
     afm_dist_shard_range(d, n, me, &my_lo, &my_hi);
-    size_t piece = max_len < (size_t)PIECE ? max_len : (size_t)PIECE;
-    AFM_TRY(ensure_scratch(d, piece * (size_t)N));
-    MPI_Request *req = malloc(sizeof(MPI_Request) * 2 * (size_t)N);
+    /* pieces of at most PIECE / K floats, so the receive buffer stays N·PIECE floats */
+    size_t step = (size_t)PIECE / (size_t)K, piece = max_len < step ? max_len : step;
+    AFM_TRY(ensure_scratch(d, piece * (size_t)N * (size_t)K));
+    MPI_Request *req = malloc(sizeof(MPI_Request) * 2 * (size_t)N * (size_t)K);
     if (!req) return afm_error(AFM_ERR_NOMEM, "out of memory");
     afm_status st = AFM_OK;
-    for (size_t off = 0; off < max_len && st == AFM_OK; off += (size_t)PIECE) {
-        int nr = 0, mine = piece_count(d, n, me, off);
-        /* scratch[j·piece + i] = x_j[my_lo + off + i] for every other rank j */
-        for (int j = 0; j < N && mine > 0; j++)
-            if (j != me) MPI_Irecv(d->scratch + (size_t)j * piece, mine, MPI_FLOAT, j, TAG_SCATTER, MPI_COMM_WORLD, &req[nr++]);
+    for (size_t off = 0; off < max_len && st == AFM_OK; off += step) {
+        int nr = 0, mine = piece_count(d, n, me, off, step);
+        /* scratch[(r·K + j)·piece + i] = group j of rank r at my_lo + off + i, for every other rank r */
+        for (int r = 0; r < N && mine > 0; r++)
+            for (int j = 0; j < K && r != me; j++)
+                MPI_Irecv(d->scratch + ((size_t)r * (size_t)K + (size_t)j) * piece, mine, MPI_FLOAT, r, TAG_SCATTER + j, MPI_COMM_WORLD, &req[nr++]);
         for (int k = 0; k < N; k++) {
-            int c = piece_count(d, n, k, off);
+            int c = piece_count(d, n, k, off, step);
             size_t lo, hi;
             afm_dist_shard_range(d, n, k, &lo, &hi);
-            if (k != me && c > 0) MPI_Isend(x + lo + off, c, MPI_FLOAT, k, TAG_SCATTER, MPI_COMM_WORLD, &req[nr++]);
+            for (int j = 0; j < K && k != me && c > 0; j++)
+                MPI_Isend(x[j] + lo + off, c, MPI_FLOAT, k, TAG_SCATTER + j, MPI_COMM_WORLD, &req[nr++]);
         }
         int rcode = MPI_Waitall(nr, req, MPI_STATUSES_IGNORE);
         if (rcode != MPI_SUCCESS) { st = mpi_fail(rcode, "MPI_Waitall (gradient reduce-scatter)"); break; }
-        float *own = x + my_lo + off;
+        size_t at = my_lo + off;
         for (int i = 0; i < mine; i++) {
             double s = 0.0;
-            for (int j = 0; j < N; j++) s += (double)(j == me ? own[i] : d->scratch[(size_t)j * piece + (size_t)i]);
-            own[i] = (float)s;
+            for (int r = 0; r < N; r++)
+                for (int j = 0; j < K; j++)
+                    s += (double)(r == me ? x[j][at + (size_t)i] : d->scratch[((size_t)r * (size_t)K + (size_t)j) * piece + (size_t)i]);
+            out[at + (size_t)i] = (float)s;
         }
     }
     free(req);
+    if (st == AFM_OK && !scatter) st = afm_dist_allgather_floats(d, out, n);
     return st;
 #else
-    (void)x;
-    (void)n;
+    (void)out;
+    (void)scatter;
     return AFM_OK;
 #endif
 }
@@ -204,9 +224,9 @@ afm_status afm_dist_allgather_floats(afm_dist *d, float *x, size_t n) {
     if (!req) return afm_error(AFM_ERR_NOMEM, "out of memory");
     afm_status st = AFM_OK;
     for (size_t off = 0; off < max_len && st == AFM_OK; off += (size_t)PIECE) {
-        int nr = 0, mine = piece_count(d, n, me, off);
+        int nr = 0, mine = piece_count(d, n, me, off, (size_t)PIECE);
         for (int j = 0; j < N; j++) {
-            int c = piece_count(d, n, j, off);
+            int c = piece_count(d, n, j, off, (size_t)PIECE);
             size_t lo, hi;
             afm_dist_shard_range(d, n, j, &lo, &hi);
             if (j != me && c > 0) MPI_Irecv(x + lo + off, c, MPI_FLOAT, j, TAG_GATHER, MPI_COMM_WORLD, &req[nr++]);

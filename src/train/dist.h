@@ -51,6 +51,14 @@ void afm_dist_shard_range(const afm_dist *d, size_t n, int rank, size_t *lo, siz
 /* Reduce-scatter: x[lo_me, hi_me) ← Σ_r x_r over that range, added in rank order in double and
  * rounded once (the very values afm_dist_sum_floats gives there); the rest of x is unchanged. */
 afm_status afm_dist_reduce_scatter_floats(afm_dist *d, float *x, size_t n);
+/* Fixed-order sum of G = N·K gradient copies ("reduce_groups", trainer.h): rank r contributes the
+ * K vectors x[0..K-1] (groups r·K .. r·K+K-1), and every element's G values are added in group
+ * order in double, starting from 0, and rounded once. So the result depends on G only, not on
+ * how the groups are spread over processes; with K = 1 it is afm_dist_sum_floats's. The sums go
+ * to out (which may be one of the x): this rank's range only when scatter (ZeRO-1), otherwise all
+ * n. Without MPI (one rank) the K vectors are summed locally. */
+enum { AFM_DIST_MAX_GROUPS = 4096 };
+afm_status afm_dist_sum_groups(afm_dist *d, float *const *x, int K, size_t n, float *out, bool scatter);
 /* All-gather: every rank k's range [lo_k, hi_k) of x is copied to every other rank. */
 afm_status afm_dist_allgather_floats(afm_dist *d, float *x, size_t n);
 /* Point to point, sent as messages of at most AFM_DIST_PIECE floats: the receiver calls

@@ -16,6 +16,9 @@
  * }
  * "shard_optimizer": true keeps each MPI rank's optimizer state for its 1/N of the parameters
  * only (ZeRO-1, trainer.h; the same as `afm train --shard-optimizer`; no effect on one process).
+ * "reduce_groups": G (default: one per process) cuts every micro-batch into G row groups whose
+ * gradients are summed in a fixed order, so runs on any number of processes dividing G are
+ * bit-identical (trainer.h).
  * Optional "distill": {"teacher": "PATH.gguf", "mode": "afm"|"kl", ...} (train/distill.h).
  * Every key is checked: unknown keys, wrong types and impossible shapes are errors that name
  * the key. */
@@ -50,6 +53,7 @@ typedef struct afm_recipe {
     double val_fraction;
     int64_t eval_every, eval_batches, checkpoint_every, log_every, max_bad_steps;
     bool shard_optimizer;   /* ZeRO-1 over MPI ranks */
+    int reduce_groups;      /* 0: one row group per process */
     afm_distill_config distill; /* "distill" (train/distill.h); mode AFM_DISTILL_OFF when absent */
     int n_stages;
     afm_stage stages[AFM_RECIPE_MAX_STAGES];

@@ -34,6 +34,24 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
+/* G, the row groups of every micro-batch: the recipe's reduce_groups, or one per process. It must
+ * be a multiple of the processes and divide every stage's batch_size. */
+static afm_status check_groups(const afm_recipe *r, int n_ranks, int *G) {
+    *G = r->reduce_groups > 0 ? r->reduce_groups : n_ranks;
+    if (*G % n_ranks != 0 || *G / n_ranks > AFM_DIST_MAX_GROUPS)
+        return afm_error(AFM_ERR_INVALID_ARG, "recipe: reduce_groups %d is not a multiple of the %d processes (or over %d per process)", *G,
+                         n_ranks, AFM_DIST_MAX_GROUPS);
+    for (int i = 0; i < r->n_stages; i++)
+        if (r->stages[i].batch_size % *G != 0) {
+            if (r->reduce_groups > 0)
+                return afm_error(AFM_ERR_INVALID_ARG, "recipe stage '%s': batch_size %d is not a multiple of reduce_groups %d",
+                                 r->stages[i].name, r->stages[i].batch_size, *G);
+            return afm_error(AFM_ERR_INVALID_ARG, "recipe stage '%s': batch_size %d is not a multiple of the %d processes",
+                             r->stages[i].name, r->stages[i].batch_size, n_ranks);
+        }
+    return AFM_OK;
+}
+
 /* ---------------- plan ---------------- */
 afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, int n_ranks, bool shard_optimizer, afm_train_plan *p) {
     memset(p, 0, sizeof *p);
@@ -45,7 +63,10 @@ afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, int n_ranks
     p->shard_optimizer = (shard_optimizer || r->shard_optimizer) && n_ranks > 1;
     p->n_params = (int64_t)afm_train_n_params(&c);
     p->bytes_weights = 4.0 * (double)p->n_params;
-    p->bytes_grads = p->bytes_weights;
+    int G;
+    AFM_TRY(check_groups(r, n_ranks, &G));
+    p->reduce_groups = G;
+    p->bytes_grads = p->bytes_weights * (double)(G / n_ranks); /* one buffer per row group on this process */
     /* m and v for this rank's range: the largest of N balanced ranges when sharded */
     double owned = p->shard_optimizer ? (double)(p->n_params / n_ranks + (p->n_params % n_ranks != 0)) : (double)p->n_params;
     p->bytes_optim = 2.0 * 4.0 * owned;
@@ -62,10 +83,7 @@ afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, int n_ranks
         double tok = (double)s->seq_len * s->batch_size * s->grad_accum;
         p->tokens_per_step[i] = tok;
         p->flops_per_step[i] = tok * (6.0 * mm + 6.0 * c.n_layers * s->seq_len * QD);
-        if (s->batch_size % n_ranks != 0)
-            return afm_error(AFM_ERR_INVALID_ARG, "recipe stage '%s': batch_size %d is not a multiple of the %d processes", s->name,
-                             s->batch_size, n_ranks);
-        double a = (double)afm_train_act_bytes(&c, s->batch_size / n_ranks, s->seq_len); /* this rank's rows */
+        double a = (double)afm_train_act_bytes(&c, s->batch_size / G, s->seq_len); /* one group's rows at a time */
         if (a > p->bytes_acts) p->bytes_acts = a;
         p->total_steps += s->steps;
     }
@@ -289,6 +307,8 @@ typedef struct trainer {
     afm_train_model *m;
     afm_optim *opt;
     bool shard;                   /* ZeRO-1: opt holds this rank's range only */
+    int groups, groups_here;      /* G row groups per micro-batch; G / N of them on this rank */
+    float **group_grads;          /* groups_here - 1 extra gradient buffers (the last group uses m->grads) */
     FILE *metrics;
     int32_t *x, *y;
     double *weights[AFM_RECIPE_MAX_STAGES];
@@ -300,6 +320,8 @@ static void trainer_free(trainer *t) {
     afm_distill_teacher_free(t->teacher);
     free(t->teacher_logits);
     afm_optim_free(t->opt);
+    if (t->group_grads) for (int j = 0; j < t->groups_here - 1; j++) afm_free(t->group_grads[j]);
+    free(t->group_grads);
     afm_train_model_free(t->m);
     afm_gguf_close(t->tok);
     afm_data_close(t->data);
@@ -320,10 +342,10 @@ static long count_targets(const int32_t *y, long n) {
     return c;
 }
 
-/* Forward + backward of one micro-batch (x, y) of b rows of T tokens, adding d(loss)/dθ / accum
- * into the gradients and loss / accum into *loss. With N ranks this rank takes rows
- * [r·b/N, (r+1)·b/N) and weighs its mean loss by its share n_r / n of the counted targets, so the
- * rank-order sums of gradients and losses are the global batch's (dist.h). */
+/* Forward + backward of row group g of G of one micro-batch (x, y) of b rows of T tokens: rows
+ * [g·b/G, (g+1)·b/G), whose mean loss is weighed by their share n_g / n of the counted targets,
+ * adding that times d(loss)/dθ / accum into the gradients and loss / accum into *loss. Summed
+ * over the groups in group order (dist.h), gradients and losses are the global batch's. */
 /* Distillation (train/distill.h): the teacher's logits for the same rows replace the loss and
  * the gradient of the logits (scale as backward's). */
 static afm_status distill_step(trainer *t, const int32_t *x, const int32_t *y, int b, int T, float scale, double *loss, double *mon) {
@@ -338,12 +360,12 @@ static afm_status distill_step(trainer *t, const int32_t *x, const int32_t *y, i
 }
 
 /* kl: (KL to the teacher, top-1 agreement) accumulated like the loss (distillation only) */
-static afm_status micro_step(trainer *t, int b, int T, int accum, double *loss, double *kl) {
-    int N = dist_size(t->o), br = b, lo = 0;
+static afm_status micro_step(trainer *t, int g, int G, int b, int T, int accum, double *loss, double *kl) {
+    int br = b, lo = 0;
     double w = 1.0, l, mon[2] = {0, 0};
-    if (N > 1) {
-        br = b / N;
-        lo = t->o->dist->rank * br;
+    if (G > 1) {
+        br = b / G;
+        lo = g * br;
         long n_all = count_targets(t->y, (long)b * T), n_r = count_targets(t->y + (long)lo * T, (long)br * T);
         w = n_all > 0 ? (double)n_r / (double)n_all : 0.0;
     }
@@ -358,18 +380,40 @@ static afm_status micro_step(trainer *t, int b, int T, int accum, double *loss, 
     return AFM_OK;
 }
 
-/* Sums the gradients and the loss over ranks (identical on every rank afterwards; sharded: each
- * rank gets the sums of its own range only, the values are the same). */
-static afm_status dist_reduce(trainer *t, double *loss, double *kl) {
-    if (dist_size(t->o) == 1) return AFM_OK;
-    if (t->shard) AFM_TRY(afm_dist_reduce_scatter_floats(t->o->dist, t->m->grads, t->m->n_params));
-    else AFM_TRY(afm_dist_sum_floats(t->o->dist, t->m->grads, t->m->n_params));
-    double v[3] = {*loss, kl[0], kl[1]};
-    AFM_TRY(afm_dist_sum_doubles(t->o->dist, v, 3));
-    *loss = v[0];
-    kl[0] = v[1];
-    kl[1] = v[2];
-    return AFM_OK;
+/* The gradients of one optimizer step: this rank's groups j = 0..K-1 (global index r·K + j), each
+ * over all grad_accum micro-batches into its own buffer (the sampler is replayed from the step's
+ * start for each group, so every group sees the same batches), then the fixed-order sum over all
+ * G groups (afm_dist_sum_groups) into m->grads: all of it, or this rank's range when sharded.
+ * Losses: per-group sums in double, added in group order. Every rank draws the same batches and
+ * leaves the sampler where one process would. */
+static afm_status step_gradients(trainer *t, const afm_stage *st, int si, afm_rng *rng, double *loss, double *kl) {
+    const int G = t->groups, K = t->groups_here, r = t->o->dist ? t->o->dist->rank : 0;
+    afm_rng start = *rng;
+    double *v = calloc((size_t)3 * (size_t)G, sizeof(double)); /* (loss, kl, top1) per group */
+    if (!v) return afm_error(AFM_ERR_NOMEM, "out of memory");
+    afm_status s = AFM_OK;
+    for (int j = 0; j < K && s == AFM_OK; j++) {
+        int g = r * K + j;
+        if (j > 0) *rng = start;
+        afm_train_zero_grad(t->m);
+        for (int a = 0; a < st->grad_accum && s == AFM_OK; a++) {
+            s = afm_data_sample(t->data, rng, t->weights[si], st->batch_size, st->seq_len, t->x, t->y);
+            if (s == AFM_OK) s = micro_step(t, g, G, st->batch_size, st->seq_len, st->grad_accum, &v[3 * g], &v[3 * g + 1]);
+        }
+        if (s == AFM_OK && j < K - 1) memcpy(t->group_grads[j], t->m->grads, t->m->n_params * sizeof(float));
+    }
+    if (s == AFM_OK && dist_size(t->o) > 1) s = afm_dist_sum_doubles(t->o->dist, v, 3 * G); /* other groups are 0: exact */
+    if (s == AFM_OK) {
+        *loss = kl[0] = kl[1] = 0.0;
+        for (int g = 0; g < G; g++) { *loss += v[3 * g]; kl[0] += v[3 * g + 1]; kl[1] += v[3 * g + 2]; }
+    }
+    free(v);
+    if (s != AFM_OK || (G == 1)) return s;
+    float *bufs[AFM_DIST_MAX_GROUPS];
+    for (int j = 0; j < K - 1; j++) bufs[j] = t->group_grads[j];
+    bufs[K - 1] = t->m->grads;
+    if (K == 1 && !t->shard) return afm_dist_sum_floats(t->o->dist, t->m->grads, t->m->n_params);
+    return afm_dist_sum_groups(t->o->dist, bufs, K, t->m->n_params, t->m->grads, t->shard);
 }
 
 /* The distillation teacher; its vocabulary must be the data's (size, and tokens when both
@@ -400,9 +444,6 @@ static afm_status setup(trainer *t) {
     int Bmax = 1, Tmax = 1;
     for (int i = 0; i < r->n_stages; i++) {
         const afm_stage *s = &r->stages[i];
-        if (s->batch_size % dist_size(o) != 0)
-            return afm_error(AFM_ERR_INVALID_ARG, "recipe stage '%s': batch_size %d is not a multiple of the %d processes", s->name,
-                             s->batch_size, dist_size(o));
         if (s->batch_size > Bmax) Bmax = s->batch_size;
         if (s->seq_len > Tmax) Tmax = s->seq_len;
         int n = afm_data_n_sources(t->data);
@@ -420,6 +461,16 @@ static afm_status setup(trainer *t) {
     t->m->z_loss = r->z_loss;
     if (r->distill.mode != AFM_DISTILL_OFF) AFM_TRY(open_teacher(t, Bmax, Tmax));
     t->shard = (r->shard_optimizer || o->shard_optimizer) && dist_size(o) > 1;
+    AFM_TRY(check_groups(r, dist_size(o), &t->groups));
+    t->groups_here = t->groups / dist_size(o);
+    if (t->groups_here > 1) {
+        if (!(t->group_grads = calloc((size_t)t->groups_here, sizeof(float *))))
+            return afm_error(AFM_ERR_NOMEM, "out of memory");
+        for (int j = 0; j < t->groups_here - 1; j++)
+            if (!(t->group_grads[j] = afm_alloc(t->m->n_params * sizeof(float))))
+                return afm_error(AFM_ERR_NOMEM, "out of memory for %d gradient buffers of reduce_groups %d (%zu parameters)",
+                                 t->groups_here - 1, t->groups, t->m->n_params);
+    }
     if (t->shard) AFM_TRY(afm_optim_create_shard(&r->optim, t->m->n_params, o->dist, &t->opt));
     else AFM_TRY(afm_optim_create(&r->optim, t->m->n_params, &t->opt));
     t->x = malloc(sizeof(int32_t) * (size_t)Bmax * Tmax);
@@ -476,12 +527,7 @@ static afm_status loop(trainer *t) {
         int64_t local = (int64_t)s.step - begin;
         t->m->cfg.rope_theta = st->rope_theta;
         double t0 = afm_now_s(), loss = 0, kl[2] = {0, 0};
-        afm_train_zero_grad(t->m);
-        for (int a = 0; a < st->grad_accum; a++) {
-            AFM_TRY(afm_data_sample(t->data, &rng, t->weights[si], st->batch_size, st->seq_len, t->x, t->y));
-            AFM_TRY(micro_step(t, st->batch_size, st->seq_len, st->grad_accum, &loss, kl));
-        }
-        AFM_TRY(dist_reduce(t, &loss, kl));
+        AFM_TRY(step_gradients(t, st, si, &rng, &loss, kl));
         afm_schedule sch = {st->schedule, st->warmup, st->steps, st->floor};
         double mult = afm_schedule_at(&sch, local);
         t->opt->cfg.lr = st->lr;

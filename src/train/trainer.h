@@ -29,7 +29,14 @@
  * gradient norm and the AFM per-tensor RMS sums are all-reduced), and the updated ranges are
  * all-gathered. A checkpoint holds the full state in the same state.bin format: rank 0 receives
  * the other ranks' moments piece by piece while writing. So sharded and unsharded runs resume
- * each other's checkpoints with any N that divides the batch sizes. */
+ * each other's checkpoints with any N that divides the batch sizes.
+ *
+ * Fixed reduction order (the recipe's "reduce_groups": G, a multiple of N dividing every stage's
+ * batch_size): each micro-batch is cut into G row groups; every group's gradient is computed by
+ * its own forward/backward (accumulated over grad_accum into a buffer of its own) and the G
+ * gradients are summed in group order in double (afm_dist_sum_groups), the losses likewise. A
+ * process holds G / N groups, so the arithmetic is the same for every N that divides G: one
+ * process and N processes give bit-identical runs. Without it G = N (one group per process). */
 #ifndef AFM_TRAIN_TRAINER_H
 #define AFM_TRAIN_TRAINER_H
 #include <signal.h>
@@ -68,7 +75,7 @@ afm_status afm_train_run(const afm_recipe *r, const afm_train_options *o);
  * when sharded by shard_optimizer or the recipe). */
 typedef struct afm_train_plan {
     int64_t n_params, total_steps;
-    int n_ranks;
+    int n_ranks, reduce_groups;
     bool shard_optimizer;
     double bytes_weights, bytes_grads, bytes_optim, bytes_acts; /* activations: the largest stage */
     double bytes_comm;                                          /* MPI receive buffer (n_ranks > 1) */

@@ -2,7 +2,9 @@
 # Data-parallel training over MPI (src/train/dist.h): `mpirun -np 2 afm train` with the same
 # global batch gives the same 20 training losses as one process (to 1e-6 relative), writes
 # metrics.jsonl and checkpoints once (rank 0), and a 2-process run resumes a 1-process run's
-# checkpoint. Skipped (exit 77) only when mpirun is absent or afm was built without MPI.
+# checkpoint; with "reduce_groups" (fixed reduction order) one process and 2 processes are
+# bit-identical, also with ZeRO-1 and two row groups per process. Skipped (exit 77) only when
+# mpirun is absent or afm was built without MPI.
 set -euo pipefail
 AFM=${AFM_BIN:?}
 SHARED=${AFM_SHARED:?}
@@ -52,6 +54,28 @@ import sys
 for i, line in enumerate(sys.stdin, 1):
     a, b = map(float, line.split())
     if abs(a - b) > 1e-6 * abs(a): sys.exit(f"step {i}: {a!r} vs {b!r}")' || fail "resumed 2-process run differs"
+
+# fixed reduction order ("reduce_groups": G): one process and 2 processes are bit-identical
+exact() { sed 's/"tokens_per_s":[0-9.e+-]*,//' "$1/metrics.jsonl"; } # every loss and gradient norm
+sed 's/"seed": 3,/"seed": 3, "reduce_groups": 2,/' "$W/r.json" > "$W/g2.json"
+"$AFM" train --recipe "$W/g2.json" --data "$W/data" --out "$W/g2one" --threads 1 --quiet 2>/dev/null || fail "reduce_groups 2: one process"
+"${MPI[@]}" "$AFM" train --recipe "$W/g2.json" --data "$W/data" --out "$W/g2two" --threads 1 --quiet >"$W/g2.log" 2>&1 || { cat "$W/g2.log"; fail "reduce_groups 2: two processes"; }
+[ "$(exact "$W/g2one" | wc -l)" = 22 ] || fail "reduce_groups 2: expected 22 metrics lines"
+diff <(exact "$W/g2one") <(exact "$W/g2two") || fail "reduce_groups 2: one and two processes differ"
+cmp "$W/g2one/ckpt/step-000000020/model.gguf" "$W/g2two/ckpt/step-000000020/model.gguf" || fail "reduce_groups 2: final models differ"
+# the 2-process run is the default 2-process run (one group per process)
+diff <(exact "$W/two") <(exact "$W/g2two") >/dev/null || fail "reduce_groups 2 on 2 processes differs from the default"
+# G = 4 on 2 processes (two groups each, sent separately) with ZeRO-1, against one process
+sed 's/"seed": 3,/"seed": 3, "reduce_groups": 4,/; s/"batch_size": 2,/"batch_size": 4,/' "$W/r.json" > "$W/g4.json"
+"$AFM" train --recipe "$W/g4.json" --data "$W/data" --out "$W/g4one" --threads 1 --quiet 2>/dev/null || fail "reduce_groups 4: one process"
+"${MPI[@]}" "$AFM" train --recipe "$W/g4.json" --data "$W/data" --out "$W/g4two" --threads 1 --quiet --shard-optimizer >"$W/g4.log" 2>&1 || { cat "$W/g4.log"; fail "reduce_groups 4: two processes"; }
+diff <(exact "$W/g4one") <(exact "$W/g4two") || fail "reduce_groups 4: one process and two sharded processes differ"
+cmp "$W/g4one/ckpt/step-000000020/model.gguf" "$W/g4two/ckpt/step-000000020/model.gguf" || fail "reduce_groups 4: final models differ"
+cmp "$W/g4one/ckpt/step-000000020/state.bin" "$W/g4two/ckpt/step-000000020/state.bin" || fail "reduce_groups 4: final optimizer states differ"
+echo "reduce_groups 2 and 4: one process and two processes bit-identical (losses, gradient norms, model, optimizer state)"
+sed 's/"seed": 3,/"seed": 3, "reduce_groups": 3,/' "$W/r.json" > "$W/g3.json"
+"${MPI[@]}" "$AFM" train --recipe "$W/g3.json" --data "$W/data" --out "$W/g3" --threads 1 --quiet >"$W/g3.log" 2>&1 && fail "reduce_groups 3 on 2 processes accepted"
+grep -q "reduce_groups 3 is not a multiple of the 2 processes" "$W/g3.log" || { cat "$W/g3.log"; fail "reduce_groups 3: unclear message"; }
 
 # a batch the processes cannot split evenly is refused with a clear message
 sed 's/"batch_size": 2,/"batch_size": 3,/' "$W/r.json" > "$W/odd.json"
