@@ -3,6 +3,8 @@
  *
  *   bench_train peak [THREADS]                     f32 FMA peak (GFLOP/s), AVX2 and AVX-512
  *   bench_train gemm [THREADS]                     the three linear-layer GEMMs, GFLOP/s
+ *   bench_train ukernel                            the GEMM micro-kernel alone (1 thread, packed
+ *                                                  panels resident in L1/L2), GFLOP/s
  *   bench_train train 10m|50m [B T STEPS THREADS]  tokens/s of forward + backward + AdamW
  *
  * Training FLOPs per token (for MFU): 6 x (parameters of every matrix multiply, i.e. all linear
@@ -131,6 +133,37 @@ static int bench_gemm(afm_pool *pool) {
     return 0;
 }
 
+/* The micro-kernel in isolation: one B panel (KC x NR, L1) against the A panels of an MC x KC
+ * block (L2), as afm_gemm runs it, over a C block that stays in cache. */
+static int bench_ukernel(afm_pool *pool) {
+    const char *isa;
+    double peak = machine_peak(pool, &isa);
+    afm_gemm_ukernel fn = afm_isa_best() >= AFM_ISA_AVX512 ? afm_gemm_ukernel_avx512 :
+                          afm_isa_best() >= AFM_ISA_AVX2 ? afm_gemm_ukernel_avx2 : afm_gemm_ukernel_scalar;
+    int nr = afm_isa_best() >= AFM_ISA_AVX512 ? AFM_GEMM_NR_AVX512 : afm_isa_best() >= AFM_ISA_AVX2 ? AFM_GEMM_NR_AVX2 : AFM_GEMM_NR_SCALAR;
+    long kc = AFM_GEMM_KC, mc = AFM_GEMM_MC, panels_b = 8;
+    float *ap = afm_alloc(sizeof(float) * mc * kc), *bp = afm_alloc(sizeof(float) * kc * nr * panels_b);
+    float *c = afm_alloc(sizeof(float) * mc * nr * panels_b);
+    afm_rng r;
+    afm_rng_seed(&r, 3);
+    fill(ap, mc * kc, &r); fill(bp, kc * nr * panels_b, &r);
+    double best = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = cpu_s();
+        long calls = 0;
+        for (int it = 0; it < 40; it++)
+            for (long jp = 0; jp < panels_b; jp++)
+                for (long i = 0; i < mc; i += AFM_GEMM_MR, calls++)
+                    fn(kc, ap + i * kc, bp + jp * kc * nr, c + i * nr * panels_b + jp * nr, nr * panels_b, AFM_GEMM_MR, nr, true);
+        double dt = cpu_s() - t0, gf = 2.0 * AFM_GEMM_MR * nr * kc * calls / dt / 1e9;
+        if (gf > best) best = gf;
+    }
+    printf("micro-kernel %s (%dx%d, kc %ld): %.1f GFLOP/s, %.0f%% of the FMA peak (%s) %.1f GFLOP/s\n",
+           afm_isa_name(afm_isa_best()), AFM_GEMM_MR, nr, kc, best, 100 * best / peak, isa, peak);
+    afm_free(ap); afm_free(bp); afm_free(c);
+    return 0;
+}
+
 static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps) {
     afm_config c = {.arch = "afm", .rope_theta = 500000.0f, .rope_layout = AFM_ROPE_INTERLEAVED,
                     .qk_norm = AFM_QK_NORM_AFTER_ROPE, .norm_eps = 1e-5f, .tied_output = true, .head_dim = 64};
@@ -190,7 +223,7 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps)
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) { fprintf(stderr, "usage: bench_train peak|gemm [THREADS] | train 10m|50m [B T STEPS THREADS]\n"); return 2; }
+    if (argc < 2) { fprintf(stderr, "usage: bench_train peak|gemm|ukernel [THREADS] | train 10m|50m [B T STEPS THREADS]\n"); return 2; }
     int threads = 0;
     afm_pool *pool;
     if (!strcmp(argv[1], "train")) {
@@ -206,6 +239,7 @@ int main(int argc, char **argv) {
     if (afm_pool_create(threads, &pool) != AFM_OK) return 1;
     int rc = 0;
     if (!strcmp(argv[1], "gemm")) rc = bench_gemm(pool);
+    else if (!strcmp(argv[1], "ukernel")) rc = bench_ukernel(NULL);
     else if (!strcmp(argv[1], "peak")) {
         const char *isa;
         double p = machine_peak(pool, &isa);

@@ -44,68 +44,93 @@ void afm_gemm_ws_free(afm_gemm_ws *ws) {
 }
 
 void afm_gemm_ukernel_scalar(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr, bool add) {
-    float acc[AFM_GEMM_MR][AFM_GEMM_NR];
+    enum { NR = AFM_GEMM_NR_SCALAR };
+    float acc[AFM_GEMM_MR][NR];
     memset(acc, 0, sizeof acc);
     for (long k = 0; k < kc; k++) {
-        const float *a = ap + k * AFM_GEMM_MR, *b = bp + k * AFM_GEMM_NR;
+        const float *a = ap + k * AFM_GEMM_MR, *b = bp + k * NR;
         for (int r = 0; r < AFM_GEMM_MR; r++)
-            for (int j = 0; j < AFM_GEMM_NR; j++) acc[r][j] += a[r] * b[j];
+            for (int j = 0; j < NR; j++) acc[r][j] += a[r] * b[j];
     }
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < nr; j++) c[r * c_rs + j] = (add ? c[r * c_rs + j] : 0.0f) + acc[r][j];
 }
 
+/* A micro-kernel and the width of the B panels it reads. */
+typedef struct ukernel_desc { afm_gemm_ukernel fn; int nr; } ukernel_desc;
+
 static afm_gemm_ukernel g_forced;
 
 void afm_gemm_set_ukernel(afm_gemm_ukernel k) { g_forced = k; }
 
-static afm_gemm_ukernel pick_ukernel(void) {
-    if (g_forced) return g_forced;
-    afm_isa isa = afm_isa_best();
-    if (isa >= AFM_ISA_AVX512) return afm_gemm_ukernel_avx512;
-    if (isa >= AFM_ISA_AVX2) return afm_gemm_ukernel_avx2;
-    return afm_gemm_ukernel_scalar;
+static ukernel_desc desc_of(afm_gemm_ukernel k) {
+    if (k == afm_gemm_ukernel_avx512) return (ukernel_desc){k, AFM_GEMM_NR_AVX512};
+    if (k == afm_gemm_ukernel_avx2) return (ukernel_desc){k, AFM_GEMM_NR_AVX2};
+    return (ukernel_desc){afm_gemm_ukernel_scalar, AFM_GEMM_NR_SCALAR};
 }
 
-/* ap: panels of MR rows; panel p holds A(i0 + p*MR + r, k0 + k) at [p*MR*kc + k*MR + r]. */
-static void pack_a(float *ap, const float *a, long a_rs, long a_cs, long i0, long mc, long k0, long kc) {
+static ukernel_desc pick_ukernel(void) {
+    if (g_forced) return desc_of(g_forced);
+    afm_isa isa = afm_isa_best();
+    if (isa >= AFM_ISA_AVX512) return desc_of(afm_gemm_ukernel_avx512);
+    if (isa >= AFM_ISA_AVX2) return desc_of(afm_gemm_ukernel_avx2);
+    return desc_of(afm_gemm_ukernel_scalar);
+}
+
+/* ap: panels of MR rows; panel p holds A(i0 + p*MR + r, k0 + k) at [p*MR*kc + k*MR + r]
+ * (rows past the edge are zero). */
+static void pack_a(float *ap, const float *a, long a_rs, long a_cs, long i0, long mc, long k0, long kc, bool avx2) {
     for (long p = 0; p * AFM_GEMM_MR < mc; p++) {
         float *dst = ap + p * AFM_GEMM_MR * kc;
         long rows = mc - p * AFM_GEMM_MR < AFM_GEMM_MR ? mc - p * AFM_GEMM_MR : AFM_GEMM_MR;
-        if (rows < AFM_GEMM_MR) memset(dst, 0, sizeof(float) * AFM_GEMM_MR * kc);
         const float *src = a + (i0 + p * AFM_GEMM_MR) * a_rs + k0 * a_cs;
-        if (a_rs == 1) /* A's columns are contiguous (dW = dyᵀ·x): read along rows */
+        if (rows < AFM_GEMM_MR) memset(dst, 0, sizeof(float) * AFM_GEMM_MR * (size_t)kc);
+        if (a_rs == 1 && rows == AFM_GEMM_MR) { /* A's columns are contiguous (dW = dyᵀ·x): read along rows */
+            for (long k = 0; k < kc; k++) memcpy(dst + k * AFM_GEMM_MR, src + k * a_cs, sizeof(float) * AFM_GEMM_MR);
+        } else if (a_rs == 1) {
             for (long k = 0; k < kc; k++)
                 for (long r = 0; r < rows; r++) dst[k * AFM_GEMM_MR + r] = src[k * a_cs + r];
-        else
+        } else if (rows == AFM_GEMM_MR && a_cs == 1 && avx2) {
+            afm_gemm_pack_a6_avx2(dst, src, a_rs, kc);
+        } else if (rows == AFM_GEMM_MR && a_cs == 1) { /* full panel of contiguous rows */
+            const float *s0 = src, *s1 = src + a_rs, *s2 = src + 2 * a_rs, *s3 = src + 3 * a_rs, *s4 = src + 4 * a_rs, *s5 = src + 5 * a_rs;
+            for (long k = 0; k < kc; k++, dst += AFM_GEMM_MR) {
+                dst[0] = s0[k]; dst[1] = s1[k]; dst[2] = s2[k]; dst[3] = s3[k]; dst[4] = s4[k]; dst[5] = s5[k];
+            }
+        } else {
             for (long r = 0; r < rows; r++)
                 for (long k = 0; k < kc; k++) dst[k * AFM_GEMM_MR + r] = src[r * a_rs + k * a_cs];
+        }
     }
 }
 
-/* bp: panels of NR columns; panel p holds B(k0 + k, j0 + p*NR + j) at [p*NR*kc + k*NR + j]. */
-static void pack_b(float *bp, const float *b, long b_rs, long b_cs, long k0, long kc, long j0, long nc) {
-    for (long p = 0; p * AFM_GEMM_NR < nc; p++) {
-        float *dst = bp + p * AFM_GEMM_NR * kc;
-        long cols = nc - p * AFM_GEMM_NR < AFM_GEMM_NR ? nc - p * AFM_GEMM_NR : AFM_GEMM_NR;
-        const float *src = b + k0 * b_rs + (j0 + p * AFM_GEMM_NR) * b_cs;
+/* bp: panels of nr columns; panel p holds B(k0 + k, j0 + p*nr + j) at [p*nr*kc + k*nr + j]
+ * (columns past the edge are zero). */
+static void pack_b(float *bp, int nr, const float *b, long b_rs, long b_cs, long k0, long kc, long j0, long nc, bool avx2) {
+    for (long p = 0; p * nr < nc; p++) {
+        float *dst = bp + p * nr * kc;
+        long cols = nc - p * nr < nr ? nc - p * nr : nr;
+        const float *src = b + k0 * b_rs + (j0 + p * nr) * b_cs;
         if (b_cs == 1) {
             for (long k = 0; k < kc; k++) {
-                memcpy(dst + k * AFM_GEMM_NR, src + k * b_rs, sizeof(float) * (size_t)cols);
-                if (cols < AFM_GEMM_NR) memset(dst + k * AFM_GEMM_NR + cols, 0, sizeof(float) * (size_t)(AFM_GEMM_NR - cols));
+                memcpy(dst + k * nr, src + k * b_rs, sizeof(float) * (size_t)cols);
+                if (cols < nr) memset(dst + k * nr + cols, 0, sizeof(float) * (size_t)(nr - cols));
             }
+        } else if (b_rs == 1 && cols == nr && avx2) { /* B = Wᵀ (x·Wᵀ): transpose rows of W */
+            afm_gemm_pack_bt_avx2(dst, nr, src, b_cs, kc);
         } else {
-            if (cols < AFM_GEMM_NR) memset(dst, 0, sizeof(float) * AFM_GEMM_NR * kc);
+            if (cols < nr) memset(dst, 0, sizeof(float) * (size_t)nr * (size_t)kc);
             /* walk each column of B contiguously when its rows are adjacent (b_rs == 1) */
             for (long j = 0; j < cols; j++)
-                for (long k = 0; k < kc; k++) dst[k * AFM_GEMM_NR + j] = src[k * b_rs + j * b_cs];
+                for (long k = 0; k < kc; k++) dst[k * nr + j] = src[k * b_rs + j * b_cs];
         }
     }
 }
 
 typedef struct gemm_job {
     afm_gemm_ws *ws;
-    afm_gemm_ukernel uk;
+    ukernel_desc uk;
+    bool avx2;             /* AVX2 packing helpers usable */
     long M, Nc, K, nc_blk, tiles_n, m_chunk, tiles_m;
     const float *a, *b;
     long a_rs, a_cs, b_rs, b_cs, c_rs;
@@ -114,10 +139,12 @@ typedef struct gemm_job {
 } gemm_job;
 
 /* Work unit: a column tile (nc_blk wide) x a row chunk (m_chunk tall) of C. Within it, each
- * KC-deep block of B is packed once and reused for every MC-row block of A (Goto's order). */
+ * KC-deep block of B is packed once and reused for every MC-row block of A (Goto's order); each
+ * packed A block (MC x KC, in L2) is reused for every NR-wide panel of B (in L1). */
 static void gemm_worker(void *ctx, int ith, int nth) {
     gemm_job *g = ctx;
     float *ap = g->ws->apack[ith], *bp = g->ws->bpack[ith];
+    const int NR = g->uk.nr;
     long n_units = g->tiles_m * g->tiles_n;
     for (long u = ith; u < n_units; u += nth) {
         long j0 = (u % g->tiles_n) * g->nc_blk, m0 = (u / g->tiles_n) * g->m_chunk;
@@ -128,20 +155,23 @@ static void gemm_worker(void *ctx, int ith, int nth) {
                 for (long i = m0; i < m1; i++) memset(g->c + i * g->c_rs + j0, 0, sizeof(float) * (size_t)nc);
             continue;
         }
-        for (long k0 = 0; k0 < g->K; k0 += AFM_GEMM_KC) {
-            long kc = g->K - k0 < AFM_GEMM_KC ? g->K - k0 : AFM_GEMM_KC;
+        /* K in equal slices of at most KC (no short last slice), multiples of 4 but the last */
+        long n_slices = (g->K + AFM_GEMM_KC - 1) / AFM_GEMM_KC;
+        long slice = ((g->K + n_slices - 1) / n_slices + 3) / 4 * 4;
+        for (long k0 = 0; k0 < g->K; k0 += slice) {
+            long kc = g->K - k0 < slice ? g->K - k0 : slice;
             bool add = g->accumulate || k0 > 0;
-            pack_b(bp, g->b, g->b_rs, g->b_cs, k0, kc, j0, nc);
+            pack_b(bp, NR, g->b, g->b_rs, g->b_cs, k0, kc, j0, nc, g->avx2);
             for (long i0 = m0; i0 < m1; i0 += AFM_GEMM_MC) {
                 long mc = m1 - i0 < AFM_GEMM_MC ? m1 - i0 : AFM_GEMM_MC;
-                pack_a(ap, g->a, g->a_rs, g->a_cs, i0, mc, k0, kc);
-                for (long jr = 0; jr < nc; jr += AFM_GEMM_NR) {
-                    int nr = (int)(nc - jr < AFM_GEMM_NR ? nc - jr : AFM_GEMM_NR);
-                    const float *bpanel = bp + (jr / AFM_GEMM_NR) * AFM_GEMM_NR * kc;
+                pack_a(ap, g->a, g->a_rs, g->a_cs, i0, mc, k0, kc, g->avx2);
+                for (long jr = 0; jr < nc; jr += NR) {
+                    int nr = (int)(nc - jr < NR ? nc - jr : NR);
+                    const float *bpanel = bp + (jr / NR) * NR * kc;
                     for (long ir = 0; ir < mc; ir += AFM_GEMM_MR) {
                         int mr = (int)(mc - ir < AFM_GEMM_MR ? mc - ir : AFM_GEMM_MR);
-                        g->uk(kc, ap + (ir / AFM_GEMM_MR) * AFM_GEMM_MR * kc, bpanel,
-                              g->c + (i0 + ir) * g->c_rs + j0 + jr, g->c_rs, mr, nr, add);
+                        g->uk.fn(kc, ap + (ir / AFM_GEMM_MR) * AFM_GEMM_MR * kc, bpanel,
+                                 g->c + (i0 + ir) * g->c_rs + j0 + jr, g->c_rs, mr, nr, add);
                     }
                 }
             }
@@ -155,12 +185,13 @@ void afm_gemm(afm_pool *pool, afm_gemm_ws *ws, long M, long Nc, long K,
     if (M <= 0 || Nc <= 0) return;
     int nth = afm_pool_size(pool);
     if (nth > ws->n_threads) nth = 1; /* workspace made for fewer threads: stay on this one */
-    gemm_job g = {ws, pick_ukernel(), M, Nc, K, 0, 0, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate};
+    gemm_job g = {ws, pick_ukernel(), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 0, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate};
+    const long NR = g.uk.nr;
     /* column tiles: as wide as NC allows, but at least one per thread when C is narrow */
-    long panels = (Nc + AFM_GEMM_NR - 1) / AFM_GEMM_NR;
+    long panels = (Nc + NR - 1) / NR;
     long per = (panels + nth - 1) / nth;
-    if (per * AFM_GEMM_NR > AFM_GEMM_NC) per = AFM_GEMM_NC / AFM_GEMM_NR;
-    g.nc_blk = per * AFM_GEMM_NR;
+    if (per * NR > AFM_GEMM_NC) per = AFM_GEMM_NC / NR;
+    g.nc_blk = per * NR;
     g.tiles_n = (Nc + g.nc_blk - 1) / g.nc_blk;
     /* too few column tiles for the threads: split the rows as well (multiples of MR) */
     if (g.tiles_n < nth) {

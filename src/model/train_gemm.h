@@ -8,7 +8,11 @@
  * where A and B are read through arbitrary row/column strides and packed into contiguous
  * panels, so transposes cost nothing extra. The inner micro-kernel is AVX-512 or AVX2 FMA when the
  * CPU has it (base/cpu.h, AFM_FORCE_ISA caps it), else portable C. Each element of C is owned by
- * one thread and summed in a fixed K order, so results do not depend on the thread count. */
+ * one thread and summed in a fixed K order, so results do not depend on the thread count.
+ *
+ * Blocking (Goto / BLIS order): for each KC-deep slice, B (KC x NC) is packed into NR-wide
+ * column panels, and A (MC x KC) into MR-tall row panels that stay in L2; the micro-kernel then
+ * runs each B panel (KC x NR, in L1) against every A panel of the block. */
 #ifndef AFM_MODEL_TRAIN_GEMM_H
 #define AFM_MODEL_TRAIN_GEMM_H
 #include <stdbool.h>
@@ -16,8 +20,10 @@
 #include "afm/status.h"
 #include "base/threadpool.h"
 
-/* Register tile of the micro-kernel and cache blocks (floats). */
-enum { AFM_GEMM_MR = 6, AFM_GEMM_NR = 64, AFM_GEMM_KC = 256, AFM_GEMM_MC = 192, AFM_GEMM_NC = 1024 };
+/* Register tile of the micro-kernels (MR rows x NR columns; NR depends on the vector width) and
+ * cache blocks, in floats. MC is a multiple of MR and NC of every NR. */
+enum { AFM_GEMM_MR = 6, AFM_GEMM_NR_SCALAR = 16, AFM_GEMM_NR_AVX2 = 16, AFM_GEMM_NR_AVX512 = 32, AFM_GEMM_NR_MAX = 32,
+       AFM_GEMM_KC = 256, AFM_GEMM_MC = 192, AFM_GEMM_NC = 1024 };
 
 /* Per-thread packing buffers; create once for a pool size and reuse. */
 typedef struct afm_gemm_ws afm_gemm_ws;
@@ -36,11 +42,17 @@ void afm_linear_bwd_x(afm_pool *pool, afm_gemm_ws *ws, float *dx, const float *d
 void afm_linear_bwd_w(afm_pool *pool, afm_gemm_ws *ws, float *dW, const float *dy, const float *x, long N, long I, long O);
 
 /* Micro-kernel: acc (MR, NR) = sum_k ap[k*MR + r] * bp[k*NR + j] over k < kc; then
- * C(r, j) (+)= acc for r < mr, j < nr (partial tiles at the edges). */
+ * C(r, j) (+)= acc for r < mr, j < nr (partial tiles at the edges). bp is 32-byte aligned
+ * (64 for AVX-512). NR: AFM_GEMM_NR_SCALAR, _AVX2 or _AVX512 for the kernel of that name. */
 typedef void (*afm_gemm_ukernel)(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr, bool add);
 void afm_gemm_ukernel_scalar(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr, bool add);
 void afm_gemm_ukernel_avx2(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr, bool add);
 void afm_gemm_ukernel_avx512(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr, bool add);
+/* AVX2 packing helpers (train_gemm_pack_avx2.c): a full B panel from rows of W,
+ * dst[k*nr + j] = src[j*ld + k] (nr a multiple of 8); a full A panel of 6 contiguous rows,
+ * dst[k*6 + r] = src[r*ld + k]. */
+void afm_gemm_pack_bt_avx2(float *dst, int nr, const float *src, long ld, long kc);
+void afm_gemm_pack_a6_avx2(float *dst, const float *src, long ld, long kc);
 /* Forces a micro-kernel (tests compare them); NULL restores run-time selection. */
 void afm_gemm_set_ukernel(afm_gemm_ukernel k);
 #endif

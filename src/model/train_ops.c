@@ -1,5 +1,7 @@
 /* Plain-loop forward/backward ops for training (see train_ops.h for the maths and shapes). */
 #include "model/train_ops.h"
+#include "model/train_vec.h"
+#include "base/cpu.h"
 #include <math.h>
 #include <string.h>
 
@@ -54,7 +56,7 @@ typedef struct norm_ctx {
     const float *x, *g, *dy, *rstd_in;
     long rows, D;
     float eps;
-    bool accumulate;
+    bool accumulate, avx2;
 } norm_ctx;
 
 static void norm_fwd_rows(void *p, long lo, long hi, int ith) {
@@ -64,15 +66,17 @@ static void norm_fwd_rows(void *p, long lo, long hi, int ith) {
         const float *x = c->x + n * c->D;
         float *y = c->y + n * c->D;
         double ss = 0.0;
-        for (long i = 0; i < c->D; i++) ss += (double)x[i] * x[i];
+        if (c->avx2) ss = afm_tv_sumsq_avx2(x, c->D);
+        else for (long i = 0; i < c->D; i++) ss += (double)x[i] * x[i];
         float r = (float)(1.0 / sqrt(ss / (double)c->D + (double)c->eps));
         c->rstd[n] = r;
+        if (c->avx2) { afm_tv_norm_apply_avx2(y, x, c->g, r, c->D); continue; }
         for (long i = 0; i < c->D; i++) y[i] = x[i] * r * c->g[i];
     }
 }
 
 void afm_rmsnorm_fwd(afm_pool *pool, float *y, float *rstd, const float *x, const float *g, long rows, long D, float eps) {
-    norm_ctx c = {.y = y, .rstd = rstd, .x = x, .g = g, .rows = rows, .D = D, .eps = eps};
+    norm_ctx c = {.y = y, .rstd = rstd, .x = x, .g = g, .rows = rows, .D = D, .eps = eps, .avx2 = afm_isa_best() >= AFM_ISA_AVX2};
     afm_parallel_for(pool, rows, norm_fwd_rows, &c);
 }
 
@@ -86,8 +90,10 @@ static void norm_bwd_rows(void *p, long lo, long hi, int ith) {
         float r = c->rstd_in[n];
         /* y_i = x_i r g_i with r = (mean x^2 + eps)^-1/2, so dr/dx_i = -r^3 x_i / D */
         double dot = 0.0;
-        for (long i = 0; i < c->D; i++) dot += (double)dy[i] * c->g[i] * x[i];
+        if (c->avx2) dot = afm_tv_dot3_avx2(dy, c->g, x, c->D);
+        else for (long i = 0; i < c->D; i++) dot += (double)dy[i] * c->g[i] * x[i];
         float k = (float)(dot / (double)c->D) * r * r * r;
+        if (c->avx2) { afm_tv_norm_bwd_avx2(dx, dg, dy, x, c->g, r, k, c->D, c->accumulate); continue; }
         for (long i = 0; i < c->D; i++) {
             float v = dy[i] * c->g[i] * r - x[i] * k;
             dx[i] = c->accumulate ? dx[i] + v : v;
@@ -101,7 +107,7 @@ void afm_rmsnorm_bwd(afm_pool *pool, float *dx, float *dg, const float *dy, cons
     int nth = afm_pool_size(pool);
     if (rows < nth) nth = (int)rows;
     norm_ctx c = {.dx = dx, .partial = partial, .x = x, .g = g, .dy = dy, .rstd_in = rstd, .rows = rows, .D = D,
-                  .accumulate = accumulate};
+                  .accumulate = accumulate, .avx2 = afm_isa_best() >= AFM_ISA_AVX2};
     /* threads that get no rows leave their partial untouched: clear all first */
     memset(partial, 0, sizeof(float) * (size_t)afm_pool_size(pool) * (size_t)D);
     afm_parallel_for(pool, rows, norm_bwd_rows, &c);
@@ -254,11 +260,12 @@ void afm_attention_bwd(afm_pool *pool, float *dq, float *dk, float *dv, const fl
 }
 
 /* ---------------- SwiGLU, residual ---------------- */
-typedef struct ew_ctx { float *o1, *o2; const float *a, *b, *c; } ew_ctx;
+typedef struct ew_ctx { float *o1, *o2; const float *a, *b, *c; bool avx2; } ew_ctx;
 
 static void swiglu_fwd_range(void *p, long lo, long hi, int ith) {
     (void)ith;
     ew_ctx *c = p;
+    if (c->avx2) { afm_tv_swiglu_fwd_avx2(c->o1 + lo, c->a + lo, c->b + lo, hi - lo); return; }
     for (long i = lo; i < hi; i++) {
         float g = c->a[i];
         c->o1[i] = g / (1.0f + expf(-g)) * c->b[i];
@@ -266,13 +273,14 @@ static void swiglu_fwd_range(void *p, long lo, long hi, int ith) {
 }
 
 void afm_swiglu_fwd(afm_pool *pool, float *act, const float *gate, const float *up, long n) {
-    ew_ctx c = {act, NULL, gate, up, NULL};
+    ew_ctx c = {act, NULL, gate, up, NULL, afm_isa_best() >= AFM_ISA_AVX2};
     afm_parallel_for(pool, n, swiglu_fwd_range, &c);
 }
 
 static void swiglu_bwd_range(void *p, long lo, long hi, int ith) {
     (void)ith;
     ew_ctx *c = p;
+    if (c->avx2) { afm_tv_swiglu_bwd_avx2(c->o1 + lo, c->o2 + lo, c->a + lo, c->b + lo, c->c + lo, hi - lo); return; }
     for (long i = lo; i < hi; i++) {
         float g = c->b[i], u = c->c[i], d = c->a[i];
         float sg = 1.0f / (1.0f + expf(-g));
@@ -282,18 +290,19 @@ static void swiglu_bwd_range(void *p, long lo, long hi, int ith) {
 }
 
 void afm_swiglu_bwd(afm_pool *pool, float *dgate, float *dup, const float *dact, const float *gate, const float *up, long n) {
-    ew_ctx c = {dgate, dup, dact, gate, up};
+    ew_ctx c = {dgate, dup, dact, gate, up, afm_isa_best() >= AFM_ISA_AVX2};
     afm_parallel_for(pool, n, swiglu_bwd_range, &c);
 }
 
 static void add_range(void *p, long lo, long hi, int ith) {
     (void)ith;
     ew_ctx *c = p;
+    if (c->avx2) { afm_tv_add_avx2(c->o1 + lo, c->a + lo, c->b + lo, hi - lo); return; }
     for (long i = lo; i < hi; i++) c->o1[i] = c->a[i] + c->b[i];
 }
 
 void afm_add(afm_pool *pool, float *y, const float *a, const float *b, long n) {
-    ew_ctx c = {y, NULL, a, b, NULL};
+    ew_ctx c = {y, NULL, a, b, NULL, afm_isa_best() >= AFM_ISA_AVX2};
     afm_parallel_for(pool, n, add_range, &c);
 }
 
@@ -304,6 +313,7 @@ typedef struct xent_ctx {
     const int32_t *tgt;
     long V;
     float z, scale;
+    bool avx2;
     double part_sum[XENT_MAX_THREADS];
     long part_n[XENT_MAX_THREADS];
 } xent_ctx;
@@ -315,9 +325,14 @@ static void xent_fwd_rows(void *p, long lo, long hi, int ith) {
     for (long n = lo; n < hi; n++) {
         const float *x = c->logits + n * c->V;
         float mx = -INFINITY;
-        for (long j = 0; j < c->V; j++) mx = x[j] > mx ? x[j] : mx;
         double se = 0.0;
-        for (long j = 0; j < c->V; j++) se += expf(x[j] - mx);
+        if (c->avx2) {
+            mx = afm_tv_max_avx2(x, c->V);
+            se = afm_tv_exp_sum_avx2(NULL, x, c->V, mx);
+        } else {
+            for (long j = 0; j < c->V; j++) mx = x[j] > mx ? x[j] : mx;
+            for (long j = 0; j < c->V; j++) se += expf(x[j] - mx);
+        }
         double lse = (double)mx + log(se);
         c->lse[n] = (float)lse;
         if (c->tgt[n] < 0) { c->losses[n] = 0.0f; continue; }
@@ -332,7 +347,8 @@ static void xent_fwd_rows(void *p, long lo, long hi, int ith) {
 
 double afm_xent_fwd(afm_pool *pool, float *lse, float *losses, const float *logits, const int32_t *targets,
                     long N, long V, float z, long *n_valid) {
-    xent_ctx c = {.lse = lse, .losses = losses, .logits = (float *)logits, .tgt = targets, .V = V, .z = z};
+    xent_ctx c = {.lse = lse, .losses = losses, .logits = (float *)logits, .tgt = targets, .V = V, .z = z,
+                  .avx2 = afm_isa_best() >= AFM_ISA_AVX2};
     afm_parallel_for(pool, N, xent_fwd_rows, &c);
     double sum = 0.0;
     long cnt = 0;
@@ -350,12 +366,14 @@ static void xent_bwd_rows(void *p, long lo, long hi, int ith) {
         float l = c->lse[n];
         /* d/dx_j [lse - x_y + z lse^2] = p_j (1 + 2 z lse) - [j == y] */
         float k = (1.0f + 2.0f * c->z * l) * c->scale;
-        for (long j = 0; j < c->V; j++) x[j] = expf(x[j] - l) * k;
+        if (c->avx2) afm_tv_exp_scale_avx2(x, x, c->V, l, k);
+        else for (long j = 0; j < c->V; j++) x[j] = expf(x[j] - l) * k;
         x[c->tgt[n]] -= c->scale;
     }
 }
 
 void afm_xent_bwd(afm_pool *pool, float *logits, const float *lse, const int32_t *targets, long N, long V, float z, float scale) {
-    xent_ctx c = {.lse = (float *)lse, .logits = logits, .tgt = targets, .V = V, .z = z, .scale = scale};
+    xent_ctx c = {.lse = (float *)lse, .logits = logits, .tgt = targets, .V = V, .z = z, .scale = scale,
+                  .avx2 = afm_isa_best() >= AFM_ISA_AVX2};
     afm_parallel_for(pool, N, xent_bwd_rows, &c);
 }

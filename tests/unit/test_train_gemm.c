@@ -1,6 +1,6 @@
 /* The training GEMM (src/model/train_gemm.c): the three linear-layer products against a naive
  * double-precision triple loop, for the scalar, AVX2 and AVX-512 micro-kernels (those the CPU has), on sizes that are not
- * multiples of the tiles (MR=6, NR=64, KC=256), with 1 and 2 threads, overwrite and accumulate.
+ * multiples of the tiles (MR=6, NR=16 or 32, KC=256), with 1 and 2 threads, overwrite and accumulate.
  * Tolerance: |got - ref| <= 1e-5 * sum_k |a_k b_k| + 1e-6 (f32 summation error bound).
  * Also: the GEMM attention (forward and backward, GQA) equals the plain-loop attention to 1e-5
  * relative per output. */

@@ -1,0 +1,57 @@
+/* AVX2 packing for afm_gemm (see train_gemm.h): the two transposing copies, done as 8 x 8
+ * register transposes so that eight source rows stream at once (one scalar load and strided
+ * store per element was the largest cost outside the micro-kernel). Called only when
+ * base/cpu.h reports AVX2. */
+#include "model/train_gemm.h"
+#include <immintrin.h>
+#include <string.h>
+
+/* Transposes the 8 x 8 block r[0..7] (rows) in registers: on return r[j] holds column j. */
+static inline void transpose8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* One full B panel from rows of W: dst[k*nr + j] = src[j*ld + k] for j < nr, k < kc
+ * (nr a multiple of 8). */
+void afm_gemm_pack_bt_avx2(float *dst, int nr, const float *src, long ld, long kc) {
+    for (int j0 = 0; j0 < nr; j0 += 8) {
+        const float *s = src + (long)j0 * ld;
+        long k = 0;
+        for (; k + 8 <= kc; k += 8) {
+            __m256 r[8];
+            for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(s + j * ld + k);
+            transpose8(r);
+            for (int kk = 0; kk < 8; kk++) _mm256_storeu_ps(dst + (k + kk) * nr + j0, r[kk]);
+        }
+        for (; k < kc; k++)
+            for (int j = 0; j < 8; j++) dst[k * nr + j0 + j] = s[j * ld + k];
+    }
+}
+
+/* One full A panel from MR = 6 contiguous rows: dst[k*6 + r] = src[r*ld + k]. */
+void afm_gemm_pack_a6_avx2(float *dst, const float *src, long ld, long kc) {
+    long k = 0;
+    const __m256i first6 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    for (; k + 8 <= kc; k += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 6; i++) r[i] = _mm256_loadu_ps(src + i * ld + k);
+        r[6] = r[7] = _mm256_setzero_ps();
+        transpose8(r);
+        /* 8-wide stores overlap the next k's first two values, which the next store rewrites */
+        for (int kk = 0; kk < 7; kk++) _mm256_storeu_ps(dst + (k + kk) * AFM_GEMM_MR, r[kk]);
+        _mm256_maskstore_ps(dst + (k + 7) * AFM_GEMM_MR, first6, r[7]);
+    }
+    for (; k < kc; k++)
+        for (int i = 0; i < 6; i++) dst[k * AFM_GEMM_MR + i] = src[i * ld + k];
+}
