@@ -1,5 +1,7 @@
 /* AdamW, the AFM optimizer and LR schedules (see optim.h). */
 #include "train/optim.h"
+#include "train/optim_vec.h"
+#include "base/cpu.h"
 #include "base/error.h"
 #include "base/mem.h"
 #include <math.h>
@@ -73,6 +75,7 @@ void afm_optim_free(afm_optim *o) {
 }
 
 static double sum_squares(const float *g, size_t n) {
+    if (afm_isa_best() >= AFM_ISA_AVX2) return afm_optim_sumsq_avx2(g, n);
     double s = 0.0;
     for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
     return s;
@@ -83,6 +86,7 @@ static void adamw_range(const afm_optim_config *c, float *w, const float *g, flo
     float decay = 1.0f - lr_t * wd;
     float step = (float)(lr_t / bc1);
     float sbc2 = (float)sqrt(bc2);
+    if (afm_isa_best() >= AFM_ISA_AVX2) { afm_adamw_avx2(w, g, m, v, n, c->beta1, c->beta2, c->eps, decay, step, sbc2); return; }
     for (size_t i = 0; i < n; i++) {
         m[i] = c->beta1 * m[i] + (1.0f - c->beta1) * g[i];
         v[i] = c->beta2 * v[i] + (1.0f - c->beta2) * g[i] * g[i];
@@ -95,8 +99,10 @@ static void adamw_range(const afm_optim_config *c, float *w, const float *g, flo
  * Σ u², u = g / sqrt(v / (1-β2^t)). */
 static double afm_second_moment(const afm_optim_config *c, const float *g, float *v, size_t n, double bc2) {
     float inv_bc2 = (float)(1.0 / bc2);
+    bool avx2 = afm_isa_best() >= AFM_ISA_AVX2;
     double ss = 0.0;
-    for (size_t i = 0; i < n; i++) {
+    if (avx2) ss = afm_afm_pass1_avx2(g, v, n, c->beta2, inv_bc2);
+    else for (size_t i = 0; i < n; i++) {
         v[i] = c->beta2 * v[i] + (1.0f - c->beta2) * (g[i] * g[i] + 1e-30f);
         float u = g[i] / sqrtf(v[i] * inv_bc2);
         ss += (double)u * u;
@@ -111,6 +117,7 @@ static void afm_update(const afm_optim_config *c, float *w, const float *g, floa
     double rms = sqrt(ss / (double)numel);
     float clip = c->update_rms_clip > 0.0f && rms / c->update_rms_clip > 1.0 ? (float)(c->update_rms_clip / rms) : 1.0f;
     float lr = c->lr * lr_scale;
+    if (afm_isa_best() >= AFM_ISA_AVX2) { afm_afm_pass2_avx2(w, g, m, v, n, c->beta1, inv_bc2, clip, s, lr, wd); return; }
     for (size_t i = 0; i < n; i++) {
         float u = g[i] / sqrtf(v[i] * inv_bc2) * clip;
         m[i] = c->beta1 * m[i] + (1.0f - c->beta1) * u;

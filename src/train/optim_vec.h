@@ -1,0 +1,18 @@
+/* AVX2 versions of the optimizer loops of optim.c (optim_avx2.c), each the same per-element
+ * maths in the same order (see optim.h); optim.c calls them only when base/cpu.h reports AVX2. */
+#ifndef AFM_TRAIN_OPTIM_VEC_H
+#define AFM_TRAIN_OPTIM_VEC_H
+#include <stddef.h>
+
+/* sum_i g[i]^2 in double */
+double afm_optim_sumsq_avx2(const float *g, size_t n);
+/* AdamW on one tensor: m, v moments; w ← w decay - step m / (sqrt(v) / sbc2 + eps) */
+void afm_adamw_avx2(float *w, const float *g, float *m, float *v, size_t n, float beta1, float beta2, float eps,
+                    float decay, float step, float sbc2);
+/* AFM optimizer, first pass: v ← β2 v + (1-β2)(g² + 1e-30); returns sum_i u_i² for
+ * u = g / sqrt(v inv_bc2) */
+double afm_afm_pass1_avx2(const float *g, float *v, size_t n, float beta2, float inv_bc2);
+/* second pass: u = g / sqrt(v inv_bc2) clip;  m ← β1 m + (1-β1) u;  w ← w - s (lr m + wd w) */
+void afm_afm_pass2_avx2(float *w, const float *g, float *m, const float *v, size_t n, float beta1, float inv_bc2,
+                        float clip, float s, float lr, float wd);
+#endif
