@@ -1,79 +1,124 @@
-/* Causal grouped-query attention on the blocked GEMM (see train_ops.h for the maths): per
- * (sequence, query head) the score matrix, the mixing and all four backward products are GEMMs
- * over the full T x T square (the masked upper triangle is zero after the softmax, so it adds
- * work but no error), and the row-wise softmax parts are split over the threads. */
+/* Causal grouped-query attention on the blocked GEMM (see train_ops.h for the maths).
+ *
+ * Queries are taken in blocks of QB = AFM_ATTN_QB rows; block [i0, i1) only needs keys j < i1,
+ * so every product below runs over the lower part of the T x T square only (about half of it
+ * plus QB/2 per row, instead of all of it). Work is split over the pool by (sequence, head) in
+ * the forward and by (sequence, kv head) in the backward (a kv head's dK/dV are written by one
+ * thread), each thread running its GEMMs serially with its own packing buffers; results do not
+ * depend on the thread count. probs keeps the (B, H, T, T) layout with zeros above the diagonal.
+ *
+ * Per block, with P = probs rows [i0, i1) x keys [0, i1):
+ *   forward   S = Q_blk K[0:i1]ᵀ;  P = softmax_causal(scale S);  O_blk = P V[0:i1]
+ *   backward  dV[0:i1] += Pᵀ dO_blk;  dP = dO_blk V[0:i1]ᵀ;  dS = scale P (dP - rowsum(P dP));
+ *             dQ_blk = dS K[0:i1];  dK[0:i1] += dSᵀ Q_blk */
 #include "model/train_ops.h"
 #include "model/train_gemm.h"
+#include "model/train_vec.h"
+#include "base/cpu.h"
 #include <math.h>
 #include <string.h>
 
-typedef struct rows_ctx { float *p, *dp; const float *pin; long T; float scale; } rows_ctx;
-
-/* row t of S (scores): p = softmax_{j<=t}(scale * S), 0 for j > t */
-static void softmax_rows(void *v, long lo, long hi, int ith) {
-    (void)ith;
-    rows_ctx *c = v;
-    for (long t = lo; t < hi; t++) {
-        float *r = c->p + t * c->T, mx = -INFINITY;
-        for (long j = 0; j <= t; j++) { r[j] *= c->scale; mx = r[j] > mx ? r[j] : mx; }
+/* row t (absolute position) of scores r (length n >= t + 1): p = softmax_{j<=t}(scale r), 0 for t < j < n */
+static void softmax_row(float *r, long t, long n, float scale, bool avx2) {
+    if (avx2) {
+        afm_tv_scale_avx2(r, r, t + 1, scale);
+        float mx = afm_tv_max_avx2(r, t + 1);
+        double sum = afm_tv_exp_sum_avx2(r, r, t + 1, mx);
+        afm_tv_scale_avx2(r, r, t + 1, (float)(1.0 / sum));
+    } else {
+        float mx = -INFINITY;
+        for (long j = 0; j <= t; j++) { r[j] *= scale; mx = r[j] > mx ? r[j] : mx; }
         double sum = 0.0;
         for (long j = 0; j <= t; j++) { r[j] = expf(r[j] - mx); sum += r[j]; }
         float inv = (float)(1.0 / sum);
         for (long j = 0; j <= t; j++) r[j] *= inv;
-        for (long j = t + 1; j < c->T; j++) r[j] = 0.0f;
     }
+    for (long j = t + 1; j < n; j++) r[j] = 0.0f;
 }
 
-/* dS = scale * P (dP - sum_j P dP), in place of dP */
-static void dsoftmax_rows(void *v, long lo, long hi, int ith) {
-    (void)ith;
-    rows_ctx *c = v;
-    for (long t = lo; t < hi; t++) {
-        const float *p = c->pin + t * c->T;
-        float *d = c->dp + t * c->T;
-        double s = 0.0;
-        for (long j = 0; j <= t; j++) s += (double)p[j] * d[j];
-        for (long j = 0; j <= t; j++) d[j] = p[j] * (d[j] - (float)s) * c->scale;
-        for (long j = t + 1; j < c->T; j++) d[j] = 0.0f;
+/* d (dP row, length n) becomes dS = scale p (d - sum_{j<=t} p_j d_j) for j <= t, 0 after */
+static void dsoftmax_row(float *d, const float *p, long t, long n, float scale) {
+    double s = 0.0;
+    for (long j = 0; j <= t; j++) s += (double)p[j] * d[j];
+    float fs = (float)s;
+    for (long j = 0; j <= t; j++) d[j] = p[j] * (d[j] - fs) * scale;
+    for (long j = t + 1; j < n; j++) d[j] = 0.0f;
+}
+
+typedef struct attn_job {
+    afm_gemm_ws *ws;
+    float *out, *probs, *dq, *dk, *dv, *ds;
+    const float *q, *k, *v, *dout, *probs_in;
+    long B, T, H, KH, hd;
+    float scale;
+    bool avx2;
+} attn_job;
+
+static void fwd_units(void *ctx, long lo, long hi, int ith) {
+    attn_job *c = ctx;
+    long T = c->T, H = c->H, hd = c->hd, QD = H * hd, KD = c->KH * hd, grp = H / c->KH;
+    for (long u = lo; u < hi; u++) {
+        long b = u / H, h = u % H, kh = h / grp;
+        const float *qh = c->q + b * T * QD + h * hd, *kk = c->k + b * T * KD + kh * hd, *vv = c->v + b * T * KD + kh * hd;
+        float *p = c->probs + u * T * T, *o = c->out + b * T * QD + h * hd;
+        for (long i0 = 0; i0 < T; i0 += AFM_ATTN_QB) {
+            long i1 = i0 + AFM_ATTN_QB < T ? i0 + AFM_ATTN_QB : T;
+            /* S (i1-i0, i1) = Q[i0:i1] (., hd) · K[0:i1]ᵀ */
+            afm_gemm_serial(c->ws, ith, i1 - i0, i1, hd, qh + i0 * QD, QD, 1, kk, 1, KD, p + i0 * T, T, false);
+            for (long t = i0; t < i1; t++) softmax_row(p + t * T, t, T, c->scale, c->avx2);
+            /* O[i0:i1] = P (i1-i0, i1) · V[0:i1] (i1, hd) */
+            afm_gemm_serial(c->ws, ith, i1 - i0, hd, i1, p + i0 * T, T, 1, vv, KD, 1, o + i0 * QD, QD, false);
+        }
     }
 }
 
 void afm_attention_fwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *out, float *probs, const float *q, const float *k,
                             const float *v, long B, long T, long H, long KH, long hd, float scale) {
-    long QD = H * hd, KD = KH * hd, grp = H / KH;
-    for (long b = 0; b < B; b++)
-        for (long h = 0; h < H; h++) {
-            long kh = h / grp;
-            const float *qh = q + b * T * QD + h * hd, *kk = k + b * T * KD + kh * hd, *vv = v + b * T * KD + kh * hd;
-            float *p = probs + (b * H + h) * T * T;
-            /* S (T, T) = Q_h (T, hd) · K_khᵀ */
-            afm_gemm(pool, ws, T, T, hd, qh, QD, 1, kk, 1, KD, p, T, false);
-            rows_ctx rc = {p, NULL, NULL, T, scale};
-            afm_parallel_for(pool, T, softmax_rows, &rc);
-            /* O_h (T, hd) = P (T, T) · V_kh (T, hd) */
-            afm_gemm(pool, ws, T, hd, T, p, T, 1, vv, KD, 1, out + b * T * QD + h * hd, QD, false);
+    attn_job c = {.ws = ws, .out = out, .probs = probs, .q = q, .k = k, .v = v, .B = B, .T = T, .H = H, .KH = KH,
+                  .hd = hd, .scale = scale, .avx2 = afm_isa_best() >= AFM_ISA_AVX2};
+    if (afm_pool_size(pool) > afm_gemm_ws_threads(ws)) pool = NULL; /* workspace made for fewer threads */
+    afm_parallel_for(pool, B * H, fwd_units, &c);
+}
+
+static void bwd_units(void *ctx, long lo, long hi, int ith) {
+    attn_job *c = ctx;
+    long T = c->T, H = c->H, KH = c->KH, hd = c->hd, QD = H * hd, KD = KH * hd, grp = H / KH;
+    long qb = T < AFM_ATTN_QB ? T : AFM_ATTN_QB;
+    float *dp = c->ds + (long)ith * qb * T;
+    for (long u = lo; u < hi; u++) {
+        long b = u / KH, kh = u % KH;
+        const float *kk = c->k + b * T * KD + kh * hd, *vv = c->v + b * T * KD + kh * hd;
+        float *dkk = c->dk + b * T * KD + kh * hd, *dvv = c->dv + b * T * KD + kh * hd;
+        for (long t = 0; t < T; t++) {
+            memset(dkk + t * KD, 0, sizeof(float) * (size_t)hd);
+            memset(dvv + t * KD, 0, sizeof(float) * (size_t)hd);
         }
+        for (long h = kh * grp; h < (kh + 1) * grp; h++) {
+            const float *p = c->probs_in + (b * H + h) * T * T;
+            const float *doh = c->dout + b * T * QD + h * hd, *qh = c->q + b * T * QD + h * hd;
+            float *dqh = c->dq + b * T * QD + h * hd;
+            for (long i0 = 0; i0 < T; i0 += AFM_ATTN_QB) {
+                long i1 = i0 + AFM_ATTN_QB < T ? i0 + AFM_ATTN_QB : T, m = i1 - i0;
+                const float *pb = p + i0 * T;
+                /* dV[0:i1] += P_blkᵀ (i1, m) · dO[i0:i1] (m, hd) */
+                afm_gemm_serial(c->ws, ith, i1, hd, m, pb, 1, T, doh + i0 * QD, QD, 1, dvv, KD, true);
+                /* dP (m, i1) = dO[i0:i1] · V[0:i1]ᵀ, then dS in place */
+                afm_gemm_serial(c->ws, ith, m, i1, hd, doh + i0 * QD, QD, 1, vv, 1, KD, dp, i1, false);
+                for (long t = i0; t < i1; t++) dsoftmax_row(dp + (t - i0) * i1, pb + (t - i0) * T, t, i1, c->scale);
+                /* dQ[i0:i1] = dS (m, i1) · K[0:i1];  dK[0:i1] += dSᵀ (i1, m) · Q[i0:i1] */
+                afm_gemm_serial(c->ws, ith, m, hd, i1, dp, i1, 1, kk, KD, 1, dqh + i0 * QD, QD, false);
+                afm_gemm_serial(c->ws, ith, i1, hd, m, dp, 1, i1, qh + i0 * QD, QD, 1, dkk, KD, true);
+            }
+        }
+    }
 }
 
 void afm_attention_bwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *dq, float *dk, float *dv, const float *dout,
                             const float *probs, const float *q, const float *k, const float *v, long B, long T, long H,
                             long KH, long hd, float scale, float *ds) {
-    long QD = H * hd, KD = KH * hd, grp = H / KH;
-    for (long b = 0; b < B; b++)
-        for (long h = 0; h < H; h++) {
-            long kh = h / grp;
-            bool first = h % grp == 0;
-            const float *p = probs + (b * H + h) * T * T, *doh = dout + b * T * QD + h * hd, *qh = q + b * T * QD + h * hd;
-            const float *kk = k + b * T * KD + kh * hd, *vv = v + b * T * KD + kh * hd;
-            float *dkk = dk + b * T * KD + kh * hd, *dvv = dv + b * T * KD + kh * hd;
-            /* dV_kh (+)= Pᵀ · dO_h */
-            afm_gemm(pool, ws, T, hd, T, p, 1, T, doh, QD, 1, dvv, KD, !first);
-            /* dP (T, T) = dO_h · V_khᵀ, then dS = scale P (dP - rowsum(P dP)) */
-            afm_gemm(pool, ws, T, T, hd, doh, QD, 1, vv, 1, KD, ds, T, false);
-            rows_ctx rc = {NULL, ds, p, T, scale};
-            afm_parallel_for(pool, T, dsoftmax_rows, &rc);
-            /* dQ_h = dS · K_kh;  dK_kh (+)= dSᵀ · Q_h */
-            afm_gemm(pool, ws, T, hd, T, ds, T, 1, kk, KD, 1, dq + b * T * QD + h * hd, QD, false);
-            afm_gemm(pool, ws, T, hd, T, ds, 1, T, qh, QD, 1, dkk, KD, !first);
-        }
+    attn_job c = {.ws = ws, .dq = dq, .dk = dk, .dv = dv, .ds = ds, .q = q, .k = k, .v = v, .dout = dout,
+                  .probs_in = probs, .B = B, .T = T, .H = H, .KH = KH, .hd = hd, .scale = scale,
+                  .avx2 = afm_isa_best() >= AFM_ISA_AVX2};
+    if (afm_pool_size(pool) > afm_gemm_ws_threads(ws)) pool = NULL;
+    afm_parallel_for(pool, B * KH, bwd_units, &c);
 }

@@ -32,6 +32,8 @@ afm_status afm_gemm_ws_create(int n_threads, afm_gemm_ws **out) {
     return AFM_OK;
 }
 
+int afm_gemm_ws_threads(const afm_gemm_ws *ws) { return ws->n_threads; }
+
 void afm_gemm_ws_free(afm_gemm_ws *ws) {
     if (!ws) return;
     for (int t = 0; t < ws->n_threads; t++) {
@@ -141,12 +143,10 @@ typedef struct gemm_job {
 /* Work unit: a column tile (nc_blk wide) x a row chunk (m_chunk tall) of C. Within it, each
  * KC-deep block of B is packed once and reused for every MC-row block of A (Goto's order); each
  * packed A block (MC x KC, in L2) is reused for every NR-wide panel of B (in L1). */
-static void gemm_worker(void *ctx, int ith, int nth) {
-    gemm_job *g = ctx;
-    float *ap = g->ws->apack[ith], *bp = g->ws->bpack[ith];
+static void gemm_units(gemm_job *g, float *ap, float *bp, long u0, long step) {
     const int NR = g->uk.nr;
     long n_units = g->tiles_m * g->tiles_n;
-    for (long u = ith; u < n_units; u += nth) {
+    for (long u = u0; u < n_units; u += step) {
         long j0 = (u % g->tiles_n) * g->nc_blk, m0 = (u / g->tiles_n) * g->m_chunk;
         long nc = g->Nc - j0 < g->nc_blk ? g->Nc - j0 : g->nc_blk;
         long m1 = m0 + g->m_chunk < g->M ? m0 + g->m_chunk : g->M;
@@ -177,6 +177,21 @@ static void gemm_worker(void *ctx, int ith, int nth) {
             }
         }
     }
+}
+
+static void gemm_worker(void *ctx, int ith, int nth) {
+    gemm_job *g = ctx;
+    gemm_units(g, g->ws->apack[ith], g->ws->bpack[ith], ith, nth);
+}
+
+void afm_gemm_serial(afm_gemm_ws *ws, int slot, long M, long Nc, long K, const float *a, long a_rs, long a_cs,
+                     const float *b, long b_rs, long b_cs, float *c, long c_rs, bool accumulate) {
+    if (M <= 0 || Nc <= 0) return;
+    gemm_job g = {ws, pick_ukernel(), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 1, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate};
+    long nc = (Nc + g.uk.nr - 1) / g.uk.nr * g.uk.nr;
+    g.nc_blk = nc < AFM_GEMM_NC ? nc : AFM_GEMM_NC;
+    g.tiles_n = (Nc + g.nc_blk - 1) / g.nc_blk;
+    gemm_units(&g, ws->apack[slot], ws->bpack[slot], 0, 1);
 }
 
 void afm_gemm(afm_pool *pool, afm_gemm_ws *ws, long M, long Nc, long K,

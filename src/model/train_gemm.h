@@ -29,12 +29,18 @@ enum { AFM_GEMM_MR = 6, AFM_GEMM_NR_SCALAR = 16, AFM_GEMM_NR_AVX2 = 16, AFM_GEMM
 typedef struct afm_gemm_ws afm_gemm_ws;
 afm_status afm_gemm_ws_create(int n_threads, afm_gemm_ws **out);
 void afm_gemm_ws_free(afm_gemm_ws *ws);
+int afm_gemm_ws_threads(const afm_gemm_ws *ws);
 
 /* C(i, j) = (accumulate ? C(i, j) : 0) + sum_k A(i, k) B(k, j), with
  * A(i, k) = a[i*a_rs + k*a_cs], B(k, j) = b[k*b_rs + j*b_cs], C(i, j) = c[i*c_rs + j]. */
 void afm_gemm(afm_pool *pool, afm_gemm_ws *ws, long M, long Nc, long K,
               const float *a, long a_rs, long a_cs, const float *b, long b_rs, long b_cs,
               float *c, long c_rs, bool accumulate);
+
+/* The same product on the calling thread alone, with the packing buffers of thread `slot` of the
+ * workspace (for callers that split work over the pool themselves, one GEMM per thread). */
+void afm_gemm_serial(afm_gemm_ws *ws, int slot, long M, long Nc, long K, const float *a, long a_rs, long a_cs,
+                     const float *b, long b_rs, long b_cs, float *c, long c_rs, bool accumulate);
 
 /* The linear-layer products named above (x, y, W row-major and contiguous). */
 void afm_linear_fwd(afm_pool *pool, afm_gemm_ws *ws, float *y, const float *x, const float *W, long N, long I, long O);

@@ -98,7 +98,7 @@ static act_sizes act_size(const afm_config *c, size_t B, size_t T) {
     s.final = N * D /* resid[L] */ + N * D + N /* x_nf, rstdf */ + N * V + 2 * N;
     size_t scr = D > (size_t)c->head_dim ? D : (size_t)c->head_dim;
     if (T > scr) scr = T;
-    s.scratch = 2 * N * D + N * QD + 2 * N * QD + 2 * N * KD + N * KD + 3 * N * F + 512 * scr + T * (size_t)c->head_dim + T * T;
+    s.scratch = 2 * N * D + N * QD + 2 * N * QD + 2 * N * KD + N * KD + 3 * N * F + 512 * scr + T * (size_t)c->head_dim;
     return s;
 }
 
@@ -163,10 +163,12 @@ afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool 
     count_ctx fill = {0, 0, m->tensors};
     walk_tensors(cfg, count_fn, &fill);
     m->params = afm_alloc(pbytes);
+    /* attention backward scratch: one query block of scores per thread (train_ops.h) */
+    m->d_scores = afm_alloc(sizeof(float) * (size_t)afm_pool_size(pool) * (size_t)(T < AFM_ATTN_QB ? T : AFM_ATTN_QB) * (size_t)T);
     m->grads = afm_calloc(pbytes);
     size_t abytes = afm_train_act_bytes(cfg, B, T);
     m->act_mem = afm_alloc(abytes);
-    if (!m->params || !m->grads || !m->act_mem) {
+    if (!m->params || !m->grads || !m->act_mem || !m->d_scores) {
         afm_train_model_free(m);
         return afm_error(AFM_ERR_NOMEM, "out of memory: %zu parameters (%.1f MiB each for weights and gradients) and "
                          "%.1f MiB of activations for B=%d, T=%d", m->n_params, pbytes / 1048576.0, abytes / 1048576.0, B, T);
@@ -201,7 +203,6 @@ afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool 
     size_t scr = D > (size_t)cfg->head_dim ? D : (size_t)cfg->head_dim;
     if ((size_t)T > scr) scr = (size_t)T;
     TAKE(m->scratch, 512 * scr);
-    TAKE(m->d_scores, (size_t)T * T);
     TAKE(m->rope_cos, (size_t)T * cfg->head_dim / 2); TAKE(m->rope_sin, (size_t)T * cfg->head_dim / 2);
 #undef TAKE
     if ((size_t)(a - m->act_mem) * sizeof(float) > abytes) { afm_train_model_free(m); return afm_error(AFM_ERR_INTERNAL, "activation layout overflow"); }
@@ -216,6 +217,7 @@ void afm_train_model_free(afm_train_model *m) {
     afm_free(m->params);
     afm_free(m->grads);
     afm_free(m->act_mem);
+    afm_free(m->d_scores);
     free(m->tensors);
     free(m->p.layers);
     free(m->g.layers);

@@ -81,7 +81,7 @@ typedef struct afm_train_model {
     float *x_nf, *rstdf, *logits, *lse, *losses; /* final norm, (N, V) logits, per-row lse, loss */
     /* backward scratch */
     float *d_resid, *d_xn, *d_att, *d_q, *d_q2, *d_k, *d_k2, *d_v, *d_act, *d_gate, *d_up, *scratch;
-    float *d_scores;       /* (T, T) attention backward scratch */
+    float *d_scores;       /* attention backward scratch: (threads, min(T, AFM_ATTN_QB), T), own allocation */
     float *rope_cos, *rope_sin;
     double rope_theta_tab;  /* theta the tables were built for */
 

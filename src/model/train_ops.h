@@ -43,8 +43,11 @@ void afm_attention_bwd(afm_pool *pool, float *dq, float *dk, float *dv, const fl
                        const float *q, const float *k, const float *v, long B, long T, long H, long KH, long hd,
                        float scale, float *scratch);
 
-/* The same two functions on the blocked GEMM (train_attn.c): full T x T products per head.
- * ds: T*T floats of scratch. Used by the model; the loop versions above are the reference. */
+/* The same two functions on the blocked GEMM (train_attn.c), in causal query blocks of
+ * AFM_ATTN_QB rows (only keys up to the block's end). ds: afm_pool_size(pool) * min(T, QB) * T
+ * floats of scratch. The workspace must have been made for at least afm_pool_size(pool) threads.
+ * Used by the model; the loop versions above are the reference. */
+enum { AFM_ATTN_QB = 64 };
 void afm_attention_fwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *out, float *probs, const float *q, const float *k,
                             const float *v, long B, long T, long H, long KH, long hd, float scale);
 void afm_attention_bwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *dq, float *dk, float *dv, const float *dout,

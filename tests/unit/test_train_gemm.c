@@ -2,8 +2,8 @@
  * double-precision triple loop, for the scalar, AVX2 and AVX-512 micro-kernels (those the CPU has), on sizes that are not
  * multiples of the tiles (MR=6, NR=16 or 32, KC=256), with 1 and 2 threads, overwrite and accumulate.
  * Tolerance: |got - ref| <= 1e-5 * sum_k |a_k b_k| + 1e-6 (f32 summation error bound).
- * Also: the GEMM attention (forward and backward, GQA) equals the plain-loop attention to 1e-5
- * relative per output. */
+ * Also: the GEMM attention (forward and backward, GQA, causal query blocks) equals the plain-loop
+ * attention to 1e-5 relative per output. */
 #include "model/train_gemm.h"
 #include "model/train_ops.h"
 #include "base/cpu.h"
@@ -71,13 +71,12 @@ static double maxrel(const float *a, const float *b, long n) {
     return md / (mx > 0 ? mx : 1);
 }
 
-static void attention_paths(afm_pool *pool, afm_gemm_ws *ws) {
-    enum { B = 2, T = 13, H = 6, KH = 2, hd = 8 };
+static void attention_paths(afm_pool *pool, afm_gemm_ws *ws, long B, long T, long H, long KH, long hd) {
     long nq = (long)B * T * H * hd, nk = (long)B * T * KH * hd, np = (long)B * H * T * T;
     float *q = malloc(4 * nq), *k = malloc(4 * nk), *v = malloc(4 * nk), *dout = malloc(4 * nq);
     float *o1 = malloc(4 * nq), *o2 = malloc(4 * nq), *p1 = malloc(4 * np), *p2 = malloc(4 * np);
     float *dq1 = malloc(4 * nq), *dq2 = malloc(4 * nq), *dk1 = malloc(4 * nk), *dk2 = malloc(4 * nk), *dv1 = malloc(4 * nk), *dv2 = malloc(4 * nk);
-    float *scratch = malloc(4 * 512 * T), *ds = malloc(4 * T * T);
+    float *scratch = malloc(4 * 512 * T), *ds = malloc(4 * 2 * T * T);
     afm_rng r;
     afm_rng_seed(&r, 99);
     fill(q, nq, &r); fill(k, nk, &r); fill(v, nk, &r); fill(dout, nq, &r);
@@ -86,7 +85,7 @@ static void attention_paths(afm_pool *pool, afm_gemm_ws *ws) {
     afm_attention_bwd(pool, dq1, dk1, dv1, dout, p1, q, k, v, B, T, H, KH, hd, 0.35f, scratch);
     afm_attention_bwd_gemm(pool, ws, dq2, dk2, dv2, dout, p2, q, k, v, B, T, H, KH, hd, 0.35f, ds);
     double e[5] = {maxrel(o2, o1, nq), maxrel(p2, p1, np), maxrel(dq2, dq1, nq), maxrel(dk2, dk1, nk), maxrel(dv2, dv1, nk)};
-    printf("attention GEMM vs loops (%d threads): out %.1e probs %.1e dq %.1e dk %.1e dv %.1e\n", afm_pool_size(pool), e[0], e[1], e[2], e[3], e[4]);
+    printf("attention GEMM vs loops (T=%ld, %d threads): out %.1e probs %.1e dq %.1e dk %.1e dv %.1e\n", T, afm_pool_size(pool), e[0], e[1], e[2], e[3], e[4]);
     for (int i = 0; i < 5; i++)
         if (!(e[i] <= 1e-5)) { fprintf(stderr, "FAIL attention GEMM vs loops, output %d: %.3g\n", i, e[i]); g_fail = 1; }
     free(q); free(k); free(v); free(dout); free(o1); free(o2); free(p1); free(p2);
@@ -114,8 +113,10 @@ int main(void) {
                     }
     }
     afm_gemm_set_ukernel(NULL);
-    attention_paths(NULL, ws);
-    attention_paths(pool2, ws);
+    attention_paths(NULL, ws, 2, 13, 6, 2, 8);
+    attention_paths(pool2, ws, 2, 13, 6, 2, 8);
+    attention_paths(NULL, ws, 2, 150, 4, 2, 16); /* several query blocks (AFM_ATTN_QB = 64), a short last one */
+    attention_paths(pool2, ws, 1, 150, 4, 1, 16);
     printf("%d GEMM cases (%d micro-kernels): %s\n", n, n_kernels, g_fail ? "FAIL" : "ok");
     afm_gemm_ws_free(ws);
     afm_pool_free(pool2);
