@@ -452,9 +452,12 @@ static void *scratch_get(size_t n) {
 
 /* ------------------------------------------------------------ threading */
 
-/* Threads split rows in whole groups of 8, the widest row tile of any kernel, so every output
- * is computed by the same code path whatever the thread count. */
-enum { ROW_GROUP = 8 };
+/* Threads take rows in units of whole groups of 8 (the widest row tile of any kernel), so every
+ * output is computed by the same code path whatever the thread count and whichever thread takes
+ * its unit. With several threads the units (about UNITS_PER_THREAD per thread) are claimed from a
+ * shared counter: a thread that starts late (woken late, or descheduled on a busy machine) takes
+ * fewer units instead of making the others wait for it. */
+enum { ROW_GROUP = 8, UNITS_PER_THREAD = 4 };
 
 typedef struct {
     afm_gemm_fn fn;
@@ -462,7 +465,9 @@ typedef struct {
     afm_act_kind kind;
     const uint8_t *W;
     size_t row_bytes;
-    int64_t rows, cols, T, tok_chunk;
+    int64_t rows, cols, T, tok_chunk, unit_rows;
+    int nunits;
+    atomic_int next;
     const float *x;
     uint8_t *xa;
     size_t xa_stride;
@@ -477,19 +482,26 @@ static void quantize_job(void *p, int ith, int nth) {
         quantize_act_row(j->isa, j->kind, j->x + t * j->cols, j->xa + t * j->xa_stride, j->cols);
 }
 
-/* Each thread takes a contiguous range of rows (whole groups of ROW_GROUP) and runs it for chunks of
- * tok_chunk tokens, so a chunk's activations stay in cache while the thread's rows stream by. */
-static void gemm_job(void *p, int ith, int nth) {
-    mm_job *j = p;
-    long ngroups = (long)((j->rows + ROW_GROUP - 1) / ROW_GROUP), glo, ghi;
-    afm_split_range(ngroups, ith, nth, &glo, &ghi);
-    int64_t r0 = (int64_t)glo * ROW_GROUP, r1 = (int64_t)ghi * ROW_GROUP;
-    if (r1 > j->rows) r1 = j->rows;
-    if (r0 >= r1) return;
+/* Rows r0..r1-1 for all tokens, in chunks of tok_chunk tokens, so a chunk's activations stay in
+ * cache while the unit's rows stream by. */
+static void gemm_unit(const mm_job *j, int64_t r0, int64_t r1) {
     for (int64_t t0 = 0; t0 < j->T; t0 += j->tok_chunk) {
         int64_t nt = j->T - t0 < j->tok_chunk ? j->T - t0 : j->tok_chunk;
         j->fn(j->W + (size_t)r0 * j->row_bytes, j->row_bytes, r1 - r0, j->xa + (size_t)t0 * j->xa_stride,
               j->xa_stride, nt, j->cols, j->y + t0 * j->rows + r0, j->rows);
+    }
+}
+
+static void gemm_job(void *p, int ith, int nth) {
+    (void)ith;
+    mm_job *j = p;
+    if (nth == 1) {
+        gemm_unit(j, 0, j->rows);
+        return;
+    }
+    for (int u; (u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->nunits;) {
+        int64_t r0 = (int64_t)u * j->unit_rows, r1 = r0 + j->unit_rows < j->rows ? r0 + j->unit_rows : j->rows;
+        gemm_unit(j, r0, r1);
     }
 }
 
@@ -528,6 +540,11 @@ static afm_status matmul_run(afm_pool *pool, afm_isa isa, bool packed, float *y,
      * stay within ~256 KiB (L2). The f32/f16/bf16 kernels block K, rows and tokens themselves. */
     int64_t chunk = (int64_t)((256 * 1024) / j.xa_stride);
     j.tok_chunk = j.kind == AFM_ACT_F32 ? T : chunk < 4 ? 4 : chunk > 64 ? 64 : chunk;
+    int64_t ngroups = (rows + ROW_GROUP - 1) / ROW_GROUP, nth = afm_pool_size(pool);
+    int64_t nunits = ngroups < nth * UNITS_PER_THREAD ? ngroups : nth * UNITS_PER_THREAD;
+    j.unit_rows = (ngroups + nunits - 1) / nunits * ROW_GROUP;
+    j.nunits = (int)((rows + j.unit_rows - 1) / j.unit_rows);
+    atomic_init(&j.next, 0);
     afm_pool_run(pool, gemm_job, &j);
     return AFM_OK;
 }

@@ -1,5 +1,33 @@
 #include "kernels/nn.h"
+#include "base/cpu.h"
 #include <math.h>
+#include <pthread.h>
+
+void afm_softmax_avx2(float *x, int64_t n);
+void afm_silu_mul_avx2(float *gate, const float *up, int64_t n);
+
+static void (*g_softmax)(float *, int64_t) = afm_softmax_scalar;
+static void (*g_silu_mul)(float *, const float *, int64_t) = afm_silu_mul_scalar;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void pick(void) {
+#if defined(__x86_64__)
+    if (afm_isa_best() >= AFM_ISA_AVX2) {
+        g_softmax = afm_softmax_avx2;
+        g_silu_mul = afm_silu_mul_avx2;
+    }
+#endif
+}
+
+void afm_softmax(float *x, int64_t n) {
+    pthread_once(&g_once, pick);
+    g_softmax(x, n);
+}
+
+void afm_silu_mul(float *gate, const float *up, int64_t n) {
+    pthread_once(&g_once, pick);
+    g_silu_mul(gate, up, n);
+}
 
 void afm_rmsnorm(float *out, const float *x, const float *g, int64_t n, float eps) {
     double ss = 0;
@@ -25,7 +53,7 @@ void afm_rope_rotate(float *x, int head_dim, const float *cos_t, const float *si
     }
 }
 
-void afm_softmax(float *x, int64_t n) {
+void afm_softmax_scalar(float *x, int64_t n) {
     float mx = x[0];
     for (int64_t i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     float sum = 0;
@@ -34,7 +62,7 @@ void afm_softmax(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] *= inv;
 }
 
-void afm_silu_mul(float *gate, const float *up, int64_t n) {
+void afm_silu_mul_scalar(float *gate, const float *up, int64_t n) {
     for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 

@@ -10,6 +10,7 @@
  *   x += W_down (silu(RMSNorm(x) W_gateᵀ) ⊙ RMSNorm(x) W_upᵀ)
  * logits = RMSNorm(x) * g_out · Eᵀ (E = output or the tied token embedding). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/error.h"
@@ -24,6 +25,7 @@
 #include "tensor/quant.h"
 
 enum { UBATCH = 256 }; /* tokens per forward chunk: bounds scratch memory */
+enum { ATTN_TB = 32 };  /* query tokens per prefill attention work item */
 
 struct afm_session {
     afm_model *m;
@@ -34,8 +36,8 @@ struct afm_session {
     float *rope_cos, *rope_sin;    /* (n_ctx, head_dim/2) */
     float *x, *xn, *q, *k, *v, *att, *gate, *up; /* scratch for UBATCH tokens */
     float *scores;                 /* (n_threads, n_ctx) attention weights (decode) */
-    float *big_scores;             /* (group * UBATCH, n_ctx) scores of one KV group (prefill) */
-    float *qg, *og, *vt;           /* (group * UBATCH, hd) queries / outputs of a group; (hd, n_ctx) V transposed */
+    float *attn_ws;                /* (n_threads, attn_ws_floats): prefill attention work space per thread */
+    size_t attn_ws_floats;
     float *last_logits;            /* (n_vocab) */
     afm_lora_set lora;             /* active LoRA adapters (afm/adapter.h) */
 };
@@ -73,13 +75,14 @@ afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_
     s->up = afm_alloc((size_t)UBATCH * c->ffn_dim * sizeof(float));
     s->scores = afm_alloc((size_t)nt * s->n_ctx * sizeof(float));
     s->last_logits = afm_alloc((size_t)c->n_vocab * sizeof(float));
-    int64_t group = c->n_heads / c->n_kv_heads;
-    s->big_scores = afm_alloc((size_t)group * UBATCH * s->n_ctx * sizeof(float));
-    s->qg = afm_alloc((size_t)group * UBATCH * c->head_dim * sizeof(float));
-    s->og = afm_alloc((size_t)group * UBATCH * c->head_dim * sizeof(float));
-    s->vt = afm_alloc((size_t)c->head_dim * s->n_ctx * sizeof(float));
+    /* per thread: queries and outputs of one work item (ATTN_TB tokens x group heads, hd), its
+     * scores (ATTN_TB * group, n_ctx) and V transposed (hd, n_ctx) */
+    size_t rows_tb = (size_t)ATTN_TB * (size_t)(c->n_heads / c->n_kv_heads);
+    s->attn_ws_floats = 2 * rows_tb * (size_t)c->head_dim + rows_tb * (size_t)s->n_ctx + (size_t)c->head_dim * (size_t)s->n_ctx;
+    s->attn_ws_floats = (s->attn_ws_floats + 15) / 16 * 16; /* each thread's part 64-byte aligned */
+    s->attn_ws = afm_alloc((size_t)nt * s->attn_ws_floats * sizeof(float));
     if (!s->k_cache || !s->v_cache || !s->rope_cos || !s->rope_sin || !s->x || !s->xn || !s->q || !s->att ||
-        !s->k || !s->v || !s->gate || !s->up || !s->scores || !s->last_logits || !s->big_scores || !s->qg || !s->og || !s->vt) {
+        !s->k || !s->v || !s->gate || !s->up || !s->scores || !s->last_logits || !s->attn_ws) {
         afm_session_free(s);
         return afm_error(AFM_ERR_NOMEM, "out of memory for a %d-token session (KV cache %.1f MiB)", o.n_ctx,
                          2.0 * (double)kv_bytes / 1048576.0);
@@ -104,7 +107,7 @@ void afm_session_free(afm_session *s) {
     afm_free(s->x); afm_free(s->xn); afm_free(s->q); afm_free(s->att);
     afm_free(s->k); afm_free(s->v); afm_free(s->gate); afm_free(s->up);
     afm_free(s->scores); afm_free(s->last_logits);
-    afm_free(s->big_scores); afm_free(s->qg); afm_free(s->og); afm_free(s->vt);
+    afm_free(s->attn_ws);
     afm_lora_set_free(&s->lora);
     free(s);
 }
@@ -150,50 +153,147 @@ static void attn_worker(void *ctx, int ith, int nth) {
     }
 }
 
-/* ---- prefill attention as matrix products, one KV group at a time ----
- * For the `group` query heads sharing KV head g and the T new tokens (rows r = t * group + h'):
- *   S = Q_g K_gᵀ / sqrt(hd)       (group*T, n) with n = p0 + T keys   [afm_matmul, W = K_g (n, hd)]
- *   P = softmax over keys j <= p0 + t (causal), row by row              [threaded]
- *   O = P V_g                      (group*T, hd)                         [afm_matmul, W = V_gᵀ (hd, n)]
- * The masked upper triangle is computed and discarded: at most half of S's work. */
+/* ---- prefill attention as matrix products ----
+ * Work item (g, b): the `group` query heads sharing KV head g and the query tokens
+ * t0 .. t0+tb-1 of block b (tb <= ATTN_TB; rows r = t * group + h'), against the n = p0 + t0 + tb
+ * keys they can see (causal: later keys are skipped, not computed):
+ *   S = Q K_gᵀ       (rows, n)         [f32 GEMM, W = K_g (n, hd)]
+ *   P = softmax over keys j <= p0 + t0 + r / group of S / sqrt(hd), 0 beyond
+ *   O = P V_g         (rows, hd)       [f32 GEMM, W = V_gᵀ (hd, n), transposed per item]
+ * Items run single-threaded, taken from a shared counter by the pool's threads (largest blocks
+ * first), so one pool run covers a layer; each item is computed the same way whatever thread
+ * takes it. */
 enum { ATTN_GEMM_MIN_T = 8 };
 
-typedef struct { float *S; int64_t rows, n, stride; int group; int32_t p0; float scale; } softmax_job;
+typedef struct {
+    afm_session *s;
+    int layer, T, nblocks;
+    int32_t p0;
+    atomic_int next;
+    atomic_int st; /* a failure code of any item (all items are attempted), else AFM_OK */
+} attn_gemm_job;
 
-static void softmax_worker(void *ctx, int ith, int nth) {
-    softmax_job *j = ctx;
-    long lo, hi;
-    afm_split_range((long)j->rows, ith, nth, &lo, &hi);
-    for (long r = lo; r < hi; r++) {
-        float *row = j->S + (size_t)r * j->stride;
-        int64_t n_keys = j->p0 + r / j->group + 1;
-        for (int64_t p = 0; p < n_keys; p++) row[p] *= j->scale;
+static afm_status attn_item(afm_session *s, float *ws, int l, int T, int32_t p0, int g, int b) {
+    const afm_config *c = &s->m->cfg;
+    int group = c->n_heads / c->n_kv_heads;
+    int64_t hd = c->head_dim, qd = (int64_t)c->n_heads * hd;
+    int t0 = b * ATTN_TB, tb = T - t0 < ATTN_TB ? T - t0 : ATTN_TB;
+    int64_t n = p0 + t0 + tb, rows = (int64_t)tb * group;
+    float *qg = ws, *og = qg + (size_t)ATTN_TB * group * hd, *S = og + (size_t)ATTN_TB * group * hd;
+    float *vt = S + (size_t)rows * n;
+    const float *K = s->k_cache + (((size_t)l * c->n_kv_heads + g) * s->n_ctx) * hd;
+    const float *V = s->v_cache + (((size_t)l * c->n_kv_heads + g) * s->n_ctx) * hd;
+    for (int t = 0; t < tb; t++)
+        memcpy(qg + (size_t)t * group * hd, s->q + (size_t)(t0 + t) * qd + (size_t)g * group * hd,
+               (size_t)(group * hd) * sizeof(float));
+    AFM_TRY(afm_matmul(NULL, S, K, AFM_F32, n, hd, qg, rows));
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = S + (size_t)r * n;
+        int64_t n_keys = p0 + t0 + r / group + 1;
+        afm_vec_scale_f32(row, scale, n_keys);
         afm_softmax(row, n_keys);
-        for (int64_t p = n_keys; p < j->n; p++) row[p] = 0;
+        memset(row + n_keys, 0, (size_t)(n - n_keys) * sizeof(float));
+    }
+    for (int64_t p = 0; p < n; p++)
+        for (int64_t d = 0; d < hd; d++) vt[d * n + p] = V[p * hd + d];
+    AFM_TRY(afm_matmul(NULL, og, vt, AFM_F32, hd, n, S, rows));
+    for (int t = 0; t < tb; t++)
+        memcpy(s->att + (size_t)(t0 + t) * qd + (size_t)g * group * hd, og + (size_t)t * group * hd,
+               (size_t)(group * hd) * sizeof(float));
+    return AFM_OK;
+}
+
+static void attn_gemm_worker(void *ctx, int ith, int nth) {
+    (void)nth;
+    attn_gemm_job *j = ctx;
+    afm_session *s = j->s;
+    int n_kv = s->m->cfg.n_kv_heads, nitems = j->nblocks * n_kv;
+    float *ws = s->attn_ws + (size_t)ith * s->attn_ws_floats;
+    for (int w; (w = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < nitems;) {
+        afm_status st = attn_item(s, ws, j->layer, j->T, j->p0, w % n_kv, j->nblocks - 1 - w / n_kv);
+        if (st != AFM_OK) atomic_store(&j->st, (int)st);
     }
 }
 
 static afm_status attention_gemm(afm_session *s, int l, int T, int32_t p0) {
+    attn_gemm_job j = {.s = s, .layer = l, .T = T, .nblocks = (T + ATTN_TB - 1) / ATTN_TB, .p0 = p0};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.st, AFM_OK);
+    afm_pool_run(s->pool, attn_gemm_worker, &j);
+    return (afm_status)atomic_load(&j.st);
+}
+
+/* ---- per-token work of the forward pass, split over the pool's threads by token (one thread for
+ * a single token: decode) ---- */
+typedef struct {
+    afm_session *s;
+    const afm_layer *L;
+    int layer, T;
+    int32_t p0;
+    const float *delta; /* add_norm: x += delta first (NULL: no residual) */
+    const float *gain;  /* add_norm: RMSNorm gain */
+} tok_job;
+
+static void run_tokens(afm_session *s, int T, afm_pool_fn fn, tok_job *j) {
+    if (T == 1) fn(j, 0, 1);
+    else afm_pool_run(s->pool, fn, j);
+}
+
+/* x[t] += delta[t]; xn[t] = RMSNorm(x[t]) * gain */
+static void add_norm_worker(void *ctx, int ith, int nth) {
+    tok_job *j = ctx;
+    afm_session *s = j->s;
     const afm_config *c = &s->m->cfg;
-    int group = c->n_heads / c->n_kv_heads;
-    int64_t hd = c->head_dim, qd = (int64_t)c->n_heads * hd, n = p0 + T, rows = (int64_t)group * T;
-    for (int g = 0; g < c->n_kv_heads; g++) {
-        const float *K = s->k_cache + (((size_t)l * c->n_kv_heads + g) * s->n_ctx) * hd;
-        const float *V = s->v_cache + (((size_t)l * c->n_kv_heads + g) * s->n_ctx) * hd;
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < group; h++)
-                memcpy(s->qg + ((size_t)t * group + h) * hd, s->q + (size_t)t * qd + ((size_t)g * group + h) * hd, (size_t)hd * sizeof(float));
-        AFM_TRY(afm_matmul(s->pool, s->big_scores, K, AFM_F32, n, hd, s->qg, rows));
-        softmax_job sj = {s->big_scores, rows, n, n, group, p0, 1.0f / sqrtf((float)hd)};
-        afm_pool_run(s->pool, softmax_worker, &sj);
-        for (int64_t p = 0; p < n; p++)
-            for (int64_t d = 0; d < hd; d++) s->vt[d * n + p] = V[p * hd + d];
-        AFM_TRY(afm_matmul(s->pool, s->og, s->vt, AFM_F32, hd, n, s->big_scores, rows));
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < group; h++)
-                memcpy(s->att + (size_t)t * qd + ((size_t)g * group + h) * hd, s->og + ((size_t)t * group + h) * hd, (size_t)hd * sizeof(float));
+    int64_t d = c->dim;
+    long lo, hi;
+    afm_split_range(j->T, ith, nth, &lo, &hi);
+    for (long t = lo; t < hi; t++) {
+        if (j->delta) afm_vec_add(s->x + t * d, j->delta + t * d, d);
+        afm_rmsnorm(s->xn + t * d, s->x + t * d, j->gain, d, c->norm_eps);
     }
-    return AFM_OK;
+}
+
+/* QK-norm and RoPE on q and k of each token, then k and v into the cache at its position */
+static void rope_store_worker(void *ctx, int ith, int nth) {
+    tok_job *j = ctx;
+    afm_session *s = j->s;
+    const afm_config *c = &s->m->cfg;
+    const afm_layer *L = j->L;
+    int64_t hd = c->head_dim, qd = (int64_t)c->n_heads * hd, kvd = s->kv_dim, half = hd / 2;
+    int half_layout = c->rope_layout == AFM_ROPE_HALF;
+    long lo, hi;
+    afm_split_range(j->T, ith, nth, &lo, &hi);
+    for (long t = lo; t < hi; t++) {
+        const float *cs = s->rope_cos + (size_t)(j->p0 + t) * half, *sn = s->rope_sin + (size_t)(j->p0 + t) * half;
+        for (int h = 0; h < c->n_heads; h++) {
+            float *v = s->q + t * qd + h * hd;
+            if (c->qk_norm == AFM_QK_NORM_BEFORE_ROPE) afm_rmsnorm(v, v, L->q_norm, hd, c->norm_eps);
+            afm_rope_rotate(v, (int)hd, cs, sn, half_layout);
+            if (c->qk_norm == AFM_QK_NORM_AFTER_ROPE) afm_rmsnorm(v, v, L->q_norm, hd, c->norm_eps);
+        }
+        for (int h = 0; h < c->n_kv_heads; h++) {
+            float *v = s->k + t * kvd + h * hd;
+            if (c->qk_norm == AFM_QK_NORM_BEFORE_ROPE) afm_rmsnorm(v, v, L->k_norm, hd, c->norm_eps);
+            afm_rope_rotate(v, (int)hd, cs, sn, half_layout);
+            if (c->qk_norm == AFM_QK_NORM_AFTER_ROPE) afm_rmsnorm(v, v, L->k_norm, hd, c->norm_eps);
+        }
+        for (int g = 0; g < c->n_kv_heads; g++) {
+            size_t dst = (((size_t)j->layer * c->n_kv_heads + g) * s->n_ctx + (size_t)(j->p0 + t)) * hd;
+            memcpy(s->k_cache + dst, s->k + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
+            memcpy(s->v_cache + dst, s->v + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
+        }
+    }
+}
+
+/* gate[t] = silu(gate[t]) * up[t] */
+static void silu_worker(void *ctx, int ith, int nth) {
+    tok_job *j = ctx;
+    afm_session *s = j->s;
+    int64_t f = s->m->cfg.ffn_dim;
+    long lo, hi;
+    afm_split_range(j->T, ith, nth, &lo, &hi);
+    if (hi > lo) afm_silu_mul(s->gate + lo * f, s->up + lo * f, (hi - lo) * f);
 }
 
 static afm_status mm(afm_session *s, float *y, const afm_weight *w, const float *x, int64_t T) {
@@ -208,11 +308,12 @@ static afm_status mm_lora(afm_session *s, float *y, const afm_weight *w, int slo
 }
 
 /* Forward of T <= UBATCH tokens at positions p0..; writes logits of all rows to `logits`
- * (T, n_vocab) when all is true, else the last row's to s->last_logits. */
+ * (T, n_vocab) when all is true, else the last row's to s->last_logits. Each residual add is
+ * fused with the RMSNorm that follows it (the next sub-layer's, or the output norm). */
 static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, bool all, float *logits) {
     afm_model *m = s->m;
     const afm_config *c = &m->cfg;
-    int64_t d = c->dim, hd = c->head_dim, qd = (int64_t)c->n_heads * hd, kvd = s->kv_dim, half = hd / 2;
+    int64_t d = c->dim;
     int32_t p0 = s->n_past;
     for (int t = 0; t < T; t++) {
         const afm_weight *e = &m->tok_embd;
@@ -220,34 +321,16 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, bo
         AFM_TRY(afm_dequantize_row(e->type, row, s->x + t * d, d));
     }
     if (s->lora.n) afm_lora_apply_embd(&s->lora, afm_lora_slot_embd(c->n_layers), s->x, tokens, T, d);
+    tok_job tj = {.s = s, .T = T, .p0 = p0, .delta = NULL, .gain = m->layers[0].attn_norm};
+    run_tokens(s, T, add_norm_worker, &tj);
     for (int l = 0; l < c->n_layers; l++) {
         const afm_layer *L = &m->layers[l];
-        for (int t = 0; t < T; t++) afm_rmsnorm(s->xn + t * d, s->x + t * d, L->attn_norm, d, c->norm_eps);
+        tj.L = L;
+        tj.layer = l;
         AFM_TRY(mm_lora(s, s->q, &L->wq, afm_lora_slot(l, AFM_LORA_Q), s->xn, T));
         AFM_TRY(mm_lora(s, s->k, &L->wk, afm_lora_slot(l, AFM_LORA_K), s->xn, T));
         AFM_TRY(mm_lora(s, s->v, &L->wv, afm_lora_slot(l, AFM_LORA_V), s->xn, T));
-        for (int t = 0; t < T; t++) {
-            const float *cs = s->rope_cos + (size_t)(p0 + t) * half, *sn = s->rope_sin + (size_t)(p0 + t) * half;
-            int half_layout = c->rope_layout == AFM_ROPE_HALF;
-            for (int h = 0; h < c->n_heads; h++) {
-                float *v = s->q + t * qd + h * hd;
-                if (c->qk_norm == AFM_QK_NORM_BEFORE_ROPE) afm_rmsnorm(v, v, L->q_norm, hd, c->norm_eps);
-                afm_rope_rotate(v, (int)hd, cs, sn, half_layout);
-                if (c->qk_norm == AFM_QK_NORM_AFTER_ROPE) afm_rmsnorm(v, v, L->q_norm, hd, c->norm_eps);
-            }
-            for (int h = 0; h < c->n_kv_heads; h++) {
-                float *v = s->k + t * kvd + h * hd;
-                if (c->qk_norm == AFM_QK_NORM_BEFORE_ROPE) afm_rmsnorm(v, v, L->k_norm, hd, c->norm_eps);
-                afm_rope_rotate(v, (int)hd, cs, sn, half_layout);
-                if (c->qk_norm == AFM_QK_NORM_AFTER_ROPE) afm_rmsnorm(v, v, L->k_norm, hd, c->norm_eps);
-            }
-        }
-        for (int g = 0; g < c->n_kv_heads; g++)
-            for (int t = 0; t < T; t++) {
-                size_t dst = (((size_t)l * c->n_kv_heads + g) * s->n_ctx + (size_t)(p0 + t)) * hd;
-                memcpy(s->k_cache + dst, s->k + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
-                memcpy(s->v_cache + dst, s->v + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
-            }
+        run_tokens(s, T, rope_store_worker, &tj);
         if (T >= ATTN_GEMM_MIN_T) {
             AFM_TRY(attention_gemm(s, l, T, p0));
         } else {
@@ -255,20 +338,20 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, bo
             afm_pool_run(s->pool, attn_worker, &job);
         }
         AFM_TRY(mm_lora(s, s->xn, &L->wo, afm_lora_slot(l, AFM_LORA_O), s->att, T));
-        afm_vec_add(s->x, s->xn, T * d);
-        for (int t = 0; t < T; t++) afm_rmsnorm(s->xn + t * d, s->x + t * d, L->ffn_norm, d, c->norm_eps);
+        tj.delta = s->xn;
+        tj.gain = L->ffn_norm;
+        run_tokens(s, T, add_norm_worker, &tj);
         AFM_TRY(mm_lora(s, s->gate, &L->w_gate, afm_lora_slot(l, AFM_LORA_GATE), s->xn, T));
         AFM_TRY(mm_lora(s, s->up, &L->w_up, afm_lora_slot(l, AFM_LORA_UP), s->xn, T));
-        afm_silu_mul(s->gate, s->up, (int64_t)T * c->ffn_dim);
+        run_tokens(s, T, silu_worker, &tj);
         AFM_TRY(mm_lora(s, s->xn, &L->w_down, afm_lora_slot(l, AFM_LORA_DOWN), s->gate, T));
-        afm_vec_add(s->x, s->xn, T * d);
+        tj.gain = l + 1 < c->n_layers ? m->layers[l + 1].attn_norm : m->output_norm;
+        run_tokens(s, T, add_norm_worker, &tj);
     }
     if (all) {
-        for (int t = 0; t < T; t++) afm_rmsnorm(s->xn + t * d, s->x + t * d, m->output_norm, d, c->norm_eps);
         AFM_TRY(mm_lora(s, logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn, T));
     } else {
-        afm_rmsnorm(s->xn, s->x + (size_t)(T - 1) * d, m->output_norm, d, c->norm_eps);
-        AFM_TRY(mm_lora(s, s->last_logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn, 1));
+        AFM_TRY(mm_lora(s, s->last_logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn + (size_t)(T - 1) * d, 1));
     }
     s->n_past += T;
     return AFM_OK;

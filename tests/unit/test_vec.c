@@ -2,8 +2,61 @@
  * sum, for lengths around the vector widths (0..70 and 1000). Tolerance: 1e-6 * sum|a b|,
  * float rounding of a reordered sum. */
 #include "kernels/vec.h"
+#include "kernels/nn.h"
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
+
+/* softmax / silu_mul: the dispatched variant (vectorized exp) against the scalar reference
+ * (libm expf) within 4e-7 relative (+1e-30 absolute for underflowing values), on lengths around the
+ * vector width and on inputs spanning exp's range: large negative (underflow to 0), large positive
+ * (overflow in silu's exp(-g)), +-inf and NaN. */
+static int check_exp_ops(void) {
+    static float x[1100], r[1100], g[1100], u[1100], g2[1100];
+    unsigned s = 11;
+    int fails = 0;
+    const int lens[] = {1, 2, 7, 8, 9, 15, 16, 17, 33, 100, 1000, 1100};
+    for (unsigned k = 0; k < sizeof lens / sizeof *lens; k++) {
+        int n = lens[k];
+        for (int i = 0; i < n; i++) {
+            s = s * 1664525u + 1013904223u;
+            float v = (float)((s >> 8) / 8388608.0 - 1.0);
+            x[i] = v * (i % 3 == 0 ? 100.f : 12.f); /* spreads of 200 and 24 around 0 */
+            g[i] = v * (i % 5 == 0 ? 120.f : 9.f);
+            u[i] = 1.5f - v;
+        }
+        if (n > 20) { g[3] = INFINITY; g[4] = -INFINITY; g[5] = 89.f; g[6] = -89.f; g[7] = 0.f; }
+        memcpy(r, x, sizeof(float) * (size_t)n);
+        afm_softmax(x, n);
+        afm_softmax_scalar(r, n);
+        for (int i = 0; i < n; i++)
+            if (!(fabsf(x[i] - r[i]) <= 4e-7f * fabsf(r[i]) + 1e-30f)) {
+                fprintf(stderr, "softmax n=%d i=%d: %g scalar %g\n", n, i, x[i], r[i]);
+                fails++;
+                break;
+            }
+        memcpy(g2, g, sizeof(float) * (size_t)n);
+        afm_silu_mul(g, u, n);
+        afm_silu_mul_scalar(g2, u, n);
+        for (int i = 0; i < n; i++) {
+            bool same_special = (isnan(g[i]) && isnan(g2[i])) || (isinf(g2[i]) && g[i] == g2[i]);
+            if (!same_special && !(fabsf(g[i] - g2[i]) <= 4e-7f * fabsf(g2[i]) + 1e-30f)) {
+                fprintf(stderr, "silu_mul n=%d i=%d: %g scalar %g\n", n, i, g[i], g2[i]);
+                fails++;
+                break;
+            }
+        }
+    }
+    /* a NaN in a softmax row makes the whole row NaN in both */
+    float a[9] = {0, 1, 2, NAN, 4, 5, 6, 7, 8}, b[9];
+    memcpy(b, a, sizeof a);
+    afm_softmax(a, 9);
+    afm_softmax_scalar(b, 9);
+    for (int i = 0; i < 9; i++)
+        if (isnan(a[i]) != isnan(b[i])) { fprintf(stderr, "softmax NaN row: lane %d differs\n", i); fails++; break; }
+    return fails;
+}
 
 int main(void) {
     static float a[1024], b[1024], y[1024], y2[1024];
@@ -32,6 +85,7 @@ int main(void) {
         for (int i = 0; i < n; i++)
             if (y[i] != -2.5f * y2[i] && fabsf(y[i] + 2.5f * y2[i]) > 1e-6f) { fprintf(stderr, "scale n=%d\n", n); fails++; break; }
     }
+    fails += check_exp_ops();
     if (fails) return 1;
     printf("test_vec: all passed\n");
     return 0;
