@@ -15,25 +15,40 @@
  *   q_tail = 1 - sum_{i in topK} q_i — a lower bound of the full KL, tight for a tiny tail.
  * The log also shows afm's free-running greedy continuation beside llama.cpp's.
  *
+ * Why the mean-KL bar of 1e-3 is reported rather than enforced: both runtimes round every
+ * activation to 8 bits before each quantized product, and on this model that noise alone moves
+ * the next-token distribution by KL ~2.5e-3 from the exact function the weights define; llama.cpp
+ * differs from itself by 2.1e-3 .. 5.7e-3 between its own configurations (batch vs one token at a
+ * time, flash attention on/off, f16/f32 KV cache) — smollm2_exact.json, written by
+ * scripts/reference/make_exact_reference.py --llama. So the arithmetic itself is checked
+ * separately (part 4): afm with activation quantization off (the same weights converted to F32)
+ * against a float64 numpy forward of the dequantized weights (smollm2_exact.bin), where a real bug
+ * shows up as a large KL and the bar is tight (EXACT_KL).
+ *
  * Exit 77 (ctest: skipped) when the model file is absent (scripts/fetch_smollm2.sh fetches it). */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cjson/cJSON.h>
 #include "afm/afm.h"
 #include "base/file.h"
 #include "formats/gguf.h"
+#include "model/convert.h"
+#include "tensor/dtype.h"
 #include "tokenizer/tokenizer.h"
 
 #define MARGIN 0.5f        /* llama.cpp top1 - top2 logit gap above which the argmax must agree */
 #define KL_ISSUE 1e-3      /* issue 2's bar on the mean KL: reported (met / NOT MET), see below */
 #define KL_GUARD 1e-2      /* the test fails above this mean KL. Measured (llama-cpp-python 0.3.36):
-                            * afm 3.6e-3 against llama.cpp's default f16 KV cache, 3.2e-3 against an f32
-                            * one, while llama.cpp's own batch and one-token-at-a-time logits differ by
-                            * KL 2.2e-3 (f16 KV) / 1.6e-3 (f32 KV) — see smollm2_teacher.json. A wrong
-                            * RoPE, norm or weight layout gives KL >> 0.1 and confident-argmax misses. */
+                            * afm 3.6e-3 against llama.cpp's default (f16 KV cache), inside the
+                            * 2.7e-3 .. 4.9e-3 that llama.cpp's own configurations differ by; against
+                            * the exact float64 model afm's Q4_1 run is at 2.6e-3, llama.cpp at
+                            * 2.5e-3 .. 4.2e-3 (smollm2_exact.json). A wrong RoPE, norm or weight
+                            * layout gives KL >> 0.1 and confident-argmax misses. */
+#define EXACT_KL 1e-6     /* part 4: mean KL(float64 reference || afm on F32 weights) must be below this */
 #define N_THREADS 1        /* results do not depend on it (kernels/matmul.h); 1 avoids spin-waits on a busy machine */
 
 typedef struct position {
@@ -178,6 +193,100 @@ static void print_ids(const char *label, const int32_t *ids, size_t n) {
     printf("\n");
 }
 
+/* Part 4. Converts model_path to F32 in a temporary file, evaluates every fixture sequence of
+ * smollm2_exact.bin as one batch and checks mean KL(exact || afm) < EXACT_KL and the argmax
+ * wherever the exact top-1 leads top-2 by more than 0.01. Returns the mean KL (or INFINITY). The
+ * llama.cpp noise floor recorded in smollm2_exact.json is printed for context. */
+static double exact_check(const char *src, const char *fx_dir, const char *model_path, float *logits) {
+    char path[4096], json_path[4096], f32_path[4096];
+    snprintf(path, sizeof path, "%s/smollm2_exact.bin", fx_dir);
+    snprintf(json_path, sizeof json_path, "%s/smollm2_exact.json", fx_dir);
+    (void)src;
+    fixture fx;
+    if (fixture_load(path, &fx) != 0) { CHECK(0, "exact fixture %s unreadable", path); return INFINITY; }
+    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(f32_path, sizeof f32_path, "%s/afm_smollm2_f32_%ld.gguf", tmp, (long)getpid());
+    afm_convert_options co = {.tokenizer_path = NULL, .out_type = AFM_F32};
+    double mean = INFINITY;
+    afm_model *m = NULL;
+    afm_session *ses = NULL;
+    if (afm_convert(model_path, f32_path, &co, NULL) != AFM_OK) { CHECK(0, "convert to f32: %s", afm_last_error()); goto done; }
+    if (afm_model_load(f32_path, &m) != AFM_OK) { CHECK(0, "load f32: %s", afm_last_error()); goto done; }
+    uint32_t max_total = 0;
+    for (uint32_t s = 0; s < fx.n_seqs; s++) if (fx.seqs[s].n_total > max_total) max_total = fx.seqs[s].n_total;
+    afm_session_options opt = {.n_ctx = (int32_t)max_total + 8, .n_threads = N_THREADS};
+    if (afm_session_create(m, &opt, &ses) != AFM_OK) { CHECK(0, "session: %s", afm_last_error()); goto done; }
+    stats all = {0};
+    printf("\nexact arithmetic: afm on F32-converted weights vs a float64 forward of the dequantized GGUF:\n");
+    for (uint32_t s = 0; s < fx.n_seqs; s++) {
+        const sequence *sq = &fx.seqs[s];
+        if (afm_session_rewind(ses, 0) != AFM_OK || afm_session_eval(ses, sq->ids, (int32_t)sq->n_total, true, logits) != AFM_OK) {
+            CHECK(0, "exact eval: %s", afm_last_error());
+            continue;
+        }
+        for (uint32_t p = 0; p < sq->n_total; p++) {
+            const position *ps = &sq->pos[p];
+            const float *z = logits + (size_t)p * fx.n_vocab;
+            double kl = kl_at(ps, fx.top_k, z, (int32_t)fx.n_vocab);
+            int32_t a = argmax(z, (int32_t)fx.n_vocab);
+            all.kl_sum += kl; all.n++;
+            if (kl > all.kl_max) all.kl_max = kl;
+            all.n_agree_all += a == ps->ids[0];
+            if (ps->top1 - ps->top2 > 0.01f) {
+                all.n_strict++;
+                all.n_agree_strict += a == ps->ids[0];
+                CHECK(a == ps->ids[0], "exact: sequence %u position %u: afm argmax %d, reference %d (lead %.4f)", s, p, a,
+                      ps->ids[0], ps->top1 - ps->top2);
+            }
+        }
+    }
+    print_stats("all prompts, F32 vs float64", &all);
+    /* For context: the shipped Q4_1 model with afm's 8-bit activations against the same exact
+     * reference, over the generated positions (comparable with llama.cpp's figures below). */
+    afm_model *q = NULL;
+    afm_session *qs = NULL;
+    if (afm_model_load(model_path, &q) == AFM_OK && afm_session_create(q, &opt, &qs) == AFM_OK) {
+        double kq = 0;
+        int nq = 0;
+        for (uint32_t s = 0; s < fx.n_seqs; s++) {
+            const sequence *sq = &fx.seqs[s];
+            if (afm_session_rewind(qs, 0) != AFM_OK || afm_session_eval(qs, sq->ids, (int32_t)sq->n_total, true, logits) != AFM_OK) break;
+            for (uint32_t p = sq->n_prompt - 1; p + 1 < sq->n_total; p++, nq++)
+                kq += kl_at(&sq->pos[p], fx.top_k, logits + (size_t)p * fx.n_vocab, (int32_t)fx.n_vocab);
+        }
+        if (nq) printf("  afm on the Q4_1 weights (8-bit activations) vs float64, generated positions: mean KL %.2e\n", kq / nq);
+    }
+    afm_session_free(qs);
+    afm_model_free(q);
+    mean = all.n ? all.kl_sum / all.n : INFINITY;
+    CHECK(mean < EXACT_KL, "exact arithmetic: mean KL %.3e >= %.0e", mean, EXACT_KL);
+    char *jt = NULL; size_t jl = 0;
+    if (afm_read_file(json_path, &jt, &jl) == AFM_OK) {
+        cJSON *j = cJSON_ParseWithLength(jt, jl);
+        const cJSON *nf = cJSON_GetObjectItemCaseSensitive(j, "noise_floor"), *it;
+        double lo = INFINITY, hi = 0, elo = INFINITY, ehi = 0;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(nf, "kl_llama_to_llama")) {
+            if (it->valuedouble > 0 && it->valuedouble < lo) lo = it->valuedouble; /* 0: two configurations llama.cpp runs identically */
+            if (it->valuedouble > hi) hi = it->valuedouble;
+        }
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(nf, "kl_exact_to_llama")) {
+            if (it->valuedouble < elo) elo = it->valuedouble;
+            if (it->valuedouble > ehi) ehi = it->valuedouble;
+        }
+        if (hi > 0)
+            printf("  8-bit activation noise floor (smollm2_exact.json, generated positions): llama.cpp vs itself across "
+                   "configurations %.2e .. %.2e; exact vs llama.cpp %.2e .. %.2e\n", lo, hi, elo, ehi);
+        cJSON_Delete(j);
+        free(jt);
+    }
+done:
+    afm_session_free(ses);
+    afm_model_free(m);
+    remove(f32_path);
+    fixture_free(&fx);
+    return mean;
+}
+
 int main(void) {
     const char *src = getenv("AFM_SOURCE_DIR");
     if (!src) src = ".";
@@ -314,14 +423,21 @@ int main(void) {
         free(afm_text);
     }
 
-    free(gen); free(logits); free(batch0);
+    free(gen);
     afm_session_free(ses);
     afm_model_free(model);
+    ses = NULL; model = NULL;
+
+    /* 4. Arithmetic without activation quantization: the same weights converted to F32 (f32
+     * activations throughout) against the float64 reference of the dequantized model. */
+    double exact_kl = exact_check(src, fx_dir, model_path, logits);
+    free(logits); free(batch0);
     afm_tokenizer_free(tok);
     afm_gguf_close(g);
     cJSON_Delete(meta); free(json_text);
     fixture_free(&fx);
     if (g_failures) { printf("%d check(s) failed\n", g_failures); return 1; }
-    printf("ok: mean KL %.3e < %.0e (guard); argmax agrees at all %d confident positions\n", mean_kl, KL_GUARD, all.n_strict);
+    printf("ok: mean KL %.3e < %.0e (guard); argmax agrees at all %d confident positions; exact arithmetic: mean KL %.3e < %.0e\n",
+           mean_kl, KL_GUARD, all.n_strict, exact_kl, EXACT_KL);
     return 0;
 }
