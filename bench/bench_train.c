@@ -21,6 +21,7 @@
 #include "base/rng.h"
 #include "base/timer.h"
 #include <immintrin.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,9 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps)
     printf("  per step: forward %.3f s, backward %.3f s, optimizer %.3f s\n", tf / measured, tb / measured, to / measured);
     printf("  %.1f tokens/s, %.1f GFLOP/s model FLOPs, FMA peak (%s) %.1f GFLOP/s, MFU %.1f%%\n", tok_s, tok_s * flops_tok / 1e9,
            isa, peak, 100.0 * tok_s * flops_tok / 1e9 / peak);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("  peak RSS %.1f MiB\n", ru.ru_maxrss / 1024.0);
     printf("RESULT tokens_per_s=%.2f mfu=%.4f\n", tok_s, tok_s * flops_tok / 1e9 / peak);
     free(tok); free(x); free(y);
     afm_optim_free(o);

@@ -4,7 +4,7 @@ forward + backward + AdamW on random tokens, same B, T and thread count.
 Usage: /usr/bin/python3 bench/train_torch.py 10m|50m B T STEPS THREADS
 The model is the reference model of scripts/reference/train_core_reference.py (QK-norm after
 RoPE, interleaved RoPE, tied output, GQA), so both sides do the same maths."""
-import os, sys, time
+import os, resource, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "reference"))
 import torch
 import train_core_reference as ref
@@ -38,6 +38,7 @@ def main():
             total += clock() - t0
     n = sum(p.numel() for p in P.values())
     print("torch %s: %.2fM params, B=%d T=%d, threads %d: loss %.4f" % (name, n / 1e6, B, T, threads, loss.item()))
+    print("  peak RSS %.1f MiB" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0))
     print("RESULT tokens_per_s=%.2f" % (B * T * steps / total))
 
 
