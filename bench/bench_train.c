@@ -5,7 +5,8 @@
  *   bench_train gemm [THREADS]                     the three linear-layer GEMMs, GFLOP/s
  *   bench_train ukernel                            the GEMM micro-kernel alone (1 thread, packed
  *                                                  panels resident in L1/L2), GFLOP/s
- *   bench_train train 10m|50m [B T STEPS THREADS]  tokens/s of forward + backward + AdamW
+ *   bench_train train 10m|50m [B T STEPS THREADS [f32|bf16]]  tokens/s of forward + backward + AdamW
+ *                                                  (bf16: GEMM inputs rounded to bf16, f32 accumulation)
  *
  * Training FLOPs per token (for MFU): 6 x (parameters of every matrix multiply, i.e. all linear
  * weights plus the output projection) + 6 x L x T x H x hd (attention scores and mixing, forward
@@ -165,7 +166,7 @@ static int bench_ukernel(afm_pool *pool) {
     return 0;
 }
 
-static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps) {
+static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps, bool bf16) {
     afm_config c = {.arch = "afm", .rope_theta = 500000.0f, .rope_layout = AFM_ROPE_INTERLEAVED,
                     .qk_norm = AFM_QK_NORM_AFTER_ROPE, .norm_eps = 1e-5f, .tied_output = true, .head_dim = 64};
     if (!strcmp(name, "10m")) { c.n_vocab = 8192; c.dim = 384; c.n_layers = 5; c.n_heads = 6; c.n_kv_heads = 2; c.ffn_dim = 1024; }
@@ -175,6 +176,7 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps)
     afm_train_model *m;
     if (afm_train_model_create(&c, B, T, pool, &m) != AFM_OK) { fprintf(stderr, "error: %s\n", afm_last_error()); return 1; }
     afm_train_model_init(m, 1);
+    afm_gemm_ws_set_bf16(m->gemm, bf16);
     afm_optim_config oc = afm_optim_defaults(AFM_OPTIM_ADAMW, c.dim);
     afm_optim *o;
     if (afm_optim_create(&oc, m->n_params, &o) != AFM_OK) return 1;
@@ -210,8 +212,8 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps)
     double tok_s = (double)B * T * measured / (tf + tb + to);
     const char *isa;
     double peak = machine_peak(pool, &isa);
-    printf("afm %s: %.2fM params, B=%d T=%d, threads %d, isa %s: loss %.4f\n", name, m->n_params / 1e6, B, T, afm_pool_size(pool),
-           afm_isa_name(afm_isa_best()), loss);
+    printf("afm %s: %.2fM params, B=%d T=%d, threads %d, isa %s, compute %s: loss %.4f\n", name, m->n_params / 1e6, B, T,
+           afm_pool_size(pool), afm_isa_name(afm_isa_best()), bf16 ? "bf16" : "f32", loss);
     printf("  timing: %s\n", one ? "thread CPU time (1 thread)" : "wall clock");
     printf("  per step: forward %.3f s, backward %.3f s, optimizer %.3f s\n", tf / measured, tb / measured, to / measured);
     printf("  %.1f tokens/s, %.1f GFLOP/s model FLOPs, FMA peak (%s) %.1f GFLOP/s, MFU %.1f%%\n", tok_s, tok_s * flops_tok / 1e9,
@@ -235,7 +237,7 @@ int main(int argc, char **argv) {
         int B = argc > 3 ? atoi(argv[3]) : 4, T = argc > 4 ? atoi(argv[4]) : 256, steps = argc > 5 ? atoi(argv[5]) : 3;
         threads = argc > 6 ? atoi(argv[6]) : 0;
         if (afm_pool_create(threads, &pool) != AFM_OK) return 1;
-        int rc = bench_step(pool, argv[2], B, T, steps);
+        int rc = bench_step(pool, argv[2], B, T, steps, argc > 7 && !strcmp(argv[7], "bf16"));
         afm_pool_free(pool);
         return rc;
     }

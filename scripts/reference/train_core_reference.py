@@ -34,6 +34,11 @@ SHAPE = dict(n_vocab=29, dim=24, n_layers=2, n_heads=4, n_kv_heads=2, head_dim=8
 B, T = 2, 7
 
 
+def MM(a, b):
+    """Every matrix product of the model goes through here (train_bf16_reference.py swaps it)."""
+    return a @ b
+
+
 def param_specs(c):
     D, QD, KD, F, V = c["dim"], c["n_heads"] * c["head_dim"], c["n_kv_heads"] * c["head_dim"], c["ffn_dim"], c["n_vocab"]
     specs = [("token_embd.weight", (V, D), "emb")]
@@ -93,9 +98,9 @@ def forward(c, P, tokens, targets, z):
     for l in range(c["n_layers"]):
         p = f"blk.{l}."
         xn = rmsnorm(x, P[p + "attn_norm.weight"], eps)
-        q = (xn @ P[p + "attn_q.weight"].T).view(Bb, Tt, H, hd)
-        k = (xn @ P[p + "attn_k.weight"].T).view(Bb, Tt, KH, hd)
-        v = (xn @ P[p + "attn_v.weight"].T).view(Bb, Tt, KH, hd)
+        q = MM(xn, P[p + "attn_q.weight"].T).view(Bb, Tt, H, hd)
+        k = MM(xn, P[p + "attn_k.weight"].T).view(Bb, Tt, KH, hd)
+        v = MM(xn, P[p + "attn_v.weight"].T).view(Bb, Tt, KH, hd)
         if c["qk"] == "before":
             q, k = rmsnorm(q, P[p + "attn_q_norm.weight"], eps), rmsnorm(k, P[p + "attn_k_norm.weight"], eps)
         q, k = rope(q, c["rope"], c["rope_theta"]), rope(k, c["rope"], c["rope_theta"])
@@ -105,17 +110,17 @@ def forward(c, P, tokens, targets, z):
         k = k.repeat_interleave(rep, dim=2)
         v = v.repeat_interleave(rep, dim=2)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)      # (B, H, T, hd)
-        s = (q @ k.transpose(-1, -2)) * hd ** -0.5
+        s = MM(q, k.transpose(-1, -2)) * hd ** -0.5
         s = s.masked_fill(~mask, float("-inf"))
-        a = torch.softmax(s, dim=-1) @ v
+        a = MM(torch.softmax(s, dim=-1), v)
         a = a.transpose(1, 2).reshape(Bb, Tt, H * hd)
-        h = x + a @ P[p + "attn_output.weight"].T
+        h = x + MM(a, P[p + "attn_output.weight"].T)
         hn = rmsnorm(h, P[p + "ffn_norm.weight"], eps)
-        f = torch.nn.functional.silu(hn @ P[p + "ffn_gate.weight"].T) * (hn @ P[p + "ffn_up.weight"].T)
-        x = h + f @ P[p + "ffn_down.weight"].T
+        f = torch.nn.functional.silu(MM(hn, P[p + "ffn_gate.weight"].T)) * MM(hn, P[p + "ffn_up.weight"].T)
+        x = h + MM(f, P[p + "ffn_down.weight"].T)
     xf = rmsnorm(x, P["output_norm.weight"], eps)
     W = P["token_embd.weight"] if c["tied"] else P["output.weight"]
-    logits = xf @ W.T
+    logits = MM(xf, W.T)
     lse = torch.logsumexp(logits, dim=-1)
     valid = targets >= 0
     tl = logits.gather(-1, targets.clamp(min=0)[..., None])[..., 0]

@@ -5,11 +5,13 @@
 #include "base/cpu.h"
 #include "base/error.h"
 #include "base/mem.h"
+#include "tensor/dtype.h"
 #include <stdlib.h>
 #include <string.h>
 
 struct afm_gemm_ws {
     int n_threads;
+    bool bf16;      /* round packed inputs to bf16 */
     float **apack;  /* per thread: MC x KC */
     float **bpack;  /* per thread: KC x NC */
 };
@@ -33,6 +35,13 @@ afm_status afm_gemm_ws_create(int n_threads, afm_gemm_ws **out) {
 }
 
 int afm_gemm_ws_threads(const afm_gemm_ws *ws) { return ws->n_threads; }
+void afm_gemm_ws_set_bf16(afm_gemm_ws *ws, bool on) { ws->bf16 = on; }
+bool afm_gemm_ws_bf16(const afm_gemm_ws *ws) { return ws->bf16; }
+
+static void round_bf16(float *p, size_t n, bool avx2) {
+    if (avx2) { afm_gemm_round_bf16_avx2(p, n); return; }
+    for (size_t i = 0; i < n; i++) p[i] = afm_bf16_to_f32(afm_f32_to_bf16(p[i]));
+}
 
 void afm_gemm_ws_free(afm_gemm_ws *ws) {
     if (!ws) return;
@@ -162,9 +171,11 @@ static void gemm_units(gemm_job *g, float *ap, float *bp, long u0, long step) {
             long kc = g->K - k0 < slice ? g->K - k0 : slice;
             bool add = g->accumulate || k0 > 0;
             pack_b(bp, NR, g->b, g->b_rs, g->b_cs, k0, kc, j0, nc, g->avx2);
+            if (g->ws->bf16) round_bf16(bp, (size_t)((nc + NR - 1) / NR * NR * kc), g->avx2);
             for (long i0 = m0; i0 < m1; i0 += AFM_GEMM_MC) {
                 long mc = m1 - i0 < AFM_GEMM_MC ? m1 - i0 : AFM_GEMM_MC;
                 pack_a(ap, g->a, g->a_rs, g->a_cs, i0, mc, k0, kc, g->avx2);
+                if (g->ws->bf16) round_bf16(ap, (size_t)((mc + AFM_GEMM_MR - 1) / AFM_GEMM_MR * AFM_GEMM_MR * kc), g->avx2);
                 for (long jr = 0; jr < nc; jr += NR) {
                     int nr = (int)(nc - jr < NR ? nc - jr : NR);
                     const float *bpanel = bp + (jr / NR) * NR * kc;

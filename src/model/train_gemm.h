@@ -30,6 +30,12 @@ typedef struct afm_gemm_ws afm_gemm_ws;
 afm_status afm_gemm_ws_create(int n_threads, afm_gemm_ws **out);
 void afm_gemm_ws_free(afm_gemm_ws *ws);
 int afm_gemm_ws_threads(const afm_gemm_ws *ws);
+/* bf16 compute: every GEMM run with this workspace rounds both inputs to bfloat16 (round to
+ * nearest even) as it packs them and accumulates in f32, which is what a bf16 matrix unit with
+ * f32 accumulation computes (the results are the exact f32 sums of products of bf16 values, up
+ * to f32 rounding). Off by default. */
+void afm_gemm_ws_set_bf16(afm_gemm_ws *ws, bool on);
+bool afm_gemm_ws_bf16(const afm_gemm_ws *ws);
 
 /* C(i, j) = (accumulate ? C(i, j) : 0) + sum_k A(i, k) B(k, j), with
  * A(i, k) = a[i*a_rs + k*a_cs], B(k, j) = b[k*b_rs + j*b_cs], C(i, j) = c[i*c_rs + j]. */
@@ -59,6 +65,8 @@ void afm_gemm_ukernel_avx512(long kc, const float *ap, const float *bp, float *c
  * dst[k*6 + r] = src[r*ld + k]. */
 void afm_gemm_pack_bt_avx2(float *dst, int nr, const float *src, long ld, long kc);
 void afm_gemm_pack_a6_avx2(float *dst, const float *src, long ld, long kc);
+/* p[i] = bf16(p[i]) (round to nearest even), as f32 */
+void afm_gemm_round_bf16_avx2(float *p, size_t n);
 /* Forces a micro-kernel (tests compare them); NULL restores run-time selection. */
 void afm_gemm_set_ukernel(afm_gemm_ukernel k);
 #endif

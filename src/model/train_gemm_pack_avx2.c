@@ -3,6 +3,7 @@
  * store per element was the largest cost outside the micro-kernel). Called only when
  * base/cpu.h reports AVX2. */
 #include "model/train_gemm.h"
+#include "tensor/dtype.h"
 #include <immintrin.h>
 #include <string.h>
 
@@ -54,4 +55,21 @@ void afm_gemm_pack_a6_avx2(float *dst, const float *src, long ld, long kc) {
     }
     for (; k < kc; k++)
         for (int i = 0; i < 6; i++) dst[k * AFM_GEMM_MR + i] = src[i * ld + k];
+}
+
+/* p[i] = bf16(p[i]) as f32: round to nearest even at 16 bits (NaN stays a quiet NaN), the same
+ * as tensor/dtype.h afm_f32_to_bf16 then afm_bf16_to_f32. */
+void afm_gemm_round_bf16_avx2(float *p, size_t n) {
+    const __m256i abs = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+    const __m256i bias = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1), hi = _mm256_set1_epi32((int)0xffff0000u);
+    const __m256i quiet = _mm256_set1_epi32(0x00400000);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i u = _mm256_castps_si256(_mm256_loadu_ps(p + i));
+        __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs), inf);
+        __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
+        r = _mm256_blendv_epi8(r, _mm256_or_si256(u, quiet), nan);
+        _mm256_storeu_ps(p + i, _mm256_castsi256_ps(_mm256_and_si256(r, hi)));
+    }
+    for (; i < n; i++) p[i] = afm_bf16_to_f32(afm_f32_to_bf16(p[i]));
 }

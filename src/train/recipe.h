@@ -19,6 +19,9 @@
  * "reduce_groups": G (default: one per process) cuts every micro-batch into G row groups whose
  * gradients are summed in a fixed order, so runs on any number of processes dividing G are
  * bit-identical (trainer.h).
+ * "compute": "f32" (default) or "bf16": bf16 compute for every matrix product (inputs rounded to
+ * bfloat16, f32 accumulation; master weights, gradients, optimizer state and the other ops stay
+ * f32; model/train_gemm.h afm_gemm_ws_set_bf16).
  * Optional "distill": {"teacher": "PATH.gguf", "mode": "afm"|"kl", ...} (train/distill.h).
  * Every key is checked: unknown keys, wrong types and impossible shapes are errors that name
  * the key. */
@@ -54,6 +57,7 @@ typedef struct afm_recipe {
     int64_t eval_every, eval_batches, checkpoint_every, log_every, max_bad_steps;
     bool shard_optimizer;   /* ZeRO-1 over MPI ranks */
     int reduce_groups;      /* 0: one row group per process */
+    bool compute_bf16;      /* "compute": "bf16" */
     afm_distill_config distill; /* "distill" (train/distill.h); mode AFM_DISTILL_OFF when absent */
     int n_stages;
     afm_stage stages[AFM_RECIPE_MAX_STAGES];

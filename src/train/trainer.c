@@ -459,6 +459,7 @@ static afm_status setup(trainer *t) {
     AFM_TRY(afm_data_set_split(t->data, r->val_fraction, Tmax));
     AFM_TRY(afm_train_model_create(&c, Bmax, Tmax, t->pool, &t->m));
     t->m->z_loss = r->z_loss;
+    afm_gemm_ws_set_bf16(t->m->gemm, r->compute_bf16);
     if (r->distill.mode != AFM_DISTILL_OFF) AFM_TRY(open_teacher(t, Bmax, Tmax));
     t->shard = (r->shard_optimizer || o->shard_optimizer) && dist_size(o) > 1;
     AFM_TRY(check_groups(r, dist_size(o), &t->groups));

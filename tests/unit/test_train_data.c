@@ -37,6 +37,10 @@ static void recipes(void) {
     CHECK(afm_recipe_parse(good, strlen(good), r) == AFM_OK, "valid recipe rejected: %s", afm_last_error());
     CHECK(r->stages[0].steps == 4 && r->model.head_dim == 8 && r->optim.kind == AFM_OPTIM_AFM && r->model.tied_output,
           "defaults/token budget: steps %lld head_dim %d", (long long)r->stages[0].steps, r->model.head_dim);
+    CHECK(!r->compute_bf16, "compute defaults to f32");
+    const char *b16 = "{\"model\": {\"dim\": 32, \"n_layers\": 2, \"n_heads\": 4, \"ffn_dim\": 64, \"max_seq_len\": 64}, \"compute\": \"bf16\","
+                      " \"stages\": [{\"steps\": 3, \"seq_len\": 32, \"batch_size\": 4, \"lr\": 0.01}]}";
+    CHECK(afm_recipe_parse(b16, strlen(b16), r) == AFM_OK && r->compute_bf16, "\"compute\": \"bf16\" rejected or ignored: %s", afm_last_error());
     static const struct { const char *json, *msg; } bad[] = {
         {"{\"model\": {\"dim\": 32, \"n_layers\": 2, \"n_heads\": 4, \"ffn_dim\": 64, \"colour\": 1}, \"stages\": []}", "unknown key \"colour\""},
         {"{\"model\": {\"dim\": \"32\", \"n_layers\": 2, \"n_heads\": 4, \"ffn_dim\": 64}, \"stages\": []}", "model.dim"},
@@ -46,6 +50,7 @@ static void recipes(void) {
         {"{\"model\": {\"dim\": 32, \"n_layers\": 2, \"n_heads\": 4, \"ffn_dim\": 64}, \"optimizer\": {\"kind\": \"sgd\"}, \"stages\": []}", "optimizer.kind"},
         {"{\"model\": {\"dim\": 32, \"n_layers\": 2, \"n_heads\": 4, \"ffn_dim\": 64}, \"stages\": []}", "stages"},
         {"[1, 2", "not valid JSON"},
+        {"{\"model\": {\"dim\": 32, \"n_layers\": 2, \"n_heads\": 4, \"ffn_dim\": 64}, \"compute\": \"fp8\", \"stages\": []}", "compute must be"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         afm_status st = afm_recipe_parse(bad[i].json, strlen(bad[i].json), r);

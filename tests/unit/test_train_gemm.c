@@ -2,12 +2,14 @@
  * double-precision triple loop, for the scalar, AVX2 and AVX-512 micro-kernels (those the CPU has), on sizes that are not
  * multiples of the tiles (MR=6, NR=16 or 32, KC=256), with 1 and 2 threads, overwrite and accumulate.
  * Tolerance: |got - ref| <= 1e-5 * sum_k |a_k b_k| + 1e-6 (f32 summation error bound).
+ * bf16 compute (afm_gemm_ws_set_bf16): the same bound against the reference on bf16-rounded inputs.
  * Also: the GEMM attention (forward and backward, GQA, causal query blocks) equals the plain-loop
  * attention to 1e-5 relative per output. */
 #include "model/train_gemm.h"
 #include "model/train_ops.h"
 #include "base/cpu.h"
 #include "base/rng.h"
+#include "tensor/dtype.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,11 +34,19 @@ static void naive(long M, long Nc, long K, const float *a, long ars, long acs, c
         }
 }
 
+static float r16(float x) { return afm_bf16_to_f32(afm_f32_to_bf16(x)); }
+
 static void one(afm_pool *pool, afm_gemm_ws *ws, int mode, long N, long I, long O, bool acc, const char *kname) {
     afm_rng r;
     afm_rng_seed(&r, (uint64_t)(N * 1000003 + I * 1009 + O * 7 + mode));
     float *x = malloc(sizeof(float) * N * I), *W = malloc(sizeof(float) * O * I), *dy = malloc(sizeof(float) * N * O);
     fill(x, N * I, &r); fill(W, O * I, &r); fill(dy, N * O, &r);
+    /* bf16 compute: the reference takes the inputs rounded to bf16 (and the GEMM must round them) */
+    bool b16 = afm_gemm_ws_bf16(ws);
+    float *xr = malloc(sizeof(float) * N * I), *Wr = malloc(sizeof(float) * O * I), *dyr = malloc(sizeof(float) * N * O);
+    for (long i = 0; i < N * I; i++) xr[i] = b16 ? r16(x[i]) : x[i];
+    for (long i = 0; i < O * I; i++) Wr[i] = b16 ? r16(W[i]) : W[i];
+    for (long i = 0; i < N * O; i++) dyr[i] = b16 ? r16(dy[i]) : dy[i];
     long M, Nc, K;
     float *out;
     double *ref, *mag;
@@ -49,20 +59,20 @@ static void one(afm_pool *pool, afm_gemm_ws *ws, int mode, long N, long I, long 
     fill(out, M * Nc, &r);
     float *c0 = malloc(sizeof(float) * M * Nc);
     for (long i = 0; i < M * Nc; i++) c0[i] = out[i];
-    if (mode == 0) { naive(M, Nc, K, x, I, 1, W, 1, I, c0, ref, mag, false); afm_linear_fwd(pool, ws, out, x, W, N, I, O); }
-    else if (mode == 1) { naive(M, Nc, K, dy, O, 1, W, I, 1, c0, ref, mag, acc); afm_linear_bwd_x(pool, ws, out, dy, W, N, I, O, acc); }
-    else { naive(M, Nc, K, dy, 1, O, x, I, 1, c0, ref, mag, true); afm_linear_bwd_w(pool, ws, out, dy, x, N, I, O); }
+    if (mode == 0) { naive(M, Nc, K, xr, I, 1, Wr, 1, I, c0, ref, mag, false); afm_linear_fwd(pool, ws, out, x, W, N, I, O); }
+    else if (mode == 1) { naive(M, Nc, K, dyr, O, 1, Wr, I, 1, c0, ref, mag, acc); afm_linear_bwd_x(pool, ws, out, dy, W, N, I, O, acc); }
+    else { naive(M, Nc, K, dyr, 1, O, xr, I, 1, c0, ref, mag, true); afm_linear_bwd_w(pool, ws, out, dy, x, N, I, O); }
     double worst = 0;
     for (long i = 0; i < M * Nc; i++) {
         double e = fabs(out[i] - ref[i]) - (1e-5 * mag[i] + 1e-6);
         if (e > worst) worst = e;
     }
     if (worst > 0) {
-        fprintf(stderr, "FAIL %s mode %d N=%ld I=%ld O=%ld acc=%d threads=%d: excess %.3g\n", kname, mode, N, I, O, acc,
-                afm_pool_size(pool), worst);
+        fprintf(stderr, "FAIL %s%s mode %d N=%ld I=%ld O=%ld acc=%d threads=%d: excess %.3g\n", kname, b16 ? " bf16" : "", mode,
+                N, I, O, acc, afm_pool_size(pool), worst);
         g_fail = 1;
     }
-    free(x); free(W); free(dy); free(out); free(ref); free(mag); free(c0);
+    free(x); free(W); free(dy); free(out); free(ref); free(mag); free(c0); free(xr); free(Wr); free(dyr);
 }
 
 static double maxrel(const float *a, const float *b, long n) {
@@ -112,6 +122,15 @@ int main(void) {
                         n++;
                     }
     }
+    /* bf16 compute: inputs rounded to bf16 while packing, f32 sums (a wrong or missing rounding
+     * is off by up to 2^-9 relative per product, far above the f32 bound) */
+    afm_gemm_ws_set_bf16(ws, true);
+    for (int k = 0; k < n_kernels; k++) {
+        afm_gemm_set_ukernel(kernels[k]);
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+            for (int mode = 0; mode < 3; mode++) { one(pool2, ws, mode, sizes[s][0], sizes[s][1], sizes[s][2], mode == 1, names[k]); n++; }
+    }
+    afm_gemm_ws_set_bf16(ws, false);
     afm_gemm_set_ukernel(NULL);
     attention_paths(NULL, ws, 2, 13, 6, 2, 8);
     attention_paths(pool2, ws, 2, 13, 6, 2, 8);

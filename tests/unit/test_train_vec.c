@@ -4,7 +4,9 @@
  *     in double; the returned sums to 1e-6; lengths 1..40 cover the tails;
  *  2. max, scale, SwiGLU forward/backward, sum of squares, triple dot, RMSNorm apply/backward, add
  *     to 1e-6 relative of double-precision formulas;
- *  3. AdamW and the AFM optimizer: three steps on the AVX2 path equal the scalar path
+ *  3. bf16 rounding of packed GEMM panels (afm_gemm_round_bf16_avx2): bit for bit the scalar
+ *     afm_f32_to_bf16 (ties to even, NaN, infinities, denormals, random values);
+ *  4. AdamW and the AFM optimizer: three steps on the AVX2 path equal the scalar path
  *     (AFM_FORCE_ISA=scalar) to 1e-6 relative.
  * Skipped (exit 0) when the CPU has no AVX2. */
 #include "model/train_vec.h"
@@ -12,6 +14,8 @@
 #include "train/optim.h"
 #include "base/cpu.h"
 #include "base/rng.h"
+#include "model/train_gemm.h"
+#include "tensor/dtype.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,12 +135,33 @@ static void optimizers(void) {
     }
 }
 
+static void bf16_rounding(afm_rng *r) {
+    enum { N = 1027 };
+    static float x[N], y[N];
+    static const uint32_t special[] = {0x3f808000u /* tie, even below */, 0x3f818000u /* tie, odd below */, 0x3f80ffffu,
+                                       0x7f800000u, 0xff800000u, 0x7fc00001u, 0x7f800001u /* signalling NaN */, 0x00008000u,
+                                       0x80000001u, 0x7f7fffffu /* rounds to inf */, 0, 0x80000000u};
+    for (int i = 0; i < N; i++) {
+        uint32_t u = i < (int)(sizeof special / sizeof special[0]) ? special[i] : (uint32_t)afm_rng_u64(r);
+        memcpy(&x[i], &u, 4);
+    }
+    memcpy(y, x, sizeof x);
+    afm_gemm_round_bf16_avx2(y, N);
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        float want = afm_bf16_to_f32(afm_f32_to_bf16(x[i]));
+        if (memcmp(&want, &y[i], 4)) bad++;
+    }
+    CHECK(bad == 0, "bf16 rounding: %d of %d values differ from afm_f32_to_bf16", bad, N);
+}
+
 int main(void) {
     if (afm_isa_best() < AFM_ISA_AVX2) { printf("no AVX2: skipped\n"); return 0; }
     afm_rng r;
     afm_rng_seed(&r, 2026);
     exp_kernels(&r);
     elementwise(&r);
+    bf16_rounding(&r);
     optimizers();
     printf("%s\n", g_fail ? "FAIL" : "ok");
     return g_fail;
