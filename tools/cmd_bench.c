@@ -18,6 +18,7 @@ static const char *USAGE =
     "  -n N      generated tokens for the tg test (0: skip)\n"
     "  -t N      threads (default: all cores)\n"
     "  -r N      repetitions (default 5)\n"
+    "  --adapter FILE [--adapter-scale S]   with a LoRA adapter active\n"
     "  --json    one JSON object per line: {\"test\": \"pp512\", \"threads\": 2, \"tok_s\": 123.4, ...}\n";
 
 static int run_test(afm_session *s, const afm_config *c, bool pp, int n, int reps, int threads, bool json, const char *model) {
@@ -61,9 +62,11 @@ int cmd_bench(int argc, char **argv) {
     const char *model = NULL;
     long pp = 512, tg = 128, threads = 0, reps = 5;
     bool bad = false, json = false;
+    cli_adapter lora = CLI_ADAPTER_INIT;
     for (int i = 1; i < argc && !bad; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(USAGE, stdout); return 0; }
         if (arg_str(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
+        if (arg_adapter(argc, argv, &i, &lora, &bad)) continue;
         if (arg_int(argc, argv, &i, "-p", "--n-prompt", &pp, &bad)) continue;
         if (arg_int(argc, argv, &i, "-n", "--n-gen", &tg, &bad)) continue;
         if (arg_int(argc, argv, &i, "-t", "--threads", &threads, &bad)) continue;
@@ -85,6 +88,7 @@ int cmd_bench(int argc, char **argv) {
     afm_session_options so = {(int32_t)(need < 16 ? 16 : need), (int32_t)threads};
     afm_session *s;
     if (afm_session_create(m, &so, &s) != AFM_OK) { afm_model_free(m); return cli_fail(NULL); }
+    if (cli_adapter_attach(&lora, m, s)) { afm_session_free(s); afm_adapter_free(lora.adapter); afm_model_free(m); return 1; }
     int nt = threads > 0 ? (int)threads : 0;
     if (!nt) nt = afm_cpu_count();
     const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
@@ -93,6 +97,7 @@ int cmd_bench(int argc, char **argv) {
     if (pp > 0) rc = run_test(s, c, true, (int)pp, (int)reps, nt, json, base);
     if (!rc && tg > 0) rc = run_test(s, c, false, (int)tg, (int)reps, nt, json, base);
     afm_session_free(s);
+    afm_adapter_free(lora.adapter);
     afm_model_free(m);
     return rc;
 }

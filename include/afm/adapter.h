@@ -6,7 +6,7 @@
  * base weight W "X.weight" (ggml ne = {n_in, n_out}) the tensors
  *     X.weight.lora_a   ne = {n_in, r}   (PyTorch A: (r, n_in), PEFT lora_A)
  *     X.weight.lora_b   ne = {r, n_out}  (PyTorch B: (n_out, r), PEFT lora_B)
- * in f32, f16, bf16 or q8_0 (converted to f32 when loaded). token_embd.weight is the exception:
+ * in f32, f16, bf16 or q8_0 (f16 and bf16 are kept as they are, others converted to f32). token_embd.weight is the exception:
  * lora_a has ne = {r, n_vocab} (one row of r values per token) and lora_b ne = {r, dim}.
  * LoRA tensors of norm gains ("*_norm.weight") are ignored, as llama.cpp does.
  *

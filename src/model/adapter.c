@@ -55,9 +55,21 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-/* f32 copy of a 2-D tensor: ne[1] rows of ne[0] values. */
-static afm_status to_f32(const afm_gguf_tensor *t, float **out) {
+/* A copy of a 2-D tensor (ne[1] rows of ne[0] values) that the matrix kernels take: f16 and bf16
+ * as stored (16-bit adapters stay 16-bit: half the memory and bandwidth, exact products), other
+ * types dequantized to f32; keep_16 false: always f32. */
+static afm_status to_compute(const afm_gguf_tensor *t, bool keep_16, void **out, afm_dtype *type) {
     size_t row = afm_dtype_row_size((afm_dtype)t->type, t->ne[0]), n;
+    if (keep_16 && row != 0 && (t->type == AFM_F16 || t->type == AFM_BF16)) {
+        if (!afm_mul_ok(row, (size_t)t->ne[1], &n)) return afm_error(AFM_ERR_RANGE, "tensor %s is too large", t->name);
+        void *c = afm_alloc(n);
+        if (!c) return afm_error(AFM_ERR_NOMEM, "tensor %s: out of memory", t->name);
+        memcpy(c, t->data, n);
+        *out = c;
+        *type = (afm_dtype)t->type;
+        return AFM_OK;
+    }
+    *type = AFM_F32;
     if (row == 0) return afm_error(AFM_ERR_FORMAT, "tensor %s: type %s cannot hold rows of %lld values", t->name,
                                    afm_dtype_name(t->type), (long long)t->ne[0]);
     if (!afm_mul_ok((size_t)t->ne[0], (size_t)t->ne[1], &n) || !afm_mul_ok(n, sizeof(float), &n))
@@ -136,8 +148,8 @@ static afm_status bind_pair(afm_lora_pair *p, const char *base, bool embd, int64
     p->r = (int32_t)r;
     p->n_in = n_in;
     p->n_out = n_out;
-    AFM_TRY(to_f32(a, &p->a));
-    return to_f32(b, &p->b);
+    AFM_TRY(to_compute(a, !embd, &p->a, &p->a_type));
+    return to_compute(b, !embd, &p->b, &p->b_type);
 }
 
 afm_status afm_adapter_load(const afm_model *m, const char *path, afm_adapter **out) {
@@ -274,7 +286,7 @@ afm_status afm_lora_apply(afm_lora_set *set, afm_pool *pool, int slot, float *y,
         float s = afm_lora_pair_scale(ad, p, set->scale[i]);
         /* u = x Aᵀ: (T, r) */
         AFM_TRY(grow(&set->u, &set->u_cap, (size_t)T * (size_t)p->r));
-        AFM_TRY(afm_matmul(pool, set->u, p->a, AFM_F32, p->r, p->n_in, x, T));
+        AFM_TRY(afm_matmul(pool, set->u, p->a, p->a_type, p->r, p->n_in, x, T));
         /* y += s · u Bᵀ, in chunks of rows */
         int64_t rows = LORA_CHUNK_FLOATS / p->n_out;
         if (rows < 1) rows = 1;
@@ -282,7 +294,7 @@ afm_status afm_lora_apply(afm_lora_set *set, afm_pool *pool, int slot, float *y,
         AFM_TRY(grow(&set->d, &set->d_cap, (size_t)rows * (size_t)p->n_out));
         for (int64_t t0 = 0; t0 < T; t0 += rows) {
             int64_t nt = T - t0 < rows ? T - t0 : rows;
-            AFM_TRY(afm_matmul(pool, set->d, p->b, AFM_F32, p->n_out, p->r, set->u + (size_t)t0 * p->r, nt));
+            AFM_TRY(afm_matmul(pool, set->d, p->b, p->b_type, p->n_out, p->r, set->u + (size_t)t0 * p->r, nt));
             float *yy = y + (size_t)t0 * p->n_out;
             for (size_t k = 0; k < (size_t)nt * (size_t)p->n_out; k++) yy[k] += s * set->d[k];
         }
@@ -297,10 +309,10 @@ void afm_lora_apply_embd(const afm_lora_set *set, int slot, float *x, const int3
         if (!p) continue;
         float s = afm_lora_pair_scale(ad, p, set->scale[i]);
         for (int64_t t = 0; t < T; t++) {
-            const float *at = p->a + (size_t)tokens[t] * p->r;   /* A[token]: (r) */
+            const float *at = (const float *)p->a + (size_t)tokens[t] * p->r;   /* A[token]: (r) */
             float *xt = x + (size_t)t * dim;
             for (int64_t j = 0; j < dim; j++) {
-                const float *bj = p->b + (size_t)j * p->r;       /* B row j: (r) */
+                const float *bj = (const float *)p->b + (size_t)j * p->r;       /* B row j: (r) */
                 float acc = 0;
                 for (int32_t k = 0; k < p->r; k++) acc += bj[k] * at[k];
                 xt[j] += s * acc;

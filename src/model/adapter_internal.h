@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "afm/adapter.h"
 #include "base/threadpool.h"
+#include "tensor/dtype.h"
 
 enum afm_lora_kind {
     AFM_LORA_Q = 0, AFM_LORA_K, AFM_LORA_V, AFM_LORA_O, AFM_LORA_GATE, AFM_LORA_UP, AFM_LORA_DOWN,
@@ -21,8 +22,9 @@ static inline int afm_lora_slot_embd(int n_layers) { return n_layers * AFM_LORA_
 static inline int afm_lora_n_slots(int n_layers) { return n_layers * AFM_LORA_PER_LAYER + 2; }
 
 typedef struct afm_lora_pair {
-    float *a;          /* projections: A (r, n_in); embedding: (n_vocab, r), one row per token */
-    float *b;          /* B (n_out, r) */
+    void *a;           /* projections: A (r, n_in); embedding: (n_vocab, r), one row per token */
+    void *b;           /* B (n_out, r) */
+    afm_dtype a_type, b_type;  /* f16 / bf16 as stored in the file, else f32 (embedding: always f32) */
     int32_t r;
     int64_t n_in, n_out;
     char name[256];    /* base weight name, e.g. "blk.0.attn_q.weight" */
