@@ -154,9 +154,17 @@ static afm_status bind_pair(afm_lora_pair *p, const char *base, bool embd, int64
 
 afm_status afm_adapter_load(const afm_model *m, const char *path, afm_adapter **out) {
     *out = NULL;
-    const afm_config *c = &m->cfg;
     afm_gguf *g;
     AFM_TRY(afm_gguf_open(path, &g));
+    afm_status st = afm_adapter_from_gguf(m, g, out);
+    afm_gguf_close(g);
+    if (st != AFM_OK) afm_error_prefix(st, "LoRA adapter %s", path);
+    return st;
+}
+
+afm_status afm_adapter_from_gguf(const afm_model *m, const afm_gguf *g, afm_adapter **out) {
+    *out = NULL;
+    const afm_config *c = &m->cfg;
     int n_slots = afm_lora_n_slots(c->n_layers);
     afm_adapter *ad = calloc(1, sizeof *ad);
     const afm_gguf_tensor **ta = calloc((size_t)n_slots, sizeof *ta), **tb = calloc((size_t)n_slots, sizeof *tb);
@@ -210,9 +218,7 @@ afm_status afm_adapter_load(const afm_model *m, const char *path, afm_adapter **
     if (st == AFM_OK && ad->n_pairs == 0) st = afm_error(AFM_ERR_FORMAT, "the adapter has no LoRA tensors");
     free(ta);
     free(tb);
-    afm_gguf_close(g);
     if (st != AFM_OK) {
-        afm_error_prefix(st, "LoRA adapter %s", path);
         afm_adapter_free(ad);
         return st;
     }

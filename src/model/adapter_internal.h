@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "afm/adapter.h"
 #include "base/threadpool.h"
+#include "formats/gguf.h"
 #include "tensor/dtype.h"
 
 enum afm_lora_kind {
@@ -49,6 +50,9 @@ typedef struct afm_lora_set {
     float *d;                  /* scratch: (x Aᵀ) Bᵀ for a chunk of rows, (rows, n_out) */
     size_t u_cap, d_cap;       /* floats */
 } afm_lora_set;
+
+/* afm_adapter_load on an open GGUF (the adapter copies what it keeps; g may be closed after). */
+afm_status afm_adapter_from_gguf(const afm_model *m, const afm_gguf *g, afm_adapter **out);
 
 /* Replaces the active set; *changed tells whether it differs from the previous one. */
 afm_status afm_lora_set_replace(afm_lora_set *set, const afm_model *m, afm_adapter *const *a, const float *scales,
