@@ -40,6 +40,11 @@ size_t afm_gguf_alignment(const afm_gguf *g);
 size_t afm_gguf_file_size(const afm_gguf *g);
 /* File offset of the tensor data section (tensor offsets are relative to it). */
 size_t afm_gguf_data_offset(const afm_gguf *g);
+/* Lets the kernel drop the pages of the file's memory map from this process (afm_gguf_open's
+ * mapping is private and read-only, so they are read back from the file on the next access):
+ * used once a model has copied what it needs, so resident memory holds no second copy. No-op for
+ * afm_gguf_open_memory. */
+void afm_gguf_release_pages(const afm_gguf *g);
 
 /* Key/value metadata. Index-based access plus typed getters by key. */
 int64_t afm_gguf_n_kv(const afm_gguf *g);

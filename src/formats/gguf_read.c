@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define GGUF_MAX_NAME 64                  /* tensor names hold at most 63 bytes (GGML_MAX_NAME) */
 #define GGUF_MAX_LEN ((uint64_t)1 << 30)  /* cap on string bytes and array elements (llama.cpp) */
@@ -418,6 +419,10 @@ uint32_t afm_gguf_version(const afm_gguf *g) { return g->version; }
 size_t afm_gguf_alignment(const afm_gguf *g) { return g->alignment; }
 size_t afm_gguf_file_size(const afm_gguf *g) { return g->size; }
 size_t afm_gguf_data_offset(const afm_gguf *g) { return g->data_offset; }
+
+void afm_gguf_release_pages(const afm_gguf *g) {
+    if (g->mapped && g->map.size) madvise((void *)(uintptr_t)g->map.data, g->map.size, MADV_DONTNEED);
+}
 int64_t afm_gguf_n_kv(const afm_gguf *g) { return g->n_kv; }
 int64_t afm_gguf_n_tensors(const afm_gguf *g) { return g->n_tensors; }
 

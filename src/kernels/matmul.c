@@ -4,6 +4,7 @@
  * with it to float rounding. */
 #include "kernels/matmul.h"
 #include "kernels/matmul_internal.h"
+#include "tensor/quant.h"
 #include "tensor/quant_blocks.h"
 #include "base/error.h"
 #include "base/mem.h"
@@ -375,6 +376,26 @@ afm_status afm_matmul_repack(afm_dtype wt, int64_t rows, int64_t cols, const voi
     }
     afm_free(tmp);
     if (!in_place) memcpy(out + full * rb, src + full * rb, (size_t)(rows - full) * rb);
+    return AFM_OK;
+}
+
+afm_status afm_matmul_packed_row(afm_dtype wt, const void *Wp, int64_t rows, int64_t cols, int64_t r, float *out) {
+    if (!afm_matmul_can_repack(wt))
+        return afm_error(AFM_ERR_UNSUPPORTED, "packed row: type %s has no packed layout", afm_dtype_name((uint32_t)wt));
+    size_t rb = afm_dtype_row_size(wt, cols);
+    if (!Wp || !out || rb == 0 || r < 0 || r >= rows)
+        return afm_error(AFM_ERR_INVALID_ARG, "packed row %lld of a (%lld, %lld) %s matrix: bad argument", (long long)r,
+                         (long long)rows, (long long)cols, afm_dtype_name((uint32_t)wt));
+    const uint8_t *W = Wp;
+    int64_t full = rows / 8 * 8;
+    if (r >= full) return afm_dequantize_row(wt, W + (size_t)r * rb, out, cols); /* leftover rows: row layout */
+    size_t bsz = (size_t)afm_dtype_get((uint32_t)wt)->type_size;
+    const uint8_t *group = W + (size_t)(r / 8 * 8) * rb;
+    uint8_t blk[64];
+    for (int64_t b = 0; b < cols / 32; b++) {
+        unpack_block(wt, group + (size_t)b * 8 * bsz, (int)(r % 8), blk);
+        AFM_TRY(afm_dequantize_row(wt, blk, out + b * 32, 32));
+    }
     return AFM_OK;
 }
 

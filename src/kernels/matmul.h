@@ -46,4 +46,8 @@ afm_status afm_matmul_packed(afm_pool *pool, float *y, const void *Wp, afm_dtype
                              const float *x, int64_t T);
 afm_status afm_matmul_packed_isa(afm_pool *pool, afm_isa isa, float *y, const void *Wp, afm_dtype wt, int64_t rows,
                                  int64_t cols, const float *x, int64_t T);
+/* Dequantizes row r of a repacked (rows, cols) matrix into out (cols floats): the same values
+ * afm_dequantize_row gives for row r of the original. Lets a tied token embedding be read from
+ * the packed output copy instead of faulting the mapped original back in. */
+afm_status afm_matmul_packed_row(afm_dtype wt, const void *Wp, int64_t rows, int64_t cols, int64_t r, float *out);
 #endif

@@ -128,6 +128,10 @@ afm_status afm_model_load(const char *path, afm_model **out) {
             s = afm_error(AFM_ERR_FORMAT, "tokenizer has %d tokens but the model's vocabulary is %d",
                           afm_tokenizer_n_vocab(m->tokenizer), m->cfg.n_vocab);
     }
+    /* Everything the model uses from the file now lives in its own buffers (repacked weights,
+     * norm gains, tokenizer tables) or is read back on demand (weights used in place, embedding
+     * rows): drop the pages loading touched (metadata, the edges of repacked tensors). */
+    if (s == AFM_OK) afm_gguf_release_pages(m->gguf);
     if (s != AFM_OK) {
         afm_error_prefix(s, "%s", path);
         afm_model_free(m);
@@ -156,3 +160,10 @@ void afm_model_free(afm_model *m) {
 }
 
 const afm_config *afm_model_config(const afm_model *m) { return &m->cfg; }
+
+afm_status afm_model_embed_row(const afm_model *m, int32_t token, float *out) {
+    const afm_weight *e = m->cfg.tied_output && m->output.packed ? &m->output : &m->tok_embd;
+    if (e->packed) return afm_matmul_packed_row(e->type, e->packed, e->rows, e->cols, token, out);
+    const uint8_t *row = (const uint8_t *)e->data + (size_t)token * afm_dtype_row_size(e->type, e->cols);
+    return afm_dequantize_row(e->type, row, out, e->cols);
+}

@@ -35,6 +35,10 @@ struct afm_model {
     size_t packed_bytes;       /* bytes of repacked weight copies */
 };
 
+/* Token `token`'s embedding row, dequantized: out (dim). For a tied embedding whose output copy
+ * was repacked it is read from that copy, so the mapped original stays out of resident memory. */
+afm_status afm_model_embed_row(const afm_model *m, int32_t token, float *out);
+
 /* Reads an afm_config from a GGUF's metadata (architectures afm, llama, qwen3). */
 afm_status afm_config_from_gguf(const afm_gguf *g, afm_config *c);
 /* Writes the metadata keys of a config (architecture c->arch) into a GGUF writer. */

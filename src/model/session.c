@@ -315,11 +315,7 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, bo
     const afm_config *c = &m->cfg;
     int64_t d = c->dim;
     int32_t p0 = s->n_past;
-    for (int t = 0; t < T; t++) {
-        const afm_weight *e = &m->tok_embd;
-        const uint8_t *row = (const uint8_t *)e->data + (size_t)tokens[t] * afm_dtype_row_size(e->type, d);
-        AFM_TRY(afm_dequantize_row(e->type, row, s->x + t * d, d));
-    }
+    for (int t = 0; t < T; t++) AFM_TRY(afm_model_embed_row(m, tokens[t], s->x + t * d));
     if (s->lora.n) afm_lora_apply_embd(&s->lora, afm_lora_slot_embd(c->n_layers), s->x, tokens, T, d);
     tok_job tj = {.s = s, .T = T, .p0 = p0, .delta = NULL, .gain = m->layers[0].attn_norm};
     run_tokens(s, T, add_norm_worker, &tj);

@@ -118,6 +118,16 @@ static void run_case(afm_pool *p1, afm_pool *p2, afm_dtype wt, int64_t rows, int
         CHECK(afm_matmul_repack(wt, rows, cols, wi, wi) == AFM_OK, "in-place repack %s", name);
         CHECK(!memcmp(wi, wp, rb * rows), "in-place repack %s differs", name);
         free(wi);
+        /* Each row read back from the packed layout equals the row layout's dequantization. */
+        float *row = malloc(sizeof(float) * cols);
+        int bad_rows = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            CHECK(afm_matmul_packed_row(wt, wp, rows, cols, r, row) == AFM_OK, "packed row %s", name);
+            if (memcmp(row, wd + r * cols, sizeof(float) * cols)) bad_rows++;
+        }
+        CHECK(!bad_rows, "packed %s (%lld x %lld): %d rows read back differ from the original", name, (long long)rows, (long long)cols, bad_rows);
+        CHECK(afm_matmul_packed_row(wt, wp, rows, cols, rows, row) == AFM_ERR_INVALID_ARG, "packed row out of range must fail");
+        free(row);
         for (int isa = AFM_ISA_SCALAR; isa <= (int)best; isa++) {
             CHECK(afm_matmul_packed_isa(p1, (afm_isa)isa, yp1, wp, wt, rows, cols, x, T) == AFM_OK, "packed %s", name);
             CHECK(afm_matmul_packed_isa(p2, (afm_isa)isa, yp2, wp, wt, rows, cols, x, T) == AFM_OK, "packed %s", name);
