@@ -297,6 +297,38 @@ afm_status afm_dist_sum_doubles(afm_dist *d, double *x, int n) {
 #endif
 }
 
+afm_status afm_dist_max_doubles(afm_dist *d, double *x, int n) {
+    if (d->size <= 1 || n <= 0) return AFM_OK;
+#ifdef AFM_HAVE_MPI
+    int rcode = MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    if (rcode != MPI_SUCCESS) return mpi_fail(rcode, "MPI_Allreduce (max)");
+#else
+    (void)x;
+#endif
+    return AFM_OK;
+}
+
+afm_status afm_dist_sum_int128(afm_dist *d, afm_int128 *x, int n) {
+    if (d->size <= 1 || n <= 0) return AFM_OK;
+#ifdef AFM_HAVE_MPI
+    size_t bytes = sizeof(afm_int128) * (size_t)n;
+    if (bytes > (size_t)1 << 30) return afm_error(AFM_ERR_INVALID_ARG, "too many integers to sum over ranks (%d)", n);
+    afm_int128 *all = malloc(bytes * (size_t)d->size);
+    if (!all) return afm_error(AFM_ERR_NOMEM, "out of memory");
+    int rcode = MPI_Allgather(x, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD);
+    if (rcode != MPI_SUCCESS) { free(all); return mpi_fail(rcode, "MPI_Allgather"); }
+    for (int i = 0; i < n; i++) {
+        afm_int128 s = 0;
+        for (int j = 0; j < d->size; j++) s += all[(size_t)j * (size_t)n + (size_t)i];
+        x[i] = s;
+    }
+    free(all);
+#else
+    (void)x;
+#endif
+    return AFM_OK;
+}
+
 afm_status afm_dist_any(afm_dist *d, bool *flag) {
     if (d->size <= 1) return AFM_OK;
 #ifdef AFM_HAVE_MPI

@@ -66,6 +66,11 @@ afm_status afm_dist_allgather_floats(afm_dist *d, float *x, size_t n);
 enum { AFM_DIST_PIECE = 1 << 22 };
 afm_status afm_dist_send_floats(afm_dist *d, int to, const float *x, size_t n);
 afm_status afm_dist_recv_floats(afm_dist *d, int from, float *x, size_t n);
+/* x (n doubles) ← the largest x_r over ranks, elementwise (exact); NaN must be mapped to +inf first. */
+afm_status afm_dist_max_doubles(afm_dist *d, double *x, int n);
+/* x (n 128-bit integers) ← Σ_r x_r (integer sums: exact, the same in any order). */
+__extension__ typedef __int128 afm_int128;
+afm_status afm_dist_sum_int128(afm_dist *d, afm_int128 *x, int n);
 /* *flag ← OR over ranks (e.g. a stop request that reached only some ranks). */
 afm_status afm_dist_any(afm_dist *d, bool *flag);
 /* Waits for every rank. */

@@ -4,6 +4,7 @@
 #include "base/cpu.h"
 #include "base/error.h"
 #include "base/mem.h"
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,11 +75,69 @@ void afm_optim_free(afm_optim *o) {
     free(o);
 }
 
-static double sum_squares(const float *g, size_t n) {
-    if (afm_isa_best() >= AFM_ISA_AVX2) return afm_optim_sumsq_avx2(g, n);
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-    return s;
+/* ---- reproducible sums of squares ----
+ * Σ x² is computed so that it does not depend on the order of the terms or on how they are split
+ * over ranks (ZeRO-1 adds per-rank parts; one process runs over all) or over SIMD lanes: with
+ * every |x| < 2^e (e from the largest |x| over all ranks), each square, exact in double, is scaled
+ * by 2^s, s = 90 - 2e (exact), rounded to an integer below 2^90 and the integers are added in
+ * 128 bits (exact, associative). The result ldexp(Σ, -s) is within n/2 units of 2^-s of the true
+ * sum, whose largest term alone is at least 2^88 units: relative error below n·2^-89 (2^-57 for
+ * 2^32 terms), finer than double rounding.
+ * An integer: d = x²·2^s = hi·2^45 + lo with hi = round(d·2^-45) and lo = round(d - hi·2^45)
+ * (|lo| <= 2^44; rounding by adding and subtracting 1.5·2^52; d - hi·2^45 is exact). Blocks of
+ * FIXED_BLOCK terms add hi and lo in 64 bits (2^16·2^45 = 2^61), the blocks in 128 bits. The AVX2
+ * loops (optim_avx2.c) give the same integers. */
+enum { FIXED_BLOCK = 1 << 16 };
+static inline void fixed_add(double d, int64_t *hi, int64_t *lo) {
+    double h = (d * 0x1p-45 + 0x1.8p52) - 0x1.8p52;
+    double l = (d - h * 0x1p45 + 0x1.8p52) - 0x1.8p52;
+    *hi += (int64_t)h;
+    *lo += (int64_t)l;
+}
+
+static double max_abs(const float *x, size_t n) { /* NaN or inf: the first one, at once */
+    if (afm_isa_best() >= AFM_ISA_AVX2) return (double)afm_optim_maxabs_avx2(x, n);
+    float m = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        float a = fabsf(x[i]);
+        if (!(a <= FLT_MAX)) return (double)a;
+        if (a > m) m = a;
+    }
+    return (double)m;
+}
+
+static int sq_shift(double maxabs) { /* s with maxabs < 2^e, s = 90 - 2e; maxabs > 0 and finite */
+    int e;
+    frexp(maxabs, &e);
+    return 90 - 2 * e;
+}
+
+static afm_int128 fixed_sum_squares(const float *x, size_t n, int s) {
+    const double k = ldexp(1.0, s); /* a power of two: the products are exact */
+    if (afm_isa_best() >= AFM_ISA_AVX2) return afm_optim_fixed_sumsq_avx2(x, n, k);
+    afm_int128 acc = 0;
+    for (size_t b = 0; b < n; b += FIXED_BLOCK) {
+        size_t e = n - b < FIXED_BLOCK ? n : b + FIXED_BLOCK;
+        int64_t hi = 0, lo = 0;
+        for (size_t i = b; i < e; i++) fixed_add((double)x[i] * x[i] * k, &hi, &lo);
+        acc += ((afm_int128)hi << 45) + lo;
+    }
+    return acc;
+}
+
+/* Σ g² over [lo, hi) of every rank (dist: sharded, a collective; NULL: this range only). */
+static afm_status global_sum_squares(afm_dist *dist, const float *g, size_t n, double *out) {
+    double mx = max_abs(g, n);
+    if (dist) {
+        if (isnan(mx)) mx = INFINITY;
+        AFM_TRY(afm_dist_max_doubles(dist, &mx, 1));
+    }
+    if (!isfinite(mx) || mx == 0.0) { *out = mx * mx; return AFM_OK; }
+    int sh = sq_shift(mx);
+    afm_int128 acc = fixed_sum_squares(g, n, sh);
+    if (dist) AFM_TRY(afm_dist_sum_int128(dist, &acc, 1));
+    *out = ldexp((double)acc, -sh);
+    return AFM_OK;
 }
 
 static void adamw_range(const afm_optim_config *c, float *w, const float *g, float *m, float *v, size_t n,
@@ -96,18 +155,35 @@ static void adamw_range(const afm_optim_config *c, float *w, const float *g, flo
 }
 
 /* AFM pass 1 over a tensor's elements in this range: v ← β2 v + (1-β2)(g² + 1e-30); returns
- * Σ u², u = g / sqrt(v / (1-β2^t)). */
+ * max |u|, u = g / sqrt(v / (1-β2^t)) (the first NaN or inf at once). */
 static double afm_second_moment(const afm_optim_config *c, const float *g, float *v, size_t n, double bc2) {
-    float inv_bc2 = (float)(1.0 / bc2);
-    bool avx2 = afm_isa_best() >= AFM_ISA_AVX2;
-    double ss = 0.0;
-    if (avx2) ss = afm_afm_pass1_avx2(g, v, n, c->beta2, inv_bc2);
-    else for (size_t i = 0; i < n; i++) {
-        v[i] = c->beta2 * v[i] + (1.0f - c->beta2) * (g[i] * g[i] + 1e-30f);
-        float u = g[i] / sqrtf(v[i] * inv_bc2);
-        ss += (double)u * u;
+    float inv_bc2 = (float)(1.0 / bc2), m = 0.0f;
+    if (afm_isa_best() >= AFM_ISA_AVX2) return (double)afm_afm_pass1_avx2(g, v, n, c->beta2, inv_bc2);
+    for (size_t i = 0; i < n; i++) v[i] = c->beta2 * v[i] + (1.0f - c->beta2) * (g[i] * g[i] + 1e-30f);
+    for (size_t i = 0; i < n; i++) {
+        float u = fabsf(g[i] / sqrtf(v[i] * inv_bc2));
+        if (!(u <= FLT_MAX)) return (double)u;
+        if (u > m) m = u;
     }
-    return ss;
+    return (double)m;
+}
+
+/* AFM pass 1b: Σ u² over this range as the integer of the reproducible sums (shift sh). */
+static afm_int128 afm_fixed_u2(const float *g, const float *v, size_t n, double bc2, int sh) {
+    float inv_bc2 = (float)(1.0 / bc2);
+    const double k = ldexp(1.0, sh);
+    if (afm_isa_best() >= AFM_ISA_AVX2) return afm_afm_fixed_u2_avx2(g, v, n, inv_bc2, k);
+    afm_int128 acc = 0;
+    for (size_t b = 0; b < n; b += FIXED_BLOCK) {
+        size_t e = n - b < FIXED_BLOCK ? n : b + FIXED_BLOCK;
+        int64_t hi = 0, lo = 0;
+        for (size_t i = b; i < e; i++) {
+            float u = g[i] / sqrtf(v[i] * inv_bc2);
+            fixed_add((double)u * u * k, &hi, &lo);
+        }
+        acc += ((afm_int128)hi << 45) + lo;
+    }
+    return acc;
 }
 
 /* AFM pass 2, given the tensor's Σ u² over all numel elements (every rank's part). */
@@ -133,8 +209,8 @@ afm_status afm_optim_step(afm_optim *o, afm_train_model *mdl, float s, afm_optim
     const afm_optim_config *c = &o->cfg;
     const size_t lo = o->lo, hi = o->hi;
     float *g = mdl->grads;
-    double ss = sum_squares(g + lo, hi - lo);
-    if (sharded(o)) AFM_TRY(afm_dist_sum_doubles(o->dist, &ss, 1));
+    double ss;
+    AFM_TRY(global_sum_squares(sharded(o) ? o->dist : NULL, g + lo, hi - lo, &ss));
     double gn = sqrt(ss);
     afm_optim_result r = {gn, false};
     if (!isfinite(gn) || (c->kind == AFM_OPTIM_AFM && c->skip_norm > 0.0f && gn >= c->skip_norm)) {
@@ -151,14 +227,27 @@ afm_status afm_optim_step(afm_optim *o, afm_train_model *mdl, float s, afm_optim
     }
     o->t++;
     double bc1 = 1.0 - pow((double)c->beta1, (double)o->t), bc2 = 1.0 - pow((double)c->beta2, (double)o->t);
-    double *tss = NULL; /* AFM: Σ u² per tensor */
-    if (c->kind == AFM_OPTIM_AFM && !(tss = calloc((size_t)mdl->n_tensors + 1, sizeof(double))))
-        return afm_error(AFM_ERR_NOMEM, "out of memory");
-    for (int pass = c->kind == AFM_OPTIM_AFM ? 1 : 2; pass <= 2; pass++) {
-        if (pass == 2 && tss && sharded(o)) {
-            afm_status st = afm_dist_sum_doubles(o->dist, tss, mdl->n_tensors);
-            if (st != AFM_OK) { free(tss); return st; }
+    /* AFM: per tensor, max |u| (pass 1), then the reproducible Σ u² (pass 2, as integers), both
+     * combined over ranks when sharded, then the update (pass 3) */
+    const int nt = mdl->n_tensors;
+    double *tss = NULL;
+    afm_int128 *tacc = NULL;
+    if (c->kind == AFM_OPTIM_AFM) {
+        tss = calloc((size_t)nt + 1, sizeof(double));
+        tacc = calloc((size_t)nt + 1, sizeof(afm_int128));
+        if (!tss || !tacc) { free(tss); free(tacc); return afm_error(AFM_ERR_NOMEM, "out of memory"); }
+    }
+    afm_status st = AFM_OK;
+    for (int pass = c->kind == AFM_OPTIM_AFM ? 1 : 3; pass <= 3 && st == AFM_OK; pass++) {
+        if (pass == 2 && sharded(o)) { /* tss holds max |u| */
+            for (int ti = 0; ti < nt; ti++) if (isnan(tss[ti])) tss[ti] = INFINITY;
+            st = afm_dist_max_doubles(o->dist, tss, nt);
         }
+        if (pass == 3 && tacc && sharded(o) && st == AFM_OK) st = afm_dist_sum_int128(o->dist, tacc, nt);
+        if (pass == 3 && tss) /* tss: Σ u² over the whole tensor */
+            for (int ti = 0; ti < nt; ti++)
+                tss[ti] = !isfinite(tss[ti]) || tss[ti] == 0.0 ? tss[ti] * tss[ti] : ldexp((double)tacc[ti], -sq_shift(tss[ti]));
+        if (st != AFM_OK) break;
         for (int ti = 0; ti < mdl->n_tensors; ti++) {
             const afm_param_tensor *t = &mdl->tensors[ti];
             /* the part [a, b) of the tensor in this range */
@@ -170,11 +259,15 @@ afm_status afm_optim_step(afm_optim *o, afm_train_model *mdl, float s, afm_optim
                 adamw_range(c, w, gt, m, v, b - a, c->lr * s, wd, bc1, bc2);
             else if (pass == 1)
                 tss[ti] = afm_second_moment(c, gt, v, b - a, bc2);
-            else
+            else if (pass == 2) {
+                if (isfinite(tss[ti]) && tss[ti] > 0.0) tacc[ti] = afm_fixed_u2(gt, v, b - a, bc2, sq_shift(tss[ti]));
+            } else
                 afm_update(c, w, gt, m, v, b - a, tss[ti], t->numel, s, t->kind == AFM_PARAM_LINEAR ? c->mup_scale : 1.0f, wd, bc2);
         }
     }
     free(tss);
+    free(tacc);
+    if (st != AFM_OK) return st;
     if (res) *res = r;
     return AFM_OK;
 }

@@ -19,11 +19,13 @@
  * Sharded (ZeRO-1, afm_optim_create_shard): this process keeps m and v only for the parameter
  * range [lo, hi) and updates only those parameters, from the summed gradients of that range
  * (afm_dist_reduce_scatter_floats). The quantities that span ranges are summed over ranks: the
- * squared gradient norm Σ g² (one double) and, for the AFM optimizer, Σ u² of every tensor for
- * its RMS clip (one double per tensor; a tensor may span ranges). The partial sums are added in
- * rank order in double, so the result differs from one process's single running sum only by
- * double rounding, which float rounding of the clip factors hides in practice. Every rank makes
- * the same skip/clip decisions. The caller all-gathers the parameters afterwards. */
+ * squared gradient norm Σ g² and, for the AFM optimizer, Σ u² of every tensor for
+ * its RMS clip (one per tensor; a tensor may span ranges). These sums of squares are computed
+ * reproducibly (optim.c: squares scaled by a power of two chosen from the global largest value,
+ * rounded to integers below 2^90 and added in 128 bits, relative error below n·2^-89), so they
+ * are the same whatever the order and split: given the same gradients, sharded, unsharded and
+ * one-process runs get bit-identical norms and clip factors, and every rank makes the same
+ * skip/clip decisions. The caller all-gathers the parameters afterwards. */
 #ifndef AFM_TRAIN_OPTIM_H
 #define AFM_TRAIN_OPTIM_H
 #include <stdbool.h>

@@ -5,7 +5,8 @@
  *     and the step counter stay unchanged; the global clip scales gradients to norm 1;
  *  3. gradient accumulation: two half-batches with backward scale 1/2 give the gradient of the
  *     full batch (to 1e-5 relative);
- *  4. schedule values: warm-up, cosine, linear, constant, floor. */
+ *  4. schedule values: warm-up, cosine, linear, constant, floor;
+ *  5. the gradient norm is an exact-order-independent sum (a case a running double sum gets wrong). */
 #include "model/train_model.h"
 #include "train/optim.h"
 #include "base/rng.h"
@@ -91,6 +92,54 @@ static void skip_and_clip(void) {
     afm_train_model_free(m);
 }
 
+/* The gradient norm is a reproducible sum (optim.c: scaled squares added as 128-bit integers, so
+ * ZeRO-1's per-rank parts give the same value): one square of 2^52 and 10000 squares of 0.25
+ * must sum to exactly 2^52 + 2500 (a running double sum loses every 0.25), and random
+ * gradients over 60 binary orders of magnitude agree with a compensated long-double sum, the
+ * SIMD and portable loops bit for bit. */
+static void norm_accuracy(void) {
+    afm_config c = small_config();
+    afm_train_model *m;
+    if (afm_train_model_create(&c, 1, 4, NULL, &m) != AFM_OK) exit(1);
+    afm_train_model_init(m, 1);
+    afm_optim_config oc = afm_optim_defaults(AFM_OPTIM_ADAMW, c.dim);
+    afm_optim *o;
+    afm_optim_create(&oc, m->n_params, &o);
+    CHECK(m->n_params > 10001, "model too small for the test");
+    afm_train_zero_grad(m);
+    m->grads[0] = 0x1p26f;
+    for (size_t i = 1; i <= 10000; i++) m->grads[i] = 0.5f;
+    afm_optim_result r;
+    afm_optim_step(o, m, 1.0f, &r);
+    CHECK(r.grad_norm == sqrt(0x1p52 + 2500.0), "norm %.17g, expected sqrt(2^52 + 2500) = %.17g", r.grad_norm, sqrt(0x1p52 + 2500.0));
+    afm_rng g;
+    afm_rng_seed(&g, 5);
+    long double sum = 0, comp = 0;
+    for (size_t i = 0; i < m->n_params; i++) {
+        double mag = ldexp(1.0, (int)(afm_rng_u64(&g) % 60) - 40);
+        float x = (float)((double)(afm_rng_u64(&g) % 2000001) / 1e6 - 1.0) * (float)mag;
+        m->grads[i] = x;
+        long double y = (long double)x * x - comp, t = sum + y; /* Kahan */
+        comp = (t - sum) - y;
+        sum = t;
+    }
+    float *keep = malloc(sizeof(float) * m->n_params);
+    memcpy(keep, m->grads, sizeof(float) * m->n_params);
+    setenv("AFM_FORCE_ISA", "scalar", 1); /* the portable loops give the very same integers */
+    afm_optim_step(o, m, 1.0f, &r);
+    double scalar_norm = r.grad_norm;
+    unsetenv("AFM_FORCE_ISA");
+    memcpy(m->grads, keep, sizeof(float) * m->n_params);
+    free(keep);
+    afm_optim_step(o, m, 1.0f, &r);
+    CHECK(r.grad_norm == scalar_norm, "gradient norm: SIMD %.17g vs portable %.17g", r.grad_norm, scalar_norm);
+    double want = sqrt((double)sum), rel = fabs(r.grad_norm - want) / want;
+    printf("gradient norm: exact case ok; random case relative difference to a compensated long-double sum %.2e\n", rel);
+    CHECK(rel < 4e-16, "gradient norm %.17g vs %.17g (relative %.2e)", r.grad_norm, want, rel);
+    afm_optim_free(o);
+    afm_train_model_free(m);
+}
+
 static void accumulation(afm_pool *pool) {
     afm_config c = small_config();
     enum { B = 4, T = 8 };
@@ -143,6 +192,7 @@ int main(void) {
     afm_pool *pool = NULL; /* one thread: tiny models (threads are covered by test_train_reference) */
     schedules();
     skip_and_clip();
+    norm_accuracy();
     accumulation(pool);
     overfit(pool, AFM_OPTIM_ADAMW, 1e-2f);
     overfit(pool, AFM_OPTIM_AFM, 2e-2f);
