@@ -21,6 +21,7 @@ static void usage(FILE *f) {
             "       afm eval --task TASK [--data PATH] --responses FILE [--limit N] [--out results.json]\n"
             "       afm eval --task pairwise -m JUDGE [--data PROMPTS] --responses A [--responses-b B] [--out results.json]\n"
             "       afm eval --task xstest ... --judge JUDGE      (adds a judge model's 3-way classification)\n"
+            "       (bfcl: [--category simple|java|javascript|multiple|parallel|parallel_multiple|irrelevance|live_...])\n"
             "       afm eval --compare A.json B.json\n"
             "       afm eval --list\n\n"
             "--responses grades given outputs without a model: FILE is JSONL with one {\"response\": ...}\n"
@@ -47,7 +48,7 @@ static char *default_data(const afm_eval_task *t) {
 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *adapter = NULL, *task_name = NULL, *data = NULL, *responses = NULL, *out = NULL;
-    const char *cmp_a = NULL, *cmp_b = NULL, *responses_b = NULL, *judge = NULL;
+    const char *cmp_a = NULL, *cmp_b = NULL, *responses_b = NULL, *judge = NULL, *category = NULL;
     afm_eval_run_options ro;
     afm_eval_run_options_default(&ro);
     long long limit = 0;
@@ -62,6 +63,7 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--adapter-scale")) { NEED_VALUE(); ro.adapter_scale = (float)atof(v); }
         else if (!strcmp(a, "--task")) { NEED_VALUE(); task_name = v; }
         else if (!strcmp(a, "--data")) { NEED_VALUE(); data = v; }
+        else if (!strcmp(a, "--category")) { NEED_VALUE(); category = v; }
         else if (!strcmp(a, "--responses")) { NEED_VALUE(); responses = v; }
         else if (!strcmp(a, "--responses-b")) { NEED_VALUE(); responses_b = v; }
         else if (!strcmp(a, "--judge")) { NEED_VALUE(); judge = v; }
@@ -108,7 +110,10 @@ int cmd_eval(int argc, char **argv) {
     cJSON_AddStringToObject(r.config, "data", data_path);
     if (limit) cJSON_AddNumberToObject(r.config, "limit", (double)limit);
     afm_eval_dataset ds = {0};
-    afm_status st = task->load ? task->load(data_path, &ds) : afm_eval_dataset_load(data_path, &ds);
+    if (category && !task->load_subset) { fprintf(stderr, "error: task '%s' has no categories\n", task->name); free(data_path); afm_eval_results_free(&r); return 2; }
+    if (category) cJSON_AddStringToObject(r.config, "category", category);
+    afm_status st = category ? task->load_subset(data_path, category, &ds)
+                    : task->load ? task->load(data_path, &ds) : afm_eval_dataset_load(data_path, &ds);
     if (st == AFM_OK && ds.n == 0) st = AFM_ERR_FORMAT, fprintf(stderr, "error: %s: no data items\n", data_path);
     else if (st != AFM_OK) fprintf(stderr, "error: %s\n", afm_last_error());
     afm_eval_dataset resp_a = {0}, resp_b = {0};

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "base/error.h"
 #include "base/file.h"
+#include "eval/bfcl.h"
 #include "eval/dataset.h"
 #include "eval/strbuf.h"
 #include "eval/task.h"
@@ -176,6 +177,10 @@ afm_status afm_eval_prompts_generate(afm_eval_prompts *p, const cJSON *it, const
         g->stops[0] = strdup("Q:");
         g->stops[1] = strdup("</s>");
         g->stops[2] = strdup("<|im_end|>");
+    } else if (!strcmp(t, "bfcl")) {
+        afm_sb_free(&b);
+        AFM_TRY(afm_bfcl_prompt(it, tmpl, &g->prompt, &g->special));
+        g->max_tokens = 256;
     } else {
         const char *user = NULL;
         if (!strcmp(t, "ifeval") || !strcmp(t, "xstest")) {

@@ -372,6 +372,7 @@ afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset 
     else if (task->kind == AFM_EVAL_GENERATE) st = run_generate(&r, task, data, n, opt, res, &pb);
     else st = run_perplexity(&r, data, n, res, &pb);
     afm_progress_end(&pb);
+    if (st == AFM_OK && task->finish) task->finish(res);
     cJSON_AddNumberToObject(res->config, "seconds", afm_eval_now_s() - t0);
     runner_close(&r);
     return st;

@@ -6,26 +6,29 @@
 #include <string.h>
 #include "base/error.h"
 #include "base/file.h"
+#include "eval/bfcl.h"
 
 static const afm_eval_task k_tasks[] = {
     {"rouge", "summaries scored by ROUGE-1/2/L F1 against one or more references (AESLC: ann0..ann2)",
-     "messages/aeslc_dev.jsonl", AFM_EVAL_GENERATE, 0, NULL, afm_eval_score_rouge},
+     "messages/aeslc_dev.jsonl", AFM_EVAL_GENERATE, 0, NULL, afm_eval_score_rouge, NULL, NULL},
     {"gsm8k", "grade-school math, 8-shot chain of thought, final-number exact match (lm-eval gsm8k-cot)",
-     "math/gsm8k_test.jsonl", AFM_EVAL_GENERATE, 8, NULL, afm_eval_score_gsm8k},
+     "math/gsm8k_test.jsonl", AFM_EVAL_GENERATE, 8, NULL, afm_eval_score_gsm8k, NULL, NULL},
     {"math", "MATH-500, last \\boxed{} answer, Hendrycks normalization (+ value comparison)",
-     "math/math500_test.jsonl", AFM_EVAL_GENERATE, 0, NULL, afm_eval_score_math},
+     "math/math500_test.jsonl", AFM_EVAL_GENERATE, 0, NULL, afm_eval_score_math, NULL, NULL},
     {"ifeval", "IFEval: 25 verifiable instruction types, strict and loose, prompt and instruction level",
-     "ifeval/input_data.jsonl", AFM_EVAL_GENERATE, 0, NULL, afm_eval_score_ifeval},
+     "ifeval/input_data.jsonl", AFM_EVAL_GENERATE, 0, NULL, afm_eval_score_ifeval, NULL, NULL},
     {"xstest", "XSTest refusal rate on safe and unsafe prompts (string match; --judge MODEL: 3-way judge)",
-     "safety/xstest_prompts.csv", AFM_EVAL_GENERATE, 0, NULL, afm_eval_score_xstest},
+     "safety/xstest_prompts.csv", AFM_EVAL_GENERATE, 0, NULL, afm_eval_score_xstest, NULL, NULL},
     {"mmlu", "MMLU multiple choice (A-D), 5-shot, by log-likelihood",
-     "mmlu", AFM_EVAL_CHOICE, 5, afm_eval_load_mmlu, afm_eval_score_mmlu},
+     "mmlu", AFM_EVAL_CHOICE, 5, afm_eval_load_mmlu, afm_eval_score_mmlu, NULL, NULL},
     {"boolq", "BoolQ yes/no reading comprehension, 0-shot, by log-likelihood",
-     "qa/boolq_validation.json", AFM_EVAL_CHOICE, 0, NULL, afm_eval_score_boolq},
+     "qa/boolq_validation.json", AFM_EVAL_CHOICE, 0, NULL, afm_eval_score_boolq, NULL, NULL},
     {"perplexity", "perplexity and bits per byte of a text file or JSONL \"text\" fields",
-     "text/tinyshakespeare.txt", AFM_EVAL_PERPLEXITY, 0, afm_eval_load_text, NULL},
+     "text/tinyshakespeare.txt", AFM_EVAL_PERPLEXITY, 0, afm_eval_load_text, NULL, NULL, NULL},
     {"pairwise", "win rate of responses A over B (or the data's reference \"output\") judged by a model, both orders",
-     "alpaca_eval/gpt4_1106_preview_model_outputs.json", AFM_EVAL_PAIRWISE, 0, NULL, NULL},
+     "alpaca_eval/gpt4_1106_preview_model_outputs.json", AFM_EVAL_PAIRWISE, 0, NULL, NULL, NULL, NULL},
+    {"bfcl", "BFCL v4 function calling (prompting mode), AST match as bfcl-eval; --category NAME for one category",
+     "bfcl", AFM_EVAL_GENERATE, 0, afm_eval_load_bfcl_all, afm_eval_score_bfcl, afm_eval_load_bfcl, afm_eval_finish_bfcl},
 };
 
 const afm_eval_task *afm_eval_task_list(size_t *n) {
@@ -84,6 +87,7 @@ afm_status afm_eval_score_responses(const afm_eval_task *task, const afm_eval_da
         afm_eval_results_add_item(r, rec);
     }
     afm_eval_dataset_free(&resp);
+    if (task->finish) task->finish(r);
     return AFM_OK;
 }
 

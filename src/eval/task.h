@@ -28,6 +28,10 @@ typedef struct afm_eval_task {
     /* Grades `response` for data item `item`: adds fields to `rec` and metric samples to `r`.
      * A malformed item returns AFM_ERR_FORMAT with a message; the caller records it. */
     afm_status (*score)(const cJSON *item, const char *response, cJSON *rec, afm_eval_results *r);
+    /* optional: loads one named subset of the data (afm eval --category NAME) */
+    afm_status (*load_subset)(const char *path, const char *subset, afm_eval_dataset *out);
+    /* optional: adds summary metrics once every item is graded */
+    void (*finish)(afm_eval_results *r);
 } afm_eval_task;
 
 const afm_eval_task *afm_eval_task_find(const char *name);
