@@ -3,7 +3,7 @@
 
 For a sample of BFCL v4 items of every single-turn category this writes
   tests/fixtures/eval/bfcl_items.jsonl      the items (question, function, ground_truth embedded)
-  tests/fixtures/eval/bfcl_responses.jsonl  one {"response"} per item line
+  tests/fixtures/eval/bfcl_responses.jsonl  {"item": line in bfcl_items, "response", "variant"}
   tests/fixtures/eval/bfcl_verdicts.jsonl   bfcl-eval's verdict for each: {"valid", "error_type"}
 Responses: hand-written and perturbed calls made from each item's possible answer (correct,
 wrong type, missing required parameter, unexpected parameter, wrong value, reordered parallel
@@ -51,7 +51,10 @@ sys.modules["bfcl_eval.constants.model_config"] = cfg
 
 from bfcl_eval.constants.enums import Language, ReturnFormat  # noqa: E402
 from bfcl_eval.eval_checker import eval_runner as er  # noqa: E402
-from bfcl_eval.model_handler.utils import default_decode_ast_prompting  # noqa: E402
+from bfcl_eval.constants.default_prompts import DEFAULT_SYSTEM_PROMPT_FORMAT  # noqa: E402
+from bfcl_eval.model_handler.utils import (default_decode_ast_prompting, formulate_system_prompt,  # noqa: E402
+                                           system_prompt_pre_processing_chat_model)
+from bfcl_eval.utils import _func_doc_language_specific_pre_processing  # noqa: E402
 
 
 class PromptingHandler:
@@ -212,6 +215,7 @@ def main():
     ap.add_argument("--data", default=os.path.join(os.environ.get("AFM_SHARED", "/work/shared"), "data", "bfcl"))
     ap.add_argument("--model-results", default=None, help="folder of afm eval --task bfcl results *.json")
     ap.add_argument("--out", default="tests/fixtures/eval")
+    ap.add_argument("--all", action="store_true", help="every item of every category (a validation run, not the fixture)")
     a = ap.parse_args()
     items, responses, verdicts = [], [], []
     by_id = {}
@@ -224,7 +228,9 @@ def main():
             if q["id"] in gts:
                 q["ground_truth"] = gts[q["id"]]
             by_id[q["id"]] = (cat, q)
-        for q in qs[:PER_CAT[cat]]:
+        # the sample: the first items, and the first one with its own system message
+        sample = qs[:PER_CAT[cat]] + [q for q in qs[PER_CAT[cat]:] if q["question"][0][0]["role"] == "system"][:1]
+        for q in (qs if a.all else sample):
             for name, resp in variants(cat, q):
                 items.append(q)
                 responses.append({"response": resp, "variant": name})
@@ -239,16 +245,34 @@ def main():
     for q, r in zip(items, responses):
         cat = q["id"].rsplit("_", 1)[0]
         verdicts.append(verdict(cat, q, r["response"]))
+    # items once each; every response names its item (the test expands them into a data file)
     os.makedirs(a.out, exist_ok=True)
+    index = {}
     with open(os.path.join(a.out, "bfcl_items.jsonl"), "w") as f:
         for q in items:
-            f.write(json.dumps(q) + "\n")
+            if id(q) not in index:
+                index[id(q)] = len(index)
+                f.write(json.dumps(q) + "\n")
     with open(os.path.join(a.out, "bfcl_responses.jsonl"), "w") as f:
-        for r in responses:
-            f.write(json.dumps(r) + "\n")
+        for q, r in zip(items, responses):
+            f.write(json.dumps({"item": index[id(q)], **r}) + "\n")
     with open(os.path.join(a.out, "bfcl_verdicts.jsonl"), "w") as f:
         for v in verdicts:
             f.write(json.dumps(v) + "\n")
+    # the prompting-mode system prompt and messages of the first item of each category
+    with open(os.path.join(a.out, "bfcl_prompts.jsonl"), "w") as f:
+        seen = set()
+        for q in items:
+            cat = q["id"].rsplit("_", 1)[0]
+            key = (cat, q["question"][0][0]["role"] == "system")
+            if key in seen:
+                continue
+            seen.add(key)
+            fns = _func_doc_language_specific_pre_processing(copy.deepcopy(q["function"]), cat)
+            system = formulate_system_prompt(DEFAULT_SYSTEM_PROMPT_FORMAT, fns)
+            msgs = system_prompt_pre_processing_chat_model(copy.deepcopy(q["question"][0]), fns, q["id"])
+            assert msgs[0]["content"].startswith(system)
+            f.write(json.dumps({"item": index[id(q)], "category": cat, "system": system, "messages": msgs}) + "\n")
     n_valid = sum(v["valid"] for v in verdicts)
     print(f"{len(items)} responses, {n_valid} valid according to bfcl-eval")
 

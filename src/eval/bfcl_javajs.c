@@ -93,7 +93,8 @@ static bool jlex(jp *P) {
             while (i < P->n && is_id(s[i], false)) i++;
             P->t[P->nt++] = (jtok){'i', st, i - st};
         } else if ((c >= '0' && c <= '9') || (c == '.' && i + 1 < P->n && s[i + 1] >= '0' && s[i + 1] <= '9')) {
-            while (i < P->n && (is_id(s[i], false) || s[i] == '.' ||
+            bool dot = false;
+            while (i < P->n && (is_id(s[i], false) || (s[i] == '.' && !dot && (dot = true)) ||
                                 ((s[i] == '+' || s[i] == '-') && (s[i - 1] == 'e' || s[i - 1] == 'E') && !(s[st] == '0' && (s[st + 1] == 'x' || s[st + 1] == 'X')))))
                 i++;
             P->t[P->nt++] = (jtok){'n', st, i - st};

@@ -63,6 +63,49 @@ bool afm_py_isword(uint32_t c) {
     return true;
 }
 
+/* Latin Extended-B / Additional (Vietnamese, ...), accented Greek, more Cyrillic, Armenian and
+ * fullwidth Latin: the case pairs of Python's str.lower / str.upper there */
+static uint32_t afm_py_lower_more(uint32_t c) {
+    if (c >= 0x1E00 && c <= 0x1E95 && !(c & 1)) return c + 1;
+    if (c >= 0x1EA0 && c <= 0x1EFF && !(c & 1)) return c + 1;
+    if (c == 0x1E9E) return 0xDF;
+    if (c == 0x1A0 || c == 0x1A2 || c == 0x1A4 || c == 0x1A7 || c == 0x1AC || c == 0x1AF || c == 0x1B3 || c == 0x1B5 ||
+        c == 0x1B8 || c == 0x1BC || c == 0x1F4)
+        return c + 1;
+    if (c >= 0x1CD && c <= 0x1DC && (c & 1)) return c + 1;
+    if (c >= 0x1DE && c <= 0x1EF && !(c & 1)) return c + 1;
+    if (c >= 0x1F8 && c <= 0x21F && !(c & 1)) return c + 1;
+    if (c >= 0x222 && c <= 0x233 && !(c & 1)) return c + 1;
+    if (c == 0x386) return 0x3AC;
+    if (c >= 0x388 && c <= 0x38A) return c + 37;
+    if (c == 0x38C) return 0x3CC;
+    if (c == 0x38E || c == 0x38F) return c + 63;
+    if (((c >= 0x460 && c <= 0x481) || (c >= 0x48A && c <= 0x4BF) || (c >= 0x4D0 && c <= 0x4FF)) && !(c & 1)) return c + 1;
+    if (c >= 0x531 && c <= 0x556) return c + 48;
+    if (c >= 0xFF21 && c <= 0xFF3A) return c + 32;
+    return c;
+}
+
+static uint32_t afm_py_upper_more(uint32_t c) {
+    if (c >= 0x1E01 && c <= 0x1E95 && (c & 1)) return c - 1;
+    if (c >= 0x1EA1 && c <= 0x1EFF && (c & 1)) return c - 1;
+    if (c == 0x1A1 || c == 0x1A3 || c == 0x1A5 || c == 0x1A8 || c == 0x1AD || c == 0x1B0 || c == 0x1B4 || c == 0x1B6 ||
+        c == 0x1B9 || c == 0x1BD || c == 0x1F5)
+        return c - 1;
+    if (c >= 0x1CE && c <= 0x1DC && !(c & 1)) return c - 1;
+    if (c >= 0x1DF && c <= 0x1EF && (c & 1)) return c - 1;
+    if (c >= 0x1F9 && c <= 0x21F && (c & 1)) return c - 1;
+    if (c >= 0x223 && c <= 0x233 && (c & 1)) return c - 1;
+    if (c == 0x3AC) return 0x386;
+    if (c >= 0x3AD && c <= 0x3AF) return c - 37;
+    if (c == 0x3CC) return 0x38C;
+    if (c == 0x3CD || c == 0x3CE) return c - 63;
+    if (((c >= 0x461 && c <= 0x481) || (c >= 0x48B && c <= 0x4BF) || (c >= 0x4D1 && c <= 0x4FF)) && (c & 1)) return c - 1;
+    if (c >= 0x561 && c <= 0x586) return c - 48;
+    if (c >= 0xFF41 && c <= 0xFF5A) return c - 32;
+    return c;
+}
+
 uint32_t afm_py_lower(uint32_t c) {
     if (c >= 'A' && c <= 'Z') return c + 32;
     if (c < 0x80) return c;
@@ -76,7 +119,7 @@ uint32_t afm_py_lower(uint32_t c) {
     if (c >= 0x410 && c <= 0x42F) return c + 32;
     if (c >= 0x400 && c <= 0x40F) return c + 80;
     if (c == 0x212A) return 'k';
-    return c;
+    return afm_py_lower_more(c);
 }
 
 uint32_t afm_py_upper(uint32_t c) {
@@ -92,7 +135,7 @@ uint32_t afm_py_upper(uint32_t c) {
     if (c == 0x3C2) return 0x3A3;
     if (c >= 0x430 && c <= 0x44F) return c - 32;
     if (c >= 0x450 && c <= 0x45F) return c - 80;
-    return c;
+    return afm_py_upper_more(c);
 }
 
 /* cased: has a different other case, or is ß / final sigma / dotless i / ĸ (cased, lowercase) */

@@ -1,6 +1,7 @@
 /* UTF-8 text helpers that follow Python 3's str semantics where the scorers need them:
  * code points, str.isspace / strip, the regex class \w, lower/upper case of the common
- * alphabets (ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic; other scripts are uncased). */
+ * alphabets (ASCII, Latin-1, Latin Extended-A and Additional, most of Extended-B, Greek, Cyrillic,
+ * Armenian, fullwidth Latin; other scripts are uncased). */
 #ifndef AFM_EVAL_TEXT_H
 #define AFM_EVAL_TEXT_H
 #include <stddef.h>

@@ -11,8 +11,16 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# 1. every verdict equals bfcl-eval's
-"$AFM" eval --task bfcl --data "$FIX/bfcl_items.jsonl" --responses "$FIX/bfcl_responses.jsonl" --out "$T/r.json" > "$T/r.txt"
+# 1. every verdict equals bfcl-eval's (the data file has each response's item, in order)
+python3 - "$FIX" "$T" <<'PY'
+import json, sys
+fix, t = sys.argv[1], sys.argv[2]
+items = open(fix + "/bfcl_items.jsonl").read().splitlines()
+with open(t + "/items.jsonl", "w") as d:
+    for l in open(fix + "/bfcl_responses.jsonl"):
+        d.write(items[json.loads(l)["item"]] + "\n")
+PY
+"$AFM" eval --task bfcl --data "$T/items.jsonl" --responses "$FIX/bfcl_responses.jsonl" --out "$T/r.json" > "$T/r.txt"
 grep -q non_live_ast "$T/r.txt" || fail "no BFCL summary scores printed"
 python3 - "$T/r.json" "$FIX" <<'PY' || fail "verdicts differ from bfcl-eval"
 import json, sys
@@ -77,11 +85,11 @@ PY
 fi
 
 # 3. bad input is reported per item and never aborts the run
-head -n 2 "$FIX/bfcl_items.jsonl" > "$T/d.jsonl"
+head -n 2 "$T/items.jsonl" > "$T/d.jsonl"
 echo '{"id": "simple_python_0", "question": broken' >> "$T/d.jsonl"
 echo '{"id": "simple_python_0", "question": [[{"role": "user", "content": "x"}]], "function": []}' >> "$T/d.jsonl"
 echo '{"id": "nosuchcategory_1", "question": [[]], "function": []}' >> "$T/d.jsonl"
-head -n 1 "$FIX/bfcl_items.jsonl" >> "$T/d.jsonl"
+head -n 1 "$T/items.jsonl" >> "$T/d.jsonl"
 printf '%s\n' '{"response": "[f(]"}' '{"response": 7}' '{"response": "x"}' '{"response": "y"}' '{"response": "z"}' > "$T/dr.jsonl"
 "$AFM" eval --task bfcl --data "$T/d.jsonl" --responses "$T/dr.jsonl" --out "$T/b.json" > /dev/null 2>&1 || fail "bad input aborted the run"
 python3 - "$T/b.json" <<'PY' || fail "bad input not reported per item"
