@@ -175,6 +175,13 @@ INLINE __m256 load_h8(const uint8_t *p, size_t rb) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
 }
 
+/* Decode on packed matrices reads each 8-row group as one sequential stream; a software prefetch
+ * QPF bytes ahead (every cache line of the block there) keeps enough misses in flight. */
+enum { QPF = 1024 };
+INLINE void prefetch_block(const uint8_t *p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)(p + o), _MM_HINT_T0);
+}
+
 INLINE void tile8_q4(const int type, const int PACKED, const int NT, const uint8_t *W, size_t rb, const uint8_t *xa,
                      size_t xs, int64_t nb, float *y, int64_t ldy) {
     const size_t bsz = type == T_Q4_0 ? sizeof(afm_block_q4_0) : sizeof(afm_block_q4_1);
@@ -187,6 +194,7 @@ INLINE void tile8_q4(const int type, const int PACKED, const int NT, const uint8
         __m256 dw, mw = _mm256_setzero_ps();
         if (PACKED) { /* 8 d, (8 m), then D[0..3] as stored by afm_matmul_repack */
             const uint8_t *pb = W + b * 8 * bsz;
+            if (NT == 1) prefetch_block(pb + QPF, 8 * bsz);
             dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)pb));
             if (type == T_Q4_1) mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pb + 16)));
             const uint8_t *q = pb + (type == T_Q4_1 ? 32 : 16);
@@ -259,6 +267,7 @@ INLINE void tile8_q8(const int PACKED, const int NT, const uint8_t *W, size_t rb
     for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = W + b * (PACKED ? 8 : 1) * sizeof(afm_block_q8_0);
+        if (PACKED && NT == 1) prefetch_block(blk + QPF, 8 * sizeof(afm_block_q8_0));
         __m256 dw = PACKED ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)) : load_h8(blk, rb);
         __m256i s32[4];
         for (int t = 0; t < NT; t++) s32[t] = _mm256_setzero_si256();
@@ -373,6 +382,42 @@ INLINE void tiles_f_rows(const int type, const int NT, const uint8_t *W, size_t 
     for (; r < nrows; r++) tile_f(type, 1, NT, W + r * rb, rb, x, xs, n, y + r, ldy, accumulate);
 }
 
+/* Decode (one token): each row once, 4 rows side by side with 2 accumulators each (16 elements
+ * per step, 8 independent FMA chains), prefetching each row FPF bytes ahead: streaming the
+ * matrix at memory bandwidth instead of the tiles' short row bursts. */
+enum { FPF = 2048 };
+INLINE void gemv_f_rows(const int type, const int NR, const uint8_t *W, size_t rb, const float *x, int64_t n,
+                        float *y) {
+    const int64_t esz = type == F_F32 ? 4 : 2;
+    /* short rows (<= FPF bytes): the same place in the next group of rows; long rows: FPF bytes ahead */
+    const size_t pf = rb <= FPF ? 4 * rb : FPF;
+    __m256 acc[4][2];
+    for (int r = 0; r < NR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+        for (int r = 0; r < NR; r++) {
+            const uint8_t *row = W + r * rb;
+            _mm_prefetch((const char *)(row + pf + i * esz), _MM_HINT_T0);
+            acc[r][0] = _mm256_fmadd_ps(load8(type, row, i), x0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(load8(type, row, i + 8), x1, acc[r][1]);
+        }
+    }
+    for (; i + 8 <= n; i += 8)
+        for (int r = 0; r < NR; r++) acc[r][0] = _mm256_fmadd_ps(load8(type, W + r * rb, i), _mm256_loadu_ps(x + i), acc[r][0]);
+    for (int r = 0; r < NR; r++) {
+        float s = hsum8(_mm256_add_ps(acc[r][0], acc[r][1]));
+        for (int64_t k = i; k < n; k++) s += load1(type, W + r * rb, k) * x[k];
+        y[r] = s;
+    }
+}
+
+INLINE void gemv_f(const int type, const uint8_t *W, size_t rb, int64_t nrows, const float *x, int64_t n, float *y) {
+    int64_t r = 0;
+    for (; r + 4 <= nrows; r += 4) gemv_f_rows(type, 4, W + r * rb, rb, x, n, y + r);
+    for (; r < nrows; r++) gemv_f_rows(type, 1, W + r * rb, rb, x, n, y + r);
+}
+
 /* Loop order: K chunks of FKC elements, blocks of FRB rows, then 4 tokens, then rows by 3. A
  * 4-token slice of x (4 * FKC * 4 bytes = 16 KiB) stays in L1 while the block's weight rows
  * (FRB * FKC * 2..4 bytes <= 192 KiB) stay in L2 for all the token groups; the partial sums of
@@ -383,6 +428,10 @@ enum { FKC = 1024, FRB = 48 };
                      int64_t cols, float *y, int64_t ldy) {                                                      \
         const float *x = (const float *)xa;                                                                      \
         int64_t xs = (int64_t)(xsb / sizeof(float)), esz = type == F_F32 ? 4 : 2;                                 \
+        if (ntok == 1) {                                                                                         \
+            gemv_f(type, W, rb, nrows, x, cols, y);                                                              \
+            return;                                                                                              \
+        }                                                                                                        \
         for (int64_t k0 = 0; k0 < cols; k0 += FKC) {                                                             \
             int64_t kn = cols - k0 < FKC ? cols - k0 : FKC;                                                      \
             int acc = k0 > 0;                                                                                    \
