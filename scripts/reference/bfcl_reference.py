@@ -236,7 +236,8 @@ def main():
                 responses.append({"response": resp, "variant": name})
     if a.model_results:
         for path in sorted(glob.glob(os.path.join(a.model_results, "*.json"))):
-            for rec in json.load(open(path))["items"]:
+            # errors="replace": a response cut inside a character (afm before its U+FFFD fix) reads as U+FFFD
+            for rec in json.load(open(path, encoding="utf-8", errors="replace"))["items"]:
                 if "response" not in rec or rec.get("id") not in by_id:
                     continue
                 cat, q = by_id[rec["id"]]

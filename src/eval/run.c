@@ -20,6 +20,7 @@
 #include "eval/prompts.h"
 #include "eval/strbuf.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 
 void afm_eval_run_options_default(afm_eval_run_options *o) {
     *o = (afm_eval_run_options){.limit = 0, .shots = -1, .n_threads = 0, .n_ctx = 0, .max_tokens = 0,
@@ -212,7 +213,19 @@ static afm_status generate(runner *r, const char *prompt, bool special, int max_
     }
     size_t k = afm_detok_flush(&ds, piece, sizeof piece);
     afm_sb_append(&b, piece, k);
-    *out = afm_sb_take(&b);
+    /* a token cap can stop in the middle of a character: invalid bytes become U+FFFD (as
+     * tokenizers' lossy decode does), so results.json stays valid UTF-8 */
+    afm_strbuf clean;
+    afm_sb_init(&clean);
+    for (size_t i = 0; b.s && i < b.n;) {
+        int l = afm_utf8_valid_len((const unsigned char *)b.s + i, b.n - i);
+        if (l > 0) { afm_sb_append(&clean, b.s + i, (size_t)l); i += (size_t)l; continue; }
+        afm_sb_puts(&clean, "\xEF\xBF\xBD");
+        i++;
+        while (i < b.n && ((unsigned char)b.s[i] & 0xC0) == 0x80) i++; /* the rest of the broken sequence */
+    }
+    afm_sb_free(&b);
+    *out = afm_sb_take(&clean);
     if (st == AFM_OK && !*out) st = afm_error(AFM_ERR_NOMEM, "generated text");
     return st;
 }
