@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "model/model_internal.h"
 #include "tokenizer/chat_template.h"
+#include "base/error.h"
 
 static const char *USAGE =
     "usage: afm chat -m MODEL [options]\n"
@@ -21,6 +22,7 @@ static const char *USAGE =
     "  --afm-template       use afm's own chat template instead of the model's\n"
     "  -c, --ctx-size N     context length (default: the model's, at most 4096)\n"
     "  -t, --threads N      threads\n"
+    "  --verbose-prompt     print each turn's prompt token ids to stderr\n"
     "  --adapter FILE       LoRA adapter (llama.cpp GGUF LoRA format); --adapter-scale S (default 1)\n"
     "Type a message and press Enter; an empty line or end of input ends the chat.\n";
 
@@ -45,12 +47,94 @@ static bool on_text(const char *s, size_t n, void *user) {
     return true;
 }
 
+/* Renders the conversation and encodes it so that the messages' text never yields control tokens
+ * (a user typing "<|im_end|>" gets plain text), while the template's own markers stay special.
+ * The messages are rendered a second time with each content replaced by a marker "\x1a<i>\x1a";
+ * the text between markers is the template's, and each content must appear in the real rendering
+ * between those pieces (as is, or stripped of surrounding whitespace, as `trim` does). Those byte
+ * ranges are encoded with special-token matching off (afm_tokenizer_encode_plain). If the template
+ * transforms the text beyond that, the whole prompt is encoded as before, with a warning. */
+static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+static bool locate_contents(const char *real, size_t rlen, const char *mark, const afm_chat_message *msgs, size_t n,
+                            size_t **ranges, size_t *n_ranges) {
+    size_t p1 = 0, cap = 0;
+    *ranges = NULL;
+    *n_ranges = 0;
+    for (const char *p2 = mark;;) {
+        const char *m = strchr(p2, '\x1a');
+        size_t seg = m ? (size_t)(m - p2) : strlen(p2);
+        if (rlen - p1 < seg || memcmp(real + p1, p2, seg)) return false; /* template text differs */
+        p1 += seg;
+        if (!m) return p1 == rlen;
+        char *end;
+        unsigned long i = strtoul(m + 1, &end, 10);
+        if (*end != '\x1a' || i >= n || !msgs[i].content) return false;
+        p2 = end + 1;
+        const char *next = strchr(p2, '\x1a');
+        size_t next_len = next ? (size_t)(next - p2) : strlen(p2);
+        const char *c = msgs[i].content;
+        size_t clen = strlen(c), lead = 0, trail = 0;
+        while (lead < clen && is_space(c[lead])) lead++;
+        while (trail < clen - lead && is_space(c[clen - 1 - trail])) trail++;
+        size_t cand[4][2] = {{0, clen}, {lead, clen - lead - trail}, {lead, clen - lead}, {0, clen - trail}};
+        bool found = false;
+        for (int k = 0; k < 4 && !found; k++) {
+            size_t off = cand[k][0], len = cand[k][1];
+            if (rlen - p1 < len || memcmp(real + p1, c + off, len)) continue;
+            if (rlen - p1 - len < next_len || memcmp(real + p1 + len, p2, next_len)) continue;
+            if (!next && p1 + len + next_len != rlen) continue;
+            if (*n_ranges + 1 > cap) {
+                cap = cap ? cap * 2 : 16;
+                size_t *nr = realloc(*ranges, cap * 2 * sizeof(size_t));
+                if (!nr) return false;
+                *ranges = nr;
+            }
+            (*ranges)[2 * *n_ranges] = p1;
+            (*ranges)[2 * *n_ranges + 1] = p1 + len;
+            (*n_ranges)++;
+            p1 += len;
+            found = true;
+        }
+        if (!found) return false;
+    }
+}
+
+static afm_status encode_chat(const afm_tokenizer *tok, const afm_chat_template *tpl, const afm_chat_message *msgs, size_t n,
+                              const afm_chat_options *co, int32_t **ids, size_t *n_ids) {
+    char *real = NULL, *mark = NULL;
+    size_t rlen = 0, mlen = 0, *ranges = NULL, n_ranges = 0;
+    AFM_TRY(afm_chat_template_render(tpl, msgs, n, co, &real, &rlen));
+    afm_chat_message *mm = calloc(n ? n : 1, sizeof *mm);
+    char (*tags)[24] = calloc(n ? n : 1, sizeof *tags);
+    bool ok = mm && tags && strlen(real) == rlen;
+    for (size_t i = 0; ok && i < n; i++) {
+        mm[i] = msgs[i];
+        if (!msgs[i].content) continue;
+        if (strchr(msgs[i].content, '\x1a')) ok = false;
+        snprintf(tags[i], sizeof tags[i], "\x1a%zu\x1a", i);
+        mm[i].content = tags[i];
+    }
+    if (ok && afm_chat_template_render(tpl, mm, n, co, &mark, &mlen) != AFM_OK) ok = false;
+    if (ok) ok = locate_contents(real, rlen, mark, msgs, n, &ranges, &n_ranges);
+    afm_status s;
+    if (ok) {
+        s = afm_tokenizer_encode_plain(tok, real, rlen, false, ranges, n_ranges, ids, n_ids);
+    } else {
+        fprintf(stderr, "warning: the chat template changes message text in a way afm cannot follow; "
+                        "special-token texts typed in messages are not escaped\n");
+        s = afm_tokenizer_encode(tok, real, rlen, false, true, ids, n_ids);
+    }
+    free(real); free(mark); free(mm); free(tags); free(ranges);
+    return s;
+}
+
 int cmd_chat(int argc, char **argv) {
     const char *model = NULL, *system = NULL;
     long n_predict = 512, threads = 0, ctx = 0;
     afm_sampler_params sp = afm_sampler_defaults();
     cli_adapter lora = CLI_ADAPTER_INIT;
-    bool bad = false, afm_tpl = false;
+    bool bad = false, afm_tpl = false, verbose_prompt = false;
     for (int i = 1; i < argc && !bad; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(USAGE, stdout); return 0; }
         if (arg_str(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
@@ -61,6 +145,7 @@ int cmd_chat(int argc, char **argv) {
         if (arg_int(argc, argv, &i, "-t", "--threads", &threads, &bad)) continue;
         if (arg_int(argc, argv, &i, "-c", "--ctx-size", &ctx, &bad)) continue;
         if (!strcmp(argv[i], "--afm-template")) { afm_tpl = true; continue; }
+        if (!strcmp(argv[i], "--verbose-prompt")) { verbose_prompt = true; continue; }
         fprintf(stderr, "error: unknown option '%s'\n%s", argv[i], USAGE);
         return 2;
     }
@@ -124,13 +209,14 @@ int cmd_chat(int argc, char **argv) {
         msgs[n_msgs].role = "user";
         msgs[n_msgs].content = owned[n_msgs];
         n_msgs++;
-        char *prompt = NULL;
-        size_t plen = 0;
-        if (afm_chat_template_render(tpl, msgs, n_msgs, &co, &prompt, &plen) != AFM_OK) { rc = cli_fail("chat template"); break; }
         int32_t *ids = NULL;
         size_t n_ids = 0;
-        if (afm_tokenizer_encode(tok, prompt, plen, false, true, &ids, &n_ids) != AFM_OK) { free(prompt); rc = cli_fail("tokenize"); break; }
-        free(prompt);
+        if (encode_chat(tok, tpl, msgs, n_msgs, &co, &ids, &n_ids) != AFM_OK) { rc = cli_fail("chat prompt"); break; }
+        if (verbose_prompt) {
+            fprintf(stderr, "prompt tokens:");
+            for (size_t i = 0; i < n_ids; i++) fprintf(stderr, " %d", ids[i]);
+            fputc('\n', stderr);
+        }
         /* keep the cached prefix that still matches; evaluate the rest */
         size_t keep = 0;
         while (keep < n_cached && keep < n_ids && cached[keep] == ids[keep]) keep++;

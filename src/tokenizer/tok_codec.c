@@ -25,11 +25,29 @@ static afm_status encode_fragment(const afm_tokenizer *t, const char *s, size_t 
     return tok_encode_bytelevel(t, s, n, v);
 }
 
-afm_status afm_tokenizer_encode(const afm_tokenizer *t, const char *text, size_t len, bool add_bos,
-                                bool parse_special, int32_t **ids, size_t *n_ids) {
+/* The special token matched at u[i] (-1: none). CONTROL tokens match only with parse_special and,
+ * when plain ranges are given, only if they lie wholly outside them (*r: the first range not
+ * ending before i, advanced as i grows). */
+static int32_t match_at(const afm_tokenizer *t, const unsigned char *u, size_t len, size_t i, bool parse_special,
+                        const size_t *plain, size_t n_plain, size_t *r) {
+    if (!parse_special || !n_plain) return match_special(t, u + i, len - i, parse_special);
+    while (*r < n_plain && plain[2 * *r + 1] <= i) (*r)++;
+    bool inside = *r < n_plain && plain[2 * *r] <= i;
+    int32_t id = match_special(t, u + i, len - i, !inside);
+    if (id >= 0 && !inside && t->types[id] == AFM_TOKTYPE_CONTROL && *r < n_plain && i + t->piece_len[id] > plain[2 * *r])
+        id = match_special(t, u + i, len - i, false); /* it would reach into plain text */
+    return id;
+}
+
+static afm_status encode_impl(const afm_tokenizer *t, const char *text, size_t len, bool add_bos, bool parse_special,
+                              const size_t *plain, size_t n_plain, int32_t **ids, size_t *n_ids) {
     *ids = NULL;
     *n_ids = 0;
     if (!text && len) return afm_error(AFM_ERR_INVALID_ARG, "tokenizer: NULL text of %zu bytes", len);
+    for (size_t k = 0; k < n_plain; k++)
+        if (plain[2 * k] > plain[2 * k + 1] || plain[2 * k + 1] > len || (k && plain[2 * k] < plain[2 * k - 1]))
+            return afm_error(AFM_ERR_INVALID_ARG, "tokenizer: plain range %zu [%zu, %zu) is not sorted, disjoint and within the %zu-byte text",
+                             k, plain[2 * k], plain[2 * k + 1], len);
     tok_vec v = {0};
     afm_status s = AFM_OK;
     if (add_bos && t->bos >= 0) s = tok_vec_push(&v, t->bos);
@@ -39,12 +57,13 @@ afm_status afm_tokenizer_encode(const afm_tokenizer *t, const char *text, size_t
         if (parse_special || t->types[t->specials.ids[i]] != AFM_TOKTYPE_CONTROL) { any_special = true; break; }
     size_t frag = 0;
     bool after_special = true; /* start of text counts as after a special token (SPM space prefix) */
+    size_t r = 0;
     if (any_special) {
         const uint64_t *fb = t->specials.first_byte;
         for (size_t i = 0; i < len && s == AFM_OK;) {
             unsigned c = u[i];
             if (!(fb[c >> 6] >> (c & 63) & 1)) { i++; continue; }
-            int32_t id = match_special(t, u + i, len - i, parse_special);
+            int32_t id = match_at(t, u, len, i, parse_special, plain, n_plain, &r);
             if (id < 0) { i++; continue; }
             if (i > frag) s = encode_fragment(t, text + frag, i - frag, after_special, &v);
             if (s == AFM_OK) s = tok_vec_push(&v, id);
@@ -62,6 +81,17 @@ afm_status afm_tokenizer_encode(const afm_tokenizer *t, const char *text, size_t
     *ids = v.v;
     *n_ids = v.n;
     return AFM_OK;
+}
+
+afm_status afm_tokenizer_encode(const afm_tokenizer *t, const char *text, size_t len, bool add_bos,
+                                bool parse_special, int32_t **ids, size_t *n_ids) {
+    return encode_impl(t, text, len, add_bos, parse_special, NULL, 0, ids, n_ids);
+}
+
+afm_status afm_tokenizer_encode_plain(const afm_tokenizer *t, const char *text, size_t len, bool add_bos,
+                                      const size_t *plain, size_t n_plain, int32_t **ids, size_t *n_ids) {
+    if (n_plain && !plain) return afm_error(AFM_ERR_INVALID_ARG, "tokenizer: NULL plain ranges");
+    return encode_impl(t, text, len, add_bos, true, plain, n_plain, ids, n_ids);
 }
 
 static bool is_control(const afm_tokenizer *t, int32_t id) {

@@ -49,6 +49,14 @@ const char *afm_tokenizer_chat_template(const afm_tokenizer *t); /* NULL if none
 afm_status afm_tokenizer_encode(const afm_tokenizer *t, const char *text, size_t len, bool add_bos,
                                 bool parse_special, int32_t **ids, size_t *n_ids);
 
+/* Encodes a rendered chat prompt: special-token texts match as with parse_special (the template's
+ * own markers), except in the n_plain byte ranges [plain[2k], plain[2k+1]) (sorted, disjoint: the
+ * messages' text), which are read as with parse_special off: a CONTROL token text there is plain
+ * text, and none may start before a range and reach into it. Tokenization is otherwise that of
+ * afm_tokenizer_encode on the whole text. */
+afm_status afm_tokenizer_encode_plain(const afm_tokenizer *t, const char *text, size_t len, bool add_bos,
+                                      const size_t *plain, size_t n_plain, int32_t **ids, size_t *n_ids);
+
 /* Raw bytes of one token as they appear in the text (byte-level: unmapped from the GPT-2
  * alphabet; SPM: "▁" -> " ", <0xNN> -> that byte; control tokens -> their text). */
 afm_status afm_tokenizer_token_bytes(const afm_tokenizer *t, int32_t id, const char **bytes, size_t *len);
