@@ -16,8 +16,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: afm eval -m MODEL [--adapter FILE [--adapter-scale S]] --task TASK [--data PATH] [--limit N] [--shots K]\n"
-            "                [--threads N] [--ctx N] [--max-tokens N] [--no-chat] [--no-prefix-cache]\n"
-            "                [--no-progress] [--out results.json]\n"
+            "                [--threads N] [--parallel P] [--ctx N] [--max-tokens N] [--no-chat] [--no-prefix-cache]\n"
+            "                [--record-tokens] [--no-progress] [--out results.json]\n"
             "       afm eval --task TASK [--data PATH] --responses FILE [--limit N] [--out results.json]\n"
             "       afm eval --task pairwise -m JUDGE [--data PROMPTS] --responses A [--responses-b B] [--out results.json]\n"
             "       afm eval --task xstest ... --judge JUDGE      (adds a judge model's 3-way classification)\n"
@@ -28,7 +28,12 @@ static void usage(FILE *f) {
             "per data item, in data order. --data defaults to the task's file under $AFM_SHARED/data\n"
             "(or ../shared/data). Results: scores with standard errors, per-item records.\n"
             "pairwise: the judge model compares response A with B (B defaults to the data's reference\n"
-            "\"output\"), in both orders; responses are {\"response\": ...} or {\"output\": ...} records.\n");
+            "\"output\"), in both orders; responses are {\"response\": ...} or {\"output\": ...} records.\n"
+            "--threads N: threads in all (default: all cores). --parallel P: P model sessions work on\n"
+            "disjoint items with N/P threads each (default: one single-threaded session per thread;\n"
+            "perplexity always uses one). Results do not depend on N or P.\n"
+            "--no-prefix-cache: score every choice from an empty KV cache (benchmark baseline).\n"
+            "--record-tokens: multiple-choice records also hold the context and continuation token ids.\n");
 }
 
 static void list_tasks(FILE *f) {
@@ -71,11 +76,13 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--limit")) { NEED_VALUE(); limit = atoll(v); }
         else if (!strcmp(a, "--shots")) { NEED_VALUE(); ro.shots = atoi(v); }
         else if (!strcmp(a, "--threads")) { NEED_VALUE(); ro.n_threads = atoi(v); }
+        else if (!strcmp(a, "--parallel")) { NEED_VALUE(); ro.parallel = atoi(v); }
         else if (!strcmp(a, "--ctx")) { NEED_VALUE(); ro.n_ctx = atoi(v); }
         else if (!strcmp(a, "--max-tokens")) { NEED_VALUE(); ro.max_tokens = atoi(v); }
         else if (!strcmp(a, "--no-progress")) { ro.progress = false; }
         else if (!strcmp(a, "--no-prefix-cache")) { ro.no_prefix_cache = true; }
         else if (!strcmp(a, "--no-chat")) { ro.chat = false; }
+        else if (!strcmp(a, "--record-tokens")) { ro.record_tokens = true; }
         else if (!strcmp(a, "--compare")) {
             if (i + 2 >= argc) { fprintf(stderr, "error: --compare needs two results files\n"); return 2; }
             cmp_a = argv[i + 1];

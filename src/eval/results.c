@@ -45,6 +45,20 @@ afm_status afm_eval_results_add(afm_eval_results *r, const char *metric, double 
     return AFM_OK;
 }
 
+afm_status afm_eval_results_merge(afm_eval_results *dst, const afm_eval_results *src) {
+    for (size_t k = 0; k < src->n_metrics; k++) {
+        const afm_eval_metric *m = &src->metrics[k];
+        if (m->n == 0) continue;
+        AFM_TRY(afm_eval_results_add(dst, m->name, 0)); /* finds or creates it; undo the sample */
+        afm_eval_metric *d = NULL;
+        for (size_t i = 0; i < dst->n_metrics; i++) if (!strcmp(dst->metrics[i].name, m->name)) d = &dst->metrics[i];
+        d->n += m->n - 1;
+        d->sum += m->sum;
+        d->sumsq += m->sumsq;
+    }
+    return AFM_OK;
+}
+
 void afm_eval_results_add_item(afm_eval_results *r, cJSON *rec) {
     if (!rec) return;
     r->n_items++;

@@ -28,6 +28,8 @@ void afm_eval_results_free(afm_eval_results *r);
 afm_status afm_eval_results_add(afm_eval_results *r, const char *metric, double value);
 /* Appends an item record (ownership passes to r); counts it as an error if it has "error". */
 void afm_eval_results_add_item(afm_eval_results *r, cJSON *record);
+/* Adds src's metric samples (sums, sums of squares, counts) to dst's. */
+afm_status afm_eval_results_merge(afm_eval_results *dst, const afm_eval_results *src);
 double afm_eval_results_mean(const afm_eval_results *r, const char *metric, double *stderr_out, int64_t *n_out);
 
 cJSON *afm_eval_results_to_json(const afm_eval_results *r);

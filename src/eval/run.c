@@ -10,12 +10,14 @@
  * trailing spaces of the context move to the continuation; cont = enc(ctx + cont)[len(enc(ctx)):]. */
 #include "eval/run.h"
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "afm/adapter.h"
 #include "afm/model.h"
 #include "base/error.h"
+#include "base/threadpool.h"
 #include "eval/progress.h"
 #include "eval/prompts.h"
 #include "eval/strbuf.h"
@@ -35,61 +37,64 @@ typedef struct runner {
     int32_t n_vocab, n_ctx;
     int32_t *cache;        /* tokens in the KV cache, in order */
     int32_t n_cache;
-    float *logits;         /* scratch: up to BATCH rows of n_vocab */
     float *last;           /* logits after cache[n_cache - 1] */
     bool last_valid;
     bool no_reuse;         /* always start from an empty cache */
+    bool record_tokens;    /* put each multiple-choice item's token ids in its record */
+    /* where the time goes (reported in results.json config.profile) */
+    double n_forward;      /* tokens run through the model */
+    double n_reused;       /* prompt tokens found in the cache instead */
+    double n_forward_calls;
+    double t_forward, t_tokenize; /* wall seconds in afm_session_eval / the tokenizer */
 } runner;
 
-enum { BATCH = 64 };
+enum { BATCH = 64 }; /* rows of all-position logits per perplexity step */
 
-static afm_status runner_open(runner *r, const char *path, const afm_eval_run_options *o) {
+/* A runner on an already loaded model and tokenizer (shared, read-only, by all runners). */
+static afm_status runner_open(runner *r, afm_model *model, afm_tokenizer *tok, int n_threads, const afm_eval_run_options *o) {
     memset(r, 0, sizeof *r);
-    AFM_TRY(afm_model_load(path, &r->model));
-    afm_status st = afm_tokenizer_load(path, NULL, &r->tok);
-    afm_session_options so = {.n_ctx = o->n_ctx, .n_threads = o->n_threads};
-    if (st == AFM_OK) st = afm_session_create(r->model, &so, &r->sess);
-    if (st == AFM_OK && o->adapter) {
-        st = afm_adapter_load(r->model, o->adapter, &r->adapter);
+    r->model = model;
+    r->tok = tok;
+    r->no_reuse = o->no_prefix_cache;
+    r->record_tokens = o->record_tokens;
+    afm_session_options so = {.n_ctx = o->n_ctx, .n_threads = n_threads};
+    AFM_TRY(afm_session_create(r->model, &so, &r->sess));
+    if (o->adapter) {
+        AFM_TRY(afm_adapter_load(r->model, o->adapter, &r->adapter));
         float scale = o->adapter_scale;
-        if (st == AFM_OK) st = afm_session_set_adapters(r->sess, &r->adapter, &scale, 1);
+        AFM_TRY(afm_session_set_adapters(r->sess, &r->adapter, &scale, 1));
     }
-    if (st == AFM_OK) {
-        r->n_vocab = afm_model_config(r->model)->n_vocab;
-        r->n_ctx = afm_session_n_ctx(r->sess);
-        r->cache = malloc((size_t)r->n_ctx * sizeof *r->cache);
-        r->logits = malloc((size_t)BATCH * (size_t)r->n_vocab * sizeof *r->logits);
-        r->last = malloc((size_t)r->n_vocab * sizeof *r->last);
-        if (!r->cache || !r->logits || !r->last) st = afm_error(AFM_ERR_NOMEM, "eval buffers (vocabulary %d)", r->n_vocab);
-    }
-    return st;
+    r->n_vocab = afm_model_config(r->model)->n_vocab;
+    r->n_ctx = afm_session_n_ctx(r->sess);
+    r->cache = malloc((size_t)r->n_ctx * sizeof *r->cache);
+    r->last = malloc((size_t)r->n_vocab * sizeof *r->last);
+    if (!r->cache || !r->last) return afm_error(AFM_ERR_NOMEM, "eval buffers (vocabulary %d)", r->n_vocab);
+    return AFM_OK;
 }
 
 static void runner_close(runner *r) {
     afm_session_free(r->sess);
     afm_adapter_free(r->adapter);
-    afm_tokenizer_free(r->tok);
-    afm_model_free(r->model);
     free(r->cache);
-    free(r->logits);
     free(r->last);
     memset(r, 0, sizeof *r);
 }
 
-/* Appends toks to the cache in batches; all_out (n x n_vocab) receives every row if given,
- * r->last always receives the last row. */
+/* Appends toks to the cache in one afm_session_eval call (the session splits it into its own
+ * micro-batches); all_out (n x n_vocab) receives every row if given, r->last the last row. */
 static afm_status append(runner *r, const int32_t *toks, int32_t n, float *all_out) {
+    if (n <= 0) return AFM_OK;
     if (r->n_cache + n > r->n_ctx) return afm_error(AFM_ERR_RANGE, "%d tokens exceed the context of %d", r->n_cache + n, r->n_ctx);
-    for (int32_t i = 0; i < n; i += BATCH) {
-        int32_t b = n - i < BATCH ? n - i : BATCH;
-        bool all = all_out != NULL;
-        AFM_TRY(afm_session_eval(r->sess, toks + i, b, all, r->logits));
-        memcpy(r->cache + r->n_cache, toks + i, (size_t)b * sizeof *toks);
-        r->n_cache += b;
-        if (all) memcpy(all_out + (size_t)i * r->n_vocab, r->logits, (size_t)b * r->n_vocab * sizeof(float));
-        memcpy(r->last, r->logits + (all ? (size_t)(b - 1) * r->n_vocab : 0), (size_t)r->n_vocab * sizeof(float));
-    }
-    r->last_valid = n > 0 || r->last_valid;
+    double t0 = afm_eval_now_s();
+    afm_status st = afm_session_eval(r->sess, toks, n, all_out != NULL, all_out ? all_out : r->last);
+    r->t_forward += afm_eval_now_s() - t0;
+    if (st != AFM_OK) return st;
+    r->n_forward += n;
+    r->n_forward_calls += 1;
+    memcpy(r->cache + r->n_cache, toks, (size_t)n * sizeof *toks);
+    r->n_cache += n;
+    if (all_out) memcpy(r->last, all_out + (size_t)(n - 1) * r->n_vocab, (size_t)r->n_vocab * sizeof(float));
+    r->last_valid = true;
     return AFM_OK;
 }
 
@@ -100,19 +105,22 @@ static afm_status feed(runner *r, const int32_t *toks, int32_t n) {
     if (n > r->n_ctx) return afm_error(AFM_ERR_RANGE, "prompt of %d tokens is longer than the context (%d)", n, r->n_ctx);
     int32_t l = 0;
     while (!r->no_reuse && l < n && l < r->n_cache && r->cache[l] == toks[l]) l++;
-    if (l == n && l == r->n_cache && r->last_valid) return AFM_OK;
+    if (l == n && l == r->n_cache && r->last_valid) { r->n_reused += n; return AFM_OK; }
     if (l == n) l = n - 1; /* re-evaluate the last token for its logits */
+    r->n_reused += l;
     AFM_TRY(afm_session_rewind(r->sess, l));
     r->n_cache = l;
+    r->last_valid = false;
     return append(r, toks + l, n - l, NULL);
 }
 
-static double log_softmax_at(const float *x, int32_t n, int32_t k) {
+/* log sum_i exp(x_i), the normalizer of log_softmax */
+static double log_sum_exp(const float *x, int32_t n) {
     float m = x[0];
     for (int32_t i = 1; i < n; i++) if (x[i] > m) m = x[i];
     double s = 0;
     for (int32_t i = 0; i < n; i++) s += exp((double)(x[i] - m));
-    return (double)(x[k] - m) - log(s);
+    return (double)m + log(s);
 }
 static int32_t argmax(const float *x, int32_t n) {
     int32_t b = 0;
@@ -122,14 +130,32 @@ static int32_t argmax(const float *x, int32_t n) {
 
 static afm_status encode(runner *r, const char *text, bool bos, bool special, int32_t **ids, int32_t *n) {
     size_t k;
+    double t0 = afm_eval_now_s();
     AFM_TRY(afm_tokenizer_encode(r->tok, text, strlen(text), bos && afm_tokenizer_add_bos(r->tok), special, ids, &k));
+    r->t_tokenize += afm_eval_now_s() - t0;
     *n = (int32_t)k;
     return AFM_OK;
 }
 
-/* log-likelihood of each continuation after ctx: lp[c] (sum over its tokens), greedy[c] */
+static cJSON *int_array(const int32_t *v, int32_t n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int32_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    return a;
+}
+
+/* log-likelihood of each continuation after ctx: lp[c] (sum over its tokens), greedy[c].
+ *
+ * The context is evaluated once (reusing the cached prefix); its last logits z give every
+ * continuation's first token: log P(t | ctx) = z_t - logsumexp(z). A one-token continuation
+ * (MMLU's " A".." D", BoolQ's " no"/" yes") therefore costs no forward pass at all: all choices
+ * are read off one next-token distribution. A longer continuation c_0..c_{k-1} appends
+ * c_0..c_{k-2} after the context (k-1 positions, all logits) for the remaining factors.
+ * With r->no_reuse (the benchmark baseline) every choice evaluates context + continuation from
+ * an empty cache, as a scorer without any sharing would. If tokens_out is given it receives
+ * {"context": ids, "continuations": [ids...]}. special: the context holds special-token text
+ * (chat-template output). */
 static afm_status score_choices(runner *r, const char *ctx, bool special, const char *const *conts, int n_conts,
-                                double *lp, bool *greedy) {
+                                double *lp, bool *greedy, cJSON *tokens_out) {
     /* move trailing spaces of the context to the continuations */
     size_t cl = strlen(ctx), sp = 0;
     while (sp < cl && ctx[cl - 1 - sp] == ' ') sp++;
@@ -138,8 +164,15 @@ static afm_status score_choices(runner *r, const char *ctx, bool special, const 
     afm_status st = c0 ? encode(r, c0, true, special, &cids, &nc) : afm_error(AFM_ERR_NOMEM, "context");
     float *ctx_last = malloc((size_t)r->n_vocab * sizeof(float));
     if (!ctx_last && st == AFM_OK) st = afm_error(AFM_ERR_NOMEM, "logits");
-    if (st == AFM_OK) st = feed(r, cids, nc);
-    if (st == AFM_OK) memcpy(ctx_last, r->last, (size_t)r->n_vocab * sizeof(float));
+    if (st == AFM_OK && !r->no_reuse) st = feed(r, cids, nc);
+    if (st == AFM_OK && !r->no_reuse) memcpy(ctx_last, r->last, (size_t)r->n_vocab * sizeof(float));
+    double ctx_lse = st == AFM_OK && !r->no_reuse ? log_sum_exp(ctx_last, r->n_vocab) : 0;
+    int32_t ctx_best = st == AFM_OK && !r->no_reuse ? argmax(ctx_last, r->n_vocab) : -1;
+    cJSON *conts_json = NULL;
+    if (st == AFM_OK && tokens_out) {
+        cJSON_AddItemToObject(tokens_out, "context", int_array(cids, nc));
+        conts_json = cJSON_AddArrayToObject(tokens_out, "continuations");
+    }
     for (int c = 0; c < n_conts && st == AFM_OK; c++) {
         afm_strbuf b;
         afm_sb_init(&b);
@@ -153,28 +186,37 @@ static afm_status score_choices(runner *r, const char *ctx, bool special, const 
         if (st != AFM_OK) break;
         int32_t ncont = nw - nc;
         if (ncont <= 0) { free(wids); st = afm_error(AFM_ERR_FORMAT, "choice %d adds no tokens to the context", c); break; }
-        /* back to the end of the context; its last logits predict the first continuation token */
-        if (r->no_reuse || r->n_cache < nc || memcmp(r->cache, cids, (size_t)nc * sizeof *cids) != 0) {
+        const int32_t *cont = wids + nc;
+        if (conts_json) cJSON_AddItemToArray(conts_json, int_array(cont, ncont));
+        if (r->no_reuse) { /* baseline: this choice's context from an empty cache */
             st = feed(r, cids, nc);
-        } else {
-            st = afm_session_rewind(r->sess, nc);
-            r->n_cache = nc;
-        }
-        float *rows = st == AFM_OK ? malloc((size_t)ncont * r->n_vocab * sizeof(float)) : NULL;
-        if (st == AFM_OK && !rows) st = afm_error(AFM_ERR_NOMEM, "continuation logits");
-        if (st == AFM_OK) st = append(r, wids + nc, ncont, rows);
-        if (st == AFM_OK) {
-            double s = log_softmax_at(ctx_last, r->n_vocab, wids[nc]);
-            bool g = argmax(ctx_last, r->n_vocab) == wids[nc];
-            for (int32_t i = 1; i < ncont; i++) {
-                const float *row = rows + (size_t)(i - 1) * r->n_vocab;
-                s += log_softmax_at(row, r->n_vocab, wids[nc + i]);
-                g = g && argmax(row, r->n_vocab) == wids[nc + i];
+            if (st == AFM_OK) {
+                memcpy(ctx_last, r->last, (size_t)r->n_vocab * sizeof(float));
+                ctx_lse = log_sum_exp(ctx_last, r->n_vocab);
+                ctx_best = argmax(ctx_last, r->n_vocab);
             }
+        }
+        double s = st == AFM_OK ? (double)ctx_last[cont[0]] - ctx_lse : 0;
+        bool g = ctx_best == cont[0];
+        if (st == AFM_OK && ncont > 1) {
+            /* back to the end of the context, then c_0..c_{k-2}: row i predicts c_{i+1} */
+            if (r->n_cache < nc || memcmp(r->cache, cids, (size_t)nc * sizeof *cids) != 0) st = feed(r, cids, nc);
+            if (st == AFM_OK) st = afm_session_rewind(r->sess, nc);
+            if (st == AFM_OK) r->n_cache = nc;
+            float *rows = st == AFM_OK ? malloc((size_t)(ncont - 1) * r->n_vocab * sizeof(float)) : NULL;
+            if (st == AFM_OK && !rows) st = afm_error(AFM_ERR_NOMEM, "continuation logits");
+            if (st == AFM_OK) st = append(r, cont, ncont - 1, rows);
+            for (int32_t i = 1; st == AFM_OK && i < ncont; i++) {
+                const float *row = rows + (size_t)(i - 1) * r->n_vocab;
+                s += (double)row[cont[i]] - log_sum_exp(row, r->n_vocab);
+                g = g && argmax(row, r->n_vocab) == cont[i];
+            }
+            free(rows);
+        }
+        if (st == AFM_OK) {
             lp[c] = s;
             if (greedy) greedy[c] = g;
         }
-        free(rows);
         free(wids);
     }
     free(ctx_last);
@@ -239,69 +281,121 @@ static cJSON *item_error(size_t i, const char *what) {
     return rec;
 }
 
-static afm_status run_choice(runner *r, const afm_eval_task *task, const afm_eval_dataset *d, size_t n,
-                             const afm_eval_run_options *o, afm_eval_results *res, afm_progress *pb) {
-    afm_eval_prompts pr;
-    AFM_TRY(afm_eval_prompts_init(&pr, task->name, o->shots < 0 ? task->default_shots : o->shots, o->data_path));
-    for (size_t i = 0; i < n; i++) {
-        const afm_eval_record *rec = &d->rec[i];
-        if (rec->error) { afm_eval_results_add_item(res, item_error(i, rec->error)); afm_progress_step(pb, 1); continue; }
-        afm_eval_choice_item ci;
-        afm_status st = afm_eval_prompts_choice(&pr, rec->json, &ci);
-        double lp[8];
-        if (st == AFM_OK) st = score_choices(r, ci.context, false, (const char *const *)ci.choices, ci.n_choices, lp, NULL);
-        if (st != AFM_OK) {
-            afm_eval_results_add_item(res, item_error(i, afm_last_error()));
-        } else {
-            int best = 0;
-            for (int c = 1; c < ci.n_choices; c++) if (lp[c] > lp[best]) best = c;
-            cJSON *j = cJSON_CreateObject();
-            cJSON_AddNumberToObject(j, "index", (double)i);
-            if (ci.subject) cJSON_AddStringToObject(j, "subject", ci.subject);
-            cJSON *arr = cJSON_AddArrayToObject(j, "logprobs");
-            for (int c = 0; c < ci.n_choices; c++) cJSON_AddItemToArray(arr, cJSON_CreateNumber(lp[c]));
-            cJSON_AddNumberToObject(j, "predicted", best);
-            cJSON_AddNumberToObject(j, "gold", ci.gold);
-            cJSON_AddBoolToObject(j, "correct", best == ci.gold);
-            afm_eval_results_add(res, "accuracy", best == ci.gold);
-            afm_eval_results_add_item(res, j);
-        }
-        afm_eval_choice_item_free(&ci);
-        afm_progress_step(pb, 1);
+/* One multiple-choice item: its record; the accuracy sample goes to `metrics`. */
+static cJSON *choice_item(runner *r, afm_eval_prompts *pr, const afm_eval_record *rec, size_t i, afm_eval_results *metrics) {
+    if (rec->error) return item_error(i, rec->error);
+    afm_eval_choice_item ci;
+    afm_status st = afm_eval_prompts_choice(pr, rec->json, &ci);
+    if (st != AFM_OK) return item_error(i, afm_last_error());
+    double lp[8];
+    cJSON *toks = r->record_tokens ? cJSON_CreateObject() : NULL;
+    st = score_choices(r, ci.context, false, (const char *const *)ci.choices, ci.n_choices, lp, NULL, toks);
+    cJSON *j;
+    if (st != AFM_OK) {
+        j = item_error(i, afm_last_error());
+        cJSON_Delete(toks);
+    } else {
+        int best = 0;
+        for (int c = 1; c < ci.n_choices; c++) if (lp[c] > lp[best]) best = c;
+        j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "index", (double)i);
+        if (ci.subject) cJSON_AddStringToObject(j, "subject", ci.subject);
+        cJSON *arr = cJSON_AddArrayToObject(j, "logprobs");
+        for (int c = 0; c < ci.n_choices; c++) cJSON_AddItemToArray(arr, cJSON_CreateNumber(lp[c]));
+        cJSON_AddNumberToObject(j, "predicted", best);
+        cJSON_AddNumberToObject(j, "gold", ci.gold);
+        cJSON_AddBoolToObject(j, "correct", best == ci.gold);
+        if (toks) cJSON_AddItemToObject(j, "tokens", toks);
+        afm_eval_results_add(metrics, "accuracy", best == ci.gold);
     }
-    afm_eval_prompts_free(&pr);
-    return AFM_OK;
+    afm_eval_choice_item_free(&ci);
+    return j;
 }
 
-static afm_status run_generate(runner *r, const afm_eval_task *task, const afm_eval_dataset *d, size_t n,
-                               const afm_eval_run_options *o, afm_eval_results *res, afm_progress *pb) {
+/* One generation item: greedy response, graded by the task's scorer into `metrics`. */
+static cJSON *generate_item(runner *r, const afm_eval_task *task, afm_eval_prompts *pr, const afm_eval_record *rec,
+                            size_t i, const afm_eval_run_options *o, afm_eval_results *metrics) {
+    if (rec->error) return item_error(i, rec->error);
+    afm_eval_gen_item g;
+    afm_status st = afm_eval_prompts_generate(pr, rec->json, o->chat ? afm_tokenizer_chat_template(r->tok) : NULL, &g);
+    char *text = NULL;
+    bool trunc = false;
+    if (st == AFM_OK) st = generate(r, g.prompt, g.special, o->max_tokens > 0 ? o->max_tokens : g.max_tokens,
+                                    (const char *const *)g.stops, &text, &trunc);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "index", (double)i);
+    if (st == AFM_OK) {
+        cJSON_AddStringToObject(j, "response", text);
+        if (trunc) cJSON_AddBoolToObject(j, "context_full", true);
+        st = task->score(rec->json, text, j, metrics);
+    }
+    if (st != AFM_OK) { cJSON_Delete(j); j = item_error(i, afm_last_error()); }
+    free(text);
+    afm_eval_gen_item_free(&g);
+    return j;
+}
+
+/* Choice and generation items are spread over parallel runners (one session each): worker w
+ * takes the contiguous items [lo_w, hi_w), so an MMLU subject's questions stay together and keep
+ * sharing their few-shot prefix. Records land in recs[i] and metric samples in the worker's own
+ * results; both are merged in data order afterwards, so the output does not depend on the number
+ * of workers. */
+typedef struct work {
+    const afm_eval_task *task;
+    const afm_eval_dataset *d;
+    const afm_eval_run_options *o;
+    runner *runners;
+    afm_eval_results *metrics;  /* one per worker */
+    cJSON **recs;               /* n */
+    size_t n;
+    afm_status *status;         /* one per worker */
+    afm_progress *pb;
+    pthread_mutex_t mu;         /* guards pb */
+} work;
+
+static void items_worker(void *ctx, int ith, int nth) {
+    work *w = ctx;
+    long lo, hi;
+    afm_split_range((long)w->n, ith, nth, &lo, &hi);
     afm_eval_prompts pr;
-    AFM_TRY(afm_eval_prompts_init(&pr, task->name, o->shots < 0 ? task->default_shots : o->shots, o->data_path));
-    const char *tmpl = afm_tokenizer_chat_template(r->tok);
-    for (size_t i = 0; i < n; i++) {
-        const afm_eval_record *rec = &d->rec[i];
-        if (rec->error) { afm_eval_results_add_item(res, item_error(i, rec->error)); afm_progress_step(pb, 1); continue; }
-        afm_eval_gen_item g;
-        afm_status st = afm_eval_prompts_generate(&pr, rec->json, o->chat ? tmpl : NULL, &g);
-        char *text = NULL;
-        bool trunc = false;
-        if (st == AFM_OK) st = generate(r, g.prompt, g.special, o->max_tokens > 0 ? o->max_tokens : g.max_tokens,
-                                        (const char *const *)g.stops, &text, &trunc);
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddNumberToObject(j, "index", (double)i);
-        if (st == AFM_OK) {
-            cJSON_AddStringToObject(j, "response", text);
-            if (trunc) cJSON_AddBoolToObject(j, "context_full", true);
-            st = task->score(rec->json, text, j, res);
-        }
-        if (st != AFM_OK) { cJSON_Delete(j); j = item_error(i, afm_last_error()); }
-        afm_eval_results_add_item(res, j);
-        free(text);
-        afm_eval_gen_item_free(&g);
-        afm_progress_step(pb, 1);
+    const afm_eval_task *t = w->task;
+    w->status[ith] = afm_eval_prompts_init(&pr, t->name, w->o->shots < 0 ? t->default_shots : w->o->shots, w->o->data_path);
+    if (w->status[ith] != AFM_OK) return;
+    for (long i = lo; i < hi; i++) {
+        const afm_eval_record *rec = &w->d->rec[i];
+        w->recs[i] = t->kind == AFM_EVAL_CHOICE ? choice_item(&w->runners[ith], &pr, rec, (size_t)i, &w->metrics[ith])
+                                                : generate_item(&w->runners[ith], t, &pr, rec, (size_t)i, w->o, &w->metrics[ith]);
+        pthread_mutex_lock(&w->mu);
+        afm_progress_step(w->pb, 1);
+        pthread_mutex_unlock(&w->mu);
     }
     afm_eval_prompts_free(&pr);
-    return AFM_OK;
+}
+
+static afm_status run_items(runner *runners, int n_workers, const afm_eval_task *task, const afm_eval_dataset *d, size_t n,
+                            const afm_eval_run_options *o, afm_eval_results *res, afm_progress *pb) {
+    work w = {.task = task, .d = d, .o = o, .runners = runners, .n = n, .pb = pb};
+    w.metrics = calloc((size_t)n_workers, sizeof *w.metrics);
+    w.status = calloc((size_t)n_workers, sizeof *w.status);
+    w.recs = calloc(n ? n : 1, sizeof *w.recs);
+    afm_pool *pool = NULL;
+    afm_status st = w.metrics && w.status && w.recs ? AFM_OK : afm_error(AFM_ERR_NOMEM, "eval work lists");
+    for (int k = 0; k < n_workers && st == AFM_OK; k++) st = afm_eval_results_init(&w.metrics[k], task->name);
+    if (st == AFM_OK && n_workers > 1) st = afm_pool_create(n_workers, &pool);
+    if (st == AFM_OK) {
+        pthread_mutex_init(&w.mu, NULL);
+        afm_pool_run(pool, items_worker, &w); /* NULL pool (one worker): runs on this thread */
+        pthread_mutex_destroy(&w.mu);
+        for (int k = 0; k < n_workers && st == AFM_OK; k++) st = w.status[k];
+        for (size_t i = 0; i < n; i++) afm_eval_results_add_item(res, w.recs[i]);
+        for (int k = 0; k < n_workers && st == AFM_OK; k++) st = afm_eval_results_merge(res, &w.metrics[k]);
+    }
+    afm_pool_free(pool);
+    for (int k = 0; w.metrics && k < n_workers; k++) afm_eval_results_free(&w.metrics[k]);
+    free(w.metrics);
+    free(w.status);
+    free(w.recs);
+    return st;
 }
 
 /* Perplexity over each item's "text" (JSONL) or the whole file: windows of n_ctx tokens, every
@@ -328,7 +422,8 @@ static afm_status run_perplexity(runner *r, const afm_eval_dataset *d, size_t n,
                 st = append(r, ids + w + k, b, rows);
                 for (int32_t t = 0; st == AFM_OK && t < b; t++) {
                     int32_t target = ids[w + k + t + 1];
-                    dn -= log_softmax_at(rows + (size_t)t * r->n_vocab, r->n_vocab, target);
+                    const float *row = rows + (size_t)t * r->n_vocab;
+                    dn -= (double)row[target] - log_sum_exp(row, r->n_vocab);
                     const char *tb;
                     size_t tl;
                     if (afm_tokenizer_token_bytes(r->tok, target, &tb, &tl) == AFM_OK) db += (double)tl;
@@ -369,47 +464,84 @@ afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset 
                               const afm_eval_run_options *opt, afm_eval_results *res) {
     if (task->kind == AFM_EVAL_PAIRWISE)
         return afm_error(AFM_ERR_INVALID_ARG, "task '%s' judges given responses: use afm_eval_run_pairwise", task->name);
-    runner r;
-    afm_status st = runner_open(&r, model_path, opt);
-    if (st != AFM_OK) { runner_close(&r); return st; }
-    r.no_reuse = opt->no_prefix_cache;
-    if (r.no_reuse) cJSON_AddBoolToObject(res->config, "no_prefix_cache", true);
+    if (opt->parallel < 0) return afm_error(AFM_ERR_INVALID_ARG, "--parallel %d: expected >= 0", opt->parallel);
     size_t n = data ? data->n : 0;
     if (opt->limit > 0 && (size_t)opt->limit < n) n = (size_t)opt->limit;
-    cJSON_AddNumberToObject(res->config, "n_ctx", r.n_ctx);
-    double t0 = afm_eval_now_s();
-    cJSON_AddNumberToObject(res->config, "shots", opt->shots < 0 ? task->default_shots : opt->shots);
-    afm_progress pb;
-    afm_progress_start(&pb, opt->progress ? stderr : NULL, task->name, (int64_t)n);
-    if (task->kind == AFM_EVAL_CHOICE) st = run_choice(&r, task, data, n, opt, res, &pb);
-    else if (task->kind == AFM_EVAL_GENERATE) st = run_generate(&r, task, data, n, opt, res, &pb);
-    else st = run_perplexity(&r, data, n, res, &pb);
-    afm_progress_end(&pb);
-    if (st == AFM_OK && task->finish) task->finish(res);
-    cJSON_AddNumberToObject(res->config, "seconds", afm_eval_now_s() - t0);
-    runner_close(&r);
+    /* threads in all; parallel sessions (default: one single-threaded session per thread for
+     * choice and generation tasks, which scale better than threads inside one session) */
+    int threads = opt->n_threads > 0 ? opt->n_threads : afm_cpu_count();
+    int workers = task->kind == AFM_EVAL_PERPLEXITY ? 1 : opt->parallel > 0 ? opt->parallel : threads;
+    if ((size_t)workers > n) workers = n > 0 ? (int)n : 1;
+    if (workers > 256) workers = 256;
+    int per = threads / workers > 0 ? threads / workers : 1;
+    afm_model *model = NULL;
+    afm_tokenizer *tok = NULL;
+    runner *rs = calloc((size_t)workers, sizeof *rs);
+    afm_status st = rs ? afm_model_load(model_path, &model) : afm_error(AFM_ERR_NOMEM, "runners");
+    if (st == AFM_OK) st = afm_tokenizer_load(model_path, NULL, &tok);
+    for (int k = 0; k < workers && st == AFM_OK; k++) st = runner_open(&rs[k], model, tok, per, opt);
+    if (st == AFM_OK) {
+        if (opt->no_prefix_cache) cJSON_AddBoolToObject(res->config, "no_prefix_cache", true);
+        cJSON_AddNumberToObject(res->config, "n_ctx", rs[0].n_ctx);
+        cJSON_AddNumberToObject(res->config, "shots", opt->shots < 0 ? task->default_shots : opt->shots);
+        cJSON_AddNumberToObject(res->config, "sessions", workers);
+        cJSON_AddNumberToObject(res->config, "threads_per_session", per);
+        if (task->kind == AFM_EVAL_GENERATE) {
+            if (opt->max_tokens > 0) cJSON_AddNumberToObject(res->config, "max_tokens", opt->max_tokens);
+            cJSON_AddBoolToObject(res->config, "chat_template", opt->chat);
+        }
+        double t0 = afm_eval_now_s();
+        afm_progress pb;
+        afm_progress_start(&pb, opt->progress ? stderr : NULL, task->name, (int64_t)n);
+        if (task->kind == AFM_EVAL_PERPLEXITY) st = run_perplexity(&rs[0], data, n, res, &pb);
+        else st = run_items(rs, workers, task, data, n, opt, res, &pb);
+        afm_progress_end(&pb);
+        if (st == AFM_OK && task->finish) task->finish(res);
+        cJSON_AddNumberToObject(res->config, "seconds", afm_eval_now_s() - t0);
+        runner tot = {0};
+        for (int k = 0; k < workers; k++) {
+            tot.n_forward += rs[k].n_forward;
+            tot.n_reused += rs[k].n_reused;
+            tot.n_forward_calls += rs[k].n_forward_calls;
+            tot.t_forward += rs[k].t_forward;
+            tot.t_tokenize += rs[k].t_tokenize;
+        }
+        cJSON *prof = cJSON_AddObjectToObject(res->config, "profile"); /* seconds summed over sessions */
+        cJSON_AddNumberToObject(prof, "tokens_forward", tot.n_forward);
+        cJSON_AddNumberToObject(prof, "tokens_reused", tot.n_reused);
+        cJSON_AddNumberToObject(prof, "forward_calls", tot.n_forward_calls);
+        cJSON_AddNumberToObject(prof, "forward_seconds", tot.t_forward);
+        cJSON_AddNumberToObject(prof, "tokenize_seconds", tot.t_tokenize);
+    }
+    for (int k = 0; rs && k < workers; k++) runner_close(&rs[k]);
+    free(rs);
+    afm_tokenizer_free(tok);
+    afm_model_free(model);
     return st;
 }
 
 /* ---------------------------------------------------------------- access for other drivers */
 
-struct afm_eval_model { runner r; };
+struct afm_eval_model { afm_model *model; afm_tokenizer *tok; runner r; };
+
+void afm_eval_model_close(afm_eval_model *m) {
+    if (!m) return;
+    runner_close(&m->r);
+    afm_tokenizer_free(m->tok);
+    afm_model_free(m->model);
+    free(m);
+}
 
 afm_status afm_eval_model_open(const char *model_path, const afm_eval_run_options *opt, afm_eval_model **out) {
     *out = NULL;
     afm_eval_model *m = calloc(1, sizeof *m);
     if (!m) return afm_error(AFM_ERR_NOMEM, "judge model");
-    afm_status st = runner_open(&m->r, model_path, opt);
-    if (st != AFM_OK) { runner_close(&m->r); free(m); return st; }
-    m->r.no_reuse = opt->no_prefix_cache;
+    afm_status st = afm_model_load(model_path, &m->model);
+    if (st == AFM_OK) st = afm_tokenizer_load(model_path, NULL, &m->tok);
+    if (st == AFM_OK) st = runner_open(&m->r, m->model, m->tok, opt->n_threads, opt);
+    if (st != AFM_OK) { afm_eval_model_close(m); return st; }
     *out = m;
     return AFM_OK;
-}
-
-void afm_eval_model_close(afm_eval_model *m) {
-    if (!m) return;
-    runner_close(&m->r);
-    free(m);
 }
 
 const char *afm_eval_model_chat_template(const afm_eval_model *m) { return afm_tokenizer_chat_template(m->r.tok); }
@@ -417,5 +549,5 @@ int32_t afm_eval_model_n_ctx(const afm_eval_model *m) { return m->r.n_ctx; }
 
 afm_status afm_eval_model_loglik(afm_eval_model *m, const char *context, bool special, const char *const *conts, int n,
                                  double *lp) {
-    return score_choices(&m->r, context, special, conts, n, lp, NULL);
+    return score_choices(&m->r, context, special, conts, n, lp, NULL, NULL);
 }

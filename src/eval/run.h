@@ -11,12 +11,15 @@
 typedef struct afm_eval_run_options {
     int64_t limit;        /* 0: all items */
     int shots;            /* -1: the task's default */
-    int n_threads;        /* 0: all cores */
+    int n_threads;        /* threads in all; 0: all cores */
+    int parallel;         /* sessions working on disjoint items, threads split among them; 0: one
+                           * single-threaded session per thread (perplexity: always one session) */
     int n_ctx;            /* 0: the model's context (capped at 4096) */
     int max_tokens;       /* generation cap; 0: the task's default */
     bool progress;        /* progress bar with ETA on stderr */
     bool chat;            /* wrap generation prompts in the model's chat template */
     bool no_prefix_cache; /* evaluate every request from an empty cache (for checks and benchmarks) */
+    bool record_tokens;   /* multiple choice: store context and continuation token ids per item */
     const char *adapter;  /* LoRA adapter file (llama.cpp GGUF LoRA format, afm/adapter.h), or NULL */
     float adapter_scale;  /* user scale of the adapter (1: as trained) */
     const char *data_path; /* the data file or folder (MMLU few-shot examples are found beside it) */

@@ -21,15 +21,16 @@ with open(sys.argv[2] + "/bq.jsonl", "w") as f:
     f.write('{"passage": "no question here"}\n')
 open(sys.argv[2] + "/t.txt", "w").write(fx["perplexity"]["text"])
 PY
-for mode in shared separate; do
-  flag=""; [ $mode = separate ] && flag=--no-prefix-cache
-  "$AFM" eval -m "$T/s.gguf" --task boolq --data "$T/bq.jsonl" --threads 1 --no-progress $flag --out "$T/$mode.json" > /dev/null 2>&1 \
+for mode in shared separate parallel; do
+  flag="--threads 1"; [ $mode = separate ] && flag="--threads 1 --no-prefix-cache"
+  [ $mode = parallel ] && flag="--threads 3 --parallel 3"   # three sessions on disjoint items
+  "$AFM" eval -m "$T/s.gguf" --task boolq --data "$T/bq.jsonl" --no-progress $flag --out "$T/$mode.json" > /dev/null 2>&1 \
     || fail "boolq run ($mode)"
 done
 python3 - "$FX" "$T" <<'PY' || fail "log-likelihoods differ from the numpy reference"
 import json, sys
 fx = json.load(open(sys.argv[1]))
-for mode in ("shared", "separate"):
+for mode in ("shared", "separate", "parallel"):
     r = json.load(open(f"{sys.argv[2]}/{mode}.json"))
     items = r["items"]
     assert len(items) == len(fx["items"]) + 1, len(items)
@@ -39,6 +40,11 @@ for mode in ("shared", "separate"):
             assert abs(a - b) < 1e-3, (mode, got["logprobs"], want["logprobs"])
         assert got["gold"] == int(want["answer"])
         assert got["predicted"] == max(range(2), key=lambda c: want["logprobs"][c])
+    assert [it["index"] for it in items[:-1]] == list(range(len(fx["items"]))), "records out of data order"
+    if mode == "parallel":  # sessions split the items; every number must equal the one-session run's
+        one = json.load(open(f"{sys.argv[2]}/shared.json"))
+        assert [i.get("logprobs") for i in one["items"]] == [i.get("logprobs") for i in items], "parallel run differs"
+        assert one["scores"] == r["scores"] and one["stderr"] == r["stderr"], (one["scores"], r["scores"])
     print(mode, "max |diff|", max(abs(a - b) for g, w in zip(items, fx["items"]) for a, b in zip(g["logprobs"], w["logprobs"])))
 PY
 "$AFM" eval -m "$T/s.gguf" --task perplexity --data "$T/t.txt" --threads 1 --no-progress --out "$T/p.json" > /dev/null 2>&1 || fail "perplexity run"

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# afm eval's MMLU (5-shot) and BoolQ per-choice log-probabilities on SmolLM2-135M-Instruct Q4_1
+# against llama.cpp's (tests/fixtures/eval/llamacpp_choice/reference.json, written by
+# scripts/reference/llamacpp_choice_logprobs.py with llama-cpp-python 0.3.36; 12 MMLU + 12 BoolQ
+# items, 72 choices).
+# Required (the test fails otherwise):
+#   - afm's context and continuation token ids equal llama.cpp's, item by item (same prompt text,
+#     same lm-eval context/continuation split);
+#   - |afm - llama.cpp (f32 KV)| <= MAX_GUARD nats for every choice and <= MEAN_GUARD on average;
+#   - afm picks llama.cpp's answer wherever llama.cpp's best choice leads its second by > MARGIN_GUARD.
+# Reported (issue 4 criterion 5: within 0.01 nats, same answer where the margin exceeds 0.05):
+# NOT MET, and not meetable between two 8-bit-activation implementations of this model: llama.cpp
+# with its default f16 KV cache and with an f32 one differ from each other by up to 0.57 nats
+# (mean 0.065) on these very items; afm is as far from llama.cpp (f32 KV: max 0.33, mean 0.068)
+# as llama.cpp's two configurations are from each other. See docs/eval.md "llama.cpp cross-check"
+# for the exact float64 reference that locates the differences. A wrong split, position or
+# prefix reuse is off by nats and fails the guards.
+# With AFM_EVAL_EXACT=1 (slow: converts the model to f32, ~540 MB in a temp folder) afm also runs
+# the dequantized f32 model (f32 activations, no 8-bit quantization) and must equal the float64
+# reference (scripts/reference/smollm2_exact_logprobs.py, "logprobs_exact" on 8 items) to 1e-4 nats
+# (measured 6e-6).
+# Exit 77 (skipped) when the model file has not been fetched (scripts/fetch_smollm2.sh).
+set -euo pipefail
+AFM=${AFM_BIN:?}
+SRC=${AFM_SOURCE_DIR:?}
+MODEL=${AFM_SMOLLM2:-$SRC/models/SmolLM2-135M-Instruct.Q4_1.gguf}
+FX=$SRC/tests/fixtures/eval/llamacpp_choice
+[ -f "$MODEL" ] || { echo "skipped: $MODEL not found (scripts/fetch_smollm2.sh)"; exit 77; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$AFM" eval -m "$MODEL" --task mmlu --data "$FX/mmlu" --threads 1 --record-tokens --no-progress --out "$T/mmlu.json" > /dev/null \
+  || fail "mmlu run"
+"$AFM" eval -m "$MODEL" --task boolq --data "$FX/boolq.jsonl" --threads 1 --record-tokens --no-progress --out "$T/boolq.json" > /dev/null \
+  || fail "boolq run"
+python3 - "$FX/reference.json" "$T" <<'PY' || fail "afm differs from llama.cpp"
+import json, sys
+TOL, MARGIN = 0.01, 0.05                          # issue 4's bar: reported
+MAX_GUARD, MEAN_GUARD, MARGIN_GUARD = 0.8, 0.15, 0.2  # enforced (measured 0.33 / 0.068; 22/22 agree)
+ref = json.load(open(sys.argv[1]))
+want = {"mmlu": sorted([it for it in ref["items"] if it["task"] == "mmlu"], key=lambda it: it["subject"]),
+        "boolq": [it for it in ref["items"] if it["task"] == "boolq"]}
+bad, issue = [], []
+diffs = {"f16kv": [], "f32kv": []}
+for task in ("mmlu", "boolq"):
+    got = json.load(open(f"{sys.argv[2]}/{task}.json"))
+    assert got["n_errors"] == 0 and len(got["items"]) == len(want[task]), (task, got["n_errors"], len(got["items"]))
+    for g, w in zip(got["items"], want[task]):
+        name = f"{task} {w.get('subject', '')} row {w['row']}"
+        assert g["tokens"]["context"] == w["context_tokens"], f"{name}: context tokens differ from llama.cpp's"
+        assert g["tokens"]["continuations"] == w["continuation_tokens"], f"{name}: continuation tokens differ"
+        assert g["gold"] == w["gold"], name
+        for kv in diffs:
+            diffs[kv] += [abs(a - b) for a, b in zip(g["logprobs"], w["logprobs_" + kv])]
+        d32 = max(abs(a - b) for a, b in zip(g["logprobs"], w["logprobs_f32kv"]))
+        d16 = max(abs(a - b) for a, b in zip(g["logprobs"], w["logprobs_f16kv"]))
+        lp = w["logprobs_f16kv"]
+        order = sorted(range(len(lp)), key=lambda c: -lp[c])
+        margin = lp[order[0]] - lp[order[1]]
+        if d16 > TOL:
+            issue.append(name)
+        if margin > MARGIN and g["predicted"] != order[0]:
+            issue.append(f"{name} (answer; margin {margin:.3f})")
+        if d32 > MAX_GUARD:
+            bad.append(f"{name}: max |afm - llama.cpp f32 KV| = {d32:.4f} nats (afm {g['logprobs']}, llama.cpp {w['logprobs_f32kv']})")
+        if margin > MARGIN_GUARD and g["predicted"] != order[0]:
+            bad.append(f"{name}: afm picks {g['predicted']}, llama.cpp {order[0]} with margin {margin:.3f}")
+for kv, d in diffs.items():
+    print(f"afm vs llama.cpp ({kv}): {len(d)} choices, max |diff| {max(d):.5f} nats, mean {sum(d) / len(d):.5f}")
+print(f"llama.cpp f16 vs f32 KV cache: max {ref['f16kv_vs_f32kv_max']:.5f}, mean {ref['f16kv_vs_f32kv_mean']:.5f}")
+mean32 = sum(diffs["f32kv"]) / len(diffs["f32kv"])
+if mean32 > MEAN_GUARD:
+    bad.append(f"mean |afm - llama.cpp f32 KV| = {mean32:.4f} nats > {MEAN_GUARD}")
+print(f"issue 4 criterion 5 (|diff| <= {TOL} vs llama.cpp defaults, same answer where margin > {MARGIN}): "
+      + ("met" if not issue else f"NOT MET ({len(issue)} failed checks over {len(want['mmlu']) + len(want['boolq'])} items)"))
+for b in bad:
+    print("FAIL", b)
+sys.exit(1 if bad else 0)
+PY
+if [ "${AFM_EVAL_EXACT:-0}" = 1 ]; then
+  "$AFM" convert "$MODEL" -o "$T/f32.gguf" --type f32 > /dev/null || fail "f32 conversion"
+  "$AFM" eval -m "$T/f32.gguf" --task mmlu --data "$FX/mmlu" --threads 1 --record-tokens --no-progress --out "$T/m32.json" > /dev/null \
+    || fail "f32 mmlu run"
+  "$AFM" eval -m "$T/f32.gguf" --task boolq --data "$FX/boolq.jsonl" --threads 1 --record-tokens --no-progress --out "$T/b32.json" > /dev/null \
+    || fail "f32 boolq run"
+  python3 - "$FX/reference.json" "$T/m32.json" "$T/b32.json" <<'PY' || fail "afm (f32 weights) differs from the float64 reference"
+import json, sys
+ref = json.load(open(sys.argv[1]))
+got = {tuple(g["tokens"]["context"]): g["logprobs"] for p in sys.argv[2:] for g in json.load(open(p))["items"]}
+d = [abs(a - b) for it in ref["items"] if "logprobs_exact" in it for a, b in zip(got[tuple(it["context_tokens"])], it["logprobs_exact"])]
+print(f"afm (dequantized f32 weights) vs float64 reference: {len(d)} choices, max |diff| {max(d):.2e} nats")
+sys.exit(0 if len(d) >= 20 and max(d) < 1e-4 else 1)
+PY
+fi
+echo "eval vs llama.cpp: ok"
