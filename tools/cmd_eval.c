@@ -31,7 +31,7 @@ static void usage(FILE *f) {
             "\"output\"), in both orders; responses are {\"response\": ...} or {\"output\": ...} records.\n"
             "--threads N: threads in all (default: all cores). --parallel P: P model sessions work on\n"
             "disjoint items with N/P threads each (default: one single-threaded session per thread;\n"
-            "perplexity always uses one). Results do not depend on N or P.\n"
+            "perplexity always uses one). Results do not depend on N or P (up to float rounding).\n"
             "--no-prefix-cache: score every choice from an empty KV cache (benchmark baseline).\n"
             "--record-tokens: multiple-choice records also hold the context and continuation token ids.\n");
 }

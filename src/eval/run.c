@@ -338,8 +338,8 @@ static cJSON *generate_item(runner *r, const afm_eval_task *task, afm_eval_promp
 /* Choice and generation items are spread over parallel runners (one session each): worker w
  * takes the contiguous items [lo_w, hi_w), so an MMLU subject's questions stay together and keep
  * sharing their few-shot prefix. Records land in recs[i] and metric samples in the worker's own
- * results; both are merged in data order afterwards, so the output does not depend on the number
- * of workers. */
+ * results; both are merged in data order afterwards. Numbers equal a one-session run's up to float
+ * rounding (which earlier item's batches computed a reused prefix differs). */
 typedef struct work {
     const afm_eval_task *task;
     const afm_eval_dataset *d;

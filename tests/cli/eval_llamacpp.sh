@@ -90,6 +90,9 @@ ref = json.load(open(sys.argv[1]))
 got = {tuple(g["tokens"]["context"]): g["logprobs"] for p in sys.argv[2:] for g in json.load(open(p))["items"]}
 d = [abs(a - b) for it in ref["items"] if "logprobs_exact" in it for a, b in zip(got[tuple(it["context_tokens"])], it["logprobs_exact"])]
 print(f"afm (dequantized f32 weights) vs float64 reference: {len(d)} choices, max |diff| {max(d):.2e} nats")
+q = {tuple(g["tokens"]["context"]): g["logprobs"] for t in ("mmlu", "boolq") for g in json.load(open(f"{sys.argv[2].rsplit('/', 1)[0]}/{t}.json"))["items"]}
+e = [abs(a - b) for it in ref["items"] if "logprobs_exact" in it for a, b in zip(q[tuple(it["context_tokens"])], it["logprobs_exact"])]
+print(f"afm (Q4_1, 8-bit activations) vs float64 reference: max |diff| {max(e):.4f} nats, mean {sum(e) / len(e):.4f}")
 sys.exit(0 if len(d) >= 20 and max(d) < 1e-4 else 1)
 PY
 fi

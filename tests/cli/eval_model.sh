@@ -41,10 +41,13 @@ for mode in ("shared", "separate", "parallel"):
         assert got["gold"] == int(want["answer"])
         assert got["predicted"] == max(range(2), key=lambda c: want["logprobs"][c])
     assert [it["index"] for it in items[:-1]] == list(range(len(fx["items"]))), "records out of data order"
-    if mode == "parallel":  # sessions split the items; every number must equal the one-session run's
-        one = json.load(open(f"{sys.argv[2]}/shared.json"))
-        assert [i.get("logprobs") for i in one["items"]] == [i.get("logprobs") for i in items], "parallel run differs"
-        assert one["scores"] == r["scores"] and one["stderr"] == r["stderr"], (one["scores"], r["scores"])
+    if mode == "parallel":  # sessions split the items: same numbers as one session, up to float rounding
+        one = json.load(open(f"{sys.argv[2]}/shared.json"))  # (a reused prefix was computed in other batches)
+        d = max(abs(a - b) for x, y in zip(one["items"], items) if "logprobs" in x for a, b in zip(x["logprobs"], y["logprobs"]))
+        assert d < 1e-4, f"parallel run differs by {d}"
+        assert [i.get("predicted") for i in one["items"]] == [i.get("predicted") for i in items], "parallel verdicts differ"
+        assert one["counts"] == r["counts"] and one["scores"] == r["scores"], (one["scores"], r["scores"])
+        print("parallel vs one session: max |diff|", d)
     print(mode, "max |diff|", max(abs(a - b) for g, w in zip(items, fx["items"]) for a, b in zip(g["logprobs"], w["logprobs"])))
 PY
 "$AFM" eval -m "$T/s.gguf" --task perplexity --data "$T/t.txt" --threads 1 --no-progress --out "$T/p.json" > /dev/null 2>&1 || fail "perplexity run"
