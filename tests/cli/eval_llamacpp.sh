@@ -11,14 +11,14 @@
 # Reported (issue 4 criterion 5: within 0.01 nats, same answer where the margin exceeds 0.05):
 # NOT MET, and not meetable between two 8-bit-activation implementations of this model: llama.cpp
 # with its default f16 KV cache and with an f32 one differ from each other by up to 0.57 nats
-# (mean 0.065) on these very items; afm is as far from llama.cpp (f32 KV: max 0.33, mean 0.068)
+# (mean 0.065) on these very items; afm is as far from llama.cpp (f32 KV: max 0.24, mean 0.067)
 # as llama.cpp's two configurations are from each other. See docs/eval.md "llama.cpp cross-check"
 # for the exact float64 reference that locates the differences. A wrong split, position or
 # prefix reuse is off by nats and fails the guards.
 # With AFM_EVAL_EXACT=1 (slow: converts the model to f32, ~540 MB in a temp folder) afm also runs
 # the dequantized f32 model (f32 activations, no 8-bit quantization) and must equal the float64
 # reference (scripts/reference/smollm2_exact_logprobs.py, "logprobs_exact" on 8 items) to 1e-4 nats
-# (measured 6e-6).
+# (measured 7e-6).
 # Exit 77 (skipped) when the model file has not been fetched (scripts/fetch_smollm2.sh).
 set -euo pipefail
 AFM=${AFM_BIN:?}
@@ -37,7 +37,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 python3 - "$FX/reference.json" "$T" <<'PY' || fail "afm differs from llama.cpp"
 import json, sys
 TOL, MARGIN = 0.01, 0.05                          # issue 4's bar: reported
-MAX_GUARD, MEAN_GUARD, MARGIN_GUARD = 0.8, 0.15, 0.2  # enforced (measured 0.33 / 0.068; 22/22 agree)
+MAX_GUARD, MEAN_GUARD, MARGIN_GUARD = 0.8, 0.15, 0.2  # enforced (measured 0.24-0.33 / 0.067-0.068; 22/22 agree)
 ref = json.load(open(sys.argv[1]))
 want = {"mmlu": sorted([it for it in ref["items"] if it["task"] == "mmlu"], key=lambda it: it["subject"]),
         "boolq": [it for it in ref["items"] if it["task"] == "boolq"]}
