@@ -421,7 +421,12 @@ static void init_tables(void) {
 #if defined(__x86_64__)
     afm_gemm_fill_avx2(g_tables[AFM_ISA_AVX2]);
 #endif
+    /* AFM_ISA_AVX512 is only selected on CPUs with AVX-512 F/BW/VL/DQ and VNNI (base/cpu.c), all
+     * of which its kernels use; what it lacks (q5_0, q5_1) stays on AVX2. */
     memcpy(g_tables[AFM_ISA_AVX512], g_tables[AFM_ISA_AVX2], sizeof g_tables[0]);
+#if defined(__x86_64__)
+    afm_gemm_fill_avx512(g_tables[AFM_ISA_AVX512]);
+#endif
     afm_gemm_fn *p = g_packed[AFM_ISA_SCALAR];
     p[AFM_Q4_0] = gemmp_q4_0_scalar;
     p[AFM_Q4_1] = gemmp_q4_1_scalar;
@@ -431,6 +436,9 @@ static void init_tables(void) {
     afm_gemm_fill_packed_avx2(g_packed[AFM_ISA_AVX2]);
 #endif
     memcpy(g_packed[AFM_ISA_AVX512], g_packed[AFM_ISA_AVX2], sizeof g_packed[0]);
+#if defined(__x86_64__)
+    afm_gemm_fill_packed_avx512(g_packed[AFM_ISA_AVX512]);
+#endif
 }
 
 bool afm_matmul_supports(afm_dtype wt) {

@@ -187,9 +187,12 @@ int main(void) {
     check_act_quantizer();
     if (afm_pool_create(1, &p1) || afm_pool_create(2, &p2)) { fprintf(stderr, "pool\n"); return 1; }
     printf("best ISA here: %s\n", afm_isa_name(afm_isa_best()));
+    if (afm_isa_best() < AFM_ISA_AVX512)
+        printf("SKIP: cpu lacks avx512 (f/bw/vl/dq/vnni) or AFM_FORCE_ISA caps it: the avx512 kernels are not run here "
+               "(test_matmul_avx512_emu checks them emulated)\n");
     const afm_dtype types[] = {AFM_F32, AFM_F16, AFM_BF16, AFM_Q8_0, AFM_Q4_0, AFM_Q4_1, AFM_Q5_0, AFM_Q5_1, AFM_Q4_K, AFM_Q6_K};
     const int64_t Ts[] = {1, 2, 5, 17, 64};
-    const int64_t rows_list[] = {1, 7, 37, 16};
+    const int64_t rows_list[] = {1, 7, 37, 16, 40}; /* 40: two 16-row tiles and one 8-row group */
     for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
         afm_dtype wt = types[ti];
         int block = afm_dtype_get(wt)->block;
@@ -198,7 +201,7 @@ int main(void) {
         else if (block == 32) { cols_list[0] = 96; cols_list[1] = 224; }
         else { cols_list[0] = 256; cols_list[1] = 768; }
         for (int ci = 0; ci < 2; ci++)
-            for (size_t ri = 0; ri < 4; ri++)
+            for (size_t ri = 0; ri < sizeof rows_list / sizeof *rows_list; ri++)
                 for (size_t k = 0; k < 5; k++) run_case(p1, p2, wt, rows_list[ri], cols_list[ci], Ts[k]);
     }
     /* Bad arguments */

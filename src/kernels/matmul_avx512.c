@@ -1,0 +1,497 @@
+/* AVX-512 matmul kernels (F, BW, VL, DQ and VNNI; selected only when base/cpu.h reports the
+ * AVX-512 level, which requires all five). Each kernel computes exactly what its scalar twin in
+ * matmul.c computes: the same per-block integer dot products, only the float sums reordered.
+ *
+ * vpdpbusd (VNNI) multiplies unsigned bytes by signed bytes and adds each group of 4 products to
+ * an int32 lane: one instruction for the AVX2 maddubs + madd + add chain, with no int16 step.
+ * Activation codes x are signed (|x| <= 127), so the weight side must be unsigned:
+ *   q4_1:  w = nib in 0..15                          -> dot = sum nib*x
+ *   q4_0:  w = nib - 8, sum (nib - 8) x = sum nib*x - 8 * sum(x)           (sum(x) = act->sum)
+ *   q8_0:  w in -128..127, w ^ 0x80 = w + 128 as u8, sum w x = sum (w+128) x - 128 * sum(x)
+ * All exact in int32 (|dot| <= 32 * 255 * 127).
+ *
+ * q8_0 / q4_0 / q4_1 (row layout and afm_matmul_repack's packed layout): lanes are rows. The
+ * packed layout keeps 8 rows per group; a zmm holds two groups (16 rows: group 0 in the low 256
+ * bits, group 1 in the high), so D[k] lane i = code bytes 4k..4k+3 of row i and one vpdpbusd
+ * per 4 activation codes (broadcast) advances 16 rows. The row layout is transposed into the
+ * same form on the fly. Leftover rows (rows % 8) use a row-wise kernel (one row, 256-bit
+ * vpdpbusd over a block, w unsigned via |w| and x via sign(x, w)).
+ * f32 / f16 / bf16: NR x NT register tiles of 16-wide FMAs (f16 via vcvtph2ps, bf16 widened by a
+ * 16-bit shift: exact), masked loads for the tail; decode (one token) streams 4 rows at a time.
+ * q4_K / q6_K: one row x NT tokens; 64 codes per zmm, maddubs (u8 x s8 -> s16 pairs, no
+ * saturation: |pair| <= 2 * 63 * 127) then vpdpwssd with the sub-block scales (s16 x s16 pairs
+ * -> s32), the offsets from the activation's bsums as in the AVX2 kernels.
+ * Every output is one chain whose operations do not depend on the tile it was computed in, so
+ * results do not depend on the thread split. */
+#include "kernels/matmul_internal.h"
+#include "tensor/quant_blocks.h"
+#include <immintrin.h>
+#include <stddef.h>
+#include <string.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+INLINE float hsum8(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+INLINE float hsum16(__m512 v) {
+    return hsum8(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
+}
+
+/* Two 256-bit halves -> one zmm (lo in bits 0..255). */
+INLINE __m512i join256(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+enum { T_Q8_0, T_Q4_0, T_Q4_1 };
+
+/* ------------------------------------------------------------ row-wise 32-block kernel */
+
+/* 32 nibbles -> 32 bytes 0..15 in element order (low nibbles = elements 0..15). */
+INLINE __m256i nibbles32(const uint8_t *qs) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(raw), _mm_srli_epi16(raw, 4), 1);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+}
+
+/* One weight row against NT tokens over nb blocks: y[t*ldy] = sum_b dw_b dx_b dot_b (+ m terms).
+ * Signed types: u = |w| (as u8, also right for -128) and sign(x, w), so u * sign(x, w) = w * x. */
+INLINE void row_q(const int type, const int NT, const uint8_t *row, const uint8_t *xa, size_t xs, int64_t nb, float *y,
+                  int64_t ldy) {
+    __m256 acc[4];
+    float macc[4];
+    for (int t = 0; t < NT; t++) { acc[t] = _mm256_setzero_ps(); macc[t] = 0; }
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i w;
+        float dw, mw = 0;
+        if (type == T_Q8_0) {
+            const afm_block_q8_0 *blk = (const afm_block_q8_0 *)row + b;
+            w = _mm256_loadu_si256((const __m256i *)blk->qs);
+            dw = h2f(blk->d);
+        } else if (type == T_Q4_0) {
+            const afm_block_q4_0 *blk = (const afm_block_q4_0 *)row + b;
+            w = _mm256_sub_epi8(nibbles32(blk->qs), _mm256_set1_epi8(8));
+            dw = h2f(blk->d);
+        } else {
+            const afm_block_q4_1 *blk = (const afm_block_q4_1 *)row + b;
+            w = nibbles32(blk->qs);
+            dw = h2f(blk->d);
+            mw = h2f(blk->m);
+        }
+        __m256i wu = type == T_Q4_1 ? w : _mm256_sign_epi8(w, w);
+        for (int t = 0; t < NT; t++) {
+            const afm_act_q8 *a = (const afm_act_q8 *)(xa + t * xs) + b;
+            __m256i x = _mm256_loadu_si256((const __m256i *)a->qs);
+            if (type != T_Q4_1) x = _mm256_sign_epi8(x, w);
+            __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wu, x);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * a->d), acc[t]);
+            if (type == T_Q4_1) macc[t] += mw * (a->d * (float)a->sum);
+        }
+    }
+    for (int t = 0; t < NT; t++) y[t * ldy] = hsum8(acc[t]) + macc[t];
+}
+
+/* Rows one at a time (tokens by 4): the leftover rows of the 16/8-row kernels, and q8_0 decode
+ * on the row layout (no transposition needed). */
+INLINE void rows_q(const int type, const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs,
+                   int64_t ntok, int64_t nb, float *y, int64_t ldy) {
+    for (int64_t r = 0; r < nrows; r++) {
+        int64_t t = 0;
+        for (; t + 4 <= ntok; t += 4) row_q(type, 4, W + r * rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy);
+        for (; t < ntok; t++) row_q(type, 1, W + r * rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy);
+    }
+}
+
+/* ------------------------------------------------------------ 16 rows (two 8-row groups) */
+
+/* Row layout: the 16 bytes at p + i*rb (rows i = 0..7) transposed so that dword lane i of D[k]
+ * holds bytes 4k..4k+3 of row i (256-bit). */
+INLINE void load_t8(const uint8_t *p, size_t rb, __m256i D[4]) {
+    __m256i Y[4];
+    for (int i = 0; i < 4; i++)
+        Y[i] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + i * rb))),
+                                       _mm_loadu_si128((const __m128i *)(p + (i + 4) * rb)), 1);
+    /* Y[i] = rows i (low) and i+4 (high); after the two unpack stages dword lane j of D[k] is
+     * dword k of row j (lanes 0..3 from the low halves = rows 0..3, lanes 4..7 = rows 4..7). */
+    __m256i t0 = _mm256_unpacklo_epi32(Y[0], Y[1]), t1 = _mm256_unpackhi_epi32(Y[0], Y[1]);
+    __m256i t2 = _mm256_unpacklo_epi32(Y[2], Y[3]), t3 = _mm256_unpackhi_epi32(Y[2], Y[3]);
+    D[0] = _mm256_unpacklo_epi64(t0, t2);
+    D[1] = _mm256_unpackhi_epi64(t0, t2);
+    D[2] = _mm256_unpacklo_epi64(t1, t3);
+    D[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+/* 8 f16 at p + i*rb (rows i = 0..7) as 8 u16 */
+INLINE __m128i load_h8(const uint8_t *p, size_t rb) {
+    uint16_t h[8];
+    for (int i = 0; i < 8; i++) memcpy(&h[i], p + i * rb, 2);
+    return _mm_loadu_si128((const __m128i *)h);
+}
+
+enum { QPF = 1024 }; /* decode prefetch distance on packed matrices (bytes ahead in a group's stream) */
+
+/* Block b of one 8-row group at g (row layout: rows g + i*rb; packed: the group's stream):
+ * the code dwords D[0..NK-1] (q8_0: NK = 8, halves h = 0, 1 as D[4h + k]; q4: NK = 4), the 8
+ * scales and (q4_1) the 8 offsets as f16. */
+INLINE void group_block(const int type, const int PACKED, const int PF, const uint8_t *g, size_t rb, int64_t b,
+                        __m256i *D, __m128i *dh, __m128i *mh) {
+    const size_t bsz = type == T_Q8_0 ? sizeof(afm_block_q8_0) : type == T_Q4_0 ? sizeof(afm_block_q4_0)
+                                                                                : sizeof(afm_block_q4_1);
+    const size_t qoff = type == T_Q4_1 ? offsetof(afm_block_q4_1, qs) : 2; /* q8_0, q4_0: qs after d */
+    if (PACKED) { /* 8 d, (8 m), then the code dwords as stored by afm_matmul_repack */
+        const uint8_t *pb = g + b * 8 * bsz;
+        if (PF)
+            for (size_t o = 0; o < 8 * bsz; o += 64) _mm_prefetch((const char *)(pb + QPF + o), _MM_HINT_T0);
+        *dh = _mm_loadu_si128((const __m128i *)pb);
+        if (type == T_Q4_1) *mh = _mm_loadu_si128((const __m128i *)(pb + 16));
+        const uint8_t *q = pb + (type == T_Q4_1 ? 32 : 16);
+        for (int k = 0; k < (type == T_Q8_0 ? 8 : 4); k++) D[k] = _mm256_loadu_si256((const __m256i *)(q + 32 * k));
+    } else {
+        const uint8_t *blk = g + b * bsz;
+        load_t8(blk + qoff, rb, D);
+        if (type == T_Q8_0) load_t8(blk + qoff + 16, rb, D + 4);
+        *dh = load_h8(blk, rb);
+        if (type == T_Q4_1) *mh = load_h8(blk + 2, rb);
+    }
+}
+
+/* G groups of 8 rows (G = 1 or 2, rows g*8 .. g*8+7 at W + g*8*rb) x NT tokens over nb blocks;
+ * lane 8g + i = row 8g + i; y[t*ldy + lane]. */
+INLINE void tile16_q(const int type, const int PACKED, const int G, const int NT, const uint8_t *W, size_t rb,
+                     const uint8_t *xa, size_t xs, int64_t nb, float *y, int64_t ldy) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8((char)0x80);
+    const int NK = type == T_Q8_0 ? 8 : 4;
+    __m512 acc[4];
+    for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i D0[8], D1[8];
+        __m128i dh0, dh1 = _mm_setzero_si128(), mh0 = _mm_setzero_si128(), mh1 = _mm_setzero_si128();
+        group_block(type, PACKED, NT == 1, W, rb, b, D0, &dh0, &mh0);
+        if (G == 2) group_block(type, PACKED, NT == 1, W + 8 * rb, rb, b, D1, &dh1, &mh1);
+        else
+            for (int k = 0; k < NK; k++) D1[k] = _mm256_setzero_si256();
+        __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(dh0), dh1, 1));
+        __m512 mw = _mm512_setzero_ps();
+        if (type == T_Q4_1) mw = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(mh0), mh1, 1));
+        /* Wk[j]: the unsigned codes multiplied by activation codes 4j..4j+3 */
+        __m512i Wk[8];
+        if (type == T_Q8_0) {
+            for (int k = 0; k < 8; k++) Wk[k] = _mm512_xor_si512(join256(D0[k], D1[k]), flip);
+        } else {
+            for (int k = 0; k < 4; k++) {
+                __m512i v = join256(D0[k], D1[k]);
+                Wk[k] = _mm512_and_si512(v, m4);                           /* elements 4k..4k+3 */
+                Wk[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4); /* elements 16+4k.. */
+            }
+        }
+        for (int t = 0; t < NT; t++) {
+            const afm_act_q8 *a = (const afm_act_q8 *)(xa + t * xs) + b;
+            __m512i s = _mm512_setzero_si512();
+            for (int j = 0; j < 8; j++) {
+                int32_t x4;
+                memcpy(&x4, a->qs + 4 * j, 4);
+                s = _mm512_dpbusd_epi32(s, Wk[j], _mm512_set1_epi32(x4));
+            }
+            if (type == T_Q8_0) s = _mm512_sub_epi32(s, _mm512_set1_epi32(128 * a->sum));
+            if (type == T_Q4_0) s = _mm512_sub_epi32(s, _mm512_set1_epi32(8 * a->sum));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(a->d)), acc[t]);
+            if (type == T_Q4_1) acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(a->d * (float)a->sum), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++) {
+        if (G == 2) _mm512_storeu_ps(y + t * ldy, acc[t]);
+        else _mm256_storeu_ps(y + t * ldy, _mm512_castps512_ps256(acc[t]));
+    }
+}
+
+INLINE void tiles16_tokens(const int type, const int PACKED, const int G, const uint8_t *W, size_t rb,
+                           const uint8_t *xa, size_t xs, int64_t ntok, int64_t nb, float *y, int64_t ldy) {
+    int64_t t = 0;
+    for (; t + 4 <= ntok; t += 4) tile16_q(type, PACKED, G, 4, W, rb, xa + t * xs, xs, nb, y + t * ldy, ldy);
+    switch (ntok - t) {
+    case 3: tile16_q(type, PACKED, G, 3, W, rb, xa + t * xs, xs, nb, y + t * ldy, ldy); break;
+    case 2: tile16_q(type, PACKED, G, 2, W, rb, xa + t * xs, xs, nb, y + t * ldy, ldy); break;
+    case 1: tile16_q(type, PACKED, G, 1, W, rb, xa + t * xs, xs, nb, y + t * ldy, ldy); break;
+    }
+}
+
+/* Rows by 16, then one group of 8, then the leftover rows one at a time (the packed layout keeps
+ * rows % 8 in the row layout). */
+#define GEMM_Q16(name, type, packed)                                                                          \
+    static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs, int64_t ntok,   \
+                     int64_t cols, float *y, int64_t ldy) {                                                    \
+        int64_t nb = cols / 32, r = 0;                                                                         \
+        if (!(packed) && type == T_Q8_0 && ntok == 1) { /* decode on the row layout: no transposition */       \
+            rows_q(type, W, rb, nrows, xa, xs, ntok, nb, y, ldy);                                              \
+            return;                                                                                            \
+        }                                                                                                      \
+        for (; r + 16 <= nrows; r += 16) tiles16_tokens(type, packed, 2, W + r * rb, rb, xa, xs, ntok, nb, y + r, ldy); \
+        if (r + 8 <= nrows) {                                                                                  \
+            tiles16_tokens(type, packed, 1, W + r * rb, rb, xa, xs, ntok, nb, y + r, ldy);                     \
+            r += 8;                                                                                            \
+        }                                                                                                      \
+        rows_q(type, W + r * rb, rb, nrows - r, xa, xs, ntok, nb, y + r, ldy);                                 \
+    }
+GEMM_Q16(gemm16_q8_0, T_Q8_0, 0)
+GEMM_Q16(gemm16_q4_0, T_Q4_0, 0)
+GEMM_Q16(gemm16_q4_1, T_Q4_1, 0)
+GEMM_Q16(gemm16p_q8_0, T_Q8_0, 1)
+GEMM_Q16(gemm16p_q4_0, T_Q4_0, 1)
+GEMM_Q16(gemm16p_q4_1, T_Q4_1, 1)
+
+/* ------------------------------------------------------------ f32 / f16 / bf16 */
+
+enum { F_F32, F_F16, F_BF16 };
+
+/* 16 weights of a row from element i as f32; the masked form reads only the lanes in m (the
+ * others are 0 and their memory is not touched). bf16 -> f32 is exact: the bits shifted up 16. */
+INLINE __m512 load16(const int type, const uint8_t *row, int64_t i) {
+    switch (type) {
+    case F_F16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * i)));
+    case F_BF16:
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(row + 2 * i))), 16));
+    default: return _mm512_loadu_ps((const float *)row + i);
+    }
+}
+
+INLINE __m512 load16m(const int type, const uint8_t *row, int64_t i, __mmask16 m) {
+    switch (type) {
+    case F_F16: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row + 2 * i));
+    case F_BF16: return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, row + 2 * i)), 16));
+    default: return _mm512_maskz_loadu_ps(m, (const float *)row + i);
+    }
+}
+
+INLINE __mmask16 tail_mask(int64_t left) { return (__mmask16)((1u << left) - 1u); } /* 0 < left < 16 */
+
+/* NR x NT tile over n elements: y = (accumulate ? y : 0) + W . x */
+INLINE void tile_f(const int type, const int NR, const int NT, const uint8_t *W, size_t rb, const float *x,
+                   int64_t xs, int64_t n, float *y, int64_t ldy, int accumulate) {
+    __m512 acc[4][4];
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 w[4];
+        for (int r = 0; r < NR; r++) w[r] = load16(type, W + r * rb, i);
+        for (int t = 0; t < NT; t++) {
+            __m512 xv = _mm512_loadu_ps(x + t * xs + i);
+            for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(w[r], xv, acc[r][t]);
+        }
+    }
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 w[4];
+        for (int r = 0; r < NR; r++) w[r] = load16m(type, W + r * rb, i, m);
+        for (int t = 0; t < NT; t++) {
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + t * xs + i);
+            for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(w[r], xv, acc[r][t]);
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) {
+            float s = hsum16(acc[r][t]);
+            y[t * ldy + r] = accumulate ? y[t * ldy + r] + s : s;
+        }
+}
+
+INLINE void tiles_f_rows(const int type, const int NT, const uint8_t *W, size_t rb, int64_t nrows, const float *x,
+                         int64_t xs, int64_t n, float *y, int64_t ldy, int accumulate) {
+    int64_t r = 0;
+    for (; r + 4 <= nrows; r += 4) tile_f(type, 4, NT, W + r * rb, rb, x, xs, n, y + r, ldy, accumulate);
+    for (; r < nrows; r++) tile_f(type, 1, NT, W + r * rb, rb, x, xs, n, y + r, ldy, accumulate);
+}
+
+/* Decode (one token): 4 rows side by side, 2 accumulators each (32 elements per step), each row
+ * prefetched FPF bytes ahead (short rows: the same place 4 rows on). */
+enum { FPF = 2048 };
+INLINE void gemv_f_rows(const int type, const int NR, const uint8_t *W, size_t rb, const float *x, int64_t n,
+                        float *y) {
+    const int64_t esz = type == F_F32 ? 4 : 2;
+    const size_t pf = rb <= FPF ? 4 * rb : FPF;
+    __m512 acc[4][2];
+    for (int r = 0; r < NR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+        for (int r = 0; r < NR; r++) {
+            const uint8_t *row = W + r * rb;
+            _mm_prefetch((const char *)(row + pf + i * esz), _MM_HINT_T0);
+            acc[r][0] = _mm512_fmadd_ps(load16(type, row, i), x0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(load16(type, row, i + 16), x1, acc[r][1]);
+        }
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : tail_mask(n - i);
+        __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+        for (int r = 0; r < NR; r++) acc[r][0] = _mm512_fmadd_ps(load16m(type, W + r * rb, i, m), xv, acc[r][0]);
+    }
+    for (int r = 0; r < NR; r++) y[r] = hsum16(_mm512_add_ps(acc[r][0], acc[r][1]));
+}
+
+INLINE void gemv_f(const int type, const uint8_t *W, size_t rb, int64_t nrows, const float *x, int64_t n, float *y) {
+    int64_t r = 0;
+    for (; r + 4 <= nrows; r += 4) gemv_f_rows(type, 4, W + r * rb, rb, x, n, y + r);
+    for (; r < nrows; r++) gemv_f_rows(type, 1, W + r * rb, rb, x, n, y + r);
+}
+
+/* Loop order as in the AVX2 kernels: K chunks of FKC elements, blocks of FRB rows, 4 tokens,
+ * rows by 4; a 4-token slice of x (16 KiB) stays in L1, the block's rows in L2. */
+enum { FKC = 1024, FRB = 48 };
+#define GEMM_F(name, type)                                                                                      \
+    static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xsb, int64_t ntok,    \
+                     int64_t cols, float *y, int64_t ldy) {                                                      \
+        const float *x = (const float *)xa;                                                                      \
+        int64_t xs = (int64_t)(xsb / sizeof(float)), esz = type == F_F32 ? 4 : 2;                                 \
+        if (ntok == 1) {                                                                                         \
+            gemv_f(type, W, rb, nrows, x, cols, y);                                                              \
+            return;                                                                                              \
+        }                                                                                                        \
+        for (int64_t k0 = 0; k0 < cols; k0 += FKC) {                                                             \
+            int64_t kn = cols - k0 < FKC ? cols - k0 : FKC;                                                      \
+            int acc = k0 > 0;                                                                                    \
+            for (int64_t r0 = 0; r0 < nrows; r0 += FRB) {                                                        \
+                int64_t nr = nrows - r0 < FRB ? nrows - r0 : FRB;                                                \
+                const uint8_t *Wk = W + r0 * rb + k0 * esz;                                                      \
+                int64_t t = 0;                                                                                   \
+                for (; t + 4 <= ntok; t += 4)                                                                    \
+                    tiles_f_rows(type, 4, Wk, rb, nr, x + t * xs + k0, xs, kn, y + t * ldy + r0, ldy, acc);      \
+                for (; t < ntok; t++)                                                                            \
+                    tiles_f_rows(type, 1, Wk, rb, nr, x + t * xs + k0, xs, kn, y + t * ldy + r0, ldy, acc);      \
+            }                                                                                                    \
+        }                                                                                                        \
+    }
+GEMM_F(gemm_f32, F_F32)
+GEMM_F(gemm_f16, F_F16)
+GEMM_F(gemm_bf16, F_BF16)
+
+/* ------------------------------------------------------------ k-quants */
+
+/* Scale vector for vpdpwssd over 64 codes after maddubs (32 s16 lanes, lane l = codes 2l, 2l+1):
+ * quarter q (8 lanes = 16 codes) gets s[q]. */
+INLINE __m512i scales4(int16_t s0, int16_t s1, int16_t s2, int16_t s3) {
+    return join256(_mm256_setr_m128i(_mm_set1_epi16(s0), _mm_set1_epi16(s1)),
+                   _mm256_setr_m128i(_mm_set1_epi16(s2), _mm_set1_epi16(s3)));
+}
+
+/* q4_k . q8_K, one row x NT tokens. Chunk c (c < 4) of qs holds sub-block 2c in its low nibbles
+ * and 2c+1 in its high nibbles, i.e. elements 64c .. 64c+63 = Q[c] (low nibbles first); per
+ * block isum = sum_j sc_j dot_j, msum = sum_j mn_j (bsums[2j] + bsums[2j+1]),
+ * y += d dx isum - dmin dx msum. */
+INLINE void tile_q4_k(const int NT, const uint8_t *row, const uint8_t *xa, size_t xs, int64_t nb, float *y,
+                      int64_t ldy) {
+    const afm_block_q4_k *w = (const afm_block_q4_k *)row;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m512 acc[4];
+    float macc[4];
+    for (int t = 0; t < NT; t++) { acc[t] = _mm512_setzero_ps(); macc[t] = 0; }
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) afm_q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
+        __m512i Q[4], S[4];
+        for (int c = 0; c < 4; c++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * c));
+            Q[c] = join256(_mm256_and_si256(v, m4), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+            S[c] = scales4(sc[2 * c], sc[2 * c], sc[2 * c + 1], sc[2 * c + 1]);
+        }
+        float d = h2f(w[b].d), dmin = h2f(w[b].dmin);
+        for (int t = 0; t < NT; t++) {
+            const afm_act_q8k *a = (const afm_act_q8k *)(xa + t * xs) + b;
+            __m512i sumi = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++) {
+                __m512i p = _mm512_maddubs_epi16(Q[c], _mm512_loadu_si512((const void *)(a->qs + 64 * c)));
+                sumi = _mm512_dpwssd_epi32(sumi, p, S[c]);
+            }
+            int32_t msum = 0;
+            for (int j = 0; j < 8; j++) msum += mn[j] * (a->bsums[2 * j] + a->bsums[2 * j + 1]);
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * a->d), _mm512_cvtepi32_ps(sumi), acc[t]);
+            macc[t] += dmin * a->d * (float)msum;
+        }
+    }
+    for (int t = 0; t < NT; t++) y[t * ldy] = hsum16(acc[t]) - macc[t];
+}
+
+/* q6_k . q8_K: codes u = ql | qh << 4 in 0..63 (weight u - 32). Half h (128 elements) of a
+ * block: l0 = ql[64h..], l1 = ql[64h+32..], qh[32h..]; elements 128h + 32k + l (k < 4, l < 32)
+ * take 4 low bits from (k=0: l0 low nibble, k=1: l1 low, k=2: l0 high, k=3: l1 high) and the
+ * 2 high bits from qh bits 2k, 2k+1. Per 16-group g: isum += scales[g] * (sum u x - 32 bsums[g]). */
+INLINE void tile_q6_k(const int NT, const uint8_t *row, const uint8_t *xa, size_t xs, int64_t nb, float *y,
+                      int64_t ldy) {
+    const afm_block_q6_k *w = (const afm_block_q6_k *)row;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x03);
+    __m512 acc[4];
+    float oacc[4];
+    for (int t = 0; t < NT; t++) { acc[t] = _mm512_setzero_ps(); oacc[t] = 0; }
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i u[8];
+        for (int h = 0; h < 2; h++) {
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)(w[b].ql + 64 * h));
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(w[b].ql + 64 * h + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(w[b].qh + 32 * h));
+            u[4 * h] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+            u[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
+            u[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
+            u[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
+        }
+        __m512i U[4], S[4]; /* U[m] = elements 64m .. 64m+63 = groups 4m .. 4m+3 */
+        for (int m = 0; m < 4; m++) {
+            U[m] = join256(u[2 * m], u[2 * m + 1]);
+            const int8_t *s = w[b].scales + 4 * m;
+            S[m] = scales4(s[0], s[1], s[2], s[3]);
+        }
+        float d = h2f(w[b].d);
+        for (int t = 0; t < NT; t++) {
+            const afm_act_q8k *a = (const afm_act_q8k *)(xa + t * xs) + b;
+            __m512i sumi = _mm512_setzero_si512();
+            for (int m = 0; m < 4; m++) {
+                __m512i p = _mm512_maddubs_epi16(U[m], _mm512_loadu_si512((const void *)(a->qs + 64 * m)));
+                sumi = _mm512_dpwssd_epi32(sumi, p, S[m]);
+            }
+            int32_t off = 0;
+            for (int g = 0; g < 16; g++) off += w[b].scales[g] * a->bsums[g];
+            float da = d * a->d;
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(da), _mm512_cvtepi32_ps(sumi), acc[t]);
+            oacc[t] += da * (float)(32 * off);
+        }
+    }
+    for (int t = 0; t < NT; t++) y[t * ldy] = hsum16(acc[t]) - oacc[t];
+}
+
+#define GEMM_K(name, tilefn)                                                                                 \
+    static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs, int64_t ntok,  \
+                     int64_t cols, float *y, int64_t ldy) {                                                   \
+        int64_t nb = cols / 256;                                                                              \
+        for (int64_t r = 0; r < nrows; r++) {                                                                 \
+            int64_t t = 0;                                                                                    \
+            for (; t + 4 <= ntok; t += 4) tilefn(4, W + r * rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy);   \
+            for (; t < ntok; t++) tilefn(1, W + r * rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy);           \
+        }                                                                                                     \
+    }
+GEMM_K(gemm_q4_k, tile_q4_k)
+GEMM_K(gemm_q6_k, tile_q6_k)
+
+/* ------------------------------------------------------------ tables */
+
+void afm_gemm_fill_avx512(afm_gemm_fn *fn) {
+    fn[AFM_F32] = gemm_f32;
+    fn[AFM_F16] = gemm_f16;
+    fn[AFM_BF16] = gemm_bf16;
+    fn[AFM_Q8_0] = gemm16_q8_0;
+    fn[AFM_Q4_0] = gemm16_q4_0;
+    fn[AFM_Q4_1] = gemm16_q4_1;
+    fn[AFM_Q4_K] = gemm_q4_k;
+    fn[AFM_Q6_K] = gemm_q6_k;
+}
+
+void afm_gemm_fill_packed_avx512(afm_gemm_fn *fn) {
+    fn[AFM_Q8_0] = gemm16p_q8_0;
+    fn[AFM_Q4_0] = gemm16p_q4_0;
+    fn[AFM_Q4_1] = gemm16p_q4_1;
+}
