@@ -67,22 +67,27 @@ void afm_gemm_ukernel_scalar(long kc, const float *ap, const float *bp, float *c
         for (int j = 0; j < nr; j++) c[r * c_rs + j] = (add ? c[r * c_rs + j] : 0.0f) + acc[r][j];
 }
 
-/* A micro-kernel and the width of the B panels it reads. */
-typedef struct ukernel_desc { afm_gemm_ukernel fn; int nr; } ukernel_desc;
+/* A micro-kernel, the width of the B panels it reads, and whether it reads bf16 pairs
+ * (afm_gemm_pairs_bf16) instead of f32 panels. */
+typedef struct ukernel_desc { afm_gemm_ukernel fn; int nr; bool pairs; } ukernel_desc;
 
 static afm_gemm_ukernel g_forced;
 
 void afm_gemm_set_ukernel(afm_gemm_ukernel k) { g_forced = k; }
 
 static ukernel_desc desc_of(afm_gemm_ukernel k) {
-    if (k == afm_gemm_ukernel_avx512) return (ukernel_desc){k, AFM_GEMM_NR_AVX512};
-    if (k == afm_gemm_ukernel_avx2) return (ukernel_desc){k, AFM_GEMM_NR_AVX2};
-    return (ukernel_desc){afm_gemm_ukernel_scalar, AFM_GEMM_NR_SCALAR};
+    if (k == afm_gemm_ukernel_bf16_avx512) return (ukernel_desc){k, AFM_GEMM_NR_AVX512, true};
+    if (k == afm_gemm_ukernel_avx512) return (ukernel_desc){k, AFM_GEMM_NR_AVX512, false};
+    if (k == afm_gemm_ukernel_avx2) return (ukernel_desc){k, AFM_GEMM_NR_AVX2, false};
+    return (ukernel_desc){afm_gemm_ukernel_scalar, AFM_GEMM_NR_SCALAR, false};
 }
 
-static ukernel_desc pick_ukernel(void) {
+/* bf16 compute uses vdpbf16ps where the CPU has AVX512-BF16 (and the AVX-512 level is not
+ * capped by AFM_FORCE_ISA), else the f32 kernels on bf16-rounded panels. */
+static ukernel_desc pick_ukernel(bool bf16) {
     if (g_forced) return desc_of(g_forced);
     afm_isa isa = afm_isa_best();
+    if (bf16 && isa >= AFM_ISA_AVX512 && afm_cpu()->avx512bf16) return desc_of(afm_gemm_ukernel_bf16_avx512);
     if (isa >= AFM_ISA_AVX512) return desc_of(afm_gemm_ukernel_avx512);
     if (isa >= AFM_ISA_AVX2) return desc_of(afm_gemm_ukernel_avx2);
     return desc_of(afm_gemm_ukernel_scalar);
@@ -171,11 +176,13 @@ static void gemm_units(gemm_job *g, float *ap, float *bp, long u0, long step) {
             long kc = g->K - k0 < slice ? g->K - k0 : slice;
             bool add = g->accumulate || k0 > 0;
             pack_b(bp, NR, g->b, g->b_rs, g->b_cs, k0, kc, j0, nc, g->avx2);
-            if (g->ws->bf16) round_bf16(bp, (size_t)((nc + NR - 1) / NR * NR * kc), g->avx2);
+            if (g->uk.pairs) afm_gemm_pairs_bf16(bp, (nc + NR - 1) / NR, NR, kc);
+            else if (g->ws->bf16) round_bf16(bp, (size_t)((nc + NR - 1) / NR * NR * kc), g->avx2);
             for (long i0 = m0; i0 < m1; i0 += AFM_GEMM_MC) {
                 long mc = m1 - i0 < AFM_GEMM_MC ? m1 - i0 : AFM_GEMM_MC;
                 pack_a(ap, g->a, g->a_rs, g->a_cs, i0, mc, k0, kc, g->avx2);
-                if (g->ws->bf16) round_bf16(ap, (size_t)((mc + AFM_GEMM_MR - 1) / AFM_GEMM_MR * AFM_GEMM_MR * kc), g->avx2);
+                if (g->uk.pairs) afm_gemm_pairs_bf16(ap, (mc + AFM_GEMM_MR - 1) / AFM_GEMM_MR, AFM_GEMM_MR, kc);
+                else if (g->ws->bf16) round_bf16(ap, (size_t)((mc + AFM_GEMM_MR - 1) / AFM_GEMM_MR * AFM_GEMM_MR * kc), g->avx2);
                 for (long jr = 0; jr < nc; jr += NR) {
                     int nr = (int)(nc - jr < NR ? nc - jr : NR);
                     const float *bpanel = bp + (jr / NR) * NR * kc;
@@ -198,7 +205,7 @@ static void gemm_worker(void *ctx, int ith, int nth) {
 void afm_gemm_serial(afm_gemm_ws *ws, int slot, long M, long Nc, long K, const float *a, long a_rs, long a_cs,
                      const float *b, long b_rs, long b_cs, float *c, long c_rs, bool accumulate) {
     if (M <= 0 || Nc <= 0) return;
-    gemm_job g = {ws, pick_ukernel(), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 1, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate};
+    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 1, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate};
     long nc = (Nc + g.uk.nr - 1) / g.uk.nr * g.uk.nr;
     g.nc_blk = nc < AFM_GEMM_NC ? nc : AFM_GEMM_NC;
     g.tiles_n = (Nc + g.nc_blk - 1) / g.nc_blk;
@@ -211,7 +218,7 @@ void afm_gemm(afm_pool *pool, afm_gemm_ws *ws, long M, long Nc, long K,
     if (M <= 0 || Nc <= 0) return;
     int nth = afm_pool_size(pool);
     if (nth > ws->n_threads) nth = 1; /* workspace made for fewer threads: stay on this one */
-    gemm_job g = {ws, pick_ukernel(), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 0, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate};
+    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 0, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate};
     const long NR = g.uk.nr;
     /* column tiles: as wide as NC allows, but at least one per thread when C is narrow */
     long panels = (Nc + NR - 1) / NR;

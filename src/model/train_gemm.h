@@ -60,6 +60,12 @@ typedef void (*afm_gemm_ukernel)(long kc, const float *ap, const float *bp, floa
 void afm_gemm_ukernel_scalar(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr, bool add);
 void afm_gemm_ukernel_avx2(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr, bool add);
 void afm_gemm_ukernel_avx512(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr, bool add);
+/* bf16 compute on AVX512-BF16 (train_gemm_bf16_avx512.c): the micro-kernel reads panels that
+ * afm_gemm_pairs_bf16 rewrote in place (panels of kc x w floats -> (kc+1)/2 rows of w dwords,
+ * each the bf16 values of k = 2q (low half) and 2q+1 (high half), rounded to nearest even) and
+ * sums the products in f32 with vdpbf16ps. */
+void afm_gemm_ukernel_bf16_avx512(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr, bool add);
+void afm_gemm_pairs_bf16(float *p, long panels, int w, long kc);
 /* AVX2 packing helpers (train_gemm_pack_avx2.c): a full B panel from rows of W,
  * dst[k*nr + j] = src[j*ld + k] (nr a multiple of 8); a full A panel of 6 contiguous rows,
  * dst[k*6 + r] = src[r*ld + k]. */

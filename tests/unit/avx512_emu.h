@@ -1,7 +1,8 @@
-/* Lane-by-lane C emulation of the AVX-512 intrinsics that src/kernels/matmul_avx512.c uses, so its
- * kernels (layouts, tails, tile walks, integer offsets) can be exercised on a CPU without
- * AVX-512 (test_matmul_avx512_emu.c). Written from Intel's documented semantics of each
- * instruction; the real instructions are checked by test_matmul on an AVX-512 machine.
+/* Lane-by-lane C emulation of the AVX-512 intrinsics that src/kernels/matmul_avx512.c and
+ * src/model/train_gemm_bf16_avx512.c use, so their kernels (layouts, tails, tile walks, integer
+ * offsets) can be exercised on a CPU without AVX-512 (test_matmul_avx512_emu.c,
+ * test_train_bf16_emu.c). Written from Intel's documented semantics of each instruction; the
+ * real instructions are checked by test_matmul / test_train_gemm on an AVX-512 machine.
  * Include after <immintrin.h> and before the kernel source, in code compiled for AVX2 + FMA +
  * F16C (the 128/256-bit intrinsics the kernels also use run natively). */
 #ifndef AFM_TEST_AVX512_EMU_H
@@ -98,6 +99,26 @@ EMU emu512i emu_dpwssd_epi32(emu512i src, emu512i a, emu512i b) {
     }
     return src;
 }
+EMU emu512i emu_load_si512(const void *p) { return emu_loadu_si512(p); }
+EMU void emu_store_ps(float *p, emu512 a) { memcpy(p, &a, 64); }
+/* vdpbf16ps (Intel's pseudocode): per f32 lane i, src += a.bf16[2i+1] * b.bf16[2i+1], then
+ * src += a.bf16[2i] * b.bf16[2i], each product exact, each sum rounded to f32; bf16 subnormal
+ * inputs count as 0 (DAZ). (Subnormal results are not flushed here.) */
+EMU float emu_bf16(uint16_t h) {
+    if ((h & 0x7f80) == 0) h &= 0x8000;
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+EMU emu512 emu_dpbf16_ps(emu512 src, emu512i a, emu512i b) {
+    for (int i = 0; i < 16; i++) {
+        src.f[i] += emu_bf16(a.uw[2 * i + 1]) * emu_bf16(b.uw[2 * i + 1]);
+        src.f[i] += emu_bf16(a.uw[2 * i]) * emu_bf16(b.uw[2 * i]);
+    }
+    return src;
+}
+#define AFM_AS_BH(v) (v)
 
 #undef __m512
 #define __m512 emu512
@@ -163,4 +184,10 @@ EMU emu512i emu_dpwssd_epi32(emu512i src, emu512i a, emu512i b) {
 #define _mm256_dpbusd_epi32 emu256_dpbusd_epi32
 #undef _mm512_dpwssd_epi32
 #define _mm512_dpwssd_epi32 emu_dpwssd_epi32
+#undef _mm512_load_si512
+#define _mm512_load_si512 emu_load_si512
+#undef _mm512_store_ps
+#define _mm512_store_ps emu_store_ps
+#undef _mm512_dpbf16_ps
+#define _mm512_dpbf16_ps emu_dpbf16_ps
 #endif

@@ -2,7 +2,9 @@
  * double-precision triple loop, for the scalar, AVX2 and AVX-512 micro-kernels (those the CPU has), on sizes that are not
  * multiples of the tiles (MR=6, NR=16 or 32, KC=256), with 1 and 2 threads, overwrite and accumulate.
  * Tolerance: |got - ref| <= 1e-5 * sum_k |a_k b_k| + 1e-6 (f32 summation error bound).
- * bf16 compute (afm_gemm_ws_set_bf16): the same bound against the reference on bf16-rounded inputs.
+ * bf16 compute (afm_gemm_ws_set_bf16): the same bound against the reference on bf16-rounded inputs,
+ * for every f32 micro-kernel on rounded panels and, on CPUs with AVX512-BF16, the vdpbf16ps
+ * kernel on bf16 pair panels (products exact, f32 sums: the same bound holds).
  * Also: the GEMM attention (forward and backward, GQA, causal query blocks) equals the plain-loop
  * attention to 1e-5 relative per output. */
 #include "model/train_gemm.h"
@@ -125,10 +127,13 @@ int main(void) {
     /* bf16 compute: inputs rounded to bf16 while packing, f32 sums (a wrong or missing rounding
      * is off by up to 2^-9 relative per product, far above the f32 bound) */
     afm_gemm_ws_set_bf16(ws, true);
-    for (int k = 0; k < n_kernels; k++) {
-        afm_gemm_set_ukernel(kernels[k]);
+    bool has_bf16 = afm_isa_best() >= AFM_ISA_AVX512 && afm_cpu()->avx512bf16;
+    if (!has_bf16) printf("SKIP: cpu lacks avx512bf16 (or AFM_FORCE_ISA caps it): the vdpbf16ps kernel is not run here "
+                          "(test_train_bf16_emu checks it emulated)\n");
+    for (int k = 0; k < n_kernels + has_bf16; k++) {
+        afm_gemm_set_ukernel(k < n_kernels ? kernels[k] : afm_gemm_ukernel_bf16_avx512);
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
-            for (int mode = 0; mode < 3; mode++) { one(pool2, ws, mode, sizes[s][0], sizes[s][1], sizes[s][2], mode == 1, names[k]); n++; }
+            for (int mode = 0; mode < 3; mode++) { one(pool2, ws, mode, sizes[s][0], sizes[s][1], sizes[s][2], mode == 1, k < n_kernels ? names[k] : "avx512bf16"); n++; }
     }
     afm_gemm_ws_set_bf16(ws, false);
     afm_gemm_set_ukernel(NULL);

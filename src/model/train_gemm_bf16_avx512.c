@@ -1,0 +1,66 @@
+/* bf16 compute for afm_gemm on AVX512-BF16 (vdpbf16ps): products of bf16 inputs, f32 sums.
+ *
+ * vdpbf16ps acc, a, b: for each f32 lane i, acc[i] += a.bf16[2i] b.bf16[2i] + a.bf16[2i+1] b.bf16[2i+1]
+ * (each product of two bf16 values is exact in f32; the sums are rounded to nearest even in
+ * f32; bf16 subnormal inputs count as 0 and subnormal results are flushed to 0). So the panels
+ * hold pairs along k, as afm_gemm_pairs_bf16 (train_gemm_bf16.c) writes them.
+ *
+ * Micro-kernel: the 6 x 32 tile of the f32 kernel (12 zmm accumulators); per pair of k steps,
+ * 2 loads of B pairs (32 columns), 6 broadcasts of an A pair (one dword each) and 12 vdpbf16ps:
+ * twice the multiply-adds of an f32 FMA step per instruction. Called only when base/cpu.h
+ * reports AVX512-BF16 (train_gemm.c). */
+#include "model/train_gemm.h"
+#include <immintrin.h>
+#include <stdint.h>
+
+/* The vdpbf16ps operands are vectors of bf16 pairs; the packed dwords are reinterpreted. */
+#ifndef AFM_AS_BH
+#define AFM_AS_BH(v) ((__m512bh)(v))
+#endif
+
+enum { NR = AFM_GEMM_NR_AVX512 };
+
+void afm_gemm_ukernel_bf16_avx512(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr,
+                                  bool add) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    const uint32_t *a = (const uint32_t *)(const void *)ap;
+    const float *b = bp;
+    long pairs = (kc + 1) / 2;
+    for (int r = 0; r < mr; r++) { _mm_prefetch((const char *)(c + r * c_rs), _MM_HINT_T0); _mm_prefetch((const char *)(c + r * c_rs + NR - 1), _MM_HINT_T0); }
+#define STEP(u) do { \
+        __m512i b0 = _mm512_load_si512((const void *)(b + (u) * NR)), b1 = _mm512_load_si512((const void *)(b + (u) * NR + 16)), av; \
+        av = _mm512_set1_epi32((int)a[(u) * AFM_GEMM_MR + 0]); c00 = _mm512_dpbf16_ps(c00, AFM_AS_BH(av), AFM_AS_BH(b0)); c01 = _mm512_dpbf16_ps(c01, AFM_AS_BH(av), AFM_AS_BH(b1)); \
+        av = _mm512_set1_epi32((int)a[(u) * AFM_GEMM_MR + 1]); c10 = _mm512_dpbf16_ps(c10, AFM_AS_BH(av), AFM_AS_BH(b0)); c11 = _mm512_dpbf16_ps(c11, AFM_AS_BH(av), AFM_AS_BH(b1)); \
+        av = _mm512_set1_epi32((int)a[(u) * AFM_GEMM_MR + 2]); c20 = _mm512_dpbf16_ps(c20, AFM_AS_BH(av), AFM_AS_BH(b0)); c21 = _mm512_dpbf16_ps(c21, AFM_AS_BH(av), AFM_AS_BH(b1)); \
+        av = _mm512_set1_epi32((int)a[(u) * AFM_GEMM_MR + 3]); c30 = _mm512_dpbf16_ps(c30, AFM_AS_BH(av), AFM_AS_BH(b0)); c31 = _mm512_dpbf16_ps(c31, AFM_AS_BH(av), AFM_AS_BH(b1)); \
+        av = _mm512_set1_epi32((int)a[(u) * AFM_GEMM_MR + 4]); c40 = _mm512_dpbf16_ps(c40, AFM_AS_BH(av), AFM_AS_BH(b0)); c41 = _mm512_dpbf16_ps(c41, AFM_AS_BH(av), AFM_AS_BH(b1)); \
+        av = _mm512_set1_epi32((int)a[(u) * AFM_GEMM_MR + 5]); c50 = _mm512_dpbf16_ps(c50, AFM_AS_BH(av), AFM_AS_BH(b0)); c51 = _mm512_dpbf16_ps(c51, AFM_AS_BH(av), AFM_AS_BH(b1)); \
+    } while (0)
+    long q = 0;
+    for (; q + 4 <= pairs; q += 4, a += 4 * AFM_GEMM_MR, b += 4 * NR) {
+        _mm_prefetch((const char *)(a + 16 * AFM_GEMM_MR), _MM_HINT_T0);
+        STEP(0); STEP(1); STEP(2); STEP(3);
+    }
+    for (; q < pairs; q++, a += AFM_GEMM_MR, b += NR) STEP(0);
+#undef STEP
+    if (mr == AFM_GEMM_MR && nr == NR) {
+#define ROW(r, lo, hi) do { float *p = c + (r) * c_rs; __m512 x0 = lo, x1 = hi; \
+        if (add) { x0 = _mm512_add_ps(x0, _mm512_loadu_ps(p)); x1 = _mm512_add_ps(x1, _mm512_loadu_ps(p + 16)); } \
+        _mm512_storeu_ps(p, x0); _mm512_storeu_ps(p + 16, x1); } while (0)
+        ROW(0, c00, c01); ROW(1, c10, c11); ROW(2, c20, c21); ROW(3, c30, c31); ROW(4, c40, c41); ROW(5, c50, c51);
+#undef ROW
+        return;
+    }
+    _Alignas(64) float tile[AFM_GEMM_MR][NR];
+    _mm512_store_ps(tile[0], c00); _mm512_store_ps(tile[0] + 16, c01);
+    _mm512_store_ps(tile[1], c10); _mm512_store_ps(tile[1] + 16, c11);
+    _mm512_store_ps(tile[2], c20); _mm512_store_ps(tile[2] + 16, c21);
+    _mm512_store_ps(tile[3], c30); _mm512_store_ps(tile[3] + 16, c31);
+    _mm512_store_ps(tile[4], c40); _mm512_store_ps(tile[4] + 16, c41);
+    _mm512_store_ps(tile[5], c50); _mm512_store_ps(tile[5] + 16, c51);
+    for (int r = 0; r < mr; r++) {
+        float *p = c + r * c_rs;
+        for (int j = 0; j < nr; j++) p[j] = (add ? p[j] : 0.0f) + tile[r][j];
+    }
+}

@@ -1,0 +1,108 @@
+/* bf16 compute for the training GEMM on AVX512-BF16 (src/model/train_gemm_bf16*.c), checked on
+ * any machine:
+ *  - afm_gemm_pairs_bf16 (portable C) rewrites f32 panels in place into bf16 pairs along k:
+ *    every dword must hold bf16(p[2q][j]) | bf16(p[2q+1][j]) << 16 (afm_f32_to_bf16 rounding,
+ *    0 past an odd kc), for the A (w = 6) and B (w = 32) panel widths;
+ *  - the vdpbf16ps micro-kernel, run through the lane-by-lane emulation of its intrinsics
+ *    (avx512_emu.h, needs AVX2 for the rest of the file), must give
+ *    C (+)= sum_k bf16(A) bf16(B) within the f32 summation bound 1e-5 * sum|terms| + 1e-6 of a
+ *    double-precision reference, for full and partial tiles and odd / even kc.
+ * On an AVX512-BF16 machine test_train_gemm runs the real kernel through afm_gemm. */
+#include "model/train_gemm.h"
+#include "base/cpu.h"
+#include "base/mem.h"
+#include "tensor/dtype.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#include "avx512_emu.h"
+#define afm_gemm_ukernel_bf16_avx512 emu_ukernel_bf16
+#include "model/train_gemm_bf16_avx512.c"
+#pragma GCC pop_options
+#define HAVE_EMU 1
+#endif
+
+static int failures;
+#define CHECK(c, ...) do { if (!(c)) { if (failures++ < 30) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } } while (0)
+
+static unsigned g_seed = 11;
+static float frand(void) { g_seed = g_seed * 1664525u + 1013904223u; return (float)((g_seed >> 8) / 8388608.0 - 1.0); }
+static float r16(float x) { return afm_bf16_to_f32(afm_f32_to_bf16(x)); }
+
+static void check_pairs(int w, long kc, long panels) {
+    size_t n = (size_t)w * (size_t)kc * (size_t)panels;
+    float *p = afm_alloc(sizeof(float) * n), *orig = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) orig[i] = p[i] = frand() * (i % 5 == 0 ? 1e3f : 1.0f);
+    if (n > 3) { p[1] = orig[1] = NAN; p[2] = orig[2] = INFINITY; p[3] = orig[3] = -0.0f; }
+    afm_gemm_pairs_bf16(p, panels, w, kc);
+    int bad = 0;
+    for (long s = 0; s < panels; s++) {
+        const float *src = orig + s * w * kc;
+        uint32_t *out = (uint32_t *)(void *)(p + s * w * kc);
+        for (long q = 0; q < (kc + 1) / 2; q++)
+            for (int j = 0; j < w; j++) {
+                uint32_t lo = afm_f32_to_bf16(src[2 * q * w + j]), hi = 2 * q + 1 < kc ? afm_f32_to_bf16(src[(2 * q + 1) * w + j]) : 0;
+                if (out[q * w + j] != (lo | hi << 16)) bad++;
+            }
+    }
+    CHECK(!bad, "pairs w %d kc %ld panels %ld: %d dwords wrong", w, kc, panels, bad);
+    afm_free(p);
+    free(orig);
+}
+
+#ifdef HAVE_EMU
+static void check_kernel(long kc, int mr, int nr, bool add) {
+    enum { MR = AFM_GEMM_MR, NR = AFM_GEMM_NR_AVX512 };
+    float *ap = afm_alloc(sizeof(float) * MR * (size_t)(kc + 1)), *bp = afm_alloc(sizeof(float) * NR * (size_t)(kc + 1));
+    float *a = malloc(sizeof(float) * MR * kc), *b = malloc(sizeof(float) * NR * kc);
+    for (long i = 0; i < MR * kc; i++) ap[i] = a[i] = frand();
+    for (long i = 0; i < NR * kc; i++) bp[i] = b[i] = frand();
+    afm_gemm_pairs_bf16(ap, 1, MR, kc);
+    afm_gemm_pairs_bf16(bp, 1, NR, kc);
+    long ldc = NR + 3;
+    float *c = malloc(sizeof(float) * MR * ldc), *c0 = malloc(sizeof(float) * MR * ldc);
+    for (long i = 0; i < MR * ldc; i++) c[i] = c0[i] = frand();
+    emu_ukernel_bf16(kc, ap, bp, c, ldc, mr, nr, add);
+    int bad = 0;
+    for (int r = 0; r < MR; r++)
+        for (long j = 0; j < ldc; j++) {
+            bool inside = r < mr && j < nr;
+            double s = inside && add ? c0[r * ldc + j] : 0, m = fabs(s);
+            for (long k = 0; inside && k < kc; k++) {
+                double t = (double)r16(a[k * MR + r]) * r16(b[k * NR + j]);
+                s += t;
+                m += fabs(t);
+            }
+            if (!inside) { if (memcmp(&c[r * ldc + j], &c0[r * ldc + j], 4)) bad++; } /* untouched */
+            else if (!(fabs(c[r * ldc + j] - s) <= 1e-5 * m + 1e-6)) bad++;
+        }
+    CHECK(!bad, "emulated bf16 kernel kc %ld mr %d nr %d add %d: %d outputs wrong", kc, mr, nr, add, bad);
+    afm_free(ap); afm_free(bp); free(a); free(b); free(c); free(c0);
+}
+#endif
+
+int main(void) {
+    const long kcs[] = {1, 2, 3, 7, 8, 64, 255, 256};
+    for (size_t i = 0; i < sizeof kcs / sizeof *kcs; i++) {
+        check_pairs(AFM_GEMM_MR, kcs[i], 3);
+        check_pairs(AFM_GEMM_NR_AVX512, kcs[i], 2);
+    }
+#ifdef HAVE_EMU
+    if (afm_isa_best() >= AFM_ISA_AVX2) {
+        for (size_t i = 0; i < sizeof kcs / sizeof *kcs; i++)
+            for (int add = 0; add < 2; add++) {
+                check_kernel(kcs[i], AFM_GEMM_MR, AFM_GEMM_NR_AVX512, add);
+                check_kernel(kcs[i], 4, 17, add);
+                check_kernel(kcs[i], 1, 32, add);
+            }
+    } else printf("SKIP: cpu lacks avx2: the emulated bf16 kernel is not run\n");
+#endif
+    if (failures) { fprintf(stderr, "%d failures\n", failures); return 1; }
+    printf("test_train_bf16_emu: all passed\n");
+    return 0;
+}
