@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# AVX-512 device check: one script, run from the repository root on a remote x86-64 machine
+# (ideally with AVX-512 F/BW/VL/DQ/VNNI and BF16), that builds afm there, verifies the AVX-512
+# kernels against the scalar references and measures AVX2 vs AVX-512 throughput. Designed to
+# finish in under 6 minutes on 16 cores; every phase is time-boxed and later phases are skipped
+# when the budget (BUDGET seconds, default 330) runs out.
+#
+#   bash scripts/device_check.sh              # on the device; logs and summary under $OUT
+#   bash scripts/device_check.sh --make-kit   # here, before: fills build-device-kit/ (below)
+#   QUICK=1 OUT=/tmp/dc bash scripts/device_check.sh   # a small end-to-end run (any machine)
+#
+# Environment: OUT (logs; default ./device-out), BUDGET (seconds, default 330), QUICK=1 (tiny
+# benchmark sizes, 1-2 threads: for trying the script on a slow machine), KIT (default
+# ./build-device-kit), THREADS (bench thread counts, default "1 2 8 16" capped at nproc), BUILD
+# (build folder, default ./build-device; reused when it exists).
+#
+# Phases (logs in $OUT, one line per result in $OUT/results.tsv, table in $OUT/summary.txt):
+#  1. CPU: lscpu model and the avx512* / vnni / amx flags.
+#  2. Build: cmake + gcc there (Release, -DAFM_MPI=OFF, warnings not fatal). cJSON is the one
+#     required library; when the device lacks libcjson-dev the configure uses the header and
+#     library carried in build-device-kit/ (made here by --make-kit, gitignored: pass it as a
+#     `carry` path). If the build fails or cmake is missing, the prebuilt binaries of the kit
+#     (built here without MPI) are used instead.
+#  3. Kernel unit tests at AFM_FORCE_ISA=scalar, avx2, avx512: test_matmul (every weight type,
+#     every ISA level up to the cap, vs the scalar kernels and a double reference),
+#     test_train_gemm (f32 micro-kernels and bf16 compute, incl. the vdpbf16ps kernel), test_vec;
+#     plus the emulated-intrinsics tests once. A test prints "SKIP: ..." for what the CPU lacks.
+#  4. afm bench pp512 / tg128 at AFM_FORCE_ISA=avx2 vs avx512 on random models from `afm init`
+#     (SmolLM2-135M shape in f16, q8_0, q4_0; the AFM-3B shape in q4_0 if time allows).
+#  5. Training throughput (bench_train train 10m): f32 and bf16 compute at avx2 and avx512
+#     (bf16 at avx512 uses vdpbf16ps when the CPU has AVX512-BF16).
+#  6. The whole ctest suite with the time left (tests that need ../shared or real models fail
+#     or skip there: listed).
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+KIT=${KIT:-$ROOT/build-device-kit}
+QUICK=${QUICK:-0}
+NPROC=$(nproc 2>/dev/null || echo 1)
+
+# ------------------------------------------------------------------ --make-kit (run here)
+if [ "${1:-}" = "--make-kit" ]; then
+    set -e
+    rm -rf "$KIT"
+    mkdir -p "$KIT/include/cjson" "$KIT/lib" "$KIT/bin"
+    hdr=$(find /usr/include /usr/local/include -name cJSON.h -path '*cjson*' 2>/dev/null | head -1)
+    lib=$(readlink -f "$(find /usr/lib /usr/local/lib /usr/lib64 -name 'libcjson.so*' 2>/dev/null | head -1)")
+    [ -n "$hdr" ] && [ -n "$lib" ] || { echo "make-kit: cJSON header or library not found here" >&2; exit 1; }
+    cp "$hdr" "$KIT/include/cjson/"
+    cp "$lib" "$KIT/lib/libcjson.so.1"   # the soname the binaries ask for
+    cp "$lib" "$KIT/lib/libcjson.so"     # what the linker looks for
+    kb=${KIT_BUILD:-/tmp/afm-device-kit-build}
+    gen=()
+    command -v ninja > /dev/null && gen=(-G Ninja)
+    cmake -S "$ROOT" -B "$kb" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DAFM_WERROR=OFF -DAFM_MPI=OFF > /dev/null
+    cmake --build "$kb" -j "${KIT_JOBS:-2}" --target afm test_matmul test_train_gemm test_vec \
+        test_matmul_avx512_emu test_train_bf16_emu bench_train
+    cp "$kb/afm" "$kb/tests/test_matmul" "$kb/tests/test_train_gemm" "$kb/tests/test_vec" \
+       "$kb/tests/test_matmul_avx512_emu" "$kb/tests/test_train_bf16_emu" "$kb/bench/bench_train" "$KIT/bin/"
+    git -C "$ROOT" rev-parse HEAD > "$KIT/COMMIT"
+    du -sh "$KIT"
+    echo "kit ready: $KIT (built at $(cat "$KIT/COMMIT")); carry it as build-device-kit"
+    exit 0
+fi
+
+OUT=${OUT:-$ROOT/device-out}
+BUDGET=${BUDGET:-330}
+mkdir -p "$OUT"
+RES="$OUT/results.tsv"
+: > "$RES"
+T0=$SECONDS
+left() { echo $((BUDGET - (SECONDS - T0))); }
+log() { echo "[$((SECONDS - T0))s] $*"; }
+result() { printf '%s\n' "$(IFS=$'\t'; echo "$*")" >> "$RES"; } # phase, name, setting, status, detail
+main() {
+
+# ------------------------------------------------------------------ 1. CPU
+log "== 1. CPU"
+lscpu 2>/dev/null | grep -E '^(Model name|Architecture|CPU\(s\)|Thread|Core|Socket|L[123])' | tee "$OUT/lscpu.txt"
+FLAGS=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx512|avx_vnni|amx)' | sort | tr '\n' ' ')
+echo "avx512/vnni/amx flags: ${FLAGS:-none}" | tee -a "$OUT/lscpu.txt"
+result cpu model "$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)" info "$NPROC cpus"
+result cpu flags - info "${FLAGS:-none}"
+has_flag() { grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -qx "$1"; }
+HAS512=0
+has_flag avx512f && has_flag avx512bw && has_flag avx512vl && has_flag avx512dq && has_flag avx512_vnni && HAS512=1
+HASBF16=0
+has_flag avx512_bf16 && HASBF16=1
+log "AVX-512 level (F/BW/VL/DQ/VNNI): $HAS512, AVX512-BF16: $HASBF16"
+
+# ------------------------------------------------------------------ 2. build
+log "== 2. build"
+BUILD=${BUILD:-$ROOT/build-device}
+BIN_AFM="" TESTDIR="" BENCHDIR="" BUILT=0
+[ -d "$KIT/lib" ] && export LD_LIBRARY_PATH="$KIT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if command -v cmake > /dev/null && command -v cc > /dev/null; then
+    gen=()
+    command -v ninja > /dev/null && gen=(-G Ninja)
+    base=(-S "$ROOT" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DAFM_WERROR=OFF -DAFM_MPI=OFF)
+    if timeout 90 cmake "${base[@]}" > "$OUT/cmake.log" 2>&1; then
+        log "configured with the system cJSON"
+    elif [ -f "$KIT/include/cjson/cJSON.h" ]; then
+        rm -rf "$BUILD"
+        timeout 90 cmake "${base[@]}" -DCJSON_INCLUDE_DIR="$KIT/include" -DCJSON_LIBRARY="$KIT/lib/libcjson.so" \
+            >> "$OUT/cmake.log" 2>&1 && log "configured with the kit's cJSON"
+    fi
+    if [ -f "$BUILD/CMakeCache.txt" ] && timeout $(( $(left) > 240 ? 180 : $(left) / 2 )) \
+            cmake --build "$BUILD" -j "$NPROC" > "$OUT/build.log" 2>&1; then
+        BUILT=1 BIN_AFM=$BUILD/afm TESTDIR=$BUILD/tests BENCHDIR=$BUILD/bench
+        log "build ok ($(grep -c 'warning:' "$OUT/build.log") compiler warnings)"
+        result build cmake "$(cc --version | head -1)" PASS "$(grep -c 'warning:' "$OUT/build.log") warnings"
+    else
+        log "build FAILED (see $OUT/cmake.log, $OUT/build.log):"; tail -20 "$OUT/build.log" 2>/dev/null || tail -20 "$OUT/cmake.log"
+        result build cmake - FAIL "see build.log"
+    fi
+else
+    log "cmake or cc missing"
+    result build cmake - FAIL "cmake/cc missing"
+fi
+if [ "$BUILT" = 0 ] && [ -x "$KIT/bin/afm" ]; then
+    BIN_AFM=$KIT/bin/afm TESTDIR=$KIT/bin BENCHDIR=$KIT/bin
+    log "using the kit's prebuilt binaries (commit $(cat "$KIT/COMMIT" 2>/dev/null))"
+    result build prebuilt "$(cat "$KIT/COMMIT" 2>/dev/null)" INFO "kit binaries"
+fi
+if [ -z "$BIN_AFM" ]; then log "no binaries: stopping"; exit 1; fi
+"$BIN_AFM" --help > /dev/null 2>&1 || true
+
+# ------------------------------------------------------------------ 3. kernel unit tests
+log "== 3. kernel unit tests per ISA cap"
+run_unit() { # name isa
+    local t=$1 isa=$2 f="$OUT/unit_$1_$2.log" s=$SECONDS rc
+    if [ ! -x "$TESTDIR/$t" ]; then result unit "$t" "$isa" MISSING ""; return; fi
+    (cd "${BUILD:-$ROOT}" 2>/dev/null || true; AFM_SOURCE_DIR=$ROOT AFM_FORCE_ISA=$isa timeout 150 "$TESTDIR/$t") > "$f" 2>&1
+    rc=$?
+    local st=PASS skip
+    [ $rc = 0 ] || st="FAIL(rc=$rc)"
+    skip=$(grep -m2 '^SKIP' "$f" | cut -c1-60 | tr '\n' ' ')
+    result unit "$t" "$isa" "$st" "$((SECONDS - s))s ${skip}"
+    log "$t AFM_FORCE_ISA=$isa: $st ($((SECONDS - s))s) ${skip}"
+    [ $rc = 0 ] || tail -15 "$f"
+}
+for isa in avx512 avx2 scalar; do
+    for t in test_matmul test_train_gemm test_vec; do run_unit "$t" "$isa"; done
+done
+run_unit test_matmul_avx512_emu avx2
+run_unit test_train_bf16_emu avx2
+
+# ------------------------------------------------------------------ 4. afm bench
+log "== 4. afm bench avx2 vs avx512 (budget left $(left)s)"
+MODELS=${TMPDIR:-/tmp}/afm-device-models
+mkdir -p "$MODELS"
+THREADS=${THREADS:-"1 2 8 16"}
+PP=512 TG=128 REPS=1
+if [ "$QUICK" = 1 ]; then THREADS=${THREADS_QUICK:-"1 2"} PP=32 TG=8 REPS=1; fi
+ISAS="avx2"
+[ "$HAS512" = 1 ] && ISAS="avx2 avx512"
+[ "$HAS512" = 1 ] || result bench avx512 - SKIP "cpu lacks avx512 (f/bw/vl/dq/vnni): avx2 only"
+make_model() { # shape type out
+    [ -s "$3" ] && return 0
+    timeout 120 "$BIN_AFM" init --shape "$1" --type "$2" --seed 1 -o "$3" > "$OUT/init_$(basename "$3").log" 2>&1
+}
+bench_model() { # file label threads...
+    local m=$1 label=$2; shift 2
+    for isa in $ISAS; do
+        for t in "$@"; do
+            [ "$t" -le "$NPROC" ] || continue
+            [ "$(left)" -gt 15 ] || { log "bench: out of time"; return; }
+            AFM_FORCE_ISA=$isa timeout 90 "$BIN_AFM" bench -m "$m" -p "$PP" -n "$TG" -t "$t" -r "$REPS" --json 2>> "$OUT/bench.err" \
+                | sed "s/^{/{\"label\": \"$label\", \"isa\": \"$isa\", /" >> "$OUT/bench.jsonl"
+        done
+    done
+    log "bench $label done"
+}
+: > "$OUT/bench.jsonl"
+for ty in q4_0 q8_0 f16; do
+    [ "$(left)" -gt 60 ] || break
+    f="$MODELS/smollm2-135m-$ty.gguf"
+    if make_model configs/models/smollm2-135m.json "$ty" "$f"; then
+        # shellcheck disable=SC2086
+        bench_model "$f" "smollm2-135m $ty" $THREADS
+    else
+        result bench "smollm2-135m $ty" - FAIL "afm init failed"
+    fi
+done
+if [ "$QUICK" != 1 ] && [ "$(left)" -gt 130 ]; then
+    f="$MODELS/afm-3b-q4_0.gguf"
+    s=$SECONDS
+    if make_model configs/models/afm-on-device-3b.json q4_0 "$f"; then
+        log "AFM-3B q4_0 made in $((SECONDS - s))s"
+        PP=128 TG=32 REPS=1 bench_model "$f" "afm-3b q4_0 (pp128/tg32)" $((NPROC < 16 ? NPROC : 16))
+    else
+        result bench "afm-3b q4_0" - FAIL "afm init failed or timed out"
+    fi
+else
+    result bench "afm-3b q4_0" - SKIPPED "not enough time left ($(left)s)"
+fi
+
+# ------------------------------------------------------------------ 5. training throughput
+log "== 5. training f32 vs bf16 (budget left $(left)s)"
+TR_T=$((NPROC < 16 ? NPROC : 16)) TR_B=4 TR_S=3 TR_L=256
+[ "$QUICK" = 1 ] && TR_T=2 TR_B=1 TR_S=1 TR_L=64
+if [ -x "$BENCHDIR/bench_train" ]; then
+    for isa in $ISAS; do
+        for cm in f32 bf16; do
+            [ "$(left)" -gt 10 ] || { log "train: out of time"; break 2; }
+            f="$OUT/train_${isa}_$cm.log"
+            AFM_FORCE_ISA=$isa timeout 60 "$BENCHDIR/bench_train" train 10m $TR_B $TR_L $TR_S $TR_T $cm > "$f" 2>&1
+            tok=$(sed -n 's/^RESULT tokens_per_s=\([0-9.]*\).*/\1/p' "$f")
+            result train "10m B=$TR_B T=$TR_L" "$isa $cm t$TR_T" "${tok:+OK}${tok:-FAIL}" "${tok:-see $f} tok/s"
+            log "train $isa $cm: ${tok:-FAIL} tokens/s"
+        done
+    done
+else
+    result train - - MISSING "bench_train not built"
+fi
+
+# ------------------------------------------------------------------ 6. whole ctest suite (with the time left)
+log "== 6. ctest (budget left $(left)s)"
+if [ "$BUILT" = 1 ] && [ "$(left)" -gt 30 ]; then
+    ct=$(( $(left) - 10 )); [ $ct -gt 150 ] && ct=150
+    (cd "$BUILD" && timeout $ct ctest -j "$NPROC" --timeout 100 -E '^(test_matmul|test_train_gemm|test_vec)$' \
+        > "$OUT/ctest.log" 2>&1)
+    rc=$?
+    sumline=$(grep -E 'tests passed|tests failed' "$OUT/ctest.log" | tail -1)
+    failed=$(sed -n '/The following tests FAILED/,$p' "$OUT/ctest.log" | grep -E '^\s+[0-9]+ - ' | sed 's/^ *[0-9]* - //' | tr '\n' ';')
+    [ $rc = 124 ] && sumline="timed out after ${ct}s; $(grep -c 'Passed' "$OUT/ctest.log") passed so far"
+    result ctest all "-j$NPROC" "$( [ $rc = 0 ] && echo PASS || echo "rc=$rc")" "$sumline | failed: ${failed:-none}"
+    log "ctest: $sumline"; [ -n "$failed" ] && log "ctest failed: $failed"
+else
+    result ctest all - SKIPPED "no local build or no time"
+fi
+
+# ------------------------------------------------------------------ summary
+log "== summary (total $((SECONDS - T0))s)"
+{
+    echo "# device_check summary ($(date -u +%FT%TZ), $((SECONDS - T0))s, commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+    echo
+    echo "## results (phase | name | setting | status | detail)"
+    column -t -s $'\t' "$RES" 2>/dev/null || cat "$RES"
+    echo
+    echo "## afm bench tok/s (mean of $REPS runs after a warm-up): avx2 vs avx512"
+    if command -v python3 > /dev/null; then
+        python3 - "$OUT/bench.jsonl" << 'EOF'
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    try: r = json.loads(line)
+    except ValueError: continue
+    rows.setdefault((r["label"], r["test"], r["threads"]), {})[r["isa"]] = r["tok_s"]
+print("| model | test | threads | avx2 | avx512 | avx512/avx2 |")
+print("|---|---|---:|---:|---:|---:|")
+for (label, test, th), v in rows.items():
+    a, b = v.get("avx2"), v.get("avx512")
+    ratio = f"{b / a:.2f}" if a and b else "-"
+    print(f"| {label} | {test} | {th} | {a if a is not None else '-'} | {b if b is not None else '-'} | {ratio} |")
+EOF
+    else
+        cat "$OUT/bench.jsonl"
+    fi
+} > "$OUT/summary.txt"
+cat "$OUT/summary.txt"
+}
+main 2>&1 | tee "$OUT/device_check.log"
