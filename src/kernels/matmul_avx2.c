@@ -9,7 +9,7 @@
  * and for the unsigned formats sum_b m_b * dx_b * sum(qs_b) in a separate accumulator.
  * Every output is one independent chain in block order, so results do not depend on NR/NT
  * (nor on the thread split). f32/f16/bf16: NR x NT tiles of 8-wide FMAs on f32.
- * k-quants: one (row, token) dot at a time, integer sums per super-block. */
+ * k-quants: matmul_kquant_avx2.c. */
 #include "kernels/matmul_internal.h"
 #include "tensor/quant_blocks.h"
 #include <immintrin.h>
@@ -450,107 +450,6 @@ GEMM_F(gemm_f32, F_F32)
 GEMM_F(gemm_f16, F_F16)
 GEMM_F(gemm_bf16, F_BF16)
 
-/* ------------------------------------------------------------ k-quants */
-
-/* k-quants: one weight row against NT tokens; each super-block is unpacked once (codes and
- * scale vectors) and used for the NT tokens.
- * q4_k . q8_K: sub-block j (32 elements) of chunk c = j/2 uses the low (j even) or high (j odd)
- * nibbles of qs[32c .. 32c+31]; isum = sum_j sc_j * dot_j, msum = sum_j mn_j * (bsums[2j] +
- * bsums[2j+1]); the block adds d*dx*isum - dmin*dx*msum. */
-INLINE void tile_q4_k(const int NT, const uint8_t *row, const uint8_t *xa, size_t xs, int64_t nb, float *y,
-                      int64_t ldy) {
-    const afm_block_q4_k *w = (const afm_block_q4_k *)row;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc[4];
-    float macc[4];
-    for (int t = 0; t < NT; t++) { acc[t] = _mm256_setzero_ps(); macc[t] = 0; }
-    for (int64_t b = 0; b < nb; b++) {
-        uint8_t sc[8], mn[8];
-        __m256i scv[8], q[8];
-        for (int j = 0; j < 8; j++) {
-            afm_q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
-            scv[j] = _mm256_set1_epi16(sc[j]);
-        }
-        for (int c = 0; c < 4; c++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * c));
-            q[2 * c] = _mm256_and_si256(v, m4);
-            q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        }
-        float d = h2f(w[b].d), dmin = h2f(w[b].dmin);
-        for (int t = 0; t < NT; t++) {
-            const afm_act_q8k *a = (const afm_act_q8k *)(xa + t * xs) + b;
-            __m256i sumi = _mm256_setzero_si256();
-            for (int j = 0; j < 8; j++) {
-                __m256i p = _mm256_maddubs_epi16(q[j], _mm256_loadu_si256((const __m256i *)(a->qs + 32 * j)));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scv[j]));
-            }
-            int32_t msum = 0;
-            for (int j = 0; j < 8; j++) msum += mn[j] * (a->bsums[2 * j] + a->bsums[2 * j + 1]);
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a->d), _mm256_cvtepi32_ps(sumi), acc[t]);
-            macc[t] += dmin * a->d * (float)msum;
-        }
-    }
-    for (int t = 0; t < NT; t++) y[t * ldy] = hsum8(acc[t]) - macc[t];
-}
-
-/* q6_k . q8_K: codes u = ql | qh << 4 in 0..63 (weight u - 32); per 16-group g,
- * isum += scales[g] * (sum u x - 32 * bsums[g]). */
-INLINE void tile_q6_k(const int NT, const uint8_t *row, const uint8_t *xa, size_t xs, int64_t nb, float *y,
-                      int64_t ldy) {
-    const afm_block_q6_k *w = (const afm_block_q6_k *)row;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x03);
-    __m256 acc[4];
-    float oacc[4];
-    for (int t = 0; t < NT; t++) { acc[t] = _mm256_setzero_ps(); oacc[t] = 0; }
-    for (int64_t b = 0; b < nb; b++) {
-        __m256i u[8], scv[8];
-        for (int h = 0; h < 2; h++) {
-            __m256i l0 = _mm256_loadu_si256((const __m256i *)(w[b].ql + 64 * h));
-            __m256i l1 = _mm256_loadu_si256((const __m256i *)(w[b].ql + 64 * h + 32));
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(w[b].qh + 32 * h));
-            u[4 * h] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
-            u[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
-            u[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
-            u[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
-            for (int k = 0; k < 4; k++) { /* groups g (bytes 0..15) and g + 1 (bytes 16..31) */
-                int g = 8 * h + 2 * k;
-                scv[4 * h + k] = _mm256_setr_m128i(_mm_set1_epi16(w[b].scales[g]), _mm_set1_epi16(w[b].scales[g + 1]));
-            }
-        }
-        float d = h2f(w[b].d);
-        for (int t = 0; t < NT; t++) {
-            const afm_act_q8k *a = (const afm_act_q8k *)(xa + t * xs) + b;
-            __m256i sumi = _mm256_setzero_si256();
-            for (int k = 0; k < 8; k++) { /* u[k] covers elements 32k .. 32k+31 */
-                __m256i p = _mm256_maddubs_epi16(u[k], _mm256_loadu_si256((const __m256i *)(a->qs + 32 * k)));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scv[k]));
-            }
-            int32_t off = 0;
-            for (int g = 0; g < 16; g++) off += w[b].scales[g] * a->bsums[g];
-            float da = d * a->d;
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(da), _mm256_cvtepi32_ps(sumi), acc[t]);
-            oacc[t] += da * (float)(32 * off);
-        }
-    }
-    for (int t = 0; t < NT; t++) y[t * ldy] = hsum8(acc[t]) - oacc[t];
-}
-
-#define GEMM_K(name, tilefn)                                                                                 \
-    static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs, int64_t ntok,  \
-                     int64_t cols, float *y, int64_t ldy) {                                                   \
-        int64_t nb = cols / 256;                                                                              \
-        for (int64_t r = 0; r < nrows; r++) {                                                                 \
-            int64_t t = 0;                                                                                    \
-            for (; t + 4 <= ntok; t += 4) tilefn(4, W + r * rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy);   \
-            for (; t < ntok; t++) tilefn(1, W + r * rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy);           \
-        }                                                                                                     \
-    }
-GEMM_K(gemm_q4_k, tile_q4_k)
-GEMM_K(gemm_q6_k, tile_q6_k)
-
 void afm_quantize_act_q8_avx2(const float *x, afm_act_q8 *a, int64_t nb) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t b = 0; b < nb; b++, x += 32) {
@@ -598,6 +497,5 @@ void afm_gemm_fill_avx2(afm_gemm_fn *fn) {
     fn[AFM_F32] = gemm_f32;
     fn[AFM_F16] = gemm_f16;
     fn[AFM_BF16] = gemm_bf16;
-    fn[AFM_Q4_K] = gemm_q4_k;
-    fn[AFM_Q6_K] = gemm_q6_k;
+    afm_gemm_fill_kquant_avx2(fn); /* matmul_kquant_avx2.c */
 }

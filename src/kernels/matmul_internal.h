@@ -27,6 +27,7 @@ typedef void (*afm_gemm_fn)(const uint8_t *W, size_t row_bytes, int64_t nrows, c
  * kernels for matrices rewritten by afm_matmul_repack. */
 void afm_gemm_fill_avx2(afm_gemm_fn *fn);
 void afm_gemm_fill_packed_avx2(afm_gemm_fn *fn);
+void afm_gemm_fill_kquant_avx2(afm_gemm_fn *fn); /* q4_k, q6_k */
 /* AVX-512 (F/BW/VL/DQ + VNNI, the AFM_ISA_AVX512 level): f32/f16/bf16, q8_0/q4_0/q4_1 (row and
  * packed layouts), q4_K/q6_K; q5_0/q5_1 stay on the AVX2 kernels. */
 void afm_gemm_fill_avx512(afm_gemm_fn *fn);

@@ -203,6 +203,10 @@ int main(void) {
         for (int ci = 0; ci < 2; ci++)
             for (size_t ri = 0; ri < sizeof rows_list / sizeof *rows_list; ri++)
                 for (size_t k = 0; k < 5; k++) run_case(p1, p2, wt, rows_list[ri], cols_list[ci], Ts[k]);
+        if (block == 256) { /* the k-quant GEMM's token blocks (64) and column passes (32 blocks) */
+            run_case(p1, p2, wt, 5, 256 * 33, 3);
+            run_case(p1, p2, wt, 3, 512, 70);
+        }
     }
     /* Bad arguments */
     float x[64] = {0}, y[64];
