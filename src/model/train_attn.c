@@ -18,20 +18,27 @@
 #include <math.h>
 #include <string.h>
 
-/* row t (absolute position) of scores r (length n >= t + 1): p = softmax_{j<=t}(scale r), 0 for t < j < n */
-static void softmax_row(float *r, long t, long n, float scale, bool avx2) {
+/* row t (absolute position) of scores r (length n >= t + 1): p = softmax_{j<=t}(scale r), 0 for
+ * t < j < n. With st == NULL the row's statistics are computed and stored in st_out[0..1] = (m, 1/s);
+ * with st given, p = exp(scale r - m) * (1/s) is recomputed from them by the same steps, so it
+ * equals the forward's p exactly. */
+static void softmax_row(float *r, long t, long n, float scale, bool avx2, const float *st, float *st_out) {
     if (avx2) {
         afm_tv_scale_avx2(r, r, t + 1, scale);
-        float mx = afm_tv_max_avx2(r, t + 1);
+        float mx = st ? st[0] : afm_tv_max_avx2(r, t + 1);
         double sum = afm_tv_exp_sum_avx2(r, r, t + 1, mx);
-        afm_tv_scale_avx2(r, r, t + 1, (float)(1.0 / sum));
+        float inv = st ? st[1] : (float)(1.0 / sum);
+        afm_tv_scale_avx2(r, r, t + 1, inv);
+        if (!st) { st_out[0] = mx; st_out[1] = inv; }
     } else {
         float mx = -INFINITY;
         for (long j = 0; j <= t; j++) { r[j] *= scale; mx = r[j] > mx ? r[j] : mx; }
+        if (st) mx = st[0];
         double sum = 0.0;
         for (long j = 0; j <= t; j++) { r[j] = expf(r[j] - mx); sum += r[j]; }
-        float inv = (float)(1.0 / sum);
+        float inv = st ? st[1] : (float)(1.0 / sum);
         for (long j = 0; j <= t; j++) r[j] *= inv;
+        if (!st) { st_out[0] = mx; st_out[1] = inv; }
     }
     for (long j = t + 1; j < n; j++) r[j] = 0.0f;
 }
@@ -47,8 +54,8 @@ static void dsoftmax_row(float *d, const float *p, long t, long n, float scale) 
 
 typedef struct attn_job {
     afm_gemm_ws *ws;
-    float *out, *probs, *dq, *dk, *dv, *ds;
-    const float *q, *k, *v, *dout, *probs_in;
+    float *out, *stats, *dq, *dk, *dv, *ds;
+    const float *q, *k, *v, *dout, *stats_in;
     long B, T, H, KH, hd;
     float scale;
     bool avx2;
@@ -57,24 +64,26 @@ typedef struct attn_job {
 static void fwd_units(void *ctx, long lo, long hi, int ith) {
     attn_job *c = ctx;
     long T = c->T, H = c->H, hd = c->hd, QD = H * hd, KD = c->KH * hd, grp = H / c->KH;
+    long qb = T < AFM_ATTN_QB ? T : AFM_ATTN_QB;
+    float *p = c->ds + (long)ith * 2 * qb * T;
     for (long u = lo; u < hi; u++) {
         long b = u / H, h = u % H, kh = h / grp;
         const float *qh = c->q + b * T * QD + h * hd, *kk = c->k + b * T * KD + kh * hd, *vv = c->v + b * T * KD + kh * hd;
-        float *p = c->probs + u * T * T, *o = c->out + b * T * QD + h * hd;
+        float *o = c->out + b * T * QD + h * hd, *st = c->stats + u * T * 2;
         for (long i0 = 0; i0 < T; i0 += AFM_ATTN_QB) {
             long i1 = i0 + AFM_ATTN_QB < T ? i0 + AFM_ATTN_QB : T;
-            /* S (i1-i0, i1) = Q[i0:i1] (., hd) · K[0:i1]ᵀ */
-            afm_gemm_serial(c->ws, ith, i1 - i0, i1, hd, qh + i0 * QD, QD, 1, kk, 1, KD, p + i0 * T, T, false);
-            for (long t = i0; t < i1; t++) softmax_row(p + t * T, t, T, c->scale, c->avx2);
+            /* S (i1-i0, i1) = Q[i0:i1] (., hd) · K[0:i1]ᵀ, then P in place */
+            afm_gemm_serial(c->ws, ith, i1 - i0, i1, hd, qh + i0 * QD, QD, 1, kk, 1, KD, p, i1, false);
+            for (long t = i0; t < i1; t++) softmax_row(p + (t - i0) * i1, t, i1, c->scale, c->avx2, NULL, st + 2 * t);
             /* O[i0:i1] = P (i1-i0, i1) · V[0:i1] (i1, hd) */
-            afm_gemm_serial(c->ws, ith, i1 - i0, hd, i1, p + i0 * T, T, 1, vv, KD, 1, o + i0 * QD, QD, false);
+            afm_gemm_serial(c->ws, ith, i1 - i0, hd, i1, p, i1, 1, vv, KD, 1, o + i0 * QD, QD, false);
         }
     }
 }
 
-void afm_attention_fwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *out, float *probs, const float *q, const float *k,
-                            const float *v, long B, long T, long H, long KH, long hd, float scale) {
-    attn_job c = {.ws = ws, .out = out, .probs = probs, .q = q, .k = k, .v = v, .B = B, .T = T, .H = H, .KH = KH,
+void afm_attention_fwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *out, float *stats, const float *q, const float *k,
+                            const float *v, long B, long T, long H, long KH, long hd, float scale, float *ds) {
+    attn_job c = {.ws = ws, .out = out, .stats = stats, .ds = ds, .q = q, .k = k, .v = v, .B = B, .T = T, .H = H, .KH = KH,
                   .hd = hd, .scale = scale, .avx2 = afm_isa_best() >= AFM_ISA_AVX2};
     if (afm_pool_size(pool) > afm_gemm_ws_threads(ws)) pool = NULL; /* workspace made for fewer threads */
     afm_parallel_for(pool, B * H, fwd_units, &c);
@@ -84,7 +93,7 @@ static void bwd_units(void *ctx, long lo, long hi, int ith) {
     attn_job *c = ctx;
     long T = c->T, H = c->H, KH = c->KH, hd = c->hd, QD = H * hd, KD = KH * hd, grp = H / KH;
     long qb = T < AFM_ATTN_QB ? T : AFM_ATTN_QB;
-    float *dp = c->ds + (long)ith * qb * T;
+    float *pb = c->ds + (long)ith * 2 * qb * T, *dp = pb + qb * T;
     for (long u = lo; u < hi; u++) {
         long b = u / KH, kh = u % KH;
         const float *kk = c->k + b * T * KD + kh * hd, *vv = c->v + b * T * KD + kh * hd;
@@ -94,17 +103,19 @@ static void bwd_units(void *ctx, long lo, long hi, int ith) {
             memset(dvv + t * KD, 0, sizeof(float) * (size_t)hd);
         }
         for (long h = kh * grp; h < (kh + 1) * grp; h++) {
-            const float *p = c->probs_in + (b * H + h) * T * T;
+            const float *st = c->stats_in + (b * H + h) * T * 2;
             const float *doh = c->dout + b * T * QD + h * hd, *qh = c->q + b * T * QD + h * hd;
             float *dqh = c->dq + b * T * QD + h * hd;
             for (long i0 = 0; i0 < T; i0 += AFM_ATTN_QB) {
                 long i1 = i0 + AFM_ATTN_QB < T ? i0 + AFM_ATTN_QB : T, m = i1 - i0;
-                const float *pb = p + i0 * T;
+                /* P (m, i1) recomputed: the forward's GEMM and softmax steps with its (max, 1/sum) */
+                afm_gemm_serial(c->ws, ith, m, i1, hd, qh + i0 * QD, QD, 1, kk, 1, KD, pb, i1, false);
+                for (long t = i0; t < i1; t++) softmax_row(pb + (t - i0) * i1, t, i1, c->scale, c->avx2, st + 2 * t, NULL);
                 /* dV[0:i1] += P_blkᵀ (i1, m) · dO[i0:i1] (m, hd) */
-                afm_gemm_serial(c->ws, ith, i1, hd, m, pb, 1, T, doh + i0 * QD, QD, 1, dvv, KD, true);
+                afm_gemm_serial(c->ws, ith, i1, hd, m, pb, 1, i1, doh + i0 * QD, QD, 1, dvv, KD, true);
                 /* dP (m, i1) = dO[i0:i1] · V[0:i1]ᵀ, then dS in place */
                 afm_gemm_serial(c->ws, ith, m, i1, hd, doh + i0 * QD, QD, 1, vv, 1, KD, dp, i1, false);
-                for (long t = i0; t < i1; t++) dsoftmax_row(dp + (t - i0) * i1, pb + (t - i0) * T, t, i1, c->scale);
+                for (long t = i0; t < i1; t++) dsoftmax_row(dp + (t - i0) * i1, pb + (t - i0) * i1, t, i1, c->scale);
                 /* dQ[i0:i1] = dS (m, i1) · K[0:i1];  dK[0:i1] += dSᵀ (i1, m) · Q[i0:i1] */
                 afm_gemm_serial(c->ws, ith, m, hd, i1, dp, i1, 1, kk, KD, 1, dqh + i0 * QD, QD, false);
                 afm_gemm_serial(c->ws, ith, i1, hd, m, dp, 1, i1, qh + i0 * QD, QD, 1, dkk, KD, true);
@@ -114,10 +125,10 @@ static void bwd_units(void *ctx, long lo, long hi, int ith) {
 }
 
 void afm_attention_bwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *dq, float *dk, float *dv, const float *dout,
-                            const float *probs, const float *q, const float *k, const float *v, long B, long T, long H,
+                            const float *stats, const float *q, const float *k, const float *v, long B, long T, long H,
                             long KH, long hd, float scale, float *ds) {
     attn_job c = {.ws = ws, .dq = dq, .dk = dk, .dv = dv, .ds = ds, .q = q, .k = k, .v = v, .dout = dout,
-                  .probs_in = probs, .B = B, .T = T, .H = H, .KH = KH, .hd = hd, .scale = scale,
+                  .stats_in = stats, .B = B, .T = T, .H = H, .KH = KH, .hd = hd, .scale = scale,
                   .avx2 = afm_isa_best() >= AFM_ISA_AVX2};
     if (afm_pool_size(pool) > afm_gemm_ws_threads(ws)) pool = NULL;
     afm_parallel_for(pool, B * KH, bwd_units, &c);

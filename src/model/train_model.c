@@ -93,7 +93,7 @@ static act_sizes act_size(const afm_config *c, size_t B, size_t T) {
     bool qkn = c->qk_norm != AFM_QK_NORM_OFF;
     s.per_layer = N * D /* x_n1 */ + N /* rstd1 */ + N * QD + 2 * N * KD /* q_lin, k_lin, v */ +
                   (qkn ? N * QD + N * KD + N * H + N * KH : 0) + N * QD + N * KD /* q, k */ +
-                  B * H * T * T + N * QD /* att */ + N * D /* h */ + N * D + N /* x_n2, rstd2 */ +
+                  B * H * T * 2 /* attention stats */ + N * QD /* att */ + N * D /* h */ + N * D + N /* x_n2, rstd2 */ +
                   3 * N * F + N * D /* resid[l] */;
     s.final = N * D /* resid[L] */ + N * D + N /* x_nf, rstdf */ + N * V + 2 * N;
     size_t scr = D > (size_t)c->head_dim ? D : (size_t)c->head_dim;
@@ -163,8 +163,8 @@ afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool 
     count_ctx fill = {0, 0, m->tensors};
     walk_tensors(cfg, count_fn, &fill);
     m->params = afm_alloc(pbytes);
-    /* attention backward scratch: one query block of scores per thread (train_ops.h) */
-    m->d_scores = afm_alloc(sizeof(float) * (size_t)afm_pool_size(pool) * (size_t)(T < AFM_ATTN_QB ? T : AFM_ATTN_QB) * (size_t)T);
+    /* attention scratch: a query block of probabilities and one of their gradients per thread (train_ops.h) */
+    m->d_scores = afm_alloc(sizeof(float) * (size_t)afm_pool_size(pool) * 2 * (size_t)(T < AFM_ATTN_QB ? T : AFM_ATTN_QB) * (size_t)T);
     m->grads = afm_calloc(pbytes);
     size_t abytes = afm_train_act_bytes(cfg, B, T);
     m->act_mem = afm_alloc(abytes);
@@ -189,7 +189,7 @@ afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool 
         TAKE(A->q_lin, N * QD); TAKE(A->k_lin, N * KD); TAKE(A->v, N * KD);
         if (qkn) { TAKE(A->q_mid, N * QD); TAKE(A->k_mid, N * KD); TAKE(A->q_rstd, N * H); TAKE(A->k_rstd, N * KH); }
         TAKE(A->q, N * QD); TAKE(A->k, N * KD);
-        TAKE(A->probs, (size_t)B * H * T * T);
+        TAKE(A->attn_stats, (size_t)B * H * T * 2);
         TAKE(A->att, N * QD); TAKE(A->h, N * D);
         TAKE(A->x_n2, N * D); TAKE(A->rstd2, N);
         TAKE(A->gate, N * F); TAKE(A->up, N * F); TAKE(A->act, N * F);
@@ -302,7 +302,7 @@ afm_status afm_train_forward(afm_train_model *m, const int32_t *tokens, const in
             afm_rmsnorm_fwd(P, A->k, A->k_rstd, A->k_mid, L->k_norm, N * KH, hd, eps);
             break;
         }
-        afm_attention_fwd_gemm(P, W, A->att, A->probs, A->q, A->k, A->v, b, t, H, KH, hd, scale);
+        afm_attention_fwd_gemm(P, W, A->att, A->attn_stats, A->q, A->k, A->v, b, t, H, KH, hd, scale, m->d_scores);
         afm_linear_fwd(P, W, m->d_xn, A->att, L->wo, N, QD, D);    /* d_xn: scratch for Wo·att */
         afm_add(P, A->h, x, m->d_xn, N * D);
         afm_rmsnorm_fwd(P, A->x_n2, A->rstd2, A->h, L->ffn_norm, N, D, eps);
@@ -353,7 +353,7 @@ afm_status afm_train_backward(afm_train_model *m, float scale) {
         /* h = x + Wo · att */
         afm_linear_bwd_w(P, W, G->wo, m->d_resid, A->att, N, QD, D);
         afm_linear_bwd_x(P, W, m->d_att, m->d_resid, L->wo, N, QD, D, false);
-        afm_attention_bwd_gemm(P, W, m->d_q, m->d_k, m->d_v, m->d_att, A->probs, A->q, A->k, A->v, b, t, H, KH, hd, sc, m->d_scores);
+        afm_attention_bwd_gemm(P, W, m->d_q, m->d_k, m->d_v, m->d_att, A->attn_stats, A->q, A->k, A->v, b, t, H, KH, hd, sc, m->d_scores);
         /* back through QK-norm and RoPE to d(q_lin), d(k_lin), left in d_q, d_k */
         switch (c->qk_norm) {
         case AFM_QK_NORM_OFF:

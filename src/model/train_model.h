@@ -55,7 +55,7 @@ typedef struct afm_layer_acts {
     float *q_mid, *k_mid;           /* RoPE output = QK-norm input (qk_norm after RoPE) */
     float *q_rstd, *k_rstd;         /* (N*H), (N*KH) */
     float *q, *k;                   /* attention inputs after RoPE and QK-norm */
-    float *probs;                   /* (B, H, T, T) */
+    float *attn_stats;              /* (B, H, T, 2): softmax max and 1/sum per query row */
     float *att;                     /* (N, H*hd) */
     float *h;                       /* (N, D) residual after attention */
     float *x_n2, *rstd2;            /* (N, D), (N) */
@@ -81,7 +81,7 @@ typedef struct afm_train_model {
     float *x_nf, *rstdf, *logits, *lse, *losses; /* final norm, (N, V) logits, per-row lse, loss */
     /* backward scratch */
     float *d_resid, *d_xn, *d_att, *d_q, *d_q2, *d_k, *d_k2, *d_v, *d_act, *d_gate, *d_up, *scratch;
-    float *d_scores;       /* attention backward scratch: (threads, min(T, AFM_ATTN_QB), T), own allocation */
+    float *d_scores;       /* attention scratch: (threads, 2, min(T, AFM_ATTN_QB), T), own allocation */
     float *rope_cos, *rope_sin;
     double rope_theta_tab;  /* theta the tables were built for */
 

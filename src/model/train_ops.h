@@ -44,14 +44,17 @@ void afm_attention_bwd(afm_pool *pool, float *dq, float *dk, float *dv, const fl
                        float scale, float *scratch);
 
 /* The same two functions on the blocked GEMM (train_attn.c), in causal query blocks of
- * AFM_ATTN_QB rows (only keys up to the block's end). ds: afm_pool_size(pool) * min(T, QB) * T
- * floats of scratch. The workspace must have been made for at least afm_pool_size(pool) threads.
- * Used by the model; the loop versions above are the reference. */
+ * AFM_ATTN_QB rows (only keys up to the block's end), flash-attention style: instead of the
+ * (B, H, T, T) probabilities the forward keeps stats (B, H, T, 2) = each query row's softmax max
+ * and inverse sum, and the backward recomputes the probabilities from them exactly.
+ * ds: afm_pool_size(pool) * 2 * min(T, QB) * T floats of scratch (both passes). The workspace must
+ * have been made for at least afm_pool_size(pool) threads. Used by the model; the loop versions
+ * above are the reference. */
 enum { AFM_ATTN_QB = 64 };
-void afm_attention_fwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *out, float *probs, const float *q, const float *k,
-                            const float *v, long B, long T, long H, long KH, long hd, float scale);
+void afm_attention_fwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *out, float *stats, const float *q, const float *k,
+                            const float *v, long B, long T, long H, long KH, long hd, float scale, float *ds);
 void afm_attention_bwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *dq, float *dk, float *dv, const float *dout,
-                            const float *probs, const float *q, const float *k, const float *v, long B, long T, long H,
+                            const float *stats, const float *q, const float *k, const float *v, long B, long T, long H,
                             long KH, long hd, float scale, float *ds);
 
 /* SwiGLU: act = silu(gate) * up, silu(g) = g * sigmoid(g). */
