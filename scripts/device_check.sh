@@ -26,7 +26,8 @@
 #     test_train_gemm (f32 micro-kernels and bf16 compute, incl. the vdpbf16ps kernel), test_vec;
 #     plus the emulated-intrinsics tests once. A test prints "SKIP: ..." for what the CPU lacks.
 #  4. afm bench pp512 / tg128 at AFM_FORCE_ISA=avx2 vs avx512 on random models from `afm init`
-#     (SmolLM2-135M shape in f16, q8_0, q4_0; the AFM-3B shape in q4_0 if time allows).
+#     (SmolLM2-135M shape in q4_0, q8_0, then the AFM-3B shape in q4_0 at 16 threads with
+#     pp256 / tg64 if time allows, then SmolLM2 f16), one measured run after a warm-up.
 #  5. Training throughput (bench_train train 10m): f32 and bf16 compute at avx2 and avx512
 #     (bf16 at avx512 uses vdpbf16ps when the CPU has AVX512-BF16).
 #  6. The whole ctest suite with the time left (tests that need ../shared or real models fail
@@ -172,28 +173,31 @@ bench_model() { # file label threads...
     log "bench $label done"
 }
 : > "$OUT/bench.jsonl"
-for ty in q4_0 q8_0 f16; do
-    [ "$(left)" -gt 60 ] || break
-    f="$MODELS/smollm2-135m-$ty.gguf"
-    if make_model configs/models/smollm2-135m.json "$ty" "$f"; then
+bench_small() { # type
+    local f="$MODELS/smollm2-135m-$1.gguf"
+    [ "$(left)" -gt 60 ] || { result bench "smollm2-135m $1" - SKIPPED "not enough time left ($(left)s)"; return; }
+    if make_model configs/models/smollm2-135m.json "$1" "$f"; then
         # shellcheck disable=SC2086
-        bench_model "$f" "smollm2-135m $ty" $THREADS
+        bench_model "$f" "smollm2-135m $1" $THREADS
     else
-        result bench "smollm2-135m $ty" - FAIL "afm init failed"
+        result bench "smollm2-135m $1" - FAIL "afm init failed"
     fi
-done
-if [ "$QUICK" != 1 ] && [ "$(left)" -gt 130 ]; then
+}
+bench_small q4_0
+bench_small q8_0
+if [ "$QUICK" != 1 ] && [ "$(left)" -gt 100 ]; then # the AFM-3B shape (q4_0) at 16 threads
     f="$MODELS/afm-3b-q4_0.gguf"
     s=$SECONDS
     if make_model configs/models/afm-on-device-3b.json q4_0 "$f"; then
         log "AFM-3B q4_0 made in $((SECONDS - s))s"
-        PP=128 TG=32 REPS=1 bench_model "$f" "afm-3b q4_0 (pp128/tg32)" $((NPROC < 16 ? NPROC : 16))
+        PP=256 TG=64 REPS=1 bench_model "$f" "afm-3b q4_0" $((NPROC < 16 ? NPROC : 16))
     else
         result bench "afm-3b q4_0" - FAIL "afm init failed or timed out"
     fi
 else
-    result bench "afm-3b q4_0" - SKIPPED "not enough time left ($(left)s)"
+    result bench "afm-3b q4_0" - SKIPPED "quick mode or not enough time left ($(left)s)"
 fi
+bench_small f16
 
 # ------------------------------------------------------------------ 5. training throughput
 log "== 5. training f32 vs bf16 (budget left $(left)s)"
@@ -206,7 +210,7 @@ if [ -x "$BENCHDIR/bench_train" ]; then
             f="$OUT/train_${isa}_$cm.log"
             AFM_FORCE_ISA=$isa timeout 60 "$BENCHDIR/bench_train" train 10m $TR_B $TR_L $TR_S $TR_T $cm > "$f" 2>&1
             tok=$(sed -n 's/^RESULT tokens_per_s=\([0-9.]*\).*/\1/p' "$f")
-            result train "10m B=$TR_B T=$TR_L" "$isa $cm t$TR_T" "${tok:+OK}${tok:-FAIL}" "${tok:-see $f} tok/s"
+            result train "10m B=$TR_B T=$TR_L" "$isa $cm t$TR_T" "$([ -n "$tok" ] && echo OK || echo FAIL)" "${tok:-see $f} tok/s"
             log "train $isa $cm: ${tok:-FAIL} tokens/s"
         done
     done

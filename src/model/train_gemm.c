@@ -176,12 +176,12 @@ static void gemm_units(gemm_job *g, float *ap, float *bp, long u0, long step) {
             long kc = g->K - k0 < slice ? g->K - k0 : slice;
             bool add = g->accumulate || k0 > 0;
             pack_b(bp, NR, g->b, g->b_rs, g->b_cs, k0, kc, j0, nc, g->avx2);
-            if (g->uk.pairs) afm_gemm_pairs_bf16(bp, (nc + NR - 1) / NR, NR, kc);
+            if (g->uk.pairs) afm_gemm_pairs_bf16_avx512(bp, (nc + NR - 1) / NR, NR, kc);
             else if (g->ws->bf16) round_bf16(bp, (size_t)((nc + NR - 1) / NR * NR * kc), g->avx2);
             for (long i0 = m0; i0 < m1; i0 += AFM_GEMM_MC) {
                 long mc = m1 - i0 < AFM_GEMM_MC ? m1 - i0 : AFM_GEMM_MC;
                 pack_a(ap, g->a, g->a_rs, g->a_cs, i0, mc, k0, kc, g->avx2);
-                if (g->uk.pairs) afm_gemm_pairs_bf16(ap, (mc + AFM_GEMM_MR - 1) / AFM_GEMM_MR, AFM_GEMM_MR, kc);
+                if (g->uk.pairs) afm_gemm_pairs_bf16_avx512(ap, (mc + AFM_GEMM_MR - 1) / AFM_GEMM_MR, AFM_GEMM_MR, kc);
                 else if (g->ws->bf16) round_bf16(ap, (size_t)((mc + AFM_GEMM_MR - 1) / AFM_GEMM_MR * AFM_GEMM_MR * kc), g->avx2);
                 for (long jr = 0; jr < nc; jr += NR) {
                     int nr = (int)(nc - jr < NR ? nc - jr : NR);

@@ -65,7 +65,8 @@ void afm_gemm_ukernel_avx512(long kc, const float *ap, const float *bp, float *c
  * each the bf16 values of k = 2q (low half) and 2q+1 (high half), rounded to nearest even) and
  * sums the products in f32 with vdpbf16ps. */
 void afm_gemm_ukernel_bf16_avx512(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr, bool add);
-void afm_gemm_pairs_bf16(float *p, long panels, int w, long kc);
+void afm_gemm_pairs_bf16(float *p, long panels, int w, long kc);        /* portable reference */
+void afm_gemm_pairs_bf16_avx512(float *p, long panels, int w, long kc); /* the same, AVX-512 */
 /* AVX2 packing helpers (train_gemm_pack_avx2.c): a full B panel from rows of W,
  * dst[k*nr + j] = src[j*ld + k] (nr a multiple of 8); a full A panel of 6 contiguous rows,
  * dst[k*6 + r] = src[r*ld + k]. */

@@ -3,7 +3,9 @@
  * vdpbf16ps acc, a, b: for each f32 lane i, acc[i] += a.bf16[2i] b.bf16[2i] + a.bf16[2i+1] b.bf16[2i+1]
  * (each product of two bf16 values is exact in f32; the sums are rounded to nearest even in
  * f32; bf16 subnormal inputs count as 0 and subnormal results are flushed to 0). So the panels
- * hold pairs along k, as afm_gemm_pairs_bf16 (train_gemm_bf16.c) writes them.
+ * hold pairs along k, as afm_gemm_pairs_bf16 (train_gemm_bf16.c) writes them; its vectorized
+ * twin here is the one afm_gemm uses (about 6 ns per element for the scalar loop would cost a
+ * good part of the kernel's time).
  *
  * Micro-kernel: the 6 x 32 tile of the f32 kernel (12 zmm accumulators); per pair of k steps,
  * 2 loads of B pairs (32 columns), 6 broadcasts of an A pair (one dword each) and 12 vdpbf16ps:
@@ -19,6 +21,39 @@
 #endif
 
 enum { NR = AFM_GEMM_NR_AVX512 };
+
+/* afm_gemm_pairs_bf16 (the portable reference in train_gemm_bf16.c) with 16-lane integer
+ * rounding: r = u + 0x7fff + ((u >> 16) & 1) (round to nearest even at bit 16), NaN -> u | 2^22
+ * (quiet), bf16 = r >> 16, exactly afm_f32_to_bf16. A pair row of w <= 32 columns is 1 or 2
+ * masked chunks of 16; all of a pair's source lanes are loaded before its row is stored. */
+static inline __m512i round_bf16_hi(__m512 x) { /* bf16 bits in the high half of each lane */
+    __m512i u = _mm512_castps_si512(x);
+    __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    __m512i bias = _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1)));
+    __m512i r = _mm512_mask_mov_epi32(_mm512_add_epi32(u, bias), nan, _mm512_or_si512(u, _mm512_set1_epi32(0x00400000)));
+    return _mm512_and_si512(r, _mm512_set1_epi32((int)0xffff0000u));
+}
+
+void afm_gemm_pairs_bf16_avx512(float *p, long panels, int w, long kc) {
+    if (w > 32) { afm_gemm_pairs_bf16(p, panels, w, kc); return; }
+    const __mmask16 m0 = (__mmask16)(w >= 16 ? 0xffffu : (1u << w) - 1u);
+    const __mmask16 m1 = (__mmask16)(w >= 32 ? 0xffffu : w > 16 ? (1u << (w - 16)) - 1u : 0u);
+    long pairs = (kc + 1) / 2;
+    for (long s = 0; s < panels; s++) {
+        float *panel = p + s * (long)w * kc;
+        for (long q = 0; q < pairs; q++) {
+            const float *r0 = panel + 2 * q * w, *r1 = r0 + w;
+            bool odd = 2 * q + 1 >= kc; /* no row 2q+1: high halves 0 */
+            __m512i lo0 = _mm512_srli_epi32(round_bf16_hi(_mm512_maskz_loadu_ps(m0, r0)), 16);
+            __m512i lo1 = _mm512_srli_epi32(round_bf16_hi(_mm512_maskz_loadu_ps(m1, r0 + 16)), 16);
+            __m512i hi0 = round_bf16_hi(_mm512_maskz_loadu_ps(odd ? 0 : m0, r1));
+            __m512i hi1 = round_bf16_hi(_mm512_maskz_loadu_ps(odd ? 0 : m1, r1 + 16));
+            float *out = panel + q * w;
+            _mm512_mask_storeu_epi32(out, m0, _mm512_or_si512(lo0, hi0));
+            _mm512_mask_storeu_epi32(out + 16, m1, _mm512_or_si512(lo1, hi1));
+        }
+    }
+}
 
 void afm_gemm_ukernel_bf16_avx512(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr,
                                   bool add) {

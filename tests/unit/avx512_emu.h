@@ -119,6 +119,18 @@ EMU emu512 emu_dpbf16_ps(emu512 src, emu512i a, emu512i b) {
     return src;
 }
 #define AFM_AS_BH(v) (v)
+EMU emu512i emu_castps_si512(emu512 a) { emu512i r; memcpy(&r, &a, 64); return r; }
+EMU emu512i emu_or_si512(emu512i a, emu512i b) { for (int i = 0; i < 8; i++) a.q[i] |= b.q[i]; return a; }
+EMU emu512i emu_add_epi32(emu512i a, emu512i b) { for (int i = 0; i < 16; i++) a.d[i] = (int32_t)((uint32_t)a.d[i] + (uint32_t)b.d[i]); return a; }
+EMU emu512i emu_srli_epi32(emu512i a, unsigned n) { for (int i = 0; i < 16; i++) a.d[i] = n > 31 ? 0 : (int32_t)((uint32_t)a.d[i] >> n); return a; }
+EMU __mmask16 emu_cmpgt_epi32_mask(emu512i a, emu512i b) {
+    unsigned m = 0;
+    for (int i = 0; i < 16; i++) m |= (unsigned)(a.d[i] > b.d[i]) << i;
+    return (__mmask16)m;
+}
+EMU emu512i emu_mask_mov_epi32(emu512i src, __mmask16 k, emu512i a) { for (int i = 0; i < 16; i++) if (k >> i & 1) src.d[i] = a.d[i]; return src; }
+/* only the masked lanes are written */
+EMU void emu_mask_storeu_epi32(void *p, __mmask16 k, emu512i a) { for (int i = 0; i < 16; i++) if (k >> i & 1) memcpy((char *)p + 4 * i, &a.d[i], 4); }
 
 #undef __m512
 #define __m512 emu512
@@ -190,4 +202,18 @@ EMU emu512 emu_dpbf16_ps(emu512 src, emu512i a, emu512i b) {
 #define _mm512_store_ps emu_store_ps
 #undef _mm512_dpbf16_ps
 #define _mm512_dpbf16_ps emu_dpbf16_ps
+#undef _mm512_castps_si512
+#define _mm512_castps_si512 emu_castps_si512
+#undef _mm512_or_si512
+#define _mm512_or_si512 emu_or_si512
+#undef _mm512_add_epi32
+#define _mm512_add_epi32 emu_add_epi32
+#undef _mm512_srli_epi32
+#define _mm512_srli_epi32 emu_srli_epi32
+#undef _mm512_cmpgt_epi32_mask
+#define _mm512_cmpgt_epi32_mask emu_cmpgt_epi32_mask
+#undef _mm512_mask_mov_epi32
+#define _mm512_mask_mov_epi32 emu_mask_mov_epi32
+#undef _mm512_mask_storeu_epi32
+#define _mm512_mask_storeu_epi32 emu_mask_storeu_epi32
 #endif

@@ -3,6 +3,8 @@
  *  - afm_gemm_pairs_bf16 (portable C) rewrites f32 panels in place into bf16 pairs along k:
  *    every dword must hold bf16(p[2q][j]) | bf16(p[2q+1][j]) << 16 (afm_f32_to_bf16 rounding,
  *    0 past an odd kc), for the A (w = 6) and B (w = 32) panel widths;
+ *  - its AVX-512 twin (afm_gemm_pairs_bf16_avx512, the one afm_gemm uses), emulated, must
+ *    write the same bits for widths 6, 32 and others up to 32, odd and even kc;
  *  - the vdpbf16ps micro-kernel, run through the lane-by-lane emulation of its intrinsics
  *    (avx512_emu.h, needs AVX2 for the rest of the file), must give
  *    C (+)= sum_k bf16(A) bf16(B) within the f32 summation bound 1e-5 * sum|terms| + 1e-6 of a
@@ -22,6 +24,7 @@
 #pragma GCC target("avx2,fma,f16c")
 #include "avx512_emu.h"
 #define afm_gemm_ukernel_bf16_avx512 emu_ukernel_bf16
+#define afm_gemm_pairs_bf16_avx512 emu_pairs_bf16
 #include "model/train_gemm_bf16_avx512.c"
 #pragma GCC pop_options
 #define HAVE_EMU 1
@@ -56,6 +59,19 @@ static void check_pairs(int w, long kc, long panels) {
 }
 
 #ifdef HAVE_EMU
+static void check_pairs_avx512(int w, long kc, long panels) {
+    size_t n = (size_t)w * (size_t)kc * (size_t)panels;
+    float *a = afm_alloc(sizeof(float) * n + 64), *b = afm_alloc(sizeof(float) * n + 64);
+    for (size_t i = 0; i < n; i++) a[i] = b[i] = frand() * (i % 3 == 0 ? 1e-3f : 7.0f);
+    if (n > 4) { a[0] = b[0] = NAN; a[1] = b[1] = -INFINITY; a[2] = b[2] = 1e-41f; a[4] = b[4] = 3.3895314e38f; }
+    for (int i = 0; i < 16; i++) a[n + i] = b[n + i] = 12345.f; /* past the end: must stay */
+    afm_gemm_pairs_bf16(a, panels, w, kc);
+    emu_pairs_bf16(b, panels, w, kc);
+    CHECK(!memcmp(a, b, sizeof(float) * (n + 16)), "avx512 pairs w %d kc %ld panels %ld differ from the reference", w, kc, panels);
+    afm_free(a);
+    afm_free(b);
+}
+
 static void check_kernel(long kc, int mr, int nr, bool add) {
     enum { MR = AFM_GEMM_MR, NR = AFM_GEMM_NR_AVX512 };
     float *ap = afm_alloc(sizeof(float) * MR * (size_t)(kc + 1)), *bp = afm_alloc(sizeof(float) * NR * (size_t)(kc + 1));
@@ -94,6 +110,9 @@ int main(void) {
     }
 #ifdef HAVE_EMU
     if (afm_isa_best() >= AFM_ISA_AVX2) {
+        const int widths[] = {1, 6, 15, 16, 17, 31, 32};
+        for (size_t i = 0; i < sizeof kcs / sizeof *kcs; i++)
+            for (size_t k = 0; k < sizeof widths / sizeof *widths; k++) check_pairs_avx512(widths[k], kcs[i], 2);
         for (size_t i = 0; i < sizeof kcs / sizeof *kcs; i++)
             for (int add = 0; add < 2; add++) {
                 check_kernel(kcs[i], AFM_GEMM_MR, AFM_GEMM_NR_AVX512, add);
