@@ -18,9 +18,8 @@
  * vpdpbusd over a block, w unsigned via |w| and x via sign(x, w)).
  * f32 / f16 / bf16: NR x NT register tiles of 16-wide FMAs (f16 via vcvtph2ps, bf16 widened by a
  * 16-bit shift: exact), masked loads for the tail; decode (one token) streams 4 rows at a time.
- * q4_K / q6_K: one row x NT tokens; 64 codes per zmm, maddubs (u8 x s8 -> s16 pairs, no
- * saturation: |pair| <= 2 * 63 * 127) then vpdpwssd with the sub-block scales (s16 x s16 pairs
- * -> s32), the offsets from the activation's bsums as in the AVX2 kernels.
+ * q4_K / q6_K: super-blocks unpacked once per row pair and block of 64 tokens (as the AVX2
+ * kernels do), 64 codes per zmm, maddubs (u8 x s8 -> s16 pairs) then vpdpwssd with the scales.
  * Every output is one chain whose operations do not depend on the tile it was computed in, so
  * results do not depend on the thread split. */
 #include "kernels/matmul_internal.h"
@@ -369,113 +368,198 @@ GEMM_F(gemm_f32, F_F32)
 GEMM_F(gemm_f16, F_F16)
 GEMM_F(gemm_bf16, F_BF16)
 
-/* ------------------------------------------------------------ k-quants */
+/* ------------------------------------------------------------ k-quants
+ *
+ * One integer form for both formats once a 256-element super-block is unpacked (kq_block):
+ *   u[m] (m < 4): the 64 codes of elements 64m .. 64m+63 as unsigned bytes (q4_k: nibble 0..15;
+ *                 q6_k: 6-bit code 0..63 standing for code - 32);
+ *   sv[m]:        32 int16 multipliers of the maddubs(u[m], x) lanes (lane l = elements 2l, 2l+1;
+ *                 quarter q = 16 elements): q4_k the sub-block scale sc (32 elements per scale),
+ *                 q6_k scales[4m + q];
+ *   mv:           16 int16 multipliers of the activation's bsums (sums of 16 codes): q4_k
+ *                 mn[g/2], q6_k scales[g];
+ *   d, dm:        q4_k d and dmin; q6_k d and 32 d.
+ * With x ~ dx * qs (q8_K):
+ *   dot = d dx * sum_m sum(vpdpwssd(maddubs(u[m], qs_m), sv[m])) - dm dx * sum(madd(bsums, mv))
+ * (maddubs cannot saturate: |u| <= 63, |qs| <= 127). Prefill unpacks the rows, two at a time, once
+ * per block of up to 64 tokens into a buffer of 32 super-blocks per row and runs the tokens over
+ * them four at a time; decode (fewer than 3 tokens) unpacks each block into registers and uses it
+ * at once, with the same arithmetic in the same order, so results do not depend on the token or
+ * row grouping. */
+typedef struct {
+    __m512i u[4], sv[4];
+    __m256i mv;
+    float d, dm;
+} kq_block;
 
-/* Scale vector for vpdpwssd over 64 codes after maddubs (32 s16 lanes, lane l = codes 2l, 2l+1):
- * quarter q (8 lanes = 16 codes) gets s[q]. */
-INLINE __m512i scales4(int16_t s0, int16_t s1, int16_t s2, int16_t s3) {
+enum { KQ_BLOCKS = 32, KQ_TOKENS = 64 };
+
+INLINE __m512i sv_quarters(int16_t s0, int16_t s1, int16_t s2, int16_t s3) {
     return join256(_mm256_setr_m128i(_mm_set1_epi16(s0), _mm_set1_epi16(s1)),
                    _mm256_setr_m128i(_mm_set1_epi16(s2), _mm_set1_epi16(s3)));
 }
 
-/* q4_k . q8_K, one row x NT tokens. Chunk c (c < 4) of qs holds sub-block 2c in its low nibbles
- * and 2c+1 in its high nibbles, i.e. elements 64c .. 64c+63 = Q[c] (low nibbles first); per
- * block isum = sum_j sc_j dot_j, msum = sum_j mn_j (bsums[2j] + bsums[2j+1]),
- * y += d dx isum - dmin dx msum. */
-INLINE void tile_q4_k(const int NT, const uint8_t *row, const uint8_t *xa, size_t xs, int64_t nb, float *y,
-                      int64_t ldy) {
-    const afm_block_q4_k *w = (const afm_block_q4_k *)row;
+/* q4_k: chunk c (32 bytes of qs) holds sub-block 2c in its low nibbles and 2c+1 in its high
+ * nibbles, i.e. elements 64c .. 64c+63 in that order. */
+INLINE void unpack_q4_k(const afm_block_q4_k *w, kq_block *o) {
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; j++) afm_q4k_scale_min(j, w->scales, &sc[j], &mn[j]);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m512 acc[4];
-    float macc[4];
-    for (int t = 0; t < NT; t++) { acc[t] = _mm512_setzero_ps(); macc[t] = 0; }
-    for (int64_t b = 0; b < nb; b++) {
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) afm_q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
-        __m512i Q[4], S[4];
-        for (int c = 0; c < 4; c++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * c));
-            Q[c] = join256(_mm256_and_si256(v, m4), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
-            S[c] = scales4(sc[2 * c], sc[2 * c], sc[2 * c + 1], sc[2 * c + 1]);
-        }
-        float d = h2f(w[b].d), dmin = h2f(w[b].dmin);
-        for (int t = 0; t < NT; t++) {
-            const afm_act_q8k *a = (const afm_act_q8k *)(xa + t * xs) + b;
-            __m512i sumi = _mm512_setzero_si512();
-            for (int c = 0; c < 4; c++) {
-                __m512i p = _mm512_maddubs_epi16(Q[c], _mm512_loadu_si512((const void *)(a->qs + 64 * c)));
-                sumi = _mm512_dpwssd_epi32(sumi, p, S[c]);
-            }
-            int32_t msum = 0;
-            for (int j = 0; j < 8; j++) msum += mn[j] * (a->bsums[2 * j] + a->bsums[2 * j + 1]);
-            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * a->d), _mm512_cvtepi32_ps(sumi), acc[t]);
-            macc[t] += dmin * a->d * (float)msum;
-        }
+    for (int c = 0; c < 4; c++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * c));
+        o->u[c] = join256(_mm256_and_si256(v, m4), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+        o->sv[c] = sv_quarters(sc[2 * c], sc[2 * c], sc[2 * c + 1], sc[2 * c + 1]);
     }
-    for (int t = 0; t < NT; t++) y[t * ldy] = hsum16(acc[t]) - macc[t];
+    int16_t mv[16];
+    for (int g = 0; g < 16; g++) mv[g] = mn[g / 2];
+    o->mv = _mm256_loadu_si256((const __m256i *)mv);
+    o->d = h2f(w->d);
+    o->dm = h2f(w->dmin);
 }
 
-/* q6_k . q8_K: codes u = ql | qh << 4 in 0..63 (weight u - 32). Half h (128 elements) of a
- * block: l0 = ql[64h..], l1 = ql[64h+32..], qh[32h..]; elements 128h + 32k + l (k < 4, l < 32)
- * take 4 low bits from (k=0: l0 low nibble, k=1: l1 low, k=2: l0 high, k=3: l1 high) and the
- * 2 high bits from qh bits 2k, 2k+1. Per 16-group g: isum += scales[g] * (sum u x - 32 bsums[g]). */
-INLINE void tile_q6_k(const int NT, const uint8_t *row, const uint8_t *xa, size_t xs, int64_t nb, float *y,
-                      int64_t ldy) {
-    const afm_block_q6_k *w = (const afm_block_q6_k *)row;
+/* q6_k: half h (128 elements) takes l0 = ql[64h ..], l1 = ql[64h+32 ..], qh[32h ..]; its runs of
+ * 32 elements are l0 low nibbles, l1 low, l0 high, l1 high, joined with qh bit pairs 0-1, 2-3,
+ * 4-5, 6-7 as bits 4-5. */
+INLINE void unpack_q6_k(const afm_block_q6_k *w, kq_block *o) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x03);
-    __m512 acc[4];
-    float oacc[4];
-    for (int t = 0; t < NT; t++) { acc[t] = _mm512_setzero_ps(); oacc[t] = 0; }
-    for (int64_t b = 0; b < nb; b++) {
-        __m256i u[8];
-        for (int h = 0; h < 2; h++) {
-            __m256i l0 = _mm256_loadu_si256((const __m256i *)(w[b].ql + 64 * h));
-            __m256i l1 = _mm256_loadu_si256((const __m256i *)(w[b].ql + 64 * h + 32));
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(w[b].qh + 32 * h));
-            u[4 * h] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
-            u[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
-            u[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
-            u[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
-        }
-        __m512i U[4], S[4]; /* U[m] = elements 64m .. 64m+63 = groups 4m .. 4m+3 */
-        for (int m = 0; m < 4; m++) {
-            U[m] = join256(u[2 * m], u[2 * m + 1]);
-            const int8_t *s = w[b].scales + 4 * m;
-            S[m] = scales4(s[0], s[1], s[2], s[3]);
-        }
-        float d = h2f(w[b].d);
-        for (int t = 0; t < NT; t++) {
-            const afm_act_q8k *a = (const afm_act_q8k *)(xa + t * xs) + b;
-            __m512i sumi = _mm512_setzero_si512();
-            for (int m = 0; m < 4; m++) {
-                __m512i p = _mm512_maddubs_epi16(U[m], _mm512_loadu_si512((const void *)(a->qs + 64 * m)));
-                sumi = _mm512_dpwssd_epi32(sumi, p, S[m]);
-            }
-            int32_t off = 0;
-            for (int g = 0; g < 16; g++) off += w[b].scales[g] * a->bsums[g];
-            float da = d * a->d;
-            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(da), _mm512_cvtepi32_ps(sumi), acc[t]);
-            oacc[t] += da * (float)(32 * off);
-        }
+    __m256i u[8];
+    for (int h = 0; h < 2; h++) {
+        __m256i l0 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h));
+        __m256i l1 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h + 32));
+        __m256i qh = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * h));
+        __m256i lo[4] = {_mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
+                         _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
+        for (int k = 0; k < 4; k++)
+            u[4 * h + k] = _mm256_or_si256(lo[k], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3), 4));
     }
-    for (int t = 0; t < NT; t++) y[t * ldy] = hsum16(acc[t]) - oacc[t];
+    for (int m = 0; m < 4; m++) {
+        const int8_t *s = w->scales + 4 * m;
+        o->u[m] = join256(u[2 * m], u[2 * m + 1]);
+        o->sv[m] = sv_quarters(s[0], s[1], s[2], s[3]);
+    }
+    o->mv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
+    o->d = h2f(w->d);
+    o->dm = 32.0f * o->d;
 }
 
-#define GEMM_K(name, tilefn)                                                                                 \
-    static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs, int64_t ntok,  \
-                     int64_t cols, float *y, int64_t ldy) {                                                   \
-        int64_t nb = cols / 256;                                                                              \
-        for (int64_t r = 0; r < nrows; r++) {                                                                 \
-            int64_t t = 0;                                                                                    \
-            for (; t + 4 <= ntok; t += 4) tilefn(4, W + r * rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy);   \
-            for (; t < ntok; t++) tilefn(1, W + r * rb, xa + t * xs, xs, nb, y + t * ldy + r, ldy);           \
-        }                                                                                                     \
+INLINE int32_t hsum8_epi32(__m256i v) {
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+    return _mm_cvtsi128_si32(h);
+}
+
+/* For NR rows x NT tokens: acc[r][t] (16 float lanes) += d dx * isum and macc[r][t] += dm dx * msum
+ * for block w[r] against token t's block a[t]; the dot is sum(acc) - macc. */
+INLINE void kq_block_dot(const int NR, const int NT, const kq_block *const *w, const afm_act_q8k *const *a,
+                         __m512 (*acc)[4], float (*macc)[4]) {
+    __m512i s[2][4];
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) s[r][t] = _mm512_setzero_si512();
+    for (int m = 0; m < 4; m++) {
+        for (int t = 0; t < NT; t++) {
+            __m512i x = _mm512_loadu_si512((const void *)(a[t]->qs + 64 * m));
+            for (int r = 0; r < NR; r++) s[r][t] = _mm512_dpwssd_epi32(s[r][t], _mm512_maddubs_epi16(w[r]->u[m], x), w[r]->sv[m]);
+        }
     }
-GEMM_K(gemm_q4_k, tile_q4_k)
-GEMM_K(gemm_q6_k, tile_q6_k)
+    for (int t = 0; t < NT; t++) {
+        __m256i bs = _mm256_loadu_si256((const __m256i *)a[t]->bsums);
+        for (int r = 0; r < NR; r++) {
+            int32_t msum = hsum8_epi32(_mm256_madd_epi16(bs, w[r]->mv)); /* sum_g mv[g] bsums[g], exact */
+            acc[r][t] = _mm512_fmadd_ps(_mm512_set1_ps(w[r]->d * a[t]->d), _mm512_cvtepi32_ps(s[r][t]), acc[r][t]);
+            macc[r][t] += w[r]->dm * a[t]->d * (float)msum;
+        }
+    }
+}
+
+/* y[t*ldy + r] (+)= dot(row r, token t) for NR rows (unpacked blocks blk[r][0 .. nb)) x NT tokens;
+ * xa: the tokens' q8_K blocks for the same columns, xs bytes apart. */
+INLINE void kq_dot(const int NR, const int NT, kq_block (*blk)[KQ_BLOCKS], int64_t nb, const uint8_t *xa, size_t xs,
+                   float *y, int64_t ldy, int add) {
+    __m512 acc[2][4];
+    float macc[2][4];
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) { acc[r][t] = _mm512_setzero_ps(); macc[r][t] = 0; }
+    for (int64_t b = 0; b < nb; b++) {
+        const afm_act_q8k *a[4];
+        const kq_block *w[2];
+        for (int t = 0; t < NT; t++) a[t] = (const afm_act_q8k *)(xa + t * xs) + b;
+        for (int r = 0; r < NR; r++) w[r] = &blk[r][b];
+        kq_block_dot(NR, NT, w, a, acc, macc);
+    }
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) {
+            float v = hsum16(acc[r][t]) - macc[r][t];
+            y[t * ldy + r] = add ? y[t * ldy + r] + v : v;
+        }
+}
+
+INLINE void kq_unpack(const int q6, const uint8_t *row, int64_t b, kq_block *o) {
+    if (q6) unpack_q6_k((const afm_block_q6_k *)row + b, o);
+    else unpack_q4_k((const afm_block_q4_k *)row + b, o);
+}
+
+/* Decode: each block unpacked into registers and used at once (same arithmetic as kq_dot). */
+INLINE void gemm_kq_few(const int q6, const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs,
+                        int64_t ntok, int64_t nb, float *y, int64_t ldy) {
+    for (int64_t r = 0; r < nrows; r++) {
+        const uint8_t *row = W + r * rb;
+        if (r + 1 < nrows) _mm_prefetch((const char *)(row + rb), _MM_HINT_T0);
+        for (int64_t t = 0; t < ntok; t++) {
+            __m512 acc[1][4] = {{_mm512_setzero_ps()}};
+            float macc[1][4] = {{0}};
+            for (int64_t b = 0; b < nb; b++) {
+                kq_block w;
+                kq_unpack(q6, row, b, &w);
+                const afm_act_q8k *a = (const afm_act_q8k *)(xa + t * xs) + b;
+                const kq_block *wp = &w;
+                kq_block_dot(1, 1, &wp, &a, acc, macc);
+            }
+            y[t * ldy + r] = hsum16(acc[0][0]) - macc[0][0];
+        }
+    }
+}
+
+/* Prefill: tokens in blocks of KQ_TOKENS, rows by 2, columns in passes of KQ_BLOCKS super-blocks
+ * (later passes add to y), tokens by 4. */
+INLINE void gemm_kq(const int q6, const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs,
+                    int64_t ntok, int64_t cols, float *y, int64_t ldy) {
+    const int64_t nb = cols / 256;
+    if (ntok < 3) { gemm_kq_few(q6, W, rb, nrows, xa, xs, ntok, nb, y, ldy); return; }
+    _Alignas(64) kq_block buf[2][KQ_BLOCKS];
+    for (int64_t t0 = 0; t0 < ntok; t0 += KQ_TOKENS) {
+        const int64_t t1 = ntok - t0 < KQ_TOKENS ? ntok : t0 + KQ_TOKENS;
+        int nr;
+        for (int64_t r = 0; r < nrows; r += nr) {
+            nr = nrows - r < 2 ? 1 : 2;
+            for (int64_t b0 = 0; b0 < nb; b0 += KQ_BLOCKS) {
+                const int64_t n = nb - b0 < KQ_BLOCKS ? nb - b0 : KQ_BLOCKS;
+                for (int i = 0; i < nr; i++)
+                    for (int64_t b = 0; b < n; b++) kq_unpack(q6, W + (r + i) * rb, b0 + b, &buf[i][b]);
+                const uint8_t *xb = xa + (size_t)b0 * sizeof(afm_act_q8k);
+                float *yr = y + r;
+                int64_t t = t0;
+                if (nr == 2) {
+                    for (; t + 4 <= t1; t += 4) kq_dot(2, 4, buf, n, xb + t * xs, xs, yr + t * ldy, ldy, b0 > 0);
+                    for (; t < t1; t++) kq_dot(2, 1, buf, n, xb + t * xs, xs, yr + t * ldy, ldy, b0 > 0);
+                } else {
+                    for (; t + 4 <= t1; t += 4) kq_dot(1, 4, buf, n, xb + t * xs, xs, yr + t * ldy, ldy, b0 > 0);
+                    for (; t < t1; t++) kq_dot(1, 1, buf, n, xb + t * xs, xs, yr + t * ldy, ldy, b0 > 0);
+                }
+            }
+        }
+    }
+}
+
+static void gemm_q4_k(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs, int64_t ntok,
+                      int64_t cols, float *y, int64_t ldy) {
+    gemm_kq(0, W, rb, nrows, xa, xs, ntok, cols, y, ldy);
+}
+
+static void gemm_q6_k(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs, int64_t ntok,
+                      int64_t cols, float *y, int64_t ldy) {
+    gemm_kq(1, W, rb, nrows, xa, xs, ntok, cols, y, ldy);
+}
 
 /* ------------------------------------------------------------ tables */
 

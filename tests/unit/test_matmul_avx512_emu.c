@@ -156,6 +156,10 @@ static void run_all(void) {
                     if (cols_list[ci] > 1000 && (rows_list[ri] > 9 || Ts[k] > 5)) continue; /* keep it fast */
                     run_case(fn[wt], pk[wt], wt, rows_list[ri], cols_list[ci], Ts[k]);
                 }
+        if (block == 256) { /* the k-quant GEMM's token blocks (64) and column passes (32 super-blocks) */
+            run_case(fn[wt], NULL, wt, 5, 256 * 33, 3);
+            run_case(fn[wt], NULL, wt, 3, 512, 70);
+        }
     }
     /* the kernels the table must not claim: q5_0 / q5_1 stay on AVX2 */
     CHECK(!fn[AFM_Q5_0] && !fn[AFM_Q5_1] && !pk[AFM_F16], "unexpected entries in the avx512 tables");
