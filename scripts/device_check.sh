@@ -12,7 +12,8 @@
 # Environment: OUT (logs; default ./device-out), BUDGET (seconds, default 330), QUICK=1 (tiny
 # benchmark sizes, 1-2 threads: for trying the script on a slow machine), KIT (default
 # ./build-device-kit), THREADS (bench thread counts, default "1 2 8 16" capped at nproc), BUILD
-# (build folder, default ./build-device; reused when it exists).
+# (build folder, default ./build-device; reused when it exists), PREBUILT=1 (skip the build, use
+# the kit's binaries).
 #
 # Phases (logs in $OUT, one line per result in $OUT/results.tsv, table in $OUT/summary.txt):
 #  1. CPU: lscpu model and the avx512* / vnni / amx flags.
@@ -94,7 +95,9 @@ log "== 2. build"
 BUILD=${BUILD:-$ROOT/build-device}
 BIN_AFM="" TESTDIR="" BENCHDIR="" BUILT=0
 [ -d "$KIT/lib" ] && export LD_LIBRARY_PATH="$KIT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-if command -v cmake > /dev/null && command -v cc > /dev/null; then
+if [ "${PREBUILT:-0}" = 1 ]; then
+    log "PREBUILT=1: not building"
+elif command -v cmake > /dev/null && command -v cc > /dev/null; then
     gen=()
     command -v ninja > /dev/null && gen=(-G Ninja)
     base=(-S "$ROOT" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DAFM_WERROR=OFF -DAFM_MPI=OFF)
