@@ -534,6 +534,67 @@ static void gemm_job(void *p, int ith, int nth) {
     }
 }
 
+/* ------------------------------------------------------------ packed-panel GEMM (f32 / f16 / bf16)
+ *
+ * For T >= GEMMF_MIN_T tokens the float-weight types go to gemm_f32_avx2.c: x is packed once
+ * (token groups split over the threads), then threads claim units of rows from a shared counter
+ * as above. Every output is one FMA chain over k in order (see gemm_f32_avx2.c), so results do
+ * not depend on the thread count or on which thread takes a unit. */
+enum { GEMMF_MIN_T = 8 };
+
+typedef struct {
+    afm_dtype wt;
+    const uint8_t *W;
+    size_t row_bytes;
+    int64_t rows, cols, T, unit_rows;
+    int nunits;
+    atomic_int next;
+    const float *x;
+    float *y, *Ap, *work;
+} gemmf_job;
+
+#if defined(__x86_64__)
+static void gemmf_pack_job(void *p, int ith, int nth) {
+    gemmf_job *j = p;
+    long lo, hi;
+    afm_split_range((long)((j->T + AFM_GEMMF_MR - 1) / AFM_GEMMF_MR), ith, nth, &lo, &hi);
+    afm_gemmf_pack_x_avx2(j->x, j->T, j->cols, lo, hi, j->Ap);
+}
+
+static void gemmf_rows_job(void *p, int ith, int nth) {
+    (void)nth;
+    gemmf_job *j = p;
+    float *work = j->work + (size_t)ith * AFM_GEMMF_WORK_FLOATS;
+    for (int u; (u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->nunits;) {
+        int64_t r0 = (int64_t)u * j->unit_rows, r1 = r0 + j->unit_rows < j->rows ? r0 + j->unit_rows : j->rows;
+        afm_gemmf_rows_avx2(j->wt, j->W, j->row_bytes, r0, r1, j->cols, j->Ap, j->T, j->y, j->rows, work);
+    }
+}
+
+static afm_status gemmf_run(afm_pool *pool, float *y, const void *W, afm_dtype wt, int64_t rows, int64_t cols,
+                            const float *x, int64_t T) {
+    int nth = afm_pool_size(pool);
+    size_t ap = afm_gemmf_pack_x_floats(T, cols), bp = (size_t)AFM_GEMMF_WORK_FLOATS, total;
+    ap = (ap + 15) / 16 * 16; /* keeps the work buffers after it 64-byte aligned */
+    if (!afm_mul_ok(bp, (size_t)nth, &total) || !afm_add_ok(total, ap, &total) ||
+        !afm_mul_ok(total, sizeof(float), &total))
+        return afm_error(AFM_ERR_RANGE, "matmul: packing buffer size overflows (T %lld, cols %lld)", (long long)T,
+                         (long long)cols);
+    float *buf = scratch_get(total);
+    if (!buf) return afm_error(AFM_ERR_NOMEM, "matmul: out of memory for %zu bytes of packed operands", total);
+    gemmf_job j = {.wt = wt, .W = W, .row_bytes = afm_dtype_row_size(wt, cols), .rows = rows, .cols = cols, .T = T,
+                   .x = x, .y = y, .Ap = buf, .work = buf + ap};
+    afm_pool_run(pool, gemmf_pack_job, &j);
+    /* about UNITS_PER_THREAD units per thread, whole 16-row panels */
+    int64_t target = (int64_t)nth * UNITS_PER_THREAD, panel = AFM_GEMMF_NR;
+    j.unit_rows = nth == 1 ? rows : ((rows + target - 1) / target + panel - 1) / panel * panel;
+    j.nunits = (int)((rows + j.unit_rows - 1) / j.unit_rows);
+    atomic_init(&j.next, 0);
+    afm_pool_run(pool, gemmf_rows_job, &j);
+    return AFM_OK;
+}
+#endif
+
 static _Atomic int g_best_isa = -1;
 
 static afm_status matmul_run(afm_pool *pool, afm_isa isa, bool packed, float *y, const void *W, afm_dtype wt,
@@ -551,6 +612,10 @@ static afm_status matmul_run(afm_pool *pool, afm_isa isa, bool packed, float *y,
     if (cols % info->block)
         return afm_error(AFM_ERR_INVALID_ARG, "matmul: %s weights need cols a multiple of %d, got %lld", info->name,
                          info->block, (long long)cols);
+#if defined(__x86_64__)
+    if (!packed && isa >= AFM_ISA_AVX2 && act_kind(wt) == AFM_ACT_F32 && T >= GEMMF_MIN_T)
+        return gemmf_run(pool, y, W, wt, rows, cols, x, T);
+#endif
     mm_job j = {.fn = packed ? g_packed[isa][wt] : g_tables[isa][wt], .isa = isa, .kind = act_kind(wt), .W = W, .row_bytes = afm_dtype_row_size(wt, cols),
                 .rows = rows, .cols = cols, .T = T, .x = x, .y = y};
     j.xa_stride = act_row_bytes(j.kind, cols);

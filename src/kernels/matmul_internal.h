@@ -32,6 +32,26 @@ void afm_gemm_fill_kquant_avx2(afm_gemm_fn *fn); /* q4_k, q6_k */
  * packed layouts), q4_K/q6_K; q5_0/q5_1 stay on the AVX2 kernels. */
 void afm_gemm_fill_avx512(afm_gemm_fn *fn);
 void afm_gemm_fill_packed_avx512(afm_gemm_fn *fn);
+/* Packed-panel GEMM for f32 / f16 / bf16 weights (gemm_f32_avx2.c), used for T >= a threshold:
+ * x is packed once into Ap (afm_gemmf_pack_x_floats(T, K) floats; token groups g0..g1-1 per
+ * call, so threads can share the work), then afm_gemmf_rows_avx2 computes y[t, r] for rows
+ * r0..r1-1 and all T tokens, using work (AFM_GEMMF_WORK_FLOATS floats, 64-byte aligned, one per
+ * thread) for the converted weight panels and the tile sums. Each output is the FMA chain over k in order, so
+ * results do not depend on the row split. */
+#ifndef AFM_GEMMF_MR /* (overridable for tuning experiments) */
+#define AFM_GEMMF_MR 4   /* tokens per micro-tile */
+#define AFM_GEMMF_NR 24  /* weight rows per micro-tile */
+#define AFM_GEMMF_KC 192 /* most columns per K-slice */
+#define AFM_GEMMF_NC 120 /* most rows whose packed slice one thread holds */
+#define AFM_GEMMF_MC 264 /* most tokens per block of tile sums */
+#endif
+/* floats of per-thread work space (packed weights and tile sums) */
+#define AFM_GEMMF_WORK_FLOATS (AFM_GEMMF_NC * AFM_GEMMF_KC + AFM_GEMMF_MC * AFM_GEMMF_NC)
+int64_t afm_gemmf_kc(int64_t K);
+size_t afm_gemmf_pack_x_floats(int64_t T, int64_t K);
+void afm_gemmf_pack_x_avx2(const float *x, int64_t T, int64_t K, int64_t g0, int64_t g1, float *Ap);
+void afm_gemmf_rows_avx2(afm_dtype wt, const uint8_t *W, size_t rb, int64_t r0, int64_t r1, int64_t K,
+                         const float *Ap, int64_t T, float *y, int64_t ldy, float *work);
 /* q8 activation quantizer (scalar) and its AVX2 twin, bit-identical to it. */
 void afm_quantize_act_q8_scalar(const float *x, afm_act_q8 *a, int64_t nb);
 void afm_quantize_act_q8_avx2(const float *x, afm_act_q8 *a, int64_t nb);
