@@ -536,11 +536,13 @@ static void gemm_job(void *p, int ith, int nth) {
 
 /* ------------------------------------------------------------ packed-panel GEMM (f32 / f16 / bf16)
  *
- * For T >= GEMMF_MIN_T tokens the float-weight types go to gemm_f32_avx2.c: x is packed once
- * (token groups split over the threads), then threads claim units of rows from a shared counter
- * as above. Every output is one FMA chain over k in order (see gemm_f32_avx2.c), so results do
- * not depend on the thread count or on which thread takes a unit. */
-enum { GEMMF_MIN_T = 8 };
+ * The float-weight types go to gemm_f32_avx2.c when T >= GEMMF_MIN_T and the matrix is not a few
+ * rows against long columns: x is packed once (token groups split over the threads), then threads
+ * claim units of rows from a shared counter as above. Every output is one FMA chain over k in
+ * order (see gemm_f32_avx2.c), so results do not depend on the thread count or on which thread
+ * takes a unit. Below about 24 tokens, or for the attention P V product (hd rows, n columns),
+ * packing both operands costs more than it saves and the tiled kernels are faster (measured). */
+enum { GEMMF_MIN_T = 24, GEMMF_MIN_ROWS = 192, GEMMF_MAX_COLS_FEW_ROWS = 256 };
 
 typedef struct {
     afm_dtype wt;
@@ -613,7 +615,8 @@ static afm_status matmul_run(afm_pool *pool, afm_isa isa, bool packed, float *y,
         return afm_error(AFM_ERR_INVALID_ARG, "matmul: %s weights need cols a multiple of %d, got %lld", info->name,
                          info->block, (long long)cols);
 #if defined(__x86_64__)
-    if (!packed && isa >= AFM_ISA_AVX2 && act_kind(wt) == AFM_ACT_F32 && T >= GEMMF_MIN_T)
+    if (!packed && isa >= AFM_ISA_AVX2 && act_kind(wt) == AFM_ACT_F32 && T >= GEMMF_MIN_T &&
+        (rows >= GEMMF_MIN_ROWS || cols <= GEMMF_MAX_COLS_FEW_ROWS))
         return gemmf_run(pool, y, W, wt, rows, cols, x, T);
 #endif
     mm_job j = {.fn = packed ? g_packed[isa][wt] : g_tables[isa][wt], .isa = isa, .kind = act_kind(wt), .W = W, .row_bytes = afm_dtype_row_size(wt, cols),
