@@ -144,13 +144,13 @@ INLINE void pack_w(const afm_dtype wt, const uint8_t *W, size_t rb, int64_t nrow
 
 /* ------------------------------------------------------------ micro-kernel */
 
-/* C[i * ldc + j] (i < MR tokens, j < NR rows) = (accumulate ? C : 0) + sum_k A[k][i] B[k][j], each
- * element one FMA chain in k order. A: kc x MR, B: kc x NR (64-byte aligned). The MR x NR / 8
+/* Co[i * ldo + j] (i < MR tokens, j < NR rows) = (accumulate ? Ci[i * ldi + j] : 0)
+ * + sum_k A[k][i] B[k][j], each element one FMA chain in k order. A: kc x MR, B: kc x NR (64-byte aligned). The MR x NR / 8
  * accumulators are named variables (gcc keeps an array of them in memory). */
 #if AFM_GEMMF_MR == 6 && AFM_GEMMF_NR == 16
 #define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define UK_DECL(i) __m256 c##i##0, c##i##1;
-#define UK_LOAD(i) c##i##0 = _mm256_loadu_ps(C + i * ldc), c##i##1 = _mm256_loadu_ps(C + i * ldc + 8);
+#define UK_LOAD(i) c##i##0 = _mm256_loadu_ps(Ci + i * ldi), c##i##1 = _mm256_loadu_ps(Ci + i * ldi + 8);
 #define UK_ZERO(i) c##i##0 = c##i##1 = _mm256_setzero_ps();
 #define UK_BLOAD __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps(B + 8);
 #define UK_FMA(i)                                                                                             \
@@ -158,13 +158,13 @@ INLINE void pack_w(const afm_dtype wt, const uint8_t *W, size_t rb, int64_t nrow
         __m256 a = _mm256_broadcast_ss(A + i);                                                                \
         c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0), c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1);                 \
     }
-#define UK_STORE(i) _mm256_storeu_ps(C + i * ldc, c##i##0), _mm256_storeu_ps(C + i * ldc + 8, c##i##1);
+#define UK_STORE(i) _mm256_storeu_ps(Co + i * ldo, c##i##0), _mm256_storeu_ps(Co + i * ldo + 8, c##i##1);
 #elif AFM_GEMMF_MR == 4 && AFM_GEMMF_NR == 24
 #define UK_ROWS(X) X(0) X(1) X(2) X(3)
 #define UK_DECL(i) __m256 c##i##0, c##i##1, c##i##2;
 #define UK_LOAD(i)                                                                                            \
-    c##i##0 = _mm256_loadu_ps(C + i * ldc), c##i##1 = _mm256_loadu_ps(C + i * ldc + 8),                       \
-    c##i##2 = _mm256_loadu_ps(C + i * ldc + 16);
+    c##i##0 = _mm256_loadu_ps(Ci + i * ldi), c##i##1 = _mm256_loadu_ps(Ci + i * ldi + 8),                     \
+    c##i##2 = _mm256_loadu_ps(Ci + i * ldi + 16);
 #define UK_ZERO(i) c##i##0 = c##i##1 = c##i##2 = _mm256_setzero_ps();
 #define UK_BLOAD __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps(B + 8), b2 = _mm256_load_ps(B + 16);
 #define UK_FMA(i)                                                                                             \
@@ -174,13 +174,14 @@ INLINE void pack_w(const afm_dtype wt, const uint8_t *W, size_t rb, int64_t nrow
         c##i##2 = _mm256_fmadd_ps(a, b2, c##i##2);                                                            \
     }
 #define UK_STORE(i)                                                                                           \
-    _mm256_storeu_ps(C + i * ldc, c##i##0), _mm256_storeu_ps(C + i * ldc + 8, c##i##1),                       \
-        _mm256_storeu_ps(C + i * ldc + 16, c##i##2);
+    _mm256_storeu_ps(Co + i * ldo, c##i##0), _mm256_storeu_ps(Co + i * ldo + 8, c##i##1),                     \
+        _mm256_storeu_ps(Co + i * ldo + 16, c##i##2);
 #else
 #error "no micro-kernel for this AFM_GEMMF_MR x AFM_GEMMF_NR"
 #endif
 
-static void ukernel(int64_t kc, const float *A, const float *B, float *C, int64_t ldc, int accumulate) {
+static void ukernel(int64_t kc, const float *A, const float *B, const float *Ci, int64_t ldi, float *Co, int64_t ldo,
+                    int accumulate) {
     UK_ROWS(UK_DECL)
     if (accumulate) {
         UK_ROWS(UK_LOAD)
@@ -198,10 +199,10 @@ static void ukernel(int64_t kc, const float *A, const float *B, float *C, int64_
 /* ------------------------------------------------------------ one unit of rows */
 
 /* y[t, r] for rows r0 .. r1-1, all T tokens. Loops, outermost first: NC rows (rs), MC tokens (ic),
- * K-slices (pc: pack the slice of the NC rows), 16-row panels (p), 6-token groups (g). The tile
- * sums live in Cb (MC x NC, row stride NC) until the last K-slice is done: accumulating in y
- * itself, whose rows are R floats apart (often a multiple of 4 KiB), makes the 6 rows of a tile
- * share one L1 set. Cb has whole tiles, so partial ones need no special case until the copy out. */
+ * K-slices (pc: pack the slice of the NC rows), 24-row panels (p), 4-token groups (g). Between
+ * K-slices the tile sums live in Cb (MC x NC, row stride NC): reloading them from y itself, whose
+ * rows are R floats apart (often a multiple of 4 KiB), would put the 4 rows of a tile in one L1
+ * set. The last slice stores whole tiles straight into y, partial ones through Cb. */
 INLINE void gemmf_rows(const afm_dtype wt, const uint8_t *W, size_t rb, int64_t r0, int64_t r1, int64_t K,
                        const float *Ap, int64_t T, float *y, int64_t ldy, float *work) {
     const size_t esz = wt == AFM_F32 ? 4 : 2;
@@ -218,6 +219,7 @@ INLINE void gemmf_rows(const afm_dtype wt, const uint8_t *W, size_t rb, int64_t 
             int64_t g1 = g0 + mcg < ngroups ? g0 + mcg : ngroups;
             for (int64_t pc = 0; pc < K; pc += kcb) {
                 int64_t kc = K - pc < kcb ? K - pc : kcb;
+                int last = pc + kc >= K;
                 pack_w(wt, W + (size_t)rs * rb + (size_t)pc * esz, rb, nrows, kc, Bp);
                 /* the slice packed next: (rs, pc + kcb), else the next MC block's or NC block's first */
                 int64_t rn = rs, pn = pc + kcb;
@@ -228,19 +230,26 @@ INLINE void gemmf_rows(const afm_dtype wt, const uint8_t *W, size_t rb, int64_t 
                 int64_t kn = K - pn < kcb ? K - pn : kcb;
                 for (int64_t p = 0; p < npanels; p++) {
                     const float *B = Bp + p * NR * kc;
+                    int64_t nr = nrows - p * NR < NR ? nrows - p * NR : NR;
                     /* Fetch the next slice's rows of this panel into L2 while the panel computes:
                      * packing then need not wait for memory (the weights are read once). */
                     for (int64_t r = rn + p * NR; r < rn + (p + 1) * NR && r < r1; r++)
                         for (int64_t o = 0; o < kn * (int64_t)esz; o += 64)
                             _mm_prefetch((const char *)(W + (size_t)r * rb + (size_t)pn * esz + (size_t)o), _MM_HINT_T1);
-                    for (int64_t g = g0; g < g1; g++)
-                        ukernel(kc, Ap + pc * ngroups * MR + g * kc * MR, B, Cb + (g - g0) * MR * NC + p * NR, NC,
-                                pc > 0);
+                    for (int64_t g = g0; g < g1; g++) {
+                        const float *A = Ap + pc * ngroups * MR + g * kc * MR;
+                        float *cb = Cb + (g - g0) * MR * NC + p * NR, *yt = y + g * MR * ldy + rs + p * NR;
+                        int64_t nt = T - g * MR < MR ? T - g * MR : MR;
+                        if (last && nt == MR && nr == NR) {
+                            ukernel(kc, A, B, cb, NC, yt, ldy, pc > 0);
+                            continue;
+                        }
+                        ukernel(kc, A, B, cb, NC, cb, NC, pc > 0);
+                        if (last)
+                            for (int64_t i = 0; i < nt; i++) memcpy(yt + i * ldy, cb + i * NC, (size_t)nr * sizeof(float));
+                    }
                 }
             }
-            int64_t t1 = g1 * MR < T ? g1 * MR : T;
-            for (int64_t t = g0 * MR; t < t1; t++)
-                memcpy(y + t * ldy + rs, Cb + (t - g0 * MR) * NC, (size_t)nrows * sizeof(float));
         }
     }
 }
