@@ -615,8 +615,9 @@ static afm_status matmul_run(afm_pool *pool, afm_isa isa, bool packed, float *y,
         return afm_error(AFM_ERR_INVALID_ARG, "matmul: %s weights need cols a multiple of %d, got %lld", info->name,
                          info->block, (long long)cols);
 #if defined(__x86_64__)
-    if (!packed && isa >= AFM_ISA_AVX2 && act_kind(wt) == AFM_ACT_F32 && T >= GEMMF_MIN_T &&
-        (rows >= GEMMF_MIN_ROWS || cols <= GEMMF_MAX_COLS_FEW_ROWS))
+    /* (at the AVX-512 level only for types without an AVX-512 kernel of their own) */
+    if (!packed && isa >= AFM_ISA_AVX2 && g_tables[isa][wt] == g_tables[AFM_ISA_AVX2][wt] &&
+        act_kind(wt) == AFM_ACT_F32 && T >= GEMMF_MIN_T && (rows >= GEMMF_MIN_ROWS || cols <= GEMMF_MAX_COLS_FEW_ROWS))
         return gemmf_run(pool, y, W, wt, rows, cols, x, T);
 #endif
     mm_job j = {.fn = packed ? g_packed[isa][wt] : g_tables[isa][wt], .isa = isa, .kind = act_kind(wt), .W = W, .row_bytes = afm_dtype_row_size(wt, cols),

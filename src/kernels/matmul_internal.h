@@ -36,8 +36,8 @@ void afm_gemm_fill_packed_avx512(afm_gemm_fn *fn);
  * x is packed once into Ap (afm_gemmf_pack_x_floats(T, K) floats; token groups g0..g1-1 per
  * call, so threads can share the work), then afm_gemmf_rows_avx2 computes y[t, r] for rows
  * r0..r1-1 and all T tokens, using work (AFM_GEMMF_WORK_FLOATS floats, 64-byte aligned, one per
- * thread) for the converted weight panels and the tile sums. Each output is the FMA chain over k in order, so
- * results do not depend on the row split. */
+ * thread) for the converted weight panels and the tile sums. Each output is the FMA chain over
+ * k in order, so results do not depend on the row split. */
 #ifndef AFM_GEMMF_MR /* (overridable for tuning experiments) */
 #define AFM_GEMMF_MR 4   /* tokens per micro-tile */
 #define AFM_GEMMF_NR 24  /* weight rows per micro-tile */

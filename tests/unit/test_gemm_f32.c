@@ -99,12 +99,12 @@ static void direct_case(afm_dtype wt, int64_t rows, int64_t cols, int64_t T) {
     release(&o);
 }
 
-/* Through afm_matmul: 1 and 2 threads bit-identical, within the bound. */
+/* Through afm_matmul_isa at the AVX2 level: 1 and 2 threads bit-identical, within the bound. */
 static void matmul_case(afm_pool *p1, afm_pool *p2, afm_dtype wt, int64_t rows, int64_t cols, int64_t T) {
     operands o = make(wt, rows, cols, T);
     float *y1 = malloc(sizeof(float) * T * rows), *y2 = malloc(sizeof(float) * T * rows);
-    CHECK(afm_matmul(p1, y1, o.wq, wt, rows, cols, o.x, T) == AFM_OK, "matmul %s", afm_dtype_name(wt));
-    CHECK(afm_matmul(p2, y2, o.wq, wt, rows, cols, o.x, T) == AFM_OK, "matmul %s 2 threads", afm_dtype_name(wt));
+    CHECK(afm_matmul_isa(p1, AFM_ISA_AVX2, y1, o.wq, wt, rows, cols, o.x, T) == AFM_OK, "matmul %s", afm_dtype_name(wt));
+    CHECK(afm_matmul_isa(p2, AFM_ISA_AVX2, y2, o.wq, wt, rows, cols, o.x, T) == AFM_OK, "matmul %s 2 threads", afm_dtype_name(wt));
     check_out("afm_matmul", wt, o.wd, o.x, y1, rows, cols, T, 0);
     CHECK(!memcmp(y1, y2, sizeof(float) * T * rows), "%s (%lld x %lld, T %lld): 2 threads differ from 1",
           afm_dtype_name(wt), (long long)rows, (long long)cols, (long long)T);
