@@ -96,7 +96,12 @@ static ukernel_desc pick_ukernel(bool bf16) {
 /* ap: panels of MR rows; panel p holds A(i0 + p*MR + r, k0 + k) at [p*MR*kc + k*MR + r]
  * (rows past the edge are zero). */
 static void pack_a(float *ap, const float *a, long a_rs, long a_cs, long i0, long mc, long k0, long kc, bool avx2) {
-    for (long p = 0; p * AFM_GEMM_MR < mc; p++) {
+    long p = 0;
+    if (a_rs == 1 && avx2 && mc >= AFM_GEMM_MR) { /* full panels row by row, the rest below */
+        afm_gemm_pack_at6_avx2(ap, a + i0 + k0 * a_cs, a_cs, kc, mc);
+        p = mc / AFM_GEMM_MR;
+    }
+    for (; p * AFM_GEMM_MR < mc; p++) {
         float *dst = ap + p * AFM_GEMM_MR * kc;
         long rows = mc - p * AFM_GEMM_MR < AFM_GEMM_MR ? mc - p * AFM_GEMM_MR : AFM_GEMM_MR;
         const float *src = a + (i0 + p * AFM_GEMM_MR) * a_rs + k0 * a_cs;
@@ -123,7 +128,12 @@ static void pack_a(float *ap, const float *a, long a_rs, long a_cs, long i0, lon
 /* bp: panels of nr columns; panel p holds B(k0 + k, j0 + p*nr + j) at [p*nr*kc + k*nr + j]
  * (columns past the edge are zero). */
 static void pack_b(float *bp, int nr, const float *b, long b_rs, long b_cs, long k0, long kc, long j0, long nc, bool avx2) {
-    for (long p = 0; p * nr < nc; p++) {
+    long p = 0;
+    if (b_cs == 1 && nr == 16 && avx2 && nc >= 16) { /* full panels row by row, the rest below */
+        afm_gemm_pack_b16_avx2(bp, b + k0 * b_rs + j0, b_rs, kc, nc);
+        p = nc / 16;
+    }
+    for (; p * nr < nc; p++) {
         float *dst = bp + p * nr * kc;
         long cols = nc - p * nr < nr ? nc - p * nr : nr;
         const float *src = b + k0 * b_rs + (j0 + p * nr) * b_cs;

@@ -72,6 +72,12 @@ void afm_gemm_pairs_bf16_avx512(float *p, long panels, int w, long kc); /* the s
  * dst[k*6 + r] = src[r*ld + k]. */
 void afm_gemm_pack_bt_avx2(float *dst, int nr, const float *src, long ld, long kc);
 void afm_gemm_pack_a6_avx2(float *dst, const float *src, long ld, long kc);
+/* Row-order packers (one source row at a time, contiguous reads) for the full panels of a block:
+ * A with adjacent rows, dst[p*6*kc + k*6 + r] = src[k*ld + p*6 + r] for p < mc / 6; and B with
+ * contiguous rows, dst[p*16*kc + k*16 + j] = src[k*ld + p*16 + j] for p < nc / 16 (dst 32-byte
+ * aligned, kc * 16 floats per panel). */
+void afm_gemm_pack_at6_avx2(float *dst, const float *src, long ld, long kc, long mc);
+void afm_gemm_pack_b16_avx2(float *dst, const float *src, long ld, long kc, long nc);
 /* p[i] = bf16(p[i]) (round to nearest even), as f32 */
 void afm_gemm_round_bf16_avx2(float *p, size_t n);
 /* Forces a micro-kernel (tests compare them); NULL restores run-time selection. */
