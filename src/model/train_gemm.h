@@ -23,7 +23,7 @@
 /* Register tile of the micro-kernels (MR rows x NR columns; NR depends on the vector width) and
  * cache blocks, in floats. MC is a multiple of MR and NC of every NR. */
 enum { AFM_GEMM_MR = 6, AFM_GEMM_NR_SCALAR = 16, AFM_GEMM_NR_AVX2 = 16, AFM_GEMM_NR_AVX512 = 32, AFM_GEMM_NR_MAX = 32,
-       AFM_GEMM_KC = 256, AFM_GEMM_MC = 192, AFM_GEMM_NC = 1024 };
+       AFM_GEMM_KC = 384, AFM_GEMM_MC = 192, AFM_GEMM_NC = 1024 };
 
 /* Per-thread packing buffers; create once for a pool size and reuse. */
 typedef struct afm_gemm_ws afm_gemm_ws;

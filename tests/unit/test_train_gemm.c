@@ -1,6 +1,6 @@
 /* The training GEMM (src/model/train_gemm.c): the three linear-layer products against a naive
  * double-precision triple loop, for the scalar, AVX2 and AVX-512 micro-kernels (those the CPU has), on sizes that are not
- * multiples of the tiles (MR=6, NR=16 or 32, KC=256), with 1 and 2 threads, overwrite and accumulate.
+ * multiples of the tiles (MR=6, NR=16 or 32, KC=384), with 1 and 2 threads, overwrite and accumulate.
  * Tolerance: |got - ref| <= 1e-5 * sum_k |a_k b_k| + 1e-6 (f32 summation error bound).
  * bf16 compute (afm_gemm_ws_set_bf16): the same bound against the reference on bf16-rounded inputs,
  * for every f32 micro-kernel on rounded panels and, on CPUs with AVX512-BF16, the vdpbf16ps
