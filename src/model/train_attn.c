@@ -44,7 +44,12 @@ static void softmax_row(float *r, long t, long n, float scale, bool avx2, const 
 }
 
 /* d (dP row, length n) becomes dS = scale p (d - sum_{j<=t} p_j d_j) for j <= t, 0 after */
-static void dsoftmax_row(float *d, const float *p, long t, long n, float scale) {
+static void dsoftmax_row(float *d, const float *p, long t, long n, float scale, bool avx2) {
+    if (avx2) {
+        afm_tv_dsoftmax_avx2(d, p, t + 1, scale);
+        if (n > t + 1) memset(d + t + 1, 0, sizeof(float) * (size_t)(n - t - 1));
+        return;
+    }
     double s = 0.0;
     for (long j = 0; j <= t; j++) s += (double)p[j] * d[j];
     float fs = (float)s;
@@ -115,7 +120,7 @@ static void bwd_units(void *ctx, long lo, long hi, int ith) {
                 afm_gemm_serial(c->ws, ith, i1, hd, m, pb, 1, i1, doh + i0 * QD, QD, 1, dvv, KD, true);
                 /* dP (m, i1) = dO[i0:i1] · V[0:i1]ᵀ, then dS in place */
                 afm_gemm_serial(c->ws, ith, m, i1, hd, doh + i0 * QD, QD, 1, vv, 1, KD, dp, i1, false);
-                for (long t = i0; t < i1; t++) dsoftmax_row(dp + (t - i0) * i1, pb + (t - i0) * i1, t, i1, c->scale);
+                for (long t = i0; t < i1; t++) dsoftmax_row(dp + (t - i0) * i1, pb + (t - i0) * i1, t, i1, c->scale, c->avx2);
                 /* dQ[i0:i1] = dS (m, i1) · K[0:i1];  dK[0:i1] += dSᵀ (i1, m) · Q[i0:i1] */
                 afm_gemm_serial(c->ws, ith, m, hd, i1, dp, i1, 1, kk, KD, 1, dqh + i0 * QD, QD, false);
                 afm_gemm_serial(c->ws, ith, i1, hd, m, dp, 1, i1, qh + i0 * QD, QD, 1, dkk, KD, true);

@@ -29,6 +29,9 @@ double afm_tv_dot3_avx2(const float *a, const float *b, const float *c, long n);
 void afm_tv_norm_apply_avx2(float *y, const float *x, const float *g, float r, long n);
 /* v = dy g r - x k;  dx = accumulate ? dx + v : v;  dg += dy x r */
 void afm_tv_norm_bwd_avx2(float *dx, float *dg, const float *dy, const float *x, const float *g, float r, float k, long n, int accumulate);
+/* softmax backward of one row: s = sum_j p[j] d[j] (float lanes, the lanes added in double);
+ * d[j] = p[j] (d[j] - s) scale */
+void afm_tv_dsoftmax_avx2(float *d, const float *p, long n, float scale);
 /* y = a + b */
 void afm_tv_add_avx2(float *y, const float *a, const float *b, long n);
 #endif

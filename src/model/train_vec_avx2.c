@@ -175,3 +175,16 @@ void afm_tv_add_avx2(float *y, const float *a, const float *b, long n) {
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
     for (; i < n; i++) y[i] = a[i] + b[i];
 }
+
+void afm_tv_dsoftmax_avx2(float *d, const float *p, long n, float scale) {
+    __m256 s0 = _mm256_setzero_ps();
+    long i = 0;
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(p + i), _mm256_loadu_ps(d + i), s0);
+    double s = hsum8d(s0);
+    for (; i < n; i++) s += (double)p[i] * d[i];
+    float fs = (float)s;
+    __m256 sv = _mm256_set1_ps(fs), kv = _mm256_set1_ps(scale);
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(p + i), _mm256_sub_ps(_mm256_loadu_ps(d + i), sv)), kv));
+    for (; i < n; i++) d[i] = p[i] * (d[i] - fs) * scale;
+}
