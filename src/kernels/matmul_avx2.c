@@ -382,40 +382,30 @@ INLINE void tiles_f_rows(const int type, const int NT, const uint8_t *W, size_t 
     for (; r < nrows; r++) tile_f(type, 1, NT, W + r * rb, rb, x, xs, n, y + r, ldy, accumulate);
 }
 
-/* Decode (one token): each row once, 4 rows side by side with 2 accumulators each (16 elements
- * per step, 8 independent FMA chains), prefetching each row FPF bytes ahead: streaming the
- * matrix at memory bandwidth instead of the tiles' short row bursts. */
-enum { FPF = 2048 };
-INLINE void gemv_f_rows(const int type, const int NR, const uint8_t *W, size_t rb, const float *x, int64_t n,
-                        float *y) {
+/* Decode (one token): the matrix is read once, row after row, as one sequential stream (what
+ * the hardware prefetchers follow best; several rows side by side measured ~20% slower here).
+ * Per row: 8 independent FMA chains over 64 elements per step, y = sum of the 8 lanes' sums.
+ * A software prefetch FPF bytes ahead of the current position (past the row end it runs into
+ * the next rows, which follow contiguously) touches every cache line of the step once. */
+enum { FPF = 1024 };
+INLINE float gemv_f_row(const int type, const uint8_t *row, const float *x, int64_t n) {
     const int64_t esz = type == F_F32 ? 4 : 2;
-    /* short rows (<= FPF bytes): the same place in the next group of rows; long rows: FPF bytes ahead */
-    const size_t pf = rb <= FPF ? 4 * rb : FPF;
-    __m256 acc[4][2];
-    for (int r = 0; r < NR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    __m256 acc[8];
+    for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
-        for (int r = 0; r < NR; r++) {
-            const uint8_t *row = W + r * rb;
-            _mm_prefetch((const char *)(row + pf + i * esz), _MM_HINT_T0);
-            acc[r][0] = _mm256_fmadd_ps(load8(type, row, i), x0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(load8(type, row, i + 8), x1, acc[r][1]);
-        }
+    for (; i + 64 <= n; i += 64) {
+        for (int64_t o = 0; o < 64 * esz; o += 64) _mm_prefetch((const char *)(row + i * esz + FPF + o), _MM_HINT_T0);
+        for (int k = 0; k < 8; k++) acc[k] = _mm256_fmadd_ps(load8(type, row, i + 8 * k), _mm256_loadu_ps(x + i + 8 * k), acc[k]);
     }
-    for (; i + 8 <= n; i += 8)
-        for (int r = 0; r < NR; r++) acc[r][0] = _mm256_fmadd_ps(load8(type, W + r * rb, i), _mm256_loadu_ps(x + i), acc[r][0]);
-    for (int r = 0; r < NR; r++) {
-        float s = hsum8(_mm256_add_ps(acc[r][0], acc[r][1]));
-        for (int64_t k = i; k < n; k++) s += load1(type, W + r * rb, k) * x[k];
-        y[r] = s;
-    }
+    for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(load8(type, row, i), _mm256_loadu_ps(x + i), acc[0]);
+    for (int k = 0; k < 4; k++) acc[k] = _mm256_add_ps(acc[k], acc[k + 4]);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    for (; i < n; i++) s += load1(type, row, i) * x[i];
+    return s;
 }
 
 INLINE void gemv_f(const int type, const uint8_t *W, size_t rb, int64_t nrows, const float *x, int64_t n, float *y) {
-    int64_t r = 0;
-    for (; r + 4 <= nrows; r += 4) gemv_f_rows(type, 4, W + r * rb, rb, x, n, y + r);
-    for (; r < nrows; r++) gemv_f_rows(type, 1, W + r * rb, rb, x, n, y + r);
+    for (int64_t r = 0; r < nrows; r++) y[r] = gemv_f_row(type, W + r * rb, x, n);
 }
 
 /* Loop order: K chunks of FKC elements, blocks of FRB rows, then 4 tokens, then rows by 3. A
