@@ -33,6 +33,7 @@ struct afm_model {
     float **owned;             /* f32 copies of norm gains (freed with the model) */
     int n_owned;
     size_t packed_bytes;       /* bytes of repacked weight copies */
+    void *float_arena;         /* copies of the f32/f16/bf16 matrices (huge pages), or NULL */
 };
 
 /* Token `token`'s embedding row, dequantized: out (dim). For a tied embedding whose output copy
