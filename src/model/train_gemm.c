@@ -179,26 +179,36 @@ static void gemm_units(gemm_job *g, float *ap, float *bp, long u0, long step) {
                 for (long i = m0; i < m1; i++) memset(g->c + i * g->c_rs + j0, 0, sizeof(float) * (size_t)nc);
             continue;
         }
-        /* K in equal slices of at most KC (no short last slice), multiples of 4 but the last */
-        long n_slices = (g->K + AFM_GEMM_KC - 1) / AFM_GEMM_KC;
+        /* K in equal slices of at most KC (2 KC for bf16 pair panels: the same bytes), no short
+         * last slice, multiples of 4 but the last */
+        const long kc_max = g->uk.pairs ? 2 * AFM_GEMM_KC : AFM_GEMM_KC;
+        long n_slices = (g->K + kc_max - 1) / kc_max;
         long slice = ((g->K + n_slices - 1) / n_slices + 3) / 4 * 4;
         for (long k0 = 0; k0 < g->K; k0 += slice) {
             long kc = g->K - k0 < slice ? g->K - k0 : slice;
             bool add = g->accumulate || k0 > 0;
-            pack_b(bp, NR, g->b, g->b_rs, g->b_cs, k0, kc, j0, nc, g->avx2);
-            if (g->uk.pairs) afm_gemm_pairs_bf16_avx512(bp, (nc + NR - 1) / NR, NR, kc);
-            else if (g->ws->bf16) round_bf16(bp, (size_t)((nc + NR - 1) / NR * NR * kc), g->avx2);
+            /* panel stride in 4-byte words: kc floats, or (kc+1)/2 bf16 pairs */
+            const long kw = g->uk.pairs ? (kc + 1) / 2 : kc;
+            if (g->uk.pairs)
+                afm_gemm_pack_pairs_avx512((uint32_t *)(void *)bp, NR, nc, g->b + k0 * g->b_rs + j0 * g->b_cs, g->b_cs, g->b_rs, kc);
+            else {
+                pack_b(bp, NR, g->b, g->b_rs, g->b_cs, k0, kc, j0, nc, g->avx2);
+                if (g->ws->bf16) round_bf16(bp, (size_t)((nc + NR - 1) / NR * NR * kc), g->avx2);
+            }
             for (long i0 = m0; i0 < m1; i0 += AFM_GEMM_MC) {
                 long mc = m1 - i0 < AFM_GEMM_MC ? m1 - i0 : AFM_GEMM_MC;
-                pack_a(ap, g->a, g->a_rs, g->a_cs, i0, mc, k0, kc, g->avx2);
-                if (g->uk.pairs) afm_gemm_pairs_bf16_avx512(ap, (mc + AFM_GEMM_MR - 1) / AFM_GEMM_MR, AFM_GEMM_MR, kc);
-                else if (g->ws->bf16) round_bf16(ap, (size_t)((mc + AFM_GEMM_MR - 1) / AFM_GEMM_MR * AFM_GEMM_MR * kc), g->avx2);
+                if (g->uk.pairs)
+                    afm_gemm_pack_pairs_avx512((uint32_t *)(void *)ap, AFM_GEMM_MR, mc, g->a + i0 * g->a_rs + k0 * g->a_cs, g->a_rs, g->a_cs, kc);
+                else {
+                    pack_a(ap, g->a, g->a_rs, g->a_cs, i0, mc, k0, kc, g->avx2);
+                    if (g->ws->bf16) round_bf16(ap, (size_t)((mc + AFM_GEMM_MR - 1) / AFM_GEMM_MR * AFM_GEMM_MR * kc), g->avx2);
+                }
                 for (long jr = 0; jr < nc; jr += NR) {
                     int nr = (int)(nc - jr < NR ? nc - jr : NR);
-                    const float *bpanel = bp + (jr / NR) * NR * kc;
+                    const float *bpanel = bp + (jr / NR) * NR * kw;
                     for (long ir = 0; ir < mc; ir += AFM_GEMM_MR) {
                         int mr = (int)(mc - ir < AFM_GEMM_MR ? mc - ir : AFM_GEMM_MR);
-                        g->uk.fn(kc, ap + (ir / AFM_GEMM_MR) * AFM_GEMM_MR * kc, bpanel,
+                        g->uk.fn(kc, ap + (ir / AFM_GEMM_MR) * AFM_GEMM_MR * kw, bpanel,
                                  g->c + (i0 + ir) * g->c_rs + j0 + jr, g->c_rs, mr, nr, add);
                     }
                 }

@@ -17,6 +17,7 @@
 #define AFM_MODEL_TRAIN_GEMM_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "afm/status.h"
 #include "base/threadpool.h"
 
@@ -67,6 +68,12 @@ void afm_gemm_ukernel_avx512(long kc, const float *ap, const float *bp, float *c
 void afm_gemm_ukernel_bf16_avx512(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr, bool add);
 void afm_gemm_pairs_bf16(float *p, long panels, int w, long kc);        /* portable reference */
 void afm_gemm_pairs_bf16_avx512(float *p, long panels, int w, long kc); /* the same, AVX-512 */
+/* Packs a block straight into bf16 pair panels (what afm_gemm_pairs_bf16 makes of the f32
+ * panels, in one pass): element (k, j) = src[k*s_k + j*s_j] for k < kc, j < n, 0 past them;
+ * panel p of w columns at dst + p*w*((kc+1)/2), dword q*w + j = bf16(e(2q, j)) | bf16(e(2q+1, j)) << 16.
+ * The AVX-512 twin vectorizes s_j == 1 and s_k == 1 (w <= 32) and falls back otherwise. */
+void afm_gemm_pack_pairs(uint32_t *dst, int w, long n, const float *src, long s_j, long s_k, long kc);
+void afm_gemm_pack_pairs_avx512(uint32_t *dst, int w, long n, const float *src, long s_j, long s_k, long kc);
 /* AVX2 packing helpers (train_gemm_pack_avx2.c): a full B panel from rows of W,
  * dst[k*nr + j] = src[j*ld + k] (nr a multiple of 8); a full A panel of 6 contiguous rows,
  * dst[k*6 + r] = src[r*ld + k]. */

@@ -27,3 +27,23 @@ void afm_gemm_pairs_bf16(float *p, long panels, int w, long kc) {
     }
 }
 
+
+/* Packing straight into bf16 pairs (one pass, half the bytes of an f32 panel): element (k, j) of
+ * the block is src[k*s_k + j*s_j] for k < kc, j < n (0 elsewhere); panel p (columns p*w ..) lies
+ * at dst + p*w*pairs, pairs = (kc+1)/2, dword q*w + j = bf16(e(2q, j)) | bf16(e(2q+1, j)) << 16. */
+void afm_gemm_pack_pairs(uint32_t *dst, int w, long n, const float *src, long s_j, long s_k, long kc) {
+    long pairs = (kc + 1) / 2;
+    for (long p = 0; p * w < n; p++) {
+        uint32_t *out = dst + p * w * pairs;
+        for (long q = 0; q < pairs; q++)
+            for (int j = 0; j < w; j++) {
+                long col = p * w + j;
+                uint32_t lo = 0, hi = 0;
+                if (col < n) {
+                    lo = afm_f32_to_bf16(src[2 * q * s_k + col * s_j]);
+                    if (2 * q + 1 < kc) hi = afm_f32_to_bf16(src[(2 * q + 1) * s_k + col * s_j]);
+                }
+                out[q * w + j] = lo | hi << 16;
+            }
+    }
+}

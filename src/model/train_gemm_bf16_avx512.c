@@ -55,6 +55,58 @@ void afm_gemm_pairs_bf16_avx512(float *p, long panels, int w, long kc) {
     }
 }
 
+static inline __mmask16 lanes(long c) { return (__mmask16)(c >= 16 ? 0xffffu : c <= 0 ? 0u : (1u << c) - 1u); }
+
+/* One panel (n <= w columns) of afm_gemm_pack_pairs with the columns contiguous (s_j == 1):
+ * per pair, the rows 2q and 2q+1 (w floats each, 0 past n or kc) rounded and merged. */
+static void pack_pairs_cols(uint32_t *out, int w, long n, const float *src, long s_k, long kc) {
+    const __mmask16 n0 = lanes(n), n1 = lanes(n - 16), w0 = lanes(w), w1 = lanes(w - 16);
+    long pairs = (kc + 1) / 2;
+    for (long q = 0; q < pairs; q++, out += w) {
+        const float *r0 = src + 2 * q * s_k, *r1 = r0 + s_k;
+        bool odd = 2 * q + 1 >= kc;
+        __m512i lo0 = _mm512_srli_epi32(round_bf16_hi(_mm512_maskz_loadu_ps(n0, r0)), 16);
+        __m512i hi0 = round_bf16_hi(_mm512_maskz_loadu_ps(odd ? 0 : n0, r1));
+        _mm512_mask_storeu_epi32(out, w0, _mm512_or_si512(lo0, hi0));
+        if (w > 16) {
+            __m512i lo1 = _mm512_srli_epi32(round_bf16_hi(_mm512_maskz_loadu_ps(n1, r0 + 16)), 16);
+            __m512i hi1 = round_bf16_hi(_mm512_maskz_loadu_ps(odd ? 0 : n1, r1 + 16));
+            _mm512_mask_storeu_epi32(out + 16, w1, _mm512_or_si512(lo1, hi1));
+        }
+    }
+}
+
+/* One panel with k contiguous (s_k == 1): each column's 32 consecutive k (16 pairs) are rounded
+ * in two vectors, then merged and transposed into the pair rows through a small buffer. */
+static void pack_pairs_rows(uint32_t *out, int w, long n, const float *src, long s_j, long kc) {
+    long pairs = (kc + 1) / 2;
+    _Alignas(64) uint32_t t[32];
+    for (long q0 = 0; q0 < pairs; q0 += 16) {
+        long nq = pairs - q0 < 16 ? pairs - q0 : 16, left = kc - 2 * q0;
+        const __mmask16 m0 = lanes(left), m1 = lanes(left - 16);
+        uint32_t *o = out + q0 * w;
+        for (int j = 0; j < w; j++) {
+            if (j >= n) { for (long u = 0; u < nq; u++) o[u * w + j] = 0; continue; }
+            const float *s = src + j * s_j + 2 * q0;
+            _mm512_storeu_ps((float *)(void *)t, _mm512_castsi512_ps(round_bf16_hi(_mm512_maskz_loadu_ps(m0, s))));
+            _mm512_storeu_ps((float *)(void *)(t + 16), _mm512_castsi512_ps(round_bf16_hi(_mm512_maskz_loadu_ps(m1, s + 16))));
+            for (long u = 0; u < nq; u++) o[u * w + j] = t[2 * u] >> 16 | t[2 * u + 1];
+        }
+    }
+}
+
+/* afm_gemm_pack_pairs (train_gemm_bf16.c) vectorized for the two layouts afm_gemm packs:
+ * columns contiguous (B = x, A = dyᵀ) and k contiguous (A = x or dy, B = Wᵀ). */
+void afm_gemm_pack_pairs_avx512(uint32_t *dst, int w, long n, const float *src, long s_j, long s_k, long kc) {
+    if (w > 32 || (s_j != 1 && s_k != 1)) { afm_gemm_pack_pairs(dst, w, n, src, s_j, s_k, kc); return; }
+    long pairs = (kc + 1) / 2;
+    for (long p = 0; p * w < n; p++) {
+        long cols = n - p * w < w ? n - p * w : w;
+        if (s_j == 1) pack_pairs_cols(dst + p * w * pairs, w, cols, src + p * w, s_k, kc);
+        else pack_pairs_rows(dst + p * w * pairs, w, cols, src + p * w * s_j, s_j, kc);
+    }
+}
+
 void afm_gemm_ukernel_bf16_avx512(long kc, const float *ap, const float *bp, float *c, long c_rs, int mr, int nr,
                                   bool add) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;

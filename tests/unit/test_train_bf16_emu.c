@@ -9,6 +9,11 @@
  *    (avx512_emu.h, needs AVX2 for the rest of the file), must give
  *    C (+)= sum_k bf16(A) bf16(B) within the f32 summation bound 1e-5 * sum|terms| + 1e-6 of a
  *    double-precision reference, for full and partial tiles and odd / even kc.
+ *  - afm_gemm_pack_pairs (portable) packs a strided block straight into pair panels: every dword
+ *    must be bf16(e(2q, j)) | bf16(e(2q+1, j)) << 16, 0 past n columns or kc; its AVX-512 twin
+ *    (emulated) must write the same bits for columns contiguous (s_j = 1, the B = x and
+ *    A = dyᵀ packs) and k contiguous (s_k = 1, the A = x, dy and B = Wᵀ packs), w 6 and 32,
+ *    full and partial panels, and must not write past the panels;
  * On an AVX512-BF16 machine test_train_gemm runs the real kernel through afm_gemm. */
 #include "model/train_gemm.h"
 #include "base/cpu.h"
@@ -25,6 +30,7 @@
 #include "avx512_emu.h"
 #define afm_gemm_ukernel_bf16_avx512 emu_ukernel_bf16
 #define afm_gemm_pairs_bf16_avx512 emu_pairs_bf16
+#define afm_gemm_pack_pairs_avx512 emu_pack_pairs
 #include "model/train_gemm_bf16_avx512.c"
 #pragma GCC pop_options
 #define HAVE_EMU 1
@@ -72,6 +78,34 @@ static void check_pairs_avx512(int w, long kc, long panels) {
     afm_free(b);
 }
 
+/* block of n columns x kc, element (k, j) at src[k*s_k + j*s_j]; cols: s_j = 1 (else s_k = 1) */
+static void check_pack(int w, long n, long kc, bool cols) {
+    long s_j = cols ? 1 : kc + 3, s_k = cols ? n + 5 : 1;
+    size_t len = (size_t)(cols ? kc * s_k : n * s_j);
+    float *src = malloc(sizeof(float) * len);
+    for (size_t i = 0; i < len; i++) src[i] = frand() * (i % 4 == 0 ? 3e2f : 1.0f);
+    if (len > 4) { src[0] = NAN; src[1] = -INFINITY; src[2] = 1e-41f; src[3] = 3.3895314e38f; src[4] = -0.0f; }
+    long pairs = (kc + 1) / 2, panels = (n + w - 1) / w;
+    size_t words = (size_t)(panels * w * pairs);
+    uint32_t *ref = malloc(4 * (words + 16)), *emu = afm_alloc(4 * (words + 16));
+    for (size_t i = 0; i < words + 16; i++) ref[i] = emu[i] = 0xdeadbeefu;
+    afm_gemm_pack_pairs(ref, w, n, src, s_j, s_k, kc);
+    int bad = 0;
+    for (long p = 0; p < panels; p++)
+        for (long q = 0; q < pairs; q++)
+            for (int j = 0; j < w; j++) {
+                long c = p * w + j;
+                uint32_t lo = c < n ? afm_f32_to_bf16(src[2 * q * s_k + c * s_j]) : 0;
+                uint32_t hi = c < n && 2 * q + 1 < kc ? afm_f32_to_bf16(src[(2 * q + 1) * s_k + c * s_j]) : 0;
+                if (ref[p * w * pairs + q * w + j] != (lo | hi << 16)) bad++;
+            }
+    for (size_t i = words; i < words + 16; i++) if (ref[i] != 0xdeadbeefu) bad++;
+    CHECK(!bad, "pack_pairs w %d n %ld kc %ld cols %d: %d dwords wrong", w, n, kc, cols, bad);
+    emu_pack_pairs(emu, w, n, src, s_j, s_k, kc);
+    CHECK(!memcmp(ref, emu, 4 * (words + 16)), "avx512 pack_pairs w %d n %ld kc %ld cols %d differs from the reference", w, n, kc, cols);
+    free(src); free(ref); afm_free(emu);
+}
+
 static void check_kernel(long kc, int mr, int nr, bool add) {
     enum { MR = AFM_GEMM_MR, NR = AFM_GEMM_NR_AVX512 };
     float *ap = afm_alloc(sizeof(float) * MR * (size_t)(kc + 1)), *bp = afm_alloc(sizeof(float) * NR * (size_t)(kc + 1));
@@ -113,6 +147,16 @@ int main(void) {
         const int widths[] = {1, 6, 15, 16, 17, 31, 32};
         for (size_t i = 0; i < sizeof kcs / sizeof *kcs; i++)
             for (size_t k = 0; k < sizeof widths / sizeof *widths; k++) check_pairs_avx512(widths[k], kcs[i], 2);
+        for (size_t i = 0; i < sizeof kcs / sizeof *kcs; i++)
+            for (int cols = 0; cols < 2; cols++) {
+                check_pack(AFM_GEMM_MR, 6, kcs[i], cols);
+                check_pack(AFM_GEMM_MR, 17, kcs[i], cols);
+                check_pack(AFM_GEMM_NR_AVX512, 32, kcs[i], cols);
+                check_pack(AFM_GEMM_NR_AVX512, 45, kcs[i], cols);
+                check_pack(AFM_GEMM_NR_AVX512, 7, kcs[i], cols);
+            }
+        check_pack(AFM_GEMM_MR, 12, 512, false);
+        check_pack(AFM_GEMM_NR_AVX512, 64, 511, true);
         for (size_t i = 0; i < sizeof kcs / sizeof *kcs; i++)
             for (int add = 0; add < 2; add++) {
                 check_kernel(kcs[i], AFM_GEMM_MR, AFM_GEMM_NR_AVX512, add);
