@@ -13,7 +13,9 @@
 # benchmark sizes, 1-2 threads: for trying the script on a slow machine), KIT (default
 # ./build-device-kit), THREADS (bench thread counts, default "1 2 8 16" capped at nproc), BUILD
 # (build folder, default ./build-device; reused when it exists), PREBUILT=1 (skip the build, use
-# the kit's binaries).
+# the kit's binaries), ONLY=train (phases 1-3 and 5 only: no inference benches, no ctest; the
+# training comparison then runs for the 10m and 50m configs), TRAIN_CFGS (configs of phase 5,
+# default "10m", or "10m 50m" with ONLY=train).
 #
 # Phases (logs in $OUT, one line per result in $OUT/results.tsv, table in $OUT/summary.txt):
 #  1. CPU: lscpu model and the avx512* / vnni / amx flags.
@@ -29,8 +31,9 @@
 #  4. afm bench pp512 / tg128 at AFM_FORCE_ISA=avx2 vs avx512 on random models from `afm init`
 #     (SmolLM2-135M shape in q4_0, q8_0, then the AFM-3B shape in q4_0 at 16 threads with
 #     pp256 / tg64 if time allows, then SmolLM2 f16), one measured run after a warm-up.
-#  5. Training throughput (bench_train train 10m): f32 and bf16 compute at avx2 and avx512
-#     (bf16 at avx512 uses vdpbf16ps when the CPU has AVX512-BF16).
+#  5. Training throughput (bench_train train 10m, and 50m with ONLY=train): f32 and bf16 compute
+#     at avx2 and avx512 (bf16 at avx512 uses vdpbf16ps when the CPU has AVX512-BF16), and the
+#     bf16/f32 ratio per ISA cap.
 #  6. The whole ctest suite with the time left (tests that need ../shared or real models fail
 #     or skip there: listed).
 set -u
@@ -108,8 +111,10 @@ elif command -v cmake > /dev/null && command -v cc > /dev/null; then
         timeout 90 cmake "${base[@]}" -DCJSON_INCLUDE_DIR="$KIT/include" -DCJSON_LIBRARY="$KIT/lib/libcjson.so" \
             >> "$OUT/cmake.log" 2>&1 && log "configured with the kit's cJSON"
     fi
+    targets=() # ONLY=train: just what phases 3 and 5 run
+    [ "${ONLY:-}" = train ] && targets=(--target afm test_matmul test_train_gemm test_vec test_matmul_avx512_emu test_train_bf16_emu bench_train)
     if [ -f "$BUILD/CMakeCache.txt" ] && timeout $(( $(left) > 240 ? 180 : $(left) / 2 )) \
-            cmake --build "$BUILD" -j "$NPROC" > "$OUT/build.log" 2>&1; then
+            cmake --build "$BUILD" -j "$NPROC" "${targets[@]}" > "$OUT/build.log" 2>&1; then
         BUILT=1 BIN_AFM=$BUILD/afm TESTDIR=$BUILD/tests BENCHDIR=$BUILD/bench
         log "build ok ($(grep -c 'warning:' "$OUT/build.log") compiler warnings)"
         result build cmake "$(cc --version | head -1)" PASS "$(grep -c 'warning:' "$OUT/build.log") warnings"
@@ -186,6 +191,10 @@ bench_small() { # type
         result bench "smollm2-135m $1" - FAIL "afm init failed"
     fi
 }
+if [ "${ONLY:-}" = train ]; then
+    log "ONLY=train: inference benches skipped"
+    result bench all - SKIPPED "ONLY=train"
+else
 bench_small q4_0
 bench_small q8_0
 if [ "$QUICK" != 1 ] && [ "$(left)" -gt 100 ]; then # the AFM-3B shape (q4_0) at 16 threads
@@ -201,21 +210,35 @@ else
     result bench "afm-3b q4_0" - SKIPPED "quick mode or not enough time left ($(left)s)"
 fi
 bench_small f16
+fi
 
 # ------------------------------------------------------------------ 5. training throughput
 log "== 5. training f32 vs bf16 (budget left $(left)s)"
 TR_T=$((NPROC < 16 ? NPROC : 16)) TR_B=4 TR_S=3 TR_L=256
 [ "$QUICK" = 1 ] && TR_T=2 TR_B=1 TR_S=1 TR_L=64
+TRAIN_CFGS=${TRAIN_CFGS:-$([ "${ONLY:-}" = train ] && echo "10m 50m" || echo 10m)}
 if [ -x "$BENCHDIR/bench_train" ]; then
-    for isa in $ISAS; do
-        for cm in f32 bf16; do
-            [ "$(left)" -gt 10 ] || { log "train: out of time"; break 2; }
-            f="$OUT/train_${isa}_$cm.log"
-            AFM_FORCE_ISA=$isa timeout 60 "$BENCHDIR/bench_train" train 10m $TR_B $TR_L $TR_S $TR_T $cm > "$f" 2>&1
-            tok=$(sed -n 's/^RESULT tokens_per_s=\([0-9.]*\).*/\1/p' "$f")
-            result train "10m B=$TR_B T=$TR_L" "$isa $cm t$TR_T" "$([ -n "$tok" ] && echo OK || echo FAIL)" "${tok:-see $f} tok/s"
-            log "train $isa $cm: ${tok:-FAIL} tokens/s"
+    for cfg in $TRAIN_CFGS; do
+        declare -A TOK=()
+        for isa in $ISAS; do
+            for cm in f32 bf16; do
+                [ "$(left)" -gt 10 ] || { log "train: out of time"; break 3; }
+                f="$OUT/train_${cfg}_${isa}_$cm.log"
+                AFM_FORCE_ISA=$isa timeout 90 "$BENCHDIR/bench_train" train "$cfg" $TR_B $TR_L $TR_S $TR_T $cm > "$f" 2>&1
+                tok=$(sed -n 's/^RESULT tokens_per_s=\([0-9.]*\).*/\1/p' "$f")
+                TOK[$isa.$cm]=$tok
+                result train "$cfg B=$TR_B T=$TR_L" "$isa $cm t$TR_T" "$([ -n "$tok" ] && echo OK || echo FAIL)" "${tok:-see $f} tok/s"
+                log "train $cfg $isa $cm: ${tok:-FAIL} tokens/s"
+            done
         done
+        for isa in $ISAS; do # bf16 / f32 at each ISA cap (the goal: >= 1.6 at avx512 with AVX512-BF16)
+            a=${TOK[$isa.f32]:-} b=${TOK[$isa.bf16]:-}
+            [ -n "$a" ] && [ -n "$b" ] || continue
+            r=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / a }')
+            result train "$cfg bf16/f32" "$isa t$TR_T" INFO "$r"
+            log "train $cfg $isa: bf16/f32 = $r"
+        done
+        unset TOK
     done
 else
     result train - - MISSING "bench_train not built"
@@ -223,7 +246,9 @@ fi
 
 # ------------------------------------------------------------------ 6. whole ctest suite (with the time left)
 log "== 6. ctest (budget left $(left)s)"
-if [ "$BUILT" = 1 ] && [ "$(left)" -gt 30 ]; then
+if [ "${ONLY:-}" = train ]; then
+    result ctest all - SKIPPED "ONLY=train"
+elif [ "$BUILT" = 1 ] && [ "$(left)" -gt 30 ]; then
     ct=$(( $(left) - 10 )); [ $ct -gt 150 ] && ct=150
     (cd "$BUILD" && timeout $ct ctest -j "$NPROC" --timeout 100 -E '^(test_matmul|test_train_gemm|test_vec)$' \
         > "$OUT/ctest.log" 2>&1)
