@@ -16,6 +16,7 @@
 #include "base/error.h"
 #include "base/mem.h"
 #include "base/threadpool.h"
+#include "kernels/attn.h"
 #include "kernels/matmul.h"
 #include "kernels/nn.h"
 #include "kernels/vec.h"
@@ -31,11 +32,14 @@ struct afm_session {
     afm_model *m;
     afm_pool *pool;
     int32_t n_ctx, n_past;
+    int32_t n_ctx_kb;              /* n_ctx rounded up to whole key blocks (AFM_ATTN_KB) */
     int64_t kv_dim;                /* n_kv_heads * head_dim */
-    float *k_cache, *v_cache;      /* (n_layers, n_kv_heads, n_ctx, head_dim): each head's keys contiguous */
+    float *k_cache;                /* (n_layers, n_kv_heads, n_ctx_kb, head_dim), each head's keys in the
+                                    * blocked layout of kernels/attn.h (8 positions x head_dim per block) */
+    float *v_cache;                /* (n_layers, n_kv_heads, n_ctx, head_dim): each head's values row-major */
     float *rope_cos, *rope_sin;    /* (n_ctx, head_dim/2) */
     float *x, *xn, *q, *k, *v, *att, *gate, *up; /* scratch for UBATCH tokens */
-    float *scores;                 /* (n_threads, n_ctx) attention weights (decode) */
+    float *scores;                 /* (n_threads, n_ctx_kb) attention weights (decode) */
     float *attn_ws;                /* (n_threads, attn_ws_floats): prefill attention work space per thread */
     size_t attn_ws_floats;
     float *last_logits;            /* (n_vocab) */
@@ -63,7 +67,7 @@ static size_t carve_scratch(afm_session *s, float *base) {
     size_t U = UBATCH, hd = (size_t)c->head_dim, qd = (size_t)c->n_heads * hd, kvd = (size_t)s->kv_dim;
     size_t ctx = (size_t)s->n_ctx, half = hd / 2, nt = (size_t)afm_pool_size(s->pool);
     scratch_view always[] = {{&s->x, U * c->dim}, {&s->xn, U * c->dim}, {&s->rope_cos, ctx * half},
-                             {&s->rope_sin, ctx * half}, {&s->scores, nt * ctx}, {&s->last_logits, (size_t)c->n_vocab}};
+                             {&s->rope_sin, ctx * half}, {&s->scores, nt * (size_t)s->n_ctx_kb}, {&s->last_logits, (size_t)c->n_vocab}};
     scratch_view attn[] = {{&s->q, U * qd}, {&s->k, U * kvd}, {&s->v, U * kvd}, {&s->att, U * qd},
                            {&s->attn_ws, nt * s->attn_ws_floats}};
     scratch_view ffn[] = {{&s->gate, U * c->ffn_dim}, {&s->up, U * c->ffn_dim}};
@@ -85,24 +89,26 @@ afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_
     if (!s) return afm_error(AFM_ERR_NOMEM, "out of memory creating session");
     s->m = m;
     s->n_ctx = o.n_ctx;
+    s->n_ctx_kb = (o.n_ctx + AFM_ATTN_KB - 1) / AFM_ATTN_KB * AFM_ATTN_KB;
     s->kv_dim = (int64_t)c->n_kv_heads * c->head_dim;
     afm_status st = afm_pool_create(o.n_threads, &s->pool);
     if (st != AFM_OK) { free(s); return st; }
     int64_t half = c->head_dim / 2;
     size_t kv_bytes = (size_t)c->n_layers * (size_t)s->n_ctx * (size_t)s->kv_dim * sizeof(float);
+    size_t k_bytes = (size_t)c->n_layers * (size_t)s->n_ctx_kb * (size_t)s->kv_dim * sizeof(float);
     /* KV pages are touched only as the cache fills, so resident memory grows with use */
-    s->k_cache = afm_alloc(kv_bytes);
+    s->k_cache = afm_alloc(k_bytes);
     s->v_cache = afm_alloc(kv_bytes);
-    /* per thread: queries and outputs of one work item (ATTN_TB tokens x group heads, hd), its
-     * scores (ATTN_TB * group, n_ctx) and V transposed (hd, n_ctx) */
+    /* per thread: queries and outputs of one work item (ATTN_TB tokens x group heads, hd) and its
+     * scores (ATTN_TB * group, n_ctx) */
     size_t rows_tb = (size_t)ATTN_TB * (size_t)(c->n_heads / c->n_kv_heads);
-    s->attn_ws_floats = 2 * rows_tb * (size_t)c->head_dim + rows_tb * (size_t)s->n_ctx + (size_t)c->head_dim * (size_t)s->n_ctx;
+    s->attn_ws_floats = 2 * rows_tb * (size_t)c->head_dim + rows_tb * (size_t)s->n_ctx;
     s->attn_ws_floats = (s->attn_ws_floats + 15) / 16 * 16; /* each thread's part 64-byte aligned */
     s->work = afm_alloc(carve_scratch(s, NULL) * sizeof(float));
     if (!s->k_cache || !s->v_cache || !s->work) {
         afm_session_free(s);
         return afm_error(AFM_ERR_NOMEM, "out of memory for a %d-token session (KV cache %.1f MiB)", o.n_ctx,
-                         2.0 * (double)kv_bytes / 1048576.0);
+                         (double)(k_bytes + kv_bytes) / 1048576.0);
     }
     carve_scratch(s, s->work);
     /* angle(pos, i) = pos * theta^(-2i/hd), computed in double then rounded */
@@ -143,6 +149,16 @@ typedef struct {
     int32_t p0;
 } attn_job;
 
+/* layer l, KV head g: its keys (blocked) and values */
+static float *k_head(const afm_session *s, int l, int g) {
+    const afm_config *c = &s->m->cfg;
+    return s->k_cache + ((size_t)l * c->n_kv_heads + (size_t)g) * (size_t)s->n_ctx_kb * (size_t)c->head_dim;
+}
+static float *v_head(const afm_session *s, int l, int g) {
+    const afm_config *c = &s->m->cfg;
+    return s->v_cache + ((size_t)l * c->n_kv_heads + (size_t)g) * (size_t)s->n_ctx * (size_t)c->head_dim;
+}
+
 static void attn_worker(void *ctx, int ith, int nth) {
     attn_job *j = ctx;
     afm_session *s = j->s;
@@ -150,20 +166,16 @@ static void attn_worker(void *ctx, int ith, int nth) {
     int H = c->n_heads, hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
     int64_t qd = (int64_t)H * hd;
     float scale = 1.0f / sqrtf((float)hd);
-    float *sc = s->scores + (size_t)ith * s->n_ctx;
-    size_t layer_base = (size_t)j->layer * s->n_ctx * s->kv_dim;
+    float *sc = s->scores + (size_t)ith * s->n_ctx_kb;
     long lo, hi;
     afm_split_range((long)j->T * H, ith, nth, &lo, &hi);
     for (long w = lo; w < hi; w++) {
         int t = (int)(w / H), h = (int)(w % H), g = h / group;
         int32_t n_keys = j->p0 + t + 1; /* causal: keys 0..pos */
         const float *q = s->q + (size_t)t * qd + (size_t)h * hd;
-        const float *kc = s->k_cache + layer_base + (size_t)g * s->n_ctx * hd, *vc = s->v_cache + layer_base + (size_t)g * s->n_ctx * hd;
-        for (int32_t p = 0; p < n_keys; p++) sc[p] = afm_vec_dot_f32(q, kc + (size_t)p * hd, hd) * scale;
+        afm_attn_scores(q, hd, 1, k_head(s, j->layer, g), n_keys, hd, scale, sc, n_keys);
         afm_softmax(sc, n_keys);
-        float *o = s->att + (size_t)t * qd + (size_t)h * hd;
-        memset(o, 0, (size_t)hd * sizeof(float));
-        for (int32_t p = 0; p < n_keys; p++) afm_vec_axpy_f32(o, sc[p], vc + (size_t)p * hd, hd);
+        afm_attn_mix(sc, n_keys, 1, v_head(s, j->layer, g), n_keys, hd, s->att + (size_t)t * qd + (size_t)h * hd, hd);
     }
 }
 
@@ -171,9 +183,9 @@ static void attn_worker(void *ctx, int ith, int nth) {
  * Work item (g, b): the `group` query heads sharing KV head g and the query tokens
  * t0 .. t0+tb-1 of block b (tb <= ATTN_TB; rows r = t * group + h'), against the n = p0 + t0 + tb
  * keys they can see (causal: later keys are skipped, not computed):
- *   S = Q K_gᵀ       (rows, n)         [f32 GEMM, W = K_g (n, hd)]
- *   P = softmax over keys j <= p0 + t0 + r / group of S / sqrt(hd), 0 beyond
- *   O = P V_g         (rows, hd)       [f32 GEMM, W = V_gᵀ (hd, n), transposed per item]
+ *   S = Q K_gᵀ / sqrt(hd)  (rows, n)   [afm_attn_scores on the blocked keys]
+ *   P = softmax over keys j <= p0 + t0 + r / group of S, 0 beyond
+ *   O = P V_g              (rows, hd)  [afm_attn_mix on the row-major values]
  * Items run single-threaded, taken from a shared counter by the pool's threads (largest blocks
  * first), so one pool run covers a layer; each item is computed the same way whatever thread
  * takes it. */
@@ -194,24 +206,17 @@ static afm_status attn_item(afm_session *s, float *ws, int l, int T, int32_t p0,
     int t0 = b * ATTN_TB, tb = T - t0 < ATTN_TB ? T - t0 : ATTN_TB;
     int64_t n = p0 + t0 + tb, rows = (int64_t)tb * group;
     float *qg = ws, *og = qg + (size_t)ATTN_TB * group * hd, *S = og + (size_t)ATTN_TB * group * hd;
-    float *vt = S + (size_t)rows * n;
-    const float *K = s->k_cache + (((size_t)l * c->n_kv_heads + g) * s->n_ctx) * hd;
-    const float *V = s->v_cache + (((size_t)l * c->n_kv_heads + g) * s->n_ctx) * hd;
     for (int t = 0; t < tb; t++)
         memcpy(qg + (size_t)t * group * hd, s->q + (size_t)(t0 + t) * qd + (size_t)g * group * hd,
                (size_t)(group * hd) * sizeof(float));
-    AFM_TRY(afm_matmul(NULL, S, K, AFM_F32, n, hd, qg, rows));
-    float scale = 1.0f / sqrtf((float)hd);
+    afm_attn_scores(qg, hd, rows, k_head(s, l, g), n, hd, 1.0f / sqrtf((float)hd), S, n);
     for (int64_t r = 0; r < rows; r++) {
         float *row = S + (size_t)r * n;
         int64_t n_keys = p0 + t0 + r / group + 1;
-        afm_vec_scale_f32(row, scale, n_keys);
         afm_softmax(row, n_keys);
         memset(row + n_keys, 0, (size_t)(n - n_keys) * sizeof(float));
     }
-    for (int64_t p = 0; p < n; p++)
-        for (int64_t d = 0; d < hd; d++) vt[d * n + p] = V[p * hd + d];
-    AFM_TRY(afm_matmul(NULL, og, vt, AFM_F32, hd, n, S, rows));
+    afm_attn_mix(S, n, rows, v_head(s, l, g), n, hd, og, hd);
     for (int t = 0; t < tb; t++)
         memcpy(s->att + (size_t)(t0 + t) * qd + (size_t)g * group * hd, og + (size_t)t * group * hd,
                (size_t)(group * hd) * sizeof(float));
@@ -293,9 +298,10 @@ static void rope_store_worker(void *ctx, int ith, int nth) {
             if (c->qk_norm == AFM_QK_NORM_AFTER_ROPE) afm_rmsnorm(v, v, L->k_norm, hd, c->norm_eps);
         }
         for (int g = 0; g < c->n_kv_heads; g++) {
-            size_t dst = (((size_t)j->layer * c->n_kv_heads + g) * s->n_ctx + (size_t)(j->p0 + t)) * hd;
-            memcpy(s->k_cache + dst, s->k + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
-            memcpy(s->v_cache + dst, s->v + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
+            float *kh = k_head(s, j->layer, g), *vh = v_head(s, j->layer, g);
+            const float *kt = s->k + (size_t)t * kvd + (size_t)g * hd;
+            for (int64_t d = 0; d < hd; d++) kh[afm_attn_k_index(j->p0 + t, d, hd)] = kt[d];
+            memcpy(vh + (size_t)(j->p0 + t) * hd, s->v + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
         }
     }
 }

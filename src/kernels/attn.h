@@ -1,0 +1,34 @@
+/* Attention products over a KV cache (f32), for the forward pass's prefill and decode.
+ *
+ * Keys are stored in blocks of AFM_ATTN_KB positions so that the scores of one query against 8
+ * consecutive keys are one 8-lane FMA chain (no horizontal sums): key j, dimension d of a head
+ * lives at Kb[afm_attn_k_index(j, d, hd)] = Kb[((j / 8) * hd + d) * 8 + j % 8]. Values stay
+ * row-major, V[j * hd + d], which is already the layout the weighted sum wants.
+ *
+ *   scores: S[r * lds + j] = scale * sum_d Q[r * ldq + d] K(j, d)     r < rows, j < n
+ *   mix:    O[r * ldo + d] = sum_{j < n} P[r * ldp + j] V[j * hd + d]  r < rows, d < hd
+ *
+ * An AVX2 variant is picked at run time (base/cpu.h; AFM_FORCE_ISA caps it); every output is one
+ * chain over d (scores) or j (mix) in the same order whatever the rows/keys around it, so results
+ * do not depend on how a caller splits rows or keys. The scalar references are for tests. */
+#ifndef AFM_KERNELS_ATTN_H
+#define AFM_KERNELS_ATTN_H
+#include <stddef.h>
+#include <stdint.h>
+
+enum { AFM_ATTN_KB = 8 };
+
+static inline size_t afm_attn_k_index(int64_t j, int64_t d, int64_t hd) {
+    return (size_t)(((j / AFM_ATTN_KB) * hd + d) * AFM_ATTN_KB + j % AFM_ATTN_KB);
+}
+
+void afm_attn_scores(const float *Q, int64_t ldq, int64_t rows, const float *Kb, int64_t n, int64_t hd, float scale,
+                     float *S, int64_t lds);
+void afm_attn_mix(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
+                  int64_t ldo);
+
+void afm_attn_scores_scalar(const float *Q, int64_t ldq, int64_t rows, const float *Kb, int64_t n, int64_t hd,
+                            float scale, float *S, int64_t lds);
+void afm_attn_mix_scalar(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
+                         int64_t ldo);
+#endif

@@ -1,0 +1,118 @@
+/* AVX2 + FMA attention products (see attn.h), called only after run-time detection.
+ *
+ * scores: an RT x (8 NB) tile (RT <= 6 query rows, NB <= 2 key blocks) keeps 12 accumulators;
+ * per dimension d it loads the NB key vectors K(jb..jb+7, d) and broadcasts Q[r, d]:
+ * acc[r][b] += Q[r, d] * K(8 (jb + b) + lane, d). Keys are walked in chunks of SCORE_CHUNK so a
+ * chunk of keys stays in L1 while every row tile passes over it. A last partial key block is
+ * summed lane by lane with fmaf in the same order (same result as a vector lane).
+ * mix: an RT x 16 tile (RT <= 6 rows, two 8-dim vectors of V) keeps 12 accumulators; per key j it
+ * loads V[j, d0 .. d0+15] and broadcasts P[r, j]. Leftover dimensions: 8-wide, then one lane.
+ * Each output is a single FMA chain over d (scores) or j (mix) in index order. */
+#include "kernels/attn.h"
+#include <immintrin.h>
+#include <math.h>
+
+void afm_attn_scores_avx2(const float *Q, int64_t ldq, int64_t rows, const float *Kb, int64_t n, int64_t hd,
+                          float scale, float *S, int64_t lds);
+void afm_attn_mix_avx2(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
+                       int64_t ldo);
+
+#define INLINE static inline __attribute__((always_inline))
+enum { RT_MAX = 6, SCORE_CHUNK = 64 };
+
+/* S[r, 8b + lane] for r < RT, b < NB; K points at the first key block of the tile */
+INLINE void scores_tile(const int RT, const int NB, const float *Q, int64_t ldq, const float *K, int64_t hd,
+                        __m256 vscale, float *S, int64_t lds) {
+    __m256 acc[RT_MAX][2];
+    for (int r = 0; r < RT; r++)
+        for (int b = 0; b < NB; b++) acc[r][b] = _mm256_setzero_ps();
+    for (int64_t d = 0; d < hd; d++) {
+        __m256 k[2];
+        for (int b = 0; b < NB; b++) k[b] = _mm256_loadu_ps(K + ((int64_t)b * hd + d) * AFM_ATTN_KB);
+        for (int r = 0; r < RT; r++) {
+            __m256 q = _mm256_broadcast_ss(Q + r * ldq + d);
+            for (int b = 0; b < NB; b++) acc[r][b] = _mm256_fmadd_ps(q, k[b], acc[r][b]);
+        }
+    }
+    for (int r = 0; r < RT; r++)
+        for (int b = 0; b < NB; b++) _mm256_storeu_ps(S + r * lds + 8 * b, _mm256_mul_ps(acc[r][b], vscale));
+}
+
+/* rows r0 .. r0+RT-1 against the full key blocks jb0 .. jb1-1 */
+INLINE void scores_rows(const int RT, const float *Q, int64_t ldq, const float *Kb, int64_t jb0, int64_t jb1,
+                        int64_t hd, __m256 vscale, float *S, int64_t lds) {
+    int64_t jb = jb0;
+    for (; jb + 2 <= jb1; jb += 2)
+        scores_tile(RT, 2, Q, ldq, Kb + jb * hd * AFM_ATTN_KB, hd, vscale, S + jb * AFM_ATTN_KB, lds);
+    if (jb < jb1) scores_tile(RT, 1, Q, ldq, Kb + jb * hd * AFM_ATTN_KB, hd, vscale, S + jb * AFM_ATTN_KB, lds);
+}
+
+void afm_attn_scores_avx2(const float *Q, int64_t ldq, int64_t rows, const float *Kb, int64_t n, int64_t hd,
+                          float scale, float *S, int64_t lds) {
+    const __m256 vscale = _mm256_set1_ps(scale);
+    int64_t nfull = n / AFM_ATTN_KB; /* full key blocks */
+    for (int64_t c0 = 0; c0 < nfull; c0 += SCORE_CHUNK / AFM_ATTN_KB) {
+        int64_t c1 = c0 + SCORE_CHUNK / AFM_ATTN_KB < nfull ? c0 + SCORE_CHUNK / AFM_ATTN_KB : nfull;
+        int64_t r = 0;
+        for (; r + RT_MAX <= rows; r += RT_MAX) scores_rows(RT_MAX, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds);
+        switch (rows - r) {
+        case 5: scores_rows(5, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds); break;
+        case 4: scores_rows(4, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds); break;
+        case 3: scores_rows(3, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds); break;
+        case 2: scores_rows(2, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds); break;
+        case 1: scores_rows(1, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds); break;
+        default: break;
+        }
+    }
+    for (int64_t r = 0; r < rows; r++) /* the last, partial key block */
+        for (int64_t j = nfull * AFM_ATTN_KB; j < n; j++) {
+            float s = 0;
+            for (int64_t d = 0; d < hd; d++) s = fmaf(Q[r * ldq + d], Kb[afm_attn_k_index(j, d, hd)], s);
+            S[r * lds + j] = s * scale;
+        }
+}
+
+/* O[r, d0 .. d0 + 8 NV - 1] for r < RT */
+INLINE void mix_tile(const int RT, const int NV, const float *P, int64_t ldp, const float *V, int64_t n, int64_t hd,
+                     float *O, int64_t ldo) {
+    __m256 acc[RT_MAX][2];
+    for (int r = 0; r < RT; r++)
+        for (int v = 0; v < NV; v++) acc[r][v] = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n; j++) {
+        __m256 x[2];
+        for (int v = 0; v < NV; v++) x[v] = _mm256_loadu_ps(V + j * hd + 8 * v);
+        for (int r = 0; r < RT; r++) {
+            __m256 p = _mm256_broadcast_ss(P + r * ldp + j);
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm256_fmadd_ps(p, x[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < RT; r++)
+        for (int v = 0; v < NV; v++) _mm256_storeu_ps(O + r * ldo + 8 * v, acc[r][v]);
+}
+
+INLINE void mix_rows(const int RT, const float *P, int64_t ldp, const float *V, int64_t n, int64_t hd, float *O,
+                     int64_t ldo) {
+    int64_t d = 0;
+    for (; d + 16 <= hd; d += 16) mix_tile(RT, 2, P, ldp, V + d, n, hd, O + d, ldo);
+    if (d + 8 <= hd) { mix_tile(RT, 1, P, ldp, V + d, n, hd, O + d, ldo); d += 8; }
+    for (; d < hd; d++)
+        for (int r = 0; r < RT; r++) {
+            float s = 0;
+            for (int64_t j = 0; j < n; j++) s = fmaf(P[r * ldp + j], V[j * hd + d], s);
+            O[r * ldo + d] = s;
+        }
+}
+
+void afm_attn_mix_avx2(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
+                       int64_t ldo) {
+    int64_t r = 0;
+    for (; r + RT_MAX <= rows; r += RT_MAX) mix_rows(RT_MAX, P + r * ldp, ldp, V, n, hd, O + r * ldo, ldo);
+    switch (rows - r) {
+    case 5: mix_rows(5, P + r * ldp, ldp, V, n, hd, O + r * ldo, ldo); break;
+    case 4: mix_rows(4, P + r * ldp, ldp, V, n, hd, O + r * ldo, ldo); break;
+    case 3: mix_rows(3, P + r * ldp, ldp, V, n, hd, O + r * ldo, ldo); break;
+    case 2: mix_rows(2, P + r * ldp, ldp, V, n, hd, O + r * ldo, ldo); break;
+    case 1: mix_rows(1, P + r * ldp, ldp, V, n, hd, O + r * ldo, ldo); break;
+    default: break;
+    }
+}

@@ -1,0 +1,82 @@
+/* Attention products (kernels/attn.h): the dispatched variant and the scalar reference against a
+ * double-precision sum written here from the layout's definition (key j, dimension d of the
+ * blocked K at ((j / 8) * hd + d) * 8 + j % 8; V row-major), for head sizes 8, 64, 72 and 5
+ * (leftover vector lanes), 1..13 query rows (row tiles and their leftovers), key counts around
+ * the 8-key blocks and the 64-key chunks, and padded leading dimensions. Tolerance: 2e-6 times
+ * the sum of |terms|, the rounding of a float sum in another order. */
+#include "kernels/attn.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static unsigned g_seed = 7;
+static float frand(void) {
+    g_seed = g_seed * 1664525u + 1013904223u;
+    return (float)((g_seed >> 8) / 8388608.0 - 1.0);
+}
+
+static int close_to(double got, double want, double mag) { return fabs(got - want) <= 2e-6 * mag + 1e-30; }
+
+static int check(int64_t hd, int64_t rows, int64_t n) {
+    int64_t ldq = hd + 3, lds = n + 5, ldo = hd + 1, nblk = (n + 7) / 8;
+    float *Q = malloc(sizeof(float) * (size_t)(rows * ldq)), *K = calloc((size_t)(nblk * 8 * hd), sizeof(float));
+    float *V = malloc(sizeof(float) * (size_t)(n * hd)), *P = malloc(sizeof(float) * (size_t)(rows * lds));
+    float *S = malloc(sizeof(float) * (size_t)(rows * lds)), *S0 = malloc(sizeof(float) * (size_t)(rows * lds));
+    float *O = malloc(sizeof(float) * (size_t)(rows * ldo)), *O0 = malloc(sizeof(float) * (size_t)(rows * ldo));
+    float *Kr = malloc(sizeof(float) * (size_t)(n * hd)); /* the keys row-major, as the test sees them */
+    for (int64_t i = 0; i < rows * ldq; i++) Q[i] = frand();
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t d = 0; d < hd; d++) {
+            Kr[j * hd + d] = frand();
+            K[((j / 8) * hd + d) * 8 + j % 8] = Kr[j * hd + d];
+            V[j * hd + d] = frand();
+        }
+    for (int64_t i = 0; i < rows * lds; i++) P[i] = frand();
+    const float scale = 0.125f;
+    afm_attn_scores(Q, ldq, rows, K, n, hd, scale, S, lds);
+    afm_attn_scores_scalar(Q, ldq, rows, K, n, hd, scale, S0, lds);
+    afm_attn_mix(P, lds, rows, V, n, hd, O, ldo);
+    afm_attn_mix_scalar(P, lds, rows, V, n, hd, O0, ldo);
+    int fails = 0;
+    for (int64_t r = 0; r < rows && !fails; r++) {
+        for (int64_t j = 0; j < n && !fails; j++) {
+            double want = 0, mag = 0;
+            for (int64_t d = 0; d < hd; d++) {
+                want += (double)Q[r * ldq + d] * Kr[j * hd + d];
+                mag += fabs((double)Q[r * ldq + d] * Kr[j * hd + d]);
+            }
+            want *= scale;
+            mag *= scale;
+            if (!close_to(S[r * lds + j], want, mag) || !close_to(S0[r * lds + j], want, mag)) {
+                fprintf(stderr, "scores hd=%lld rows=%lld n=%lld: S[%lld,%lld] = %.9g (scalar %.9g), want %.9g\n", (long long)hd,
+                        (long long)rows, (long long)n, (long long)r, (long long)j, S[r * lds + j], S0[r * lds + j], want);
+                fails++;
+            }
+        }
+        for (int64_t d = 0; d < hd && !fails; d++) {
+            double want = 0, mag = 0;
+            for (int64_t j = 0; j < n; j++) {
+                want += (double)P[r * lds + j] * V[j * hd + d];
+                mag += fabs((double)P[r * lds + j] * V[j * hd + d]);
+            }
+            if (!close_to(O[r * ldo + d], want, mag) || !close_to(O0[r * ldo + d], want, mag)) {
+                fprintf(stderr, "mix hd=%lld rows=%lld n=%lld: O[%lld,%lld] = %.9g (scalar %.9g), want %.9g\n", (long long)hd,
+                        (long long)rows, (long long)n, (long long)r, (long long)d, O[r * ldo + d], O0[r * ldo + d], want);
+                fails++;
+            }
+        }
+    }
+    free(Q); free(K); free(V); free(P); free(S); free(S0); free(O); free(O0); free(Kr);
+    return fails;
+}
+
+int main(void) {
+    const int64_t hds[] = {8, 64, 72, 5}, ns[] = {1, 7, 8, 9, 16, 63, 64, 65, 130, 200};
+    int fails = 0;
+    for (size_t h = 0; h < sizeof hds / sizeof *hds; h++)
+        for (int64_t rows = 1; rows <= 13; rows++)
+            for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) fails += check(hds[h], rows, ns[k]);
+    if (fails) { fprintf(stderr, "%d failures\n", fails); return 1; }
+    printf("attention products: all shapes agree\n");
+    return 0;
+}
