@@ -226,8 +226,78 @@ INLINE void tile8_q4(const int type, const int PACKED, const int NT, const uint8
     for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + t * ldy, acc[t]);
 }
 
-/* Rows in groups of 8 (tokens by 4), leftover rows with the one-row kernel (packed matrices keep
- * their leftover rows in the row layout too). */
+/* Prefill on packed q4_0 / q4_1 (NT >= 2 tokens): the same per-(row, token, block) arithmetic as
+ * tile8_q4, so the same results bit for bit, in another instruction order: code vector j (the
+ * 4-byte groups j of the 8 rows, nibbles unpacked from the packed block on the fly) is multiplied
+ * with token t's broadcast x[4j .. 4j+3] for all NT tokens before the next j, so only the NT int16
+ * sums, the NT float accumulators and one code vector are live (6 tokens fit the 16 registers
+ * without spills; the token-inner form keeps all 8 code vectors live and spills at 4). */
+INLINE void tile8p_q4(const int type, const int NT, const uint8_t *W, const uint8_t *xa, size_t xs, int64_t nb,
+                      float *y, int64_t ldy) {
+    const size_t bsz = type == T_Q4_0 ? sizeof(afm_block_q4_0) : sizeof(afm_block_q4_1);
+    const size_t head = type == T_Q4_1 ? 32 : 16;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256 acc[6];
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = W + b * 8 * bsz;
+        const afm_act_q8 *a[6];
+        for (int t = 0; t < NT; t++) a[t] = (const afm_act_q8 *)(xa + t * xs) + b;
+        __m256i s16[6];
+        for (int t = 0; t < NT; t++) s16[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            __m256i D = _mm256_loadu_si256((const __m256i *)(pb + head + 32 * (j & 3)));
+            __m256i Wk = j < 4 ? _mm256_and_si256(D, m4) : _mm256_and_si256(_mm256_srli_epi16(D, 4), m4);
+            for (int t = 0; t < NT; t++) {
+                int32_t x4;
+                memcpy(&x4, a[t]->qs + 4 * j, 4);
+                s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(Wk, _mm256_set1_epi32(x4)));
+                /* keep the sum in its register at each step: otherwise gcc hoists all 8 NT products
+                 * ahead of the additions (integer sums reassociate) and spills them to the stack */
+                __asm__("" : "+x"(s16[t]));
+            }
+        }
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)pb));
+        __m256 mw = type == T_Q4_1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pb + 16))) : _mm256_setzero_ps();
+        for (int t = 0; t < NT; t++) {
+            __m256i s32 = _mm256_madd_epi16(s16[t], ones);
+            if (type == T_Q4_0) s32 = _mm256_sub_epi32(s32, _mm256_set1_epi32(8 * a[t]->sum));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_mul_ps(dw, _mm256_set1_ps(a[t]->d)), acc[t]);
+            if (type == T_Q4_1) acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a[t]->d * (float)a[t]->sum), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + t * ldy, acc[t]);
+}
+
+/* Rows in groups of 8, leftover rows with the one-row kernel (packed matrices keep their leftover
+ * rows in the row layout too). Row layout: tokens by 4; packed: tokens by 6 (tile8p_q4), a single
+ * token (decode) with tile8_q4's prefetching stream. */
+INLINE void rows8_q4(const int type, const uint8_t *Wr, size_t rb, const uint8_t *xa, size_t xs, int64_t ntok,
+                     int64_t nb, float *yr, int64_t ldy) {
+    int64_t t = 0;
+    for (; t + 4 <= ntok; t += 4) tile8_q4(type, 0, 4, Wr, rb, xa + t * xs, xs, nb, yr + t * ldy, ldy);
+    switch (ntok - t) {
+    case 3: tile8_q4(type, 0, 3, Wr, rb, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;
+    case 2: tile8_q4(type, 0, 2, Wr, rb, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;
+    case 1: tile8_q4(type, 0, 1, Wr, rb, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;
+    default: break;
+    }
+}
+
+INLINE void rows8p_q4(const int type, const uint8_t *Wr, size_t rb, const uint8_t *xa, size_t xs, int64_t ntok,
+                      int64_t nb, float *yr, int64_t ldy) {
+    int64_t t = 0;
+    for (; t + 6 <= ntok; t += 6) tile8p_q4(type, 6, Wr, xa + t * xs, xs, nb, yr + t * ldy, ldy);
+    switch (ntok - t) {
+    case 5: tile8p_q4(type, 5, Wr, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;
+    case 4: tile8p_q4(type, 4, Wr, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;
+    case 3: tile8p_q4(type, 3, Wr, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;
+    case 2: tile8p_q4(type, 2, Wr, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;
+    case 1: tile8_q4(type, 1, 1, Wr, rb, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;
+    default: break;
+    }
+}
+
 #define GEMM_Q4X8(name, type, packed)                                                                           \
     static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs, int64_t ntok,     \
                      int64_t cols, float *y, int64_t ldy) {                                                      \
@@ -235,13 +305,8 @@ INLINE void tile8_q4(const int type, const int PACKED, const int NT, const uint8
         for (; r + 8 <= nrows; r += 8) {                                                                         \
             const uint8_t *Wr = W + r * rb;                                                                      \
             float *yr = y + r;                                                                                   \
-            int64_t t = 0;                                                                                       \
-            for (; t + 4 <= ntok; t += 4) tile8_q4(type, packed, 4, Wr, rb, xa + t * xs, xs, nb, yr + t * ldy, ldy); \
-            switch (ntok - t) {                                                                                  \
-            case 3: tile8_q4(type, packed, 3, Wr, rb, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;            \
-            case 2: tile8_q4(type, packed, 2, Wr, rb, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;            \
-            case 1: tile8_q4(type, packed, 1, Wr, rb, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;            \
-            }                                                                                                    \
+            if (packed) rows8p_q4(type, Wr, rb, xa, xs, ntok, nb, yr, ldy);                                      \
+            else rows8_q4(type, Wr, rb, xa, xs, ntok, nb, yr, ldy);                                              \
         }                                                                                                        \
         for (; r < nrows; r++) {                                                                                 \
             int64_t t = 0;                                                                                       \
