@@ -252,7 +252,10 @@ typedef struct {
     int32_t p0;
     const float *delta; /* add_norm: x += delta first (NULL: no residual) */
     const float *gain;  /* add_norm: RMSNorm gain */
+    int rope;           /* rope_store: ROPE_Q and/or ROPE_KV */
 } tok_job;
+
+enum { ROPE_Q = 1, ROPE_KV = 2 };
 
 static void run_tokens(afm_session *s, int T, afm_pool_fn fn, tok_job *j) {
     if (T == 1) fn(j, 0, 1);
@@ -273,7 +276,8 @@ static void add_norm_worker(void *ctx, int ith, int nth) {
     }
 }
 
-/* QK-norm and RoPE on q and k of each token, then k and v into the cache at its position */
+/* QK-norm and RoPE on q (ROPE_Q) and k of each token, then k and v into the cache at its position
+ * (ROPE_KV) */
 static void rope_store_worker(void *ctx, int ith, int nth) {
     tok_job *j = ctx;
     afm_session *s = j->s;
@@ -285,12 +289,13 @@ static void rope_store_worker(void *ctx, int ith, int nth) {
     afm_split_range(j->T, ith, nth, &lo, &hi);
     for (long t = lo; t < hi; t++) {
         const float *cs = s->rope_cos + (size_t)(j->p0 + t) * half, *sn = s->rope_sin + (size_t)(j->p0 + t) * half;
-        for (int h = 0; h < c->n_heads; h++) {
+        for (int h = 0; h < c->n_heads && (j->rope & ROPE_Q); h++) {
             float *v = s->q + t * qd + h * hd;
             if (c->qk_norm == AFM_QK_NORM_BEFORE_ROPE) afm_rmsnorm(v, v, L->q_norm, hd, c->norm_eps);
             afm_rope_rotate(v, (int)hd, cs, sn, half_layout);
             if (c->qk_norm == AFM_QK_NORM_AFTER_ROPE) afm_rmsnorm(v, v, L->q_norm, hd, c->norm_eps);
         }
+        if (!(j->rope & ROPE_KV)) continue;
         for (int h = 0; h < c->n_kv_heads; h++) {
             float *v = s->k + t * kvd + h * hd;
             if (c->qk_norm == AFM_QK_NORM_BEFORE_ROPE) afm_rmsnorm(v, v, L->k_norm, hd, c->norm_eps);
@@ -327,26 +332,52 @@ static afm_status mm_lora(afm_session *s, float *y, const afm_weight *w, int slo
     return s->lora.n ? afm_lora_apply(&s->lora, s->pool, slot, y, x, T) : AFM_OK;
 }
 
-/* Forward of T <= UBATCH tokens at positions p0..; writes logits of all rows to `logits`
- * (T, n_vocab) when all is true, else the last row's to s->last_logits. Each residual add is
- * fused with the RMSNorm that follows it (the next sub-layer's, or the output norm). */
-static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, bool all, float *logits) {
+/* Which logits a forward chunk produces: every row's, the last row's (into s->last_logits) or
+ * none (the chunk only extends the KV cache). */
+typedef enum { OUT_ALL, OUT_LAST, OUT_NONE } chunk_out;
+
+/* Forward of T <= UBATCH tokens at positions p0..; writes logits as `out` says (OUT_ALL: all rows
+ * into `logits`, (T, n_vocab)). Each residual add is fused with the RMSNorm that follows it (the
+ * next sub-layer's, or the output norm).
+ * Without all rows' logits the last layer is cut short: its keys and values are still computed
+ * and cached for every token (later tokens attend to them), but only the last token's query,
+ * attention, output projection and FFN are run (OUT_LAST: its row is moved to row 0 and the layer
+ * finishes as a one-token step at position p0 + T - 1; OUT_NONE: nothing after the cache write).
+ * Every kernel computes a row the same way whatever the rows around it (the matmuls, and the
+ * attention products whose only difference, the keys past a query's position, enter as exact
+ * zeros), so the last row's logits are bit for bit those of the full computation. */
+static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, chunk_out out, float *logits) {
     afm_model *m = s->m;
     const afm_config *c = &m->cfg;
     int64_t d = c->dim;
-    int32_t p0 = s->n_past;
+    int32_t p0 = s->n_past, T_in = T;
     for (int t = 0; t < T; t++) AFM_TRY(afm_model_embed_row(m, tokens[t], s->x + t * d));
     if (s->lora.n) afm_lora_apply_embd(&s->lora, afm_lora_slot_embd(c->n_layers), s->x, tokens, T, d);
-    tok_job tj = {.s = s, .T = T, .p0 = p0, .delta = NULL, .gain = m->layers[0].attn_norm};
+    tok_job tj = {.s = s, .T = T, .p0 = p0, .delta = NULL, .gain = m->layers[0].attn_norm, .rope = ROPE_Q | ROPE_KV};
     run_tokens(s, T, add_norm_worker, &tj);
     for (int l = 0; l < c->n_layers; l++) {
         const afm_layer *L = &m->layers[l];
         tj.L = L;
         tj.layer = l;
-        AFM_TRY(mm_lora(s, s->q, &L->wq, afm_lora_slot(l, AFM_LORA_Q), s->xn, T));
+        bool cut = l == c->n_layers - 1 && out != OUT_ALL && (T > 1 || out == OUT_NONE);
+        if (!cut) AFM_TRY(mm_lora(s, s->q, &L->wq, afm_lora_slot(l, AFM_LORA_Q), s->xn, T));
         AFM_TRY(mm_lora(s, s->k, &L->wk, afm_lora_slot(l, AFM_LORA_K), s->xn, T));
         AFM_TRY(mm_lora(s, s->v, &L->wv, afm_lora_slot(l, AFM_LORA_V), s->xn, T));
+        tj.rope = cut ? ROPE_KV : ROPE_Q | ROPE_KV;
         run_tokens(s, T, rope_store_worker, &tj);
+        if (cut) {
+            if (out == OUT_NONE) break;
+            /* the last token alone from here: row T-1 -> row 0, position p0 + T - 1 */
+            memmove(s->x, s->x + (size_t)(T - 1) * d, (size_t)d * sizeof(float));
+            memmove(s->xn, s->xn + (size_t)(T - 1) * d, (size_t)d * sizeof(float));
+            p0 += T - 1;
+            T = 1;
+            tj.T = 1;
+            tj.p0 = p0;
+            AFM_TRY(mm_lora(s, s->q, &L->wq, afm_lora_slot(l, AFM_LORA_Q), s->xn, 1));
+            tj.rope = ROPE_Q;
+            run_tokens(s, 1, rope_store_worker, &tj);
+        }
         if (T >= ATTN_GEMM_MIN_T) {
             AFM_TRY(attention_gemm(s, l, T, p0));
         } else {
@@ -364,12 +395,12 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, bo
         tj.gain = l + 1 < c->n_layers ? m->layers[l + 1].attn_norm : m->output_norm;
         run_tokens(s, T, add_norm_worker, &tj);
     }
-    if (all) {
+    if (out == OUT_ALL) {
         AFM_TRY(mm_lora(s, logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn, T));
-    } else {
+    } else if (out == OUT_LAST) {
         AFM_TRY(mm_lora(s, s->last_logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn + (size_t)(T - 1) * d, 1));
     }
-    s->n_past += T;
+    s->n_past += T_in;
     return AFM_OK;
 }
 
@@ -386,7 +417,8 @@ afm_status afm_session_eval(afm_session *s, const int32_t *tokens, int32_t n, bo
     for (int32_t i = 0; i < n; i += UBATCH) {
         int T = n - i < UBATCH ? n - i : UBATCH;
         bool last = i + T == n;
-        afm_status st = forward_chunk(s, tokens + i, T, all_logits, all_logits ? logits + (size_t)i * c->n_vocab : NULL);
+        chunk_out out = all_logits ? OUT_ALL : last && logits ? OUT_LAST : OUT_NONE;
+        afm_status st = forward_chunk(s, tokens + i, T, out, all_logits ? logits + (size_t)i * c->n_vocab : NULL);
         if (st != AFM_OK) { s->n_past = start; return st; }
         if (last && !all_logits && logits) memcpy(logits, s->last_logits, (size_t)c->n_vocab * sizeof(float));
     }
