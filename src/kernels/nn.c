@@ -5,9 +5,11 @@
 
 void afm_softmax_avx2(float *x, int64_t n);
 void afm_silu_mul_avx2(float *gate, const float *up, int64_t n);
+void afm_rmsnorm_avx2(float *out, const float *x, const float *g, int64_t n, float eps);
 
 static void (*g_softmax)(float *, int64_t) = afm_softmax_scalar;
 static void (*g_silu_mul)(float *, const float *, int64_t) = afm_silu_mul_scalar;
+static void (*g_rmsnorm)(float *, const float *, const float *, int64_t, float) = afm_rmsnorm_scalar;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void pick(void) {
@@ -15,6 +17,7 @@ static void pick(void) {
     if (afm_isa_best() >= AFM_ISA_AVX2) {
         g_softmax = afm_softmax_avx2;
         g_silu_mul = afm_silu_mul_avx2;
+        g_rmsnorm = afm_rmsnorm_avx2;
     }
 #endif
 }
@@ -30,6 +33,11 @@ void afm_silu_mul(float *gate, const float *up, int64_t n) {
 }
 
 void afm_rmsnorm(float *out, const float *x, const float *g, int64_t n, float eps) {
+    pthread_once(&g_once, pick);
+    g_rmsnorm(out, x, g, n, eps);
+}
+
+void afm_rmsnorm_scalar(float *out, const float *x, const float *g, int64_t n, float eps) {
     double ss = 0;
     for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
     float r = (float)(1.0 / sqrt(ss / (double)n + (double)eps));

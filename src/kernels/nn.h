@@ -12,10 +12,11 @@ void afm_rope_rotate(float *x, int head_dim, const float *cos_t, const float *si
 void afm_softmax(float *x, int64_t n);
 /* gate[i] = silu(gate[i]) * up[i] = gate / (1 + exp(-gate)) * up */
 void afm_silu_mul(float *gate, const float *up, int64_t n);
-/* softmax and silu_mul pick an AVX2 variant (vectorized exp, within a few ulps of libm's expf)
+/* softmax, silu_mul and rmsnorm pick an AVX2 variant (vectorized exp, within a few ulps of libm's expf)
  * at run time (base/cpu.h; AFM_FORCE_ISA caps it); these are the scalar references, for tests. */
 void afm_softmax_scalar(float *x, int64_t n);
 void afm_silu_mul_scalar(float *gate, const float *up, int64_t n);
+void afm_rmsnorm_scalar(float *out, const float *x, const float *g, int64_t n, float eps);
 /* y[i] += x[i] */
 void afm_vec_add(float *y, const float *x, int64_t n);
 /* sum_i a[i] * b[i] */

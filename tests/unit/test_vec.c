@@ -58,6 +58,38 @@ static int check_exp_ops(void) {
     return fails;
 }
 
+/* rmsnorm: the dispatched variant (double sum of squares in another order) against the scalar
+ * reference and a long-double computation, on lengths around the 16-element step, within 2 ulps
+ * (4.8e-7 relative: two float roundings, 1/r and the products). */
+static int check_rmsnorm(void) {
+    static float x[1100], g[1100], o[1100], r[1100];
+    unsigned s = 5;
+    int fails = 0;
+    const int lens[] = {1, 3, 8, 15, 16, 17, 31, 33, 64, 100, 576, 1100};
+    for (unsigned k = 0; k < sizeof lens / sizeof *lens; k++) {
+        int n = lens[k];
+        long double ss = 0;
+        for (int i = 0; i < n; i++) {
+            s = s * 1664525u + 1013904223u;
+            x[i] = (float)((s >> 8) / 8388608.0 - 1.0) * (i % 7 == 0 ? 30.f : 1.f);
+            g[i] = 0.5f + (float)(i % 13) / 8.f;
+            ss += (long double)x[i] * x[i];
+        }
+        long double inv = 1.0L / sqrtl(ss / n + 1e-5L);
+        afm_rmsnorm(o, x, g, n, 1e-5f);
+        afm_rmsnorm_scalar(r, x, g, n, 1e-5f);
+        for (int i = 0; i < n; i++) {
+            double want = (double)((long double)x[i] * inv * g[i]);
+            if (!(fabs(o[i] - want) <= 4.8e-7 * fabs(want) + 1e-30) || !(fabs(r[i] - want) <= 4.8e-7 * fabs(want) + 1e-30)) {
+                fprintf(stderr, "rmsnorm n=%d i=%d: %.9g scalar %.9g want %.9g\n", n, i, o[i], r[i], want);
+                fails++;
+                break;
+            }
+        }
+    }
+    return fails;
+}
+
 int main(void) {
     static float a[1024], b[1024], y[1024], y2[1024];
     unsigned s = 7;
@@ -86,6 +118,7 @@ int main(void) {
             if (y[i] != -2.5f * y2[i] && fabsf(y[i] + 2.5f * y2[i]) > 1e-6f) { fprintf(stderr, "scale n=%d\n", n); fails++; break; }
     }
     fails += check_exp_ops();
+    fails += check_rmsnorm();
     if (fails) return 1;
     printf("test_vec: all passed\n");
     return 0;
