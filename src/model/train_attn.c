@@ -23,7 +23,10 @@
  * with st given, p = exp(scale r - m) * (1/s) is recomputed from them by the same steps, so it
  * equals the forward's p exactly. */
 static void softmax_row(float *r, long t, long n, float scale, bool avx2, const float *st, float *st_out) {
-    if (avx2) {
+    if (avx2 && st) { /* exp then the multiply, the same two roundings as below, in one pass */
+        afm_tv_scale_avx2(r, r, t + 1, scale);
+        afm_tv_exp_scale_avx2(r, r, t + 1, st[0], st[1]);
+    } else if (avx2) {
         afm_tv_scale_avx2(r, r, t + 1, scale);
         float mx = st ? st[0] : afm_tv_max_avx2(r, t + 1);
         double sum = afm_tv_exp_sum_avx2(r, r, t + 1, mx);
