@@ -208,6 +208,14 @@ int main(void) {
             run_case(p1, p2, wt, 3, 512, 70);
         }
     }
+    /* Decode (T = 1) on f32/f16/bf16 walks each row in 64-element steps, then 8-element steps,
+     * then single elements: 213 = 3 * 64 + 2 * 8 + 5 takes every path, 576 (SmolLM2's width)
+     * only the first; rows 3 and 41 leave ragged thread units. */
+    const afm_dtype ftypes[] = {AFM_F32, AFM_F16, AFM_BF16};
+    for (size_t ti = 0; ti < 3; ti++) {
+        run_case(p1, p2, ftypes[ti], 41, 213, 1);
+        run_case(p1, p2, ftypes[ti], 3, 576, 1);
+    }
     /* Bad arguments */
     float x[64] = {0}, y[64];
     unsigned char w[64 * 34] = {0};
