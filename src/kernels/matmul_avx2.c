@@ -13,6 +13,7 @@
 #include "kernels/matmul_internal.h"
 #include "tensor/quant_blocks.h"
 #include <immintrin.h>
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -435,7 +436,9 @@ INLINE void tile_f(const int type, const int NR, const int NT, const uint8_t *W,
     for (int r = 0; r < NR; r++)
         for (int t = 0; t < NT; t++) {
             float s = hsum8(acc[r][t]);
-            for (int64_t k = i; k < n; k++) s += load1(type, W + r * rb, k) * x[t * xs + k];
+            /* explicit fmaf: the compiler may not contract one instantiation and not another
+             * (NR = 3 vs 1 depends on the rows a thread claims), so results stay thread-independent */
+            for (int64_t k = i; k < n; k++) s = fmaf(load1(type, W + r * rb, k), x[t * xs + k], s);
             y[t * ldy + r] = accumulate ? y[t * ldy + r] + s : s;
         }
 }
@@ -465,7 +468,7 @@ INLINE float gemv_f_row(const int type, const uint8_t *row, const float *x, int6
     for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(load8(type, row, i), _mm256_loadu_ps(x + i), acc[0]);
     for (int k = 0; k < 4; k++) acc[k] = _mm256_add_ps(acc[k], acc[k + 4]);
     float s = hsum8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-    for (; i < n; i++) s += load1(type, row, i) * x[i];
+    for (; i < n; i++) s = fmaf(load1(type, row, i), x[i], s);
     return s;
 }
 
