@@ -64,7 +64,8 @@ bool afm_gguf_get_f64(const afm_gguf *g, const char *key, double *out);  /* f32 
 bool afm_gguf_get_str(const afm_gguf *g, const char *key, const char **s, size_t *len);
 /* Arrays: element type and count; for non-string element types *data points at the packed
  * little-endian elements, aligned for the element type (a copy is made at open when the file's
- * bytes are not). String arrays: *data is NULL, use afm_gguf_arr_str (O(1) per element).
+ * bytes are not). String arrays: *data is NULL, use afm_gguf_arr_str (O(1) per element: at most 15
+ * length prefixes are skipped).
  * Null pointers may be passed for outputs that are not wanted. */
 bool afm_gguf_get_arr(const afm_gguf *g, const char *key, afm_gguf_type *elem_type, uint64_t *count, const void **data);
 bool afm_gguf_arr_str(const afm_gguf *g, const char *key, uint64_t i, const char **s, size_t *len);

@@ -38,25 +38,14 @@ afm_status tok_vec_append(tok_vec *v, const int32_t *ids, size_t n) {
 
 /* ---- merge lookup ---- */
 
-static inline uint64_t mix64(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xFF51AFD7ED558CCDull;
-    x ^= x >> 33;
-    x *= 0xC4CEB9FE1A85EC53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 /* Rank of merging (a, b), INT32_MAX if there is none; *res gets the merged token. */
 static inline int32_t merge_rank(const afm_tokenizer *t, int32_t a, int32_t b, int32_t *res) {
     if (a < 0 || b < 0 || !t->merge_map.slots) return INT32_MAX;
-    uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-    uint32_t h = (uint32_t)mix64(key) & t->merge_map.mask;
-    for (;;) {
-        const tok_merge_slot *s = &t->merge_map.slots[h];
-        if (s->key == key) { *res = s->result; return s->rank; }
-        if (s->key == UINT64_MAX) return INT32_MAX;
-        h = (h + 1) & t->merge_map.mask;
+    for (uint32_t h = tok_pair_hash(a, b) & t->merge_map.mask;; h = (h + 1) & t->merge_map.mask) {
+        int32_t r = t->merge_map.slots[h];
+        if (r < 0) return INT32_MAX;
+        const int32_t *m = t->merges + 3 * (size_t)r;
+        if (m[0] == a && m[1] == b) { *res = m[2]; return r; }
     }
 }
 

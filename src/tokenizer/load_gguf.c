@@ -139,14 +139,14 @@ afm_status afm_tokenizer_to_gguf(const afm_tokenizer *t, afm_gguf_writer *w) {
     free(lens);
     if (s == AFM_OK && t->kind == AFM_TOK_BYTELEVEL) {
         size_t total = 0;
-        for (int32_t r = 0; r < t->n_merges; r++) total += t->piece_len[t->merges[2 * r]] + t->piece_len[t->merges[2 * r + 1]] + 2;
+        for (int32_t r = 0; r < t->n_merges; r++) total += t->piece_len[t->merges[3 * r]] + t->piece_len[t->merges[3 * r + 1]] + 2;
         char *buf = malloc(total + 1);
         const char **ms = malloc(((size_t)t->n_merges + 1) * sizeof *ms);
         size_t *ml = malloc(((size_t)t->n_merges + 1) * sizeof *ml);
         if (!buf || !ms || !ml) { free(buf); free(ms); free(ml); return afm_error(AFM_ERR_NOMEM, "tokenizer: out of memory"); }
         size_t o = 0;
         for (int32_t r = 0; r < t->n_merges; r++) {
-            int32_t a = t->merges[2 * r], b = t->merges[2 * r + 1];
+            int32_t a = t->merges[3 * r], b = t->merges[3 * r + 1];
             ms[r] = buf + o;
             memcpy(buf + o, tok_piece(t, a), t->piece_len[a]);
             o += t->piece_len[a];

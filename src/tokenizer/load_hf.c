@@ -170,18 +170,10 @@ static afm_status from_tokenizer_json(const cJSON *root, const char *what, afm_t
         /* SPM-style: score = -(rank of the first merge producing the token); other tokens rank last */
         for (int32_t i = 0; i < t->n_vocab; i++) t->scores[i] = -1e30f;
         AFM_TRY(add_merges(t, merges, what));
-        for (int32_t r = t->n_merges - 1; r >= 0; r--) {
-            int32_t a = t->merges[2 * r], b = t->merges[2 * r + 1];
-            size_t la = t->piece_len[a], lb = t->piece_len[b];
-            char *cat = malloc(la + lb);
-            if (!cat) return afm_error(AFM_ERR_NOMEM, "tokenizer: out of memory");
-            memcpy(cat, tok_piece(t, a), la);
-            memcpy(cat + la, tok_piece(t, b), lb);
-            int32_t m = tok_lookup(t, cat, la + lb);
-            free(cat);
-            if (m >= 0) t->scores[m] = -(float)r;
-        }
-        t->n_merges = 0; /* SPM merges by score */
+        for (int32_t r = t->n_merges - 1; r >= 0; r--) t->scores[t->merges[3 * r + 2]] = -(float)r;
+        free(t->merges); /* SPM merges by score */
+        t->merges = NULL;
+        t->n_merges = t->merges_cap = 0;
         for (int32_t i = 0; i < t->n_vocab; i++) {
             const char *p = tok_piece(t, i);
             if (t->piece_len[i] == 6 && !memcmp(p, "<0x", 3) && p[5] == '>' && t->types[i] == AFM_TOKTYPE_NORMAL) t->types[i] = AFM_TOKTYPE_BYTE;

@@ -116,7 +116,7 @@ afm_status afm_tokenizer_decode(const afm_tokenizer *t, const int32_t *ids, size
         int32_t id = ids[i];
         bool ctl = is_control(t, id);
         if (ctl && skip_special) continue;
-        const char *b = t->bytes_arena + t->bytes_off[id];
+        const char *b = tok_bytes(t, id);
         size_t l = t->bytes_len[id];
         if (!ctl && first_text) {
             /* SPM: drop the space that add_space_prefix put before the first word */
@@ -190,7 +190,7 @@ size_t afm_detok_push(afm_detok_stream *s, int32_t id, char *buf, size_t cap) {
     int32_t prev = s->prev;
     s->prev = id;
     if (is_control(t, id)) return 0; /* BOS, EOS and control tokens print nothing */
-    const char *b = t->bytes_arena + t->bytes_off[id];
+    const char *b = tok_bytes(t, id);
     size_t l = t->bytes_len[id];
     if (t->kind == AFM_TOK_SPM && t->add_space_prefix && prev >= 0 && prev == t->bos && l > 0 && b[0] == ' ') { b++; l--; }
     unsigned char stackbuf[512];

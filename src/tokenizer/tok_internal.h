@@ -15,12 +15,25 @@ typedef struct tok_strmap {
     uint32_t mask;
 } tok_strmap;
 
-/* Open-addressing map from an adjacent pair (left id, right id) to its merge rank and result. */
-typedef struct tok_merge_slot { uint64_t key; int32_t rank, result; } tok_merge_slot;
+/* Open-addressing map from an adjacent pair (left id, right id) to its merge: a slot holds the
+ * merge's rank r (-1: empty) and the pair is checked against merges[3r], merges[3r + 1]. Four
+ * bytes a slot instead of a (key, rank, result) copy of each merge: 1.5 MiB less resident memory
+ * for SmolLM2's 48,900 merges. */
 typedef struct tok_mergemap {
-    tok_merge_slot *slots; /* key == UINT64_MAX: empty */
+    int32_t *slots;
     uint32_t mask;
 } tok_mergemap;
+
+/* Slot hash of the pair (a, b). */
+static inline uint32_t tok_pair_hash(int32_t a, int32_t b) {
+    uint64_t x = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
+    x ^= x >> 33;
+    x *= 0xFF51AFD7ED558CCDull;
+    x ^= x >> 33;
+    x *= 0xC4CEB9FE1A85EC53ull;
+    x ^= x >> 33;
+    return (uint32_t)x;
+}
 
 /* Special tokens matched in text, bucketed by first byte, longest first within a bucket. */
 typedef struct tok_specials {
@@ -46,14 +59,15 @@ struct afm_tokenizer {
     float *scores;      /* SPM: merge priority (higher first); NULL for byte-level */
     uint8_t *attr;      /* TOK_ATTR_* */
 
-    /* raw bytes of each token as it appears in text (derived by tok_finish) */
+    /* raw bytes of each token as it appears in text (derived by tok_finish): at
+     * bytes_arena + piece_off[id], since they are never longer than the piece */
     char *bytes_arena;
-    uint32_t *bytes_off, *bytes_len;
+    uint32_t *bytes_len;
     uint32_t max_token_bytes;
 
     tok_strmap piece_map;
     tok_mergemap merge_map;
-    int32_t *merges;     /* byte-level: n_merges pairs (left id, right id) in rank order */
+    int32_t *merges;     /* byte-level: n_merges triples (left id, right id, merged id) in rank order */
     int32_t n_merges, merges_cap;
     int32_t byte_tok[256]; /* byte-level: token of each byte's GPT-2 character; SPM: <0xNN>; -1 */
     tok_specials specials;
@@ -82,6 +96,7 @@ afm_status tok_finish(afm_tokenizer *t);
 
 int32_t tok_lookup(const afm_tokenizer *t, const char *s, size_t len);
 static inline const char *tok_piece(const afm_tokenizer *t, int32_t id) { return t->piece_arena + t->piece_off[id]; }
+static inline const char *tok_bytes(const afm_tokenizer *t, int32_t id) { return t->bytes_arena + t->piece_off[id]; }
 
 uint64_t tok_hash(const void *data, size_t len);
 

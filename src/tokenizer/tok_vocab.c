@@ -30,15 +30,6 @@ uint64_t tok_hash(const void *data, size_t n) {
     return h;
 }
 
-static inline uint64_t mix64(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xFF51AFD7ED558CCDull;
-    x ^= x >> 33;
-    x *= 0xC4CEB9FE1A85EC53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 afm_status tok_new(afm_tok_kind kind, int32_t n_vocab, afm_tokenizer **out) {
     *out = NULL;
     if (n_vocab <= 0) return afm_error(AFM_ERR_FORMAT, "tokenizer: empty vocabulary (expected at least one token)");
@@ -156,15 +147,15 @@ afm_status tok_add_merge(afm_tokenizer *t, const char *left, size_t llen, const 
     }
     if (t->n_merges == t->merges_cap) {
         int32_t cap = t->merges_cap ? t->merges_cap * 2 : 1024;
-        int32_t *v = realloc(t->merges, (size_t)cap * 2 * sizeof(int32_t));
+        int32_t *v = realloc(t->merges, (size_t)cap * 3 * sizeof(int32_t));
         if (!v) return afm_error(AFM_ERR_NOMEM, "tokenizer: out of memory");
         t->merges = v;
         t->merges_cap = cap;
     }
-    t->merges[2 * t->n_merges] = l;
-    t->merges[2 * t->n_merges + 1] = r;
-    t->n_merges++;
-    (void)m;
+    int32_t *e = t->merges + 3 * (size_t)t->n_merges++;
+    e[0] = l;
+    e[1] = r;
+    e[2] = m;
     return AFM_OK;
 }
 
@@ -179,31 +170,27 @@ afm_status tok_add_merge_line(afm_tokenizer *t, const char *line, size_t len) {
     return tok_add_merge(t, line, sp, line + sp + 1, len - sp - 1);
 }
 
-/* Builds the pair -> (rank, result) map; the lowest rank wins for a repeated pair. */
+/* Builds the pair -> rank map; the lowest rank wins for a repeated pair. The merge list is first
+ * trimmed to its length (it grew by doubling). */
 static afm_status build_merge_map(afm_tokenizer *t) {
     if (!t->n_merges) return AFM_OK;
+    if (t->n_merges < t->merges_cap) {
+        int32_t *m = realloc(t->merges, (size_t)t->n_merges * 3 * sizeof(int32_t));
+        if (m) { t->merges = m; t->merges_cap = t->n_merges; }
+    }
     uint32_t cap = pow2_at_least((uint64_t)t->n_merges * 2);
-    t->merge_map.slots = malloc((size_t)cap * sizeof(tok_merge_slot));
+    t->merge_map.slots = malloc((size_t)cap * sizeof(int32_t));
     if (!t->merge_map.slots) return afm_error(AFM_ERR_NOMEM, "tokenizer: out of memory");
-    for (uint32_t i = 0; i < cap; i++) t->merge_map.slots[i].key = UINT64_MAX;
+    memset(t->merge_map.slots, 0xFF, (size_t)cap * sizeof(int32_t));
     t->merge_map.mask = cap - 1;
-    char stackbuf[256];
     for (int32_t r = 0; r < t->n_merges; r++) {
-        int32_t a = t->merges[2 * r], b = t->merges[2 * r + 1];
-        size_t la = t->piece_len[a], lb = t->piece_len[b];
-        char *cat = la + lb <= sizeof stackbuf ? stackbuf : malloc(la + lb);
-        if (!cat) return afm_error(AFM_ERR_NOMEM, "tokenizer: out of memory");
-        memcpy(cat, tok_piece(t, a), la);
-        memcpy(cat + la, tok_piece(t, b), lb);
-        int32_t m = tok_lookup(t, cat, la + lb);
-        if (cat != stackbuf) free(cat);
-        uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-        uint32_t h = (uint32_t)mix64(key) & t->merge_map.mask;
-        while (t->merge_map.slots[h].key != UINT64_MAX && t->merge_map.slots[h].key != key) h = (h + 1) & t->merge_map.mask;
-        if (t->merge_map.slots[h].key == key) continue;
-        t->merge_map.slots[h].key = key;
-        t->merge_map.slots[h].rank = r;
-        t->merge_map.slots[h].result = m;
+        const int32_t *e = t->merges + 3 * (size_t)r;
+        uint32_t h = tok_pair_hash(e[0], e[1]) & t->merge_map.mask;
+        for (;; h = (h + 1) & t->merge_map.mask) {
+            int32_t o = t->merge_map.slots[h];
+            if (o < 0) { t->merge_map.slots[h] = r; break; }
+            if (t->merges[3 * (size_t)o] == e[0] && t->merges[3 * (size_t)o + 1] == e[1]) break; /* repeated pair */
+        }
     }
     return AFM_OK;
 }
@@ -246,20 +233,18 @@ static afm_status build_specials(afm_tokenizer *t) {
     return AFM_OK;
 }
 
-/* Raw bytes of every token (see afm_tokenizer_token_bytes). */
+/* Raw bytes of every token (see afm_tokenizer_token_bytes), each at its piece's offset: every
+ * conversion below writes at most as many bytes as it reads. */
 static afm_status build_token_bytes(afm_tokenizer *t) {
     t->bytes_arena = malloc(t->piece_used + 1);
-    t->bytes_off = malloc((size_t)t->n_vocab * sizeof(uint32_t));
     t->bytes_len = malloc((size_t)t->n_vocab * sizeof(uint32_t));
-    if (!t->bytes_arena || !t->bytes_off || !t->bytes_len) return afm_error(AFM_ERR_NOMEM, "tokenizer: out of memory");
-    size_t o = 0;
+    if (!t->bytes_arena || !t->bytes_len) return afm_error(AFM_ERR_NOMEM, "tokenizer: out of memory");
     t->max_token_bytes = 0;
     for (int32_t id = 0; id < t->n_vocab; id++) {
         const unsigned char *p = (const unsigned char *)tok_piece(t, id);
         size_t len = t->piece_len[id];
         int type = t->types[id];
-        t->bytes_off[id] = (uint32_t)o;
-        char *dst = t->bytes_arena + o;
+        char *dst = t->bytes_arena + t->piece_off[id];
         size_t w = 0;
         bool raw = type == AFM_TOKTYPE_CONTROL || type == AFM_TOKTYPE_UNKNOWN || type == AFM_TOKTYPE_UNUSED ||
                    (t->kind == AFM_TOK_BYTELEVEL && type == AFM_TOKTYPE_USER_DEFINED);
@@ -290,7 +275,6 @@ static afm_status build_token_bytes(afm_tokenizer *t) {
         }
         t->bytes_len[id] = (uint32_t)w;
         if (w > t->max_token_bytes) t->max_token_bytes = (uint32_t)w;
-        o += w;
     }
     return AFM_OK;
 }
@@ -329,7 +313,6 @@ void afm_tokenizer_free(afm_tokenizer *t) {
     free(t->scores);
     free(t->attr);
     free(t->bytes_arena);
-    free(t->bytes_off);
     free(t->bytes_len);
     free(t->piece_map.slots);
     free(t->merge_map.slots);
@@ -353,7 +336,7 @@ int32_t afm_tokenizer_token_type(const afm_tokenizer *t, int32_t id) { return id
 
 afm_status afm_tokenizer_token_bytes(const afm_tokenizer *t, int32_t id, const char **bytes, size_t *len) {
     if (id < 0 || id >= t->n_vocab) return afm_error(AFM_ERR_INVALID_ARG, "token id %d out of range [0, %d)", id, t->n_vocab);
-    *bytes = t->bytes_arena + t->bytes_off[id];
+    *bytes = tok_bytes(t, id);
     *len = t->bytes_len[id];
     return AFM_OK;
 }
