@@ -1,11 +1,17 @@
-/* Data parallelism over MPI (see dist.h). Compiled with MPI when AFM_HAVE_MPI is defined
- * (CMake option AFM_MPI); otherwise one rank and no-ops. */
+/* Data parallelism over MPI (see dist.h). With AFM_HAVE_MPI (CMake option AFM_MPI) the MPI calls
+ * go through the module libafm_mpi.so (dist_mpi.h), loaded when the process was started by an
+ * MPI launcher; otherwise one rank and no-ops. */
 #include "train/dist.h"
 #include "base/error.h"
 #include <stdlib.h>
 #include <string.h>
 #ifdef AFM_HAVE_MPI
-#include <mpi.h>
+#include <dlfcn.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+#include "train/dist_mpi.h"
 #endif
 
 bool afm_dist_compiled(void) {
@@ -25,17 +31,87 @@ static int launched_size(void) {
 
 bool afm_dist_launched(void) { return launched_size() > 0 || getenv("PMIX_RANK") != NULL; }
 
+#ifdef AFM_HAVE_MPI
+static const afm_mpi_ops *g_mpi;
+static pthread_once_t g_mpi_once = PTHREAD_ONCE_INIT;
+static char g_mpi_error[1024];
+
+/* Opens the module at path; true when it provides a table of this version. A failure is
+ * appended to g_mpi_error. */
+static bool try_module(const char *path) {
+    /* RTLD_GLOBAL: Open MPI's own components, loaded later, resolve their symbols in libmpi */
+    void *h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+    const afm_mpi_ops *(*get)(void) = NULL;
+    if (h) *(void **)&get = dlsym(h, AFM_MPI_OPS_SYMBOL);
+    const afm_mpi_ops *ops = get ? get() : NULL;
+    if (ops && ops->abi == AFM_MPI_ABI && ops->size == sizeof(afm_mpi_ops)) {
+        g_mpi = ops;
+        return true;
+    }
+    size_t used = strlen(g_mpi_error);
+    if (!h) snprintf(g_mpi_error + used, sizeof g_mpi_error - used, "%s%s", used ? "; " : "", dlerror());
+    else snprintf(g_mpi_error + used, sizeof g_mpi_error - used, "%s%s: %s", used ? "; " : "", path,
+                  !ops ? "no " AFM_MPI_OPS_SYMBOL " in it" : "built for another afm version");
+    if (h) dlclose(h);
+    return false;
+}
+
+/* dir/sub/libafm_mpi.so, where dir is the folder part of `file` (nothing if it has none). */
+static bool try_beside(const char *file, const char *sub) {
+    const char *slash = strrchr(file, '/');
+    if (!slash) return false;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%.*s/%s%slibafm_mpi.so", (int)(slash - file), file, sub, *sub ? "/" : "");
+    return try_module(path);
+}
+
+#ifndef AFM_MPI_MODULE_DIR
+#define AFM_MPI_MODULE_DIR "/usr/local/lib"
+#endif
+#ifndef AFM_MPI_MODULE_RELDIR
+#define AFM_MPI_MODULE_RELDIR "../lib"
+#endif
+
+/* The module is $AFM_MPI_PLUGIN when set; else it is looked for beside the object holding libafm
+ * (libafm.so, or the program it is linked into: build/afm beside build/libafm_mpi.so), in the
+ * library folder of the program's install tree (bin/../lib, wherever the tree was installed), in
+ * the configured install's library folder, then on the loader's search path. */
+static void load_module(void) {
+    const char *env = getenv("AFM_MPI_PLUGIN");
+    if (env && *env) {
+        try_module(env);
+        return;
+    }
+    char exe[PATH_MAX] = "", lib[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    Dl_info info; /* dli_fname: libafm.so's path, or the program's when libafm is linked into it */
+    if (dladdr((void *)afm_dist_init, &info) && info.dli_fname && realpath(info.dli_fname, lib) && strcmp(lib, exe) &&
+        try_beside(lib, ""))
+        return;
+    if (*exe && (try_beside(exe, "") || try_beside(exe, AFM_MPI_MODULE_RELDIR))) return;
+    if (try_module(AFM_MPI_MODULE_DIR "/libafm_mpi.so")) return;
+    try_module("libafm_mpi.so");
+}
+
+static afm_status mpi_fail(int rc, const char *what) {
+    char msg[512];
+    g_mpi->error_string(rc, msg, sizeof msg);
+    return afm_error(AFM_ERR_IO, "%s failed: %s", what, msg);
+}
+#endif
+
 afm_status afm_dist_init(afm_dist *d) {
     memset(d, 0, sizeof *d);
     d->size = 1;
     if (!afm_dist_launched()) return AFM_OK;
 #ifdef AFM_HAVE_MPI
-    int inited = 0;
-    MPI_Initialized(&inited);
-    if (!inited && MPI_Init(NULL, NULL) != MPI_SUCCESS) return afm_error(AFM_ERR_IO, "MPI_Init failed");
-    d->mpi = !inited;
-    MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+    pthread_once(&g_mpi_once, load_module);
+    if (!g_mpi)
+        return afm_error(AFM_ERR_IO, "started by an MPI launcher, but the MPI module libafm_mpi.so could not be loaded (%s)", g_mpi_error);
+    int here = 0;
+    if (g_mpi->init(&d->rank, &d->size, &here) != 0) return afm_error(AFM_ERR_IO, "MPI_Init failed");
+    d->mpi = here != 0;
     return AFM_OK;
 #else
     if (launched_size() > 1)
@@ -50,14 +126,14 @@ void afm_dist_finalize(afm_dist *d) {
     d->scratch = NULL;
     d->scratch_n = 0;
 #ifdef AFM_HAVE_MPI
-    if (d->mpi) MPI_Finalize();
+    if (d->mpi) g_mpi->finalize();
 #endif
     d->mpi = false;
 }
 
 void afm_dist_abort(const afm_dist *d, int code) {
 #ifdef AFM_HAVE_MPI
-    if (d->size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+    if (d->size > 1 && g_mpi) g_mpi->abort(code);
 #else
     (void)d;
     (void)code;
@@ -67,12 +143,6 @@ void afm_dist_abort(const afm_dist *d, int code) {
 #ifdef AFM_HAVE_MPI
 /* Chunk k of [0, n) split into `parts` contiguous pieces. */
 static size_t chunk_lo(size_t n, int parts, int k) { return n / (size_t)parts * (size_t)k + (n % (size_t)parts < (size_t)k ? n % (size_t)parts : (size_t)k); }
-static afm_status mpi_fail(int rc, const char *what) {
-    char msg[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    MPI_Error_string(rc, msg, &len);
-    return afm_error(AFM_ERR_IO, "%s failed: %s", what, msg);
-}
 #endif
 
 afm_status afm_dist_sum_floats(afm_dist *d, float *x, size_t n) {
@@ -104,16 +174,16 @@ afm_status afm_dist_sum_floats(afm_dist *d, float *x, size_t n) {
             rdis[k] = (int)(my_n * (size_t)k);
         }
         /* rank k receives chunk k from every rank: scratch[j·my_n + i] = x_j[my_lo + i] */
-        int rcode = MPI_Alltoallv(xb, sc, sdis, MPI_FLOAT, d->scratch, rc, rdis, MPI_FLOAT, MPI_COMM_WORLD);
-        if (rcode != MPI_SUCCESS) { st = mpi_fail(rcode, "MPI_Alltoallv (gradient reduce)"); break; }
+        int rcode = g_mpi->alltoallv_f32(xb, sc, sdis, d->scratch, rc, rdis);
+        if (rcode != 0) { st = mpi_fail(rcode, "MPI_Alltoallv (gradient reduce)"); break; }
         for (size_t i = 0; i < my_n; i++) {
             double s = 0.0;
             for (int j = 0; j < N; j++) s += (double)d->scratch[(size_t)j * my_n + i];
             xb[my_lo + i] = (float)s;
         }
         for (int k = 0; k < N; k++) rc[k] = sc[k];
-        rcode = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, xb, rc, sdis, MPI_FLOAT, MPI_COMM_WORLD);
-        if (rcode != MPI_SUCCESS) st = mpi_fail(rcode, "MPI_Allgatherv (gradient broadcast)");
+        rcode = g_mpi->allgatherv_f32_inplace(xb, rc, sdis);
+        if (rcode != 0) st = mpi_fail(rcode, "MPI_Allgatherv (gradient broadcast)");
     }
     free(sc);
     return st;
@@ -177,24 +247,24 @@ afm_status afm_dist_sum_groups(afm_dist *d, float *const *x, int K, size_t n, fl
     /* pieces of at most PIECE / K floats, so the receive buffer stays N·PIECE floats */
     size_t step = (size_t)PIECE / (size_t)K, piece = max_len < step ? max_len : step;
     AFM_TRY(ensure_scratch(d, piece * (size_t)N * (size_t)K));
-    MPI_Request *req = malloc(sizeof(MPI_Request) * 2 * (size_t)N * (size_t)K);
-    if (!req) return afm_error(AFM_ERR_NOMEM, "out of memory");
+    afm_mpi_xfer *xf = malloc(sizeof *xf * 2 * (size_t)N * (size_t)K);
+    if (!xf) return afm_error(AFM_ERR_NOMEM, "out of memory");
+    afm_mpi_xfer *sends = xf + (size_t)N * (size_t)K;
     afm_status st = AFM_OK;
     for (size_t off = 0; off < max_len && st == AFM_OK; off += step) {
-        int nr = 0, mine = piece_count(d, n, me, off, step);
+        int nr = 0, ns = 0, mine = piece_count(d, n, me, off, step);
         /* scratch[(r·K + j)·piece + i] = group j of rank r at my_lo + off + i, for every other rank r */
         for (int r = 0; r < N && mine > 0; r++)
             for (int j = 0; j < K && r != me; j++)
-                MPI_Irecv(d->scratch + ((size_t)r * (size_t)K + (size_t)j) * piece, mine, MPI_FLOAT, r, TAG_SCATTER + j, MPI_COMM_WORLD, &req[nr++]);
+                xf[nr++] = (afm_mpi_xfer){d->scratch + ((size_t)r * (size_t)K + (size_t)j) * piece, mine, r, TAG_SCATTER + j};
         for (int k = 0; k < N; k++) {
             int c = piece_count(d, n, k, off, step);
             size_t lo, hi;
             afm_dist_shard_range(d, n, k, &lo, &hi);
-            for (int j = 0; j < K && k != me && c > 0; j++)
-                MPI_Isend(x[j] + lo + off, c, MPI_FLOAT, k, TAG_SCATTER + j, MPI_COMM_WORLD, &req[nr++]);
+            for (int j = 0; j < K && k != me && c > 0; j++) sends[ns++] = (afm_mpi_xfer){x[j] + lo + off, c, k, TAG_SCATTER + j};
         }
-        int rcode = MPI_Waitall(nr, req, MPI_STATUSES_IGNORE);
-        if (rcode != MPI_SUCCESS) { st = mpi_fail(rcode, "MPI_Waitall (gradient reduce-scatter)"); break; }
+        int rcode = g_mpi->exchange_f32(xf, nr, sends, ns);
+        if (rcode != 0) { st = mpi_fail(rcode, "MPI_Waitall (gradient reduce-scatter)"); break; }
         size_t at = my_lo + off;
         for (int i = 0; i < mine; i++) {
             double s = 0.0;
@@ -204,7 +274,7 @@ afm_status afm_dist_sum_groups(afm_dist *d, float *const *x, int K, size_t n, fl
             out[at + (size_t)i] = (float)s;
         }
     }
-    free(req);
+    free(xf);
     if (st == AFM_OK && !scatter) st = afm_dist_allgather_floats(d, out, n);
     return st;
 #else
@@ -220,23 +290,24 @@ afm_status afm_dist_allgather_floats(afm_dist *d, float *x, size_t n) {
     const int N = d->size, me = d->rank;
     size_t my_lo, my_hi, max_len = n / (size_t)N + 1;
     afm_dist_shard_range(d, n, me, &my_lo, &my_hi);
-    MPI_Request *req = malloc(sizeof(MPI_Request) * 2 * (size_t)N);
-    if (!req) return afm_error(AFM_ERR_NOMEM, "out of memory");
+    afm_mpi_xfer *xf = malloc(sizeof *xf * 2 * (size_t)N);
+    if (!xf) return afm_error(AFM_ERR_NOMEM, "out of memory");
+    afm_mpi_xfer *sends = xf + N;
     afm_status st = AFM_OK;
     for (size_t off = 0; off < max_len && st == AFM_OK; off += (size_t)PIECE) {
-        int nr = 0, mine = piece_count(d, n, me, off, (size_t)PIECE);
+        int nr = 0, ns = 0, mine = piece_count(d, n, me, off, (size_t)PIECE);
         for (int j = 0; j < N; j++) {
             int c = piece_count(d, n, j, off, (size_t)PIECE);
             size_t lo, hi;
             afm_dist_shard_range(d, n, j, &lo, &hi);
-            if (j != me && c > 0) MPI_Irecv(x + lo + off, c, MPI_FLOAT, j, TAG_GATHER, MPI_COMM_WORLD, &req[nr++]);
+            if (j != me && c > 0) xf[nr++] = (afm_mpi_xfer){x + lo + off, c, j, TAG_GATHER};
         }
         for (int k = 0; k < N && mine > 0; k++)
-            if (k != me) MPI_Isend(x + my_lo + off, mine, MPI_FLOAT, k, TAG_GATHER, MPI_COMM_WORLD, &req[nr++]);
-        int rcode = MPI_Waitall(nr, req, MPI_STATUSES_IGNORE);
-        if (rcode != MPI_SUCCESS) st = mpi_fail(rcode, "MPI_Waitall (parameter all-gather)");
+            if (k != me) sends[ns++] = (afm_mpi_xfer){x + my_lo + off, mine, k, TAG_GATHER};
+        int rcode = g_mpi->exchange_f32(xf, nr, sends, ns);
+        if (rcode != 0) st = mpi_fail(rcode, "MPI_Waitall (parameter all-gather)");
     }
-    free(req);
+    free(xf);
     return st;
 #else
     (void)x;
@@ -250,8 +321,8 @@ afm_status afm_dist_send_floats(afm_dist *d, int to, const float *x, size_t n) {
 #ifdef AFM_HAVE_MPI
     for (size_t off = 0; off < n; off += (size_t)PIECE) {
         int c = (int)(n - off < (size_t)PIECE ? n - off : (size_t)PIECE);
-        int rcode = MPI_Send(x + off, c, MPI_FLOAT, to, TAG_P2P, MPI_COMM_WORLD);
-        if (rcode != MPI_SUCCESS) return mpi_fail(rcode, "MPI_Send");
+        int rcode = g_mpi->send_f32(x + off, c, to, TAG_P2P);
+        if (rcode != 0) return mpi_fail(rcode, "MPI_Send");
     }
 #else
     (void)to;
@@ -266,8 +337,8 @@ afm_status afm_dist_recv_floats(afm_dist *d, int from, float *x, size_t n) {
 #ifdef AFM_HAVE_MPI
     for (size_t off = 0; off < n; off += (size_t)PIECE) {
         int c = (int)(n - off < (size_t)PIECE ? n - off : (size_t)PIECE);
-        int rcode = MPI_Recv(x + off, c, MPI_FLOAT, from, TAG_P2P, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        if (rcode != MPI_SUCCESS) return mpi_fail(rcode, "MPI_Recv");
+        int rcode = g_mpi->recv_f32(x + off, c, from, TAG_P2P);
+        if (rcode != 0) return mpi_fail(rcode, "MPI_Recv");
     }
 #else
     (void)from;
@@ -282,8 +353,9 @@ afm_status afm_dist_sum_doubles(afm_dist *d, double *x, int n) {
 #ifdef AFM_HAVE_MPI
     double *all = malloc(sizeof(double) * (size_t)n * (size_t)d->size);
     if (!all) return afm_error(AFM_ERR_NOMEM, "out of memory");
-    int rcode = MPI_Allgather(x, n, MPI_DOUBLE, all, n, MPI_DOUBLE, MPI_COMM_WORLD);
-    if (rcode != MPI_SUCCESS) { free(all); return mpi_fail(rcode, "MPI_Allgather"); }
+    if ((size_t)n > (size_t)INT_MAX / sizeof(double)) { free(all); return afm_error(AFM_ERR_INVALID_ARG, "too many values to sum over ranks (%d)", n); }
+    int rcode = g_mpi->allgather_bytes(x, n * (int)sizeof(double), all);
+    if (rcode != 0) { free(all); return mpi_fail(rcode, "MPI_Allgather"); }
     for (int i = 0; i < n; i++) {
         double s = 0.0;
         for (int j = 0; j < d->size; j++) s += all[(size_t)j * (size_t)n + (size_t)i];
@@ -300,8 +372,8 @@ afm_status afm_dist_sum_doubles(afm_dist *d, double *x, int n) {
 afm_status afm_dist_max_doubles(afm_dist *d, double *x, int n) {
     if (d->size <= 1 || n <= 0) return AFM_OK;
 #ifdef AFM_HAVE_MPI
-    int rcode = MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    if (rcode != MPI_SUCCESS) return mpi_fail(rcode, "MPI_Allreduce (max)");
+    int rcode = g_mpi->allreduce_max_f64(x, n);
+    if (rcode != 0) return mpi_fail(rcode, "MPI_Allreduce (max)");
 #else
     (void)x;
 #endif
@@ -315,8 +387,8 @@ afm_status afm_dist_sum_int128(afm_dist *d, afm_int128 *x, int n) {
     if (bytes > (size_t)1 << 30) return afm_error(AFM_ERR_INVALID_ARG, "too many integers to sum over ranks (%d)", n);
     afm_int128 *all = malloc(bytes * (size_t)d->size);
     if (!all) return afm_error(AFM_ERR_NOMEM, "out of memory");
-    int rcode = MPI_Allgather(x, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD);
-    if (rcode != MPI_SUCCESS) { free(all); return mpi_fail(rcode, "MPI_Allgather"); }
+    int rcode = g_mpi->allgather_bytes(x, (int)bytes, all);
+    if (rcode != 0) { free(all); return mpi_fail(rcode, "MPI_Allgather"); }
     for (int i = 0; i < n; i++) {
         afm_int128 s = 0;
         for (int j = 0; j < d->size; j++) s += all[(size_t)j * (size_t)n + (size_t)i];
@@ -332,10 +404,10 @@ afm_status afm_dist_sum_int128(afm_dist *d, afm_int128 *x, int n) {
 afm_status afm_dist_any(afm_dist *d, bool *flag) {
     if (d->size <= 1) return AFM_OK;
 #ifdef AFM_HAVE_MPI
-    int in = *flag ? 1 : 0, out = 0;
-    int rcode = MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (rcode != MPI_SUCCESS) return mpi_fail(rcode, "MPI_Allreduce");
-    *flag = out != 0;
+    int v = *flag ? 1 : 0;
+    int rcode = g_mpi->allreduce_max_i32(&v, 1);
+    if (rcode != 0) return mpi_fail(rcode, "MPI_Allreduce");
+    *flag = v != 0;
 #else
     (void)flag;
 #endif
@@ -345,8 +417,8 @@ afm_status afm_dist_any(afm_dist *d, bool *flag) {
 afm_status afm_dist_barrier(afm_dist *d) {
     if (d->size <= 1) return AFM_OK;
 #ifdef AFM_HAVE_MPI
-    int rcode = MPI_Barrier(MPI_COMM_WORLD);
-    if (rcode != MPI_SUCCESS) return mpi_fail(rcode, "MPI_Barrier");
+    int rcode = g_mpi->barrier();
+    if (rcode != 0) return mpi_fail(rcode, "MPI_Barrier");
 #endif
     return AFM_OK;
 }

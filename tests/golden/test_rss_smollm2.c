@@ -1,17 +1,39 @@
 /* Golden: peak resident memory of inference on the real SmolLM2-135M-Instruct GGUF (models/,
  * fetched by scripts/fetch_smollm2.sh; skipped when absent). Load, a 512-token prefill and 32
- * decode steps must peak (getrusage ru_maxrss, whole process) below 1.20 x (file size + f32 KV
- * cache of the 512-position session). The issue's goal is 1.10x (met within ~1.5% on this file,
- * see BENCHMARKS.md); 1.20 leaves room for the C library and allocator noise while still failing
- * if weights are held twice (embedding rows faulted in beside their packed copy gave about 1.27x) or
- * the scratch grows with the context. */
+ * decode steps must peak (getrusage ru_maxrss, whole process) at most 1.10 x (file size + f32 KV
+ * cache of the 512-position session): the issue's goal. This process measures about 1.05x
+ * (1.10x before the tokenizer tables, the GGUF string index, the forward scratch and the MPI
+ * libraries were cut by 6.4 MB), so the bound fails when about 6 MB more is held: weights held
+ * twice (embedding rows faulted in beside their packed copy gave about 1.27x), scratch that grows
+ * with the context, or the tokenizer's and the libraries' fixed costs growing back.
+ * Also checked without the model: no MPI library is mapped into a process that does not train
+ * under an MPI launcher (libafm loads libafm_mpi.so on demand, src/train/dist_mpi.h). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include "afm/afm.h"
 
+/* 1 if /proc/self/maps names a library whose file name starts with `prefix`. */
+static int maps_library(const char *prefix) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return 0;
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        const char *name = strrchr(line, '/');
+        found = name && strncmp(name + 1, prefix, strlen(prefix)) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
 int main(void) {
+    if (maps_library("libmpi") || maps_library("libopen-pal")) {
+        fprintf(stderr, "FAIL: an MPI library is mapped into an inference process (it should load only under mpirun)\n");
+        return 1;
+    }
     const char *src = getenv("AFM_SOURCE_DIR");
     char path[4096];
     snprintf(path, sizeof path, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", src ? src : ".");
@@ -36,11 +58,11 @@ int main(void) {
     getrusage(RUSAGE_SELF, &ru);
     double kv = 2.0 * c->n_layers * (double)N_CTX * c->n_kv_heads * c->head_dim * sizeof(float);
     double peak = (double)ru.ru_maxrss * 1024.0, base = (double)st.st_size + kv, ratio = peak / base;
-    printf("peak RSS %.1f MB, file %.1f MB + KV %.1f MB: %.3fx (bound 1.20x, goal 1.10x)\n", peak / 1e6,
+    printf("peak RSS %.1f MB, file %.1f MB + KV %.1f MB: %.3fx (bound and goal 1.10x)\n", peak / 1e6,
            (double)st.st_size / 1e6, kv / 1e6, ratio);
     free(toks); free(logits);
     afm_session_free(s);
     afm_model_free(m);
-    if (ratio > 1.20) { fprintf(stderr, "FAIL: peak RSS %.3fx file + KV exceeds 1.20x\n", ratio); return 1; }
+    if (ratio > 1.10) { fprintf(stderr, "FAIL: peak RSS %.3fx file + KV exceeds 1.10x\n", ratio); return 1; }
     return 0;
 }

@@ -242,6 +242,43 @@ static void writer_rejects(void) {
     afm_gguf_writer_free(w);
 }
 
+/* String arrays keep an index entry for every 16th element only: every element of arrays of
+ * 1..70 strings (empty ones included, lengths 0..12) must read back, in a scattered order. */
+static void string_index(void) {
+    enum { MAX = 70 };
+    static char text[MAX][16];
+    const char *strs[MAX];
+    size_t lens[MAX];
+    for (int i = 0; i < MAX; i++) {
+        lens[i] = (size_t)((i * 5) % 13);
+        for (size_t k = 0; k < lens[i]; k++) text[i][k] = (char)('a' + (i + (int)k) % 26);
+        strs[i] = text[i];
+    }
+    const int counts[] = {1, 15, 16, 17, 32, 33, MAX};
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        int n = counts[c];
+        afm_gguf_writer *w;
+        OK(afm_gguf_writer_create(&w));
+        OK(afm_gguf_set_arr_str(w, "s", strs, lens, (uint64_t)n));
+        OK(afm_gguf_set_u32(w, "after", 7));
+        OK(afm_gguf_write(w, "test_gguf_strings.gguf"));
+        afm_gguf_writer_free(w);
+        afm_gguf *g;
+        OK(afm_gguf_open("test_gguf_strings.gguf", &g));
+        for (int j = 0; j < n; j++) {
+            int i = (j * 37 + 11) % n; /* 37 is prime to every count: all elements, out of order */
+            const char *s = NULL;
+            size_t len = 99;
+            CHECK(afm_gguf_arr_str(g, "s", (uint64_t)i, &s, &len) && len == lens[i] && memcmp(s, text[i], len) == 0);
+        }
+        CHECK(!afm_gguf_arr_str(g, "s", (uint64_t)n, NULL, NULL));
+        uint32_t v = 0;
+        CHECK(afm_gguf_get_u32(g, "after", &v) && v == 7);
+        afm_gguf_close(g);
+    }
+    remove("test_gguf_strings.gguf");
+}
+
 /* ---- helper modes for tests/cli/gguf_interop.sh (the Python gguf package on the other side) ---- */
 
 static uint32_t crc32_bytes(const unsigned char *p, size_t n) {
@@ -410,6 +447,7 @@ int main(int argc, char **argv) {
     round_trip(64);
     round_trip(8);
     writer_rejects();
+    string_index();
     CHECK(strcmp(afm_gguf_type_name(AFM_GGUF_STRING), "string") == 0);
     CHECK(afm_gguf_type_size(AFM_GGUF_FLOAT64) == 8 && afm_gguf_type_size(AFM_GGUF_ARRAY) == 0);
     if (failures) {
