@@ -152,7 +152,7 @@ static const shape SHAPES[] = {
     {"smollm2", "attn 576x576", 576, 576},      {"smollm2", "ffn up 1536x576", 1536, 576},
     {"smollm2", "ffn down 576x1536", 576, 1536}, {"smollm2", "lm_head 49152x576", 49152, 576},
     {"afm3b", "attn 3072x3072", 3072, 3072},     {"afm3b", "ffn up 8064x3072", 8064, 3072},
-    {"afm3b", "ffn down 3072x8064", 3072, 8064},
+    {"afm3b", "ffn down 3072x8064", 3072, 8064}, {"afm3b", "attn kv 1024x3072", 1024, 3072},
 };
 
 static unsigned g_seed = 99;
