@@ -102,7 +102,7 @@ void afm_gemm_pack_at6_avx2(float *dst, const float *src, long ld, long kc, long
         for (; p < panels; p++, s += 6) {
             float *dp = d + p * 6 * kc;
             _mm_storeu_ps(dp, _mm_loadu_ps(s));
-            _mm_storel_pi((__m64 *)(dp + 4), _mm_castpd_ps(_mm_load_sd((const double *)(s + 4))));
+            memcpy(dp + 4, s + 4, 2 * sizeof(float)); /* 8-byte copy: s + 4 need not be 8-aligned */
         }
     }
 }
