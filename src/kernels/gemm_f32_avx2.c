@@ -22,6 +22,7 @@
  * So every output is bit-identical whatever the tile it falls in, the blocking, the row split and
  * the thread count. */
 #include "kernels/matmul_internal.h"
+#include "kernels/simd_avx2.h"
 #include <immintrin.h>
 #include <string.h>
 
@@ -44,26 +45,6 @@ size_t afm_gemmf_pack_x_floats(int64_t T, int64_t K) {
 
 /* ------------------------------------------------------------ packing */
 
-/* 8 x 8 transpose: out[j] = (r[0][j], ..., r[7][j]). */
-INLINE void transpose8(const __m256 r[8], __m256 out[8]) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    out[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    out[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    out[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    out[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    out[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    out[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    out[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    out[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 /* Ap for token groups g0 .. g1-1. Slice-major, so that one K-slice of all groups is one
  * sequential stream: element (token MR g + i, column pc + k) of the slice starting at column pc
  * (width kc) is at Ap[pc * G * MR + g * kc * MR + k * MR + i], G = ceil(T / MR) groups; tokens
@@ -80,7 +61,7 @@ void afm_gemmf_pack_x_avx2(const float *x, int64_t T, int64_t K, int64_t g0, int
                 for (; k + 8 <= kc; k += 8) {
                     __m256 r[8], o[8];
                     for (int i = 0; i < 8; i++) r[i] = i < MR ? _mm256_loadu_ps(xg + i * K + pc + k) : _mm256_setzero_ps();
-                    transpose8(r, o);
+                    afm_transpose8_ps(r, o);
                     for (int jj = 0; jj < 8; jj++) { /* MR of the 8 floats, no store past (k + jj) */
                         float *d = dst + (k + jj) * MR;
                         if (MR == 8) _mm256_storeu_ps(d, o[jj]);
@@ -132,7 +113,7 @@ INLINE void pack_w(const afm_dtype wt, const uint8_t *W, size_t rb, int64_t nrow
                 for (int h = 0; h < NR / 8; h++) {
                     __m256 r[8], o[8];
                     for (int i = 0; i < 8; i++) r[i] = load_w8(wt, Wr + (size_t)(8 * h + i) * rb + (size_t)k * esz);
-                    transpose8(r, o);
+                    afm_transpose8_ps(r, o);
                     for (int jj = 0; jj < 8; jj++) _mm256_store_ps(Bp + (k + jj) * NR + 8 * h, o[jj]);
                 }
         }

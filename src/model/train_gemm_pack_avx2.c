@@ -3,25 +3,10 @@
  * store per element was the largest cost outside the micro-kernel). Called only when
  * base/cpu.h reports AVX2. */
 #include "model/train_gemm.h"
+#include "kernels/simd_avx2.h"
 #include "tensor/dtype.h"
 #include <immintrin.h>
 #include <string.h>
-
-/* Transposes the 8 x 8 block r[0..7] (rows) in registers: on return r[j] holds column j. */
-static inline void transpose8(__m256 r[8]) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
 
 /* One full B panel from rows of W: dst[k*nr + j] = src[j*ld + k] for j < nr, k < kc
  * (nr a multiple of 8). */
@@ -32,7 +17,7 @@ void afm_gemm_pack_bt_avx2(float *dst, int nr, const float *src, long ld, long k
         for (; k + 8 <= kc; k += 8) {
             __m256 r[8];
             for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(s + j * ld + k);
-            transpose8(r);
+            afm_transpose8_ps(r, r);
             for (int kk = 0; kk < 8; kk++) _mm256_storeu_ps(dst + (k + kk) * nr + j0, r[kk]);
         }
         for (; k < kc; k++)
@@ -50,7 +35,7 @@ void afm_gemm_pack_a6_avx2(float *dst, const float *src, long ld, long kc) {
             for (int i = 6; i < 12; i++) _mm_prefetch((const char *)(src + i * ld + k), _MM_HINT_T0);
         for (int i = 0; i < 6; i++) r[i] = _mm256_loadu_ps(src + i * ld + k);
         r[6] = r[7] = _mm256_setzero_ps();
-        transpose8(r);
+        afm_transpose8_ps(r, r);
         /* 8-wide stores overlap the next k's first two values, which the next store rewrites */
         for (int kk = 0; kk < 7; kk++) _mm256_storeu_ps(dst + (k + kk) * AFM_GEMM_MR, r[kk]);
         _mm256_maskstore_ps(dst + (k + 7) * AFM_GEMM_MR, first6, r[7]);
