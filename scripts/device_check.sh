@@ -15,7 +15,8 @@
 # (build folder, default ./build-device; reused when it exists), PREBUILT=1 (skip the build, use
 # the kit's binaries), ONLY=train (phases 1-3 and 5 only: no inference benches, no ctest; the
 # training comparison then runs for the 10m and 50m configs), TRAIN_CFGS (configs of phase 5,
-# default "10m", or "10m 50m" with ONLY=train).
+# default "10m", or "10m 50m" with ONLY=train), TRAIN_THREADS (thread counts of phase 5, default
+# min(nproc, 16); e.g. "2 16").
 #
 # Phases (logs in $OUT, one line per result in $OUT/results.tsv, table in $OUT/summary.txt):
 #  1. CPU: lscpu model and the avx512* / vnni / amx flags.
@@ -217,18 +218,21 @@ log "== 5. training f32 vs bf16 (budget left $(left)s)"
 TR_T=$((NPROC < 16 ? NPROC : 16)) TR_B=4 TR_S=3 TR_L=256
 [ "$QUICK" = 1 ] && TR_T=2 TR_B=1 TR_S=1 TR_L=64
 TRAIN_CFGS=${TRAIN_CFGS:-$([ "${ONLY:-}" = train ] && echo "10m 50m" || echo 10m)}
+TRAIN_THREADS=${TRAIN_THREADS:-$TR_T} # e.g. "2 16": thread counts of the training comparison
 if [ -x "$BENCHDIR/bench_train" ]; then
     for cfg in $TRAIN_CFGS; do
+      for TR_T in $TRAIN_THREADS; do
+        [ "$TR_T" -le "$NPROC" ] || continue
         declare -A TOK=()
         for isa in $ISAS; do
             for cm in f32 bf16; do
-                [ "$(left)" -gt 10 ] || { log "train: out of time"; break 3; }
-                f="$OUT/train_${cfg}_${isa}_$cm.log"
+                [ "$(left)" -gt 10 ] || { log "train: out of time"; break 4; }
+                f="$OUT/train_${cfg}_t${TR_T}_${isa}_$cm.log"
                 AFM_FORCE_ISA=$isa timeout 90 "$BENCHDIR/bench_train" train "$cfg" $TR_B $TR_L $TR_S $TR_T $cm > "$f" 2>&1
                 tok=$(sed -n 's/^RESULT tokens_per_s=\([0-9.]*\).*/\1/p' "$f")
                 TOK[$isa.$cm]=$tok
                 result train "$cfg B=$TR_B T=$TR_L" "$isa $cm t$TR_T" "$([ -n "$tok" ] && echo OK || echo FAIL)" "${tok:-see $f} tok/s"
-                log "train $cfg $isa $cm: ${tok:-FAIL} tokens/s"
+                log "train $cfg t$TR_T $isa $cm: ${tok:-FAIL} tokens/s"
             done
         done
         for isa in $ISAS; do # bf16 / f32 at each ISA cap (the goal: >= 1.6 at avx512 with AVX512-BF16)
@@ -236,9 +240,10 @@ if [ -x "$BENCHDIR/bench_train" ]; then
             [ -n "$a" ] && [ -n "$b" ] || continue
             r=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / a }')
             result train "$cfg bf16/f32" "$isa t$TR_T" INFO "$r"
-            log "train $cfg $isa: bf16/f32 = $r"
+            log "train $cfg t$TR_T $isa: bf16/f32 = $r"
         done
         unset TOK
+      done
     done
 else
     result train - - MISSING "bench_train not built"
