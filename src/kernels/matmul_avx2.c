@@ -476,34 +476,7 @@ INLINE void gemv_f(const int type, const uint8_t *W, size_t rb, int64_t nrows, c
     for (int64_t r = 0; r < nrows; r++) y[r] = gemv_f_row(type, W + r * rb, x, n);
 }
 
-/* Loop order: K chunks of FKC elements, blocks of FRB rows, then 4 tokens, then rows by 3. A
- * 4-token slice of x (4 * FKC * 4 bytes = 16 KiB) stays in L1 while the block's weight rows
- * (FRB * FKC * 2..4 bytes <= 192 KiB) stay in L2 for all the token groups; the partial sums of
- * each K chunk are added into y. */
-enum { FKC = 1024, FRB = 48 };
-#define GEMM_F(name, type)                                                                                      \
-    static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xsb, int64_t ntok,    \
-                     int64_t cols, float *y, int64_t ldy) {                                                      \
-        const float *x = (const float *)xa;                                                                      \
-        int64_t xs = (int64_t)(xsb / sizeof(float)), esz = type == F_F32 ? 4 : 2;                                 \
-        if (ntok == 1) {                                                                                         \
-            gemv_f(type, W, rb, nrows, x, cols, y);                                                              \
-            return;                                                                                              \
-        }                                                                                                        \
-        for (int64_t k0 = 0; k0 < cols; k0 += FKC) {                                                             \
-            int64_t kn = cols - k0 < FKC ? cols - k0 : FKC;                                                      \
-            int acc = k0 > 0;                                                                                    \
-            for (int64_t r0 = 0; r0 < nrows; r0 += FRB) {                                                        \
-                int64_t nr = nrows - r0 < FRB ? nrows - r0 : FRB;                                                \
-                const uint8_t *Wk = W + r0 * rb + k0 * esz;                                                      \
-                int64_t t = 0;                                                                                   \
-                for (; t + 4 <= ntok; t += 4)                                                                    \
-                    tiles_f_rows(type, 4, Wk, rb, nr, x + t * xs + k0, xs, kn, y + t * ldy + r0, ldy, acc);      \
-                for (; t < ntok; t++)                                                                            \
-                    tiles_f_rows(type, 1, Wk, rb, nr, x + t * xs + k0, xs, kn, y + t * ldy + r0, ldy, acc);      \
-            }                                                                                                    \
-        }                                                                                                        \
-    }
+#include "kernels/gemm_f_loop.h"
 GEMM_F(gemm_f32, F_F32)
 GEMM_F(gemm_f16, F_F16)
 GEMM_F(gemm_bf16, F_BF16)

@@ -305,65 +305,35 @@ INLINE void tiles_f_rows(const int type, const int NT, const uint8_t *W, size_t 
     for (; r < nrows; r++) tile_f(type, 1, NT, W + r * rb, rb, x, xs, n, y + r, ldy, accumulate);
 }
 
-/* Decode (one token): 4 rows side by side, 2 accumulators each (32 elements per step), each row
- * prefetched FPF bytes ahead (short rows: the same place 4 rows on). */
+/* Decode (one token): the matrix is read once, row after row, as one sequential stream (as the
+ * AVX2 kernel does; the hardware prefetchers follow one stream best). Per row: 8 independent
+ * FMA chains over 128 elements per step, then 16 at a time, then a masked tail; y = the sum of
+ * the chains. A software prefetch FPF bytes ahead of the current position (past the row end it
+ * runs into the next rows, which follow contiguously) touches every cache line of the step. */
 enum { FPF = 2048 };
-INLINE void gemv_f_rows(const int type, const int NR, const uint8_t *W, size_t rb, const float *x, int64_t n,
-                        float *y) {
+INLINE float gemv_f_row(const int type, const uint8_t *row, const float *x, int64_t n) {
     const int64_t esz = type == F_F32 ? 4 : 2;
-    const size_t pf = rb <= FPF ? 4 * rb : FPF;
-    __m512 acc[4][2];
-    for (int r = 0; r < NR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    __m512 acc[8];
+    for (int k = 0; k < 8; k++) acc[k] = _mm512_setzero_ps();
     int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
-        for (int r = 0; r < NR; r++) {
-            const uint8_t *row = W + r * rb;
-            _mm_prefetch((const char *)(row + pf + i * esz), _MM_HINT_T0);
-            acc[r][0] = _mm512_fmadd_ps(load16(type, row, i), x0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(load16(type, row, i + 16), x1, acc[r][1]);
-        }
+    for (; i + 128 <= n; i += 128) {
+        for (int64_t o = 0; o < 128 * esz; o += 64) _mm_prefetch((const char *)(row + i * esz + FPF + o), _MM_HINT_T0);
+        for (int k = 0; k < 8; k++) acc[k] = _mm512_fmadd_ps(load16(type, row, i + 16 * k), _mm512_loadu_ps(x + i + 16 * k), acc[k]);
     }
-    for (; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : tail_mask(n - i);
-        __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
-        for (int r = 0; r < NR; r++) acc[r][0] = _mm512_fmadd_ps(load16m(type, W + r * rb, i, m), xv, acc[r][0]);
+    for (; i + 16 <= n; i += 16) acc[0] = _mm512_fmadd_ps(load16(type, row, i), _mm512_loadu_ps(x + i), acc[0]);
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        acc[1] = _mm512_fmadd_ps(load16m(type, row, i, m), _mm512_maskz_loadu_ps(m, x + i), acc[1]);
     }
-    for (int r = 0; r < NR; r++) y[r] = hsum16(_mm512_add_ps(acc[r][0], acc[r][1]));
+    for (int k = 0; k < 4; k++) acc[k] = _mm512_add_ps(acc[k], acc[k + 4]);
+    return hsum16(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
 }
 
 INLINE void gemv_f(const int type, const uint8_t *W, size_t rb, int64_t nrows, const float *x, int64_t n, float *y) {
-    int64_t r = 0;
-    for (; r + 4 <= nrows; r += 4) gemv_f_rows(type, 4, W + r * rb, rb, x, n, y + r);
-    for (; r < nrows; r++) gemv_f_rows(type, 1, W + r * rb, rb, x, n, y + r);
+    for (int64_t r = 0; r < nrows; r++) y[r] = gemv_f_row(type, W + r * rb, x, n);
 }
 
-/* Loop order as in the AVX2 kernels: K chunks of FKC elements, blocks of FRB rows, 4 tokens,
- * rows by 4; a 4-token slice of x (16 KiB) stays in L1, the block's rows in L2. */
-enum { FKC = 1024, FRB = 48 };
-#define GEMM_F(name, type)                                                                                      \
-    static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xsb, int64_t ntok,    \
-                     int64_t cols, float *y, int64_t ldy) {                                                      \
-        const float *x = (const float *)xa;                                                                      \
-        int64_t xs = (int64_t)(xsb / sizeof(float)), esz = type == F_F32 ? 4 : 2;                                 \
-        if (ntok == 1) {                                                                                         \
-            gemv_f(type, W, rb, nrows, x, cols, y);                                                              \
-            return;                                                                                              \
-        }                                                                                                        \
-        for (int64_t k0 = 0; k0 < cols; k0 += FKC) {                                                             \
-            int64_t kn = cols - k0 < FKC ? cols - k0 : FKC;                                                      \
-            int acc = k0 > 0;                                                                                    \
-            for (int64_t r0 = 0; r0 < nrows; r0 += FRB) {                                                        \
-                int64_t nr = nrows - r0 < FRB ? nrows - r0 : FRB;                                                \
-                const uint8_t *Wk = W + r0 * rb + k0 * esz;                                                      \
-                int64_t t = 0;                                                                                   \
-                for (; t + 4 <= ntok; t += 4)                                                                    \
-                    tiles_f_rows(type, 4, Wk, rb, nr, x + t * xs + k0, xs, kn, y + t * ldy + r0, ldy, acc);      \
-                for (; t < ntok; t++)                                                                            \
-                    tiles_f_rows(type, 1, Wk, rb, nr, x + t * xs + k0, xs, kn, y + t * ldy + r0, ldy, acc);      \
-            }                                                                                                    \
-        }                                                                                                        \
-    }
+#include "kernels/gemm_f_loop.h"
 GEMM_F(gemm_f32, F_F32)
 GEMM_F(gemm_f16, F_F16)
 GEMM_F(gemm_bf16, F_BF16)
