@@ -7,6 +7,7 @@
  *                                                  panels resident in L1/L2), GFLOP/s
  *   bench_train train 10m|50m [B T STEPS THREADS [f32|bf16]]  tokens/s of forward + backward + AdamW
  *                                                  (bf16: GEMM inputs rounded to bf16, f32 accumulation)
+ *   bench_train profile 10m|50m [...]              the same with a per-op time breakdown
  *
  * Training FLOPs per token (for MFU): 6 x (parameters of every matrix multiply, i.e. all linear
  * weights plus the output projection) + 6 x L x T x H x hd (attention scores and mixing, forward
@@ -183,7 +184,7 @@ static int bench_ukernel(afm_pool *pool) {
     return 0;
 }
 
-static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps, bool bf16) {
+static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps, bool bf16, bool profile) {
     afm_config c = {.arch = "afm", .rope_theta = 500000.0f, .rope_layout = AFM_ROPE_INTERLEAVED,
                     .qk_norm = AFM_QK_NORM_AFTER_ROPE, .norm_eps = 1e-5f, .tied_output = true, .head_dim = 64};
     if (!strcmp(name, "10m")) { c.n_vocab = 8192; c.dim = 384; c.n_layers = 5; c.n_heads = 6; c.n_kv_heads = 2; c.ffn_dim = 1024; }
@@ -213,9 +214,12 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps,
     int measured = 0;
     bool one = afm_pool_size(pool) == 1;
     double (*clk)(void) = one ? cpu_s : afm_now_s;
+    double prof[AFM_TP_COUNT] = {0}, tz = 0;
     for (int s = 0; s < steps + 1; s++) {
+        if (profile && s == 1) { m->prof = prof; m->prof_clock = clk; }
         double t0 = clk();
         afm_train_zero_grad(m);
+        double tz1 = clk();
         afm_train_forward(m, x, y, B, T, &loss);
         double t1 = clk();
         afm_train_backward(m, 1.0f);
@@ -223,7 +227,7 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps,
         afm_optim_step(o, m, 1.0f, NULL);
         double t3 = clk();
         if (s == 0) continue; /* warm-up step: first-touch page faults */
-        tf += t1 - t0; tb += t2 - t1; to += t3 - t2;
+        tf += t1 - t0; tb += t2 - t1; to += t3 - t2; tz += tz1 - t0;
         measured++;
     }
     double tok_s = (double)B * T * measured / (tf + tb + to);
@@ -235,6 +239,20 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps,
     printf("  per step: forward %.3f s, backward %.3f s, optimizer %.3f s\n", tf / measured, tb / measured, to / measured);
     printf("  %.1f tokens/s, %.1f GFLOP/s model FLOPs, FMA peak (%s) %.1f GFLOP/s, MFU %.1f%%\n", tok_s, tok_s * flops_tok / 1e9,
            isa, peak, 100.0 * tok_s * flops_tok / 1e9 / peak);
+    if (profile) {
+        /* per-op seconds per step, their share of the step, and what the model FLOPs are left for */
+        double step = (tf + tb + to) / measured, acc = 0;
+        printf("  per-op time per step (%s):\n", one ? "thread CPU" : "wall");
+        for (int i = 0; i < AFM_TP_COUNT; i++) {
+            double v = prof[i] / measured;
+            acc += v;
+            printf("    %-18s %8.2f ms %5.1f%%\n", afm_train_prof_name(i), 1e3 * v, 100 * v / step);
+        }
+        printf("    %-18s %8.2f ms %5.1f%%\n", "zero_grad", 1e3 * tz / measured, 100 * tz / measured / step);
+        printf("    %-18s %8.2f ms %5.1f%%\n", "optimizer", 1e3 * to / measured, 100 * to / measured / step);
+        acc += (tz + to) / measured;
+        printf("    %-18s %8.2f ms %5.1f%%\n", "unaccounted", 1e3 * (step - acc), 100 * (step - acc) / step);
+    }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("  peak RSS %.1f MiB\n", ru.ru_maxrss / 1024.0);
@@ -249,12 +267,12 @@ int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: bench_train peak|gemm|ukernel [THREADS] | train 10m|50m [B T STEPS THREADS]\n"); return 2; }
     int threads = 0;
     afm_pool *pool;
-    if (!strcmp(argv[1], "train")) {
-        if (argc < 3) { fprintf(stderr, "usage: bench_train train 10m|50m [B T STEPS THREADS]\n"); return 2; }
+    if (!strcmp(argv[1], "train") || !strcmp(argv[1], "profile")) {
+        if (argc < 3) { fprintf(stderr, "usage: bench_train train|profile 10m|50m [B T STEPS THREADS]\n"); return 2; }
         int B = argc > 3 ? atoi(argv[3]) : 4, T = argc > 4 ? atoi(argv[4]) : 256, steps = argc > 5 ? atoi(argv[5]) : 3;
         threads = argc > 6 ? atoi(argv[6]) : 0;
         if (afm_pool_create(threads, &pool) != AFM_OK) return 1;
-        int rc = bench_step(pool, argv[2], B, T, steps, argc > 7 && !strcmp(argv[7], "bf16"));
+        int rc = bench_step(pool, argv[2], B, T, steps, argc > 7 && !strcmp(argv[7], "bf16"), !strcmp(argv[1], "profile"));
         afm_pool_free(pool);
         return rc;
     }

@@ -65,68 +65,87 @@ typedef struct attn_job {
     float *out, *stats, *dq, *dk, *dv, *ds;
     const float *q, *k, *v, *dout, *stats_in;
     long B, T, H, KH, hd;
+    afm_attn_strides rs;  /* all filled in (no zeros) */
     float scale;
     bool avx2;
 } attn_job;
 
+static afm_attn_strides fill_strides(const afm_attn_strides *rs, long QD, long KD) {
+    afm_attn_strides r = rs ? *rs : (afm_attn_strides){0};
+    long *q[] = {&r.q, &r.out, &r.dout, &r.dq}, *k[] = {&r.k, &r.v, &r.dk, &r.dv};
+    for (int i = 0; i < 4; i++) {
+        if (*q[i] == 0) *q[i] = QD;
+        if (*k[i] == 0) *k[i] = KD;
+    }
+    return r;
+}
+
 static void fwd_units(void *ctx, long lo, long hi, int ith) {
     attn_job *c = ctx;
-    long T = c->T, H = c->H, hd = c->hd, QD = H * hd, KD = c->KH * hd, grp = H / c->KH;
+    long T = c->T, H = c->H, hd = c->hd, grp = H / c->KH;
+    const long sq = c->rs.q, sk = c->rs.k, sv = c->rs.v, so = c->rs.out;
     long qb = T < AFM_ATTN_QB ? T : AFM_ATTN_QB;
     float *p = c->ds + (long)ith * 2 * qb * T;
     for (long u = lo; u < hi; u++) {
         long b = u / H, h = u % H, kh = h / grp;
-        const float *qh = c->q + b * T * QD + h * hd, *kk = c->k + b * T * KD + kh * hd, *vv = c->v + b * T * KD + kh * hd;
-        float *o = c->out + b * T * QD + h * hd, *st = c->stats + u * T * 2;
+        const float *qh = c->q + b * T * sq + h * hd, *kk = c->k + b * T * sk + kh * hd, *vv = c->v + b * T * sv + kh * hd;
+        float *o = c->out + b * T * so + h * hd, *st = c->stats + u * T * 2;
         for (long i0 = 0; i0 < T; i0 += AFM_ATTN_QB) {
             long i1 = i0 + AFM_ATTN_QB < T ? i0 + AFM_ATTN_QB : T;
             /* S (i1-i0, i1) = Q[i0:i1] (., hd) · K[0:i1]ᵀ, then P in place */
-            afm_gemm_serial(c->ws, ith, i1 - i0, i1, hd, qh + i0 * QD, QD, 1, kk, 1, KD, p, i1, false);
+            afm_gemm_serial(c->ws, ith, i1 - i0, i1, hd, qh + i0 * sq, sq, 1, kk, 1, sk, p, i1, false);
             for (long t = i0; t < i1; t++) softmax_row(p + (t - i0) * i1, t, i1, c->scale, c->avx2, NULL, st + 2 * t);
             /* O[i0:i1] = P (i1-i0, i1) · V[0:i1] (i1, hd) */
-            afm_gemm_serial(c->ws, ith, i1 - i0, hd, i1, p, i1, 1, vv, KD, 1, o + i0 * QD, QD, false);
+            afm_gemm_serial(c->ws, ith, i1 - i0, hd, i1, p, i1, 1, vv, sv, 1, o + i0 * so, so, false);
         }
     }
 }
 
 void afm_attention_fwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *out, float *stats, const float *q, const float *k,
                             const float *v, long B, long T, long H, long KH, long hd, float scale, float *ds) {
+    afm_attention_fwd_gemm_strided(pool, ws, out, stats, q, k, v, B, T, H, KH, hd, scale, ds, NULL);
+}
+
+void afm_attention_fwd_gemm_strided(afm_pool *pool, afm_gemm_ws *ws, float *out, float *stats, const float *q,
+                                    const float *k, const float *v, long B, long T, long H, long KH, long hd,
+                                    float scale, float *ds, const afm_attn_strides *rs) {
     attn_job c = {.ws = ws, .out = out, .stats = stats, .ds = ds, .q = q, .k = k, .v = v, .B = B, .T = T, .H = H, .KH = KH,
-                  .hd = hd, .scale = scale, .avx2 = afm_isa_best() >= AFM_ISA_AVX2};
+                  .hd = hd, .rs = fill_strides(rs, H * hd, KH * hd), .scale = scale, .avx2 = afm_isa_best() >= AFM_ISA_AVX2};
     if (afm_pool_size(pool) > afm_gemm_ws_threads(ws)) pool = NULL; /* workspace made for fewer threads */
     afm_parallel_for(pool, B * H, fwd_units, &c);
 }
 
 static void bwd_units(void *ctx, long lo, long hi, int ith) {
     attn_job *c = ctx;
-    long T = c->T, H = c->H, KH = c->KH, hd = c->hd, QD = H * hd, KD = KH * hd, grp = H / KH;
+    long T = c->T, H = c->H, KH = c->KH, hd = c->hd, grp = H / KH;
+    const long sq = c->rs.q, sk = c->rs.k, sv = c->rs.v, sdo = c->rs.dout, sdq = c->rs.dq, sdk = c->rs.dk, sdv = c->rs.dv;
     long qb = T < AFM_ATTN_QB ? T : AFM_ATTN_QB;
     float *pb = c->ds + (long)ith * 2 * qb * T, *dp = pb + qb * T;
     for (long u = lo; u < hi; u++) {
         long b = u / KH, kh = u % KH;
-        const float *kk = c->k + b * T * KD + kh * hd, *vv = c->v + b * T * KD + kh * hd;
-        float *dkk = c->dk + b * T * KD + kh * hd, *dvv = c->dv + b * T * KD + kh * hd;
+        const float *kk = c->k + b * T * sk + kh * hd, *vv = c->v + b * T * sv + kh * hd;
+        float *dkk = c->dk + b * T * sdk + kh * hd, *dvv = c->dv + b * T * sdv + kh * hd;
         for (long t = 0; t < T; t++) {
-            memset(dkk + t * KD, 0, sizeof(float) * (size_t)hd);
-            memset(dvv + t * KD, 0, sizeof(float) * (size_t)hd);
+            memset(dkk + t * sdk, 0, sizeof(float) * (size_t)hd);
+            memset(dvv + t * sdv, 0, sizeof(float) * (size_t)hd);
         }
         for (long h = kh * grp; h < (kh + 1) * grp; h++) {
             const float *st = c->stats_in + (b * H + h) * T * 2;
-            const float *doh = c->dout + b * T * QD + h * hd, *qh = c->q + b * T * QD + h * hd;
-            float *dqh = c->dq + b * T * QD + h * hd;
+            const float *doh = c->dout + b * T * sdo + h * hd, *qh = c->q + b * T * sq + h * hd;
+            float *dqh = c->dq + b * T * sdq + h * hd;
             for (long i0 = 0; i0 < T; i0 += AFM_ATTN_QB) {
                 long i1 = i0 + AFM_ATTN_QB < T ? i0 + AFM_ATTN_QB : T, m = i1 - i0;
                 /* P (m, i1) recomputed: the forward's GEMM and softmax steps with its (max, 1/sum) */
-                afm_gemm_serial(c->ws, ith, m, i1, hd, qh + i0 * QD, QD, 1, kk, 1, KD, pb, i1, false);
+                afm_gemm_serial(c->ws, ith, m, i1, hd, qh + i0 * sq, sq, 1, kk, 1, sk, pb, i1, false);
                 for (long t = i0; t < i1; t++) softmax_row(pb + (t - i0) * i1, t, i1, c->scale, c->avx2, st + 2 * t, NULL);
                 /* dV[0:i1] += P_blkᵀ (i1, m) · dO[i0:i1] (m, hd) */
-                afm_gemm_serial(c->ws, ith, i1, hd, m, pb, 1, i1, doh + i0 * QD, QD, 1, dvv, KD, true);
+                afm_gemm_serial(c->ws, ith, i1, hd, m, pb, 1, i1, doh + i0 * sdo, sdo, 1, dvv, sdv, true);
                 /* dP (m, i1) = dO[i0:i1] · V[0:i1]ᵀ, then dS in place */
-                afm_gemm_serial(c->ws, ith, m, i1, hd, doh + i0 * QD, QD, 1, vv, 1, KD, dp, i1, false);
+                afm_gemm_serial(c->ws, ith, m, i1, hd, doh + i0 * sdo, sdo, 1, vv, 1, sv, dp, i1, false);
                 for (long t = i0; t < i1; t++) dsoftmax_row(dp + (t - i0) * i1, pb + (t - i0) * i1, t, i1, c->scale, c->avx2);
                 /* dQ[i0:i1] = dS (m, i1) · K[0:i1];  dK[0:i1] += dSᵀ (i1, m) · Q[i0:i1] */
-                afm_gemm_serial(c->ws, ith, m, hd, i1, dp, i1, 1, kk, KD, 1, dqh + i0 * QD, QD, false);
-                afm_gemm_serial(c->ws, ith, i1, hd, m, dp, 1, i1, qh + i0 * QD, QD, 1, dkk, KD, true);
+                afm_gemm_serial(c->ws, ith, m, hd, i1, dp, i1, 1, kk, sk, 1, dqh + i0 * sdq, sdq, false);
+                afm_gemm_serial(c->ws, ith, i1, hd, m, dp, 1, i1, qh + i0 * sq, sq, 1, dkk, sdk, true);
             }
         }
     }
@@ -135,9 +154,15 @@ static void bwd_units(void *ctx, long lo, long hi, int ith) {
 void afm_attention_bwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *dq, float *dk, float *dv, const float *dout,
                             const float *stats, const float *q, const float *k, const float *v, long B, long T, long H,
                             long KH, long hd, float scale, float *ds) {
+    afm_attention_bwd_gemm_strided(pool, ws, dq, dk, dv, dout, stats, q, k, v, B, T, H, KH, hd, scale, ds, NULL);
+}
+
+void afm_attention_bwd_gemm_strided(afm_pool *pool, afm_gemm_ws *ws, float *dq, float *dk, float *dv, const float *dout,
+                                    const float *stats, const float *q, const float *k, const float *v, long B, long T,
+                                    long H, long KH, long hd, float scale, float *ds, const afm_attn_strides *rs) {
     attn_job c = {.ws = ws, .dq = dq, .dk = dk, .dv = dv, .ds = ds, .q = q, .k = k, .v = v, .dout = dout,
-                  .stats_in = stats, .B = B, .T = T, .H = H, .KH = KH, .hd = hd, .scale = scale,
-                  .avx2 = afm_isa_best() >= AFM_ISA_AVX2};
+                  .stats_in = stats, .B = B, .T = T, .H = H, .KH = KH, .hd = hd, .rs = fill_strides(rs, H * hd, KH * hd),
+                  .scale = scale, .avx2 = afm_isa_best() >= AFM_ISA_AVX2};
     if (afm_pool_size(pool) > afm_gemm_ws_threads(ws)) pool = NULL;
     afm_parallel_for(pool, B * KH, bwd_units, &c);
 }

@@ -83,6 +83,12 @@ size_t afm_train_n_params(const afm_config *cfg) {
     return c.n;
 }
 
+/* Per-thread scratch row (floats): RMSNorm gain partials (D), QK-norm partials and a head (3 hd). */
+static size_t scratch_row(const afm_config *c, size_t T) {
+    size_t scr = (size_t)c->dim > 3 * (size_t)c->head_dim ? (size_t)c->dim : 3 * (size_t)c->head_dim;
+    return T > scr ? T : scr;
+}
+
 /* Activation and scratch sizes, in floats, for N = B*T rows. */
 typedef struct act_sizes { size_t per_layer, final, scratch; } act_sizes;
 
@@ -91,14 +97,14 @@ static act_sizes act_size(const afm_config *c, size_t B, size_t T) {
     size_t F = (size_t)c->ffn_dim, H = (size_t)c->n_heads, KH = (size_t)c->n_kv_heads, V = (size_t)c->n_vocab;
     act_sizes s;
     bool qkn = c->qk_norm != AFM_QK_NORM_OFF;
-    s.per_layer = N * D /* x_n1 */ + N /* rstd1 */ + N * QD + 2 * N * KD /* q_lin, k_lin, v */ +
+    s.per_layer = N * D /* x_n1 */ + N /* rstd1 */ + N * QD + 2 * N * KD /* qkv */ +
                   (qkn ? N * QD + N * KD + N * H + N * KH : 0) + N * QD + N * KD /* q, k */ +
                   B * H * T * 2 /* attention stats */ + N * QD /* att */ + N * D /* h */ + N * D + N /* x_n2, rstd2 */ +
-                  3 * N * F + N * D /* resid[l] */;
+                  3 * N * F /* gu, act */ + N * D /* resid[l] */;
     s.final = N * D /* resid[L] */ + N * D + N /* x_nf, rstdf */ + N * V + 2 * N;
-    size_t scr = D > (size_t)c->head_dim ? D : (size_t)c->head_dim;
-    if (T > scr) scr = T;
-    s.scratch = 2 * N * D + N * QD + 2 * N * QD + 2 * N * KD + N * KD + 3 * N * F + 512 * scr + T * (size_t)c->head_dim;
+    size_t scr = scratch_row(c, T);
+    s.scratch = 2 * N * D /* d_resid, d_xn */ + N * QD /* d_att */ + N * (QD + 2 * KD) /* d_qkv */ +
+                3 * N * F /* d_act, d_gu */ + 512 * scr + T * (size_t)c->head_dim /* rope tables */;
     return s;
 }
 
@@ -175,6 +181,16 @@ afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool 
     }
     set_views(cfg, m->params, &m->p, m->tensors);
     set_views(cfg, m->grads, &m->g, m->tensors);
+    /* forward and backward multiply by [wq; wk; wv] and [w_gate; w_up] as single matrices */
+    for (int l = 0; l < cfg->n_layers; l++) {
+        const afm_layer_params *L = &m->p.layers[l];
+        size_t qd = (size_t)cfg->n_heads * cfg->head_dim, kd = (size_t)cfg->n_kv_heads * cfg->head_dim;
+        if (L->wk != L->wq + qd * (size_t)cfg->dim || L->wv != L->wk + kd * (size_t)cfg->dim ||
+            L->w_up != L->w_gate + (size_t)cfg->ffn_dim * (size_t)cfg->dim) {
+            afm_train_model_free(m);
+            return afm_error(AFM_ERR_INTERNAL, "parameter layout: q/k/v or gate/up weights are not adjacent");
+        }
+    }
 
     size_t N = (size_t)B * T, D = (size_t)cfg->dim, QD = (size_t)cfg->n_heads * cfg->head_dim;
     size_t KD = (size_t)cfg->n_kv_heads * cfg->head_dim, F = (size_t)cfg->ffn_dim, V = (size_t)cfg->n_vocab;
@@ -186,23 +202,20 @@ afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool 
         afm_layer_acts *A = &m->acts[l];
         TAKE(m->resid[l], N * D);
         TAKE(A->x_n1, N * D); TAKE(A->rstd1, N);
-        TAKE(A->q_lin, N * QD); TAKE(A->k_lin, N * KD); TAKE(A->v, N * KD);
+        TAKE(A->qkv, N * (QD + 2 * KD));
         if (qkn) { TAKE(A->q_mid, N * QD); TAKE(A->k_mid, N * KD); TAKE(A->q_rstd, N * H); TAKE(A->k_rstd, N * KH); }
         TAKE(A->q, N * QD); TAKE(A->k, N * KD);
         TAKE(A->attn_stats, (size_t)B * H * T * 2);
         TAKE(A->att, N * QD); TAKE(A->h, N * D);
         TAKE(A->x_n2, N * D); TAKE(A->rstd2, N);
-        TAKE(A->gate, N * F); TAKE(A->up, N * F); TAKE(A->act, N * F);
+        TAKE(A->gu, 2 * N * F); TAKE(A->act, N * F);
     }
     TAKE(m->resid[cfg->n_layers], N * D);
     TAKE(m->x_nf, N * D); TAKE(m->rstdf, N); TAKE(m->logits, N * V); TAKE(m->lse, N); TAKE(m->losses, N);
     TAKE(m->d_resid, N * D); TAKE(m->d_xn, N * D);
-    TAKE(m->d_att, N * QD); TAKE(m->d_q, N * QD); TAKE(m->d_q2, N * QD);
-    TAKE(m->d_k, N * KD); TAKE(m->d_k2, N * KD); TAKE(m->d_v, N * KD);
-    TAKE(m->d_act, N * F); TAKE(m->d_gate, N * F); TAKE(m->d_up, N * F);
-    size_t scr = D > (size_t)cfg->head_dim ? D : (size_t)cfg->head_dim;
-    if ((size_t)T > scr) scr = (size_t)T;
-    TAKE(m->scratch, 512 * scr);
+    TAKE(m->d_att, N * QD); TAKE(m->d_qkv, N * (QD + 2 * KD));
+    TAKE(m->d_act, N * F); TAKE(m->d_gu, 2 * N * F);
+    TAKE(m->scratch, 512 * scratch_row(cfg, (size_t)T));
     TAKE(m->rope_cos, (size_t)T * cfg->head_dim / 2); TAKE(m->rope_sin, (size_t)T * cfg->head_dim / 2);
 #undef TAKE
     if ((size_t)(a - m->act_mem) * sizeof(float) > abytes) { afm_train_model_free(m); return afm_error(AFM_ERR_INTERNAL, "activation layout overflow"); }
@@ -250,6 +263,25 @@ const afm_param_tensor *afm_train_find_tensor(const afm_train_model *m, const ch
 
 void afm_train_zero_grad(afm_train_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 
+const char *afm_train_prof_name(int id) {
+    static const char *const names[AFM_TP_COUNT] = {
+        "fwd embed", "fwd norm", "fwd qkv", "fwd rope+qknorm",
+        "fwd attention", "fwd wo", "fwd add", "fwd gate+up",
+        "fwd swiglu", "fwd down", "fwd logits", "fwd xent",
+        "bwd xent", "bwd logits dW", "bwd logits dx", "bwd norm",
+        "bwd down dW", "bwd down dx", "bwd swiglu", "bwd gate+up dW",
+        "bwd gate+up dx", "bwd wo dW", "bwd wo dx", "bwd attention",
+        "bwd qknorm+rope", "bwd qkv dW", "bwd qkv dx", "bwd embed"};
+    return id >= 0 && id < AFM_TP_COUNT ? names[id] : "?";
+}
+
+/* Runs stmt and, when timing is on, adds its seconds to m->prof[id]. */
+#define TP(id, stmt) do { \
+        double tp0_ = m->prof ? m->prof_clock() : 0.0; \
+        stmt; \
+        if (m->prof) m->prof[id] += m->prof_clock() - tp0_; \
+    } while (0)
+
 afm_status afm_train_forward(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t, double *loss) {
     const afm_config *c = &m->cfg;
     if (b <= 0 || t <= 0 || b > m->B || t > m->T)
@@ -275,48 +307,40 @@ afm_status afm_train_forward(afm_train_model *m, const int32_t *tokens, const in
     m->cur_b = b;
     m->cur_t = t;
 
-    afm_embed_fwd(P, m->resid[0], m->p.tok_embd, tokens, N, D);
+    /* q/k/v and gate/up are one GEMM each (their weights are adjacent in the parameter buffer);
+     * each residual add is fused with the RMSNorm that follows it */
+    const long S = QD + 2 * KD;
+    afm_qk_args qa = {.N = N, .T = t, .H = H, .KH = KH, .hd = hd, .S = S, .layout = c->rope_layout, .qk_norm = c->qk_norm,
+                      .eps = eps, .cosv = m->rope_cos, .sinv = m->rope_sin};
+    const afm_attn_strides rs = {.v = S};
+    TP(AFM_TP_F_EMBED, afm_embed_fwd(P, m->resid[0], m->p.tok_embd, tokens, N, D));
+    TP(AFM_TP_F_NORM, afm_rmsnorm_fwd(P, m->acts[0].x_n1, m->acts[0].rstd1, m->resid[0], m->p.layers[0].attn_norm, N, D, eps));
     for (int l = 0; l < c->n_layers; l++) {
         afm_layer_params *L = &m->p.layers[l];
         afm_layer_acts *A = &m->acts[l];
         float *x = m->resid[l];
-        afm_rmsnorm_fwd(P, A->x_n1, A->rstd1, x, L->attn_norm, N, D, eps);
-        afm_linear_fwd(P, W, A->q_lin, A->x_n1, L->wq, N, D, QD);
-        afm_linear_fwd(P, W, A->k_lin, A->x_n1, L->wk, N, D, KD);
-        afm_linear_fwd(P, W, A->v, A->x_n1, L->wv, N, D, KD);
-        switch (c->qk_norm) {
-        case AFM_QK_NORM_OFF:
-            afm_rope(P, A->q, A->q_lin, m->rope_cos, m->rope_sin, N, t, H, hd, c->rope_layout, false);
-            afm_rope(P, A->k, A->k_lin, m->rope_cos, m->rope_sin, N, t, KH, hd, c->rope_layout, false);
-            break;
-        case AFM_QK_NORM_BEFORE_ROPE: /* Qwen3: norm each head, then rotate */
-            afm_rmsnorm_fwd(P, A->q, A->q_rstd, A->q_lin, L->q_norm, N * H, hd, eps);
-            afm_rmsnorm_fwd(P, A->k, A->k_rstd, A->k_lin, L->k_norm, N * KH, hd, eps);
-            afm_rope(P, A->q, A->q, m->rope_cos, m->rope_sin, N, t, H, hd, c->rope_layout, false);
-            afm_rope(P, A->k, A->k, m->rope_cos, m->rope_sin, N, t, KH, hd, c->rope_layout, false);
-            break;
-        case AFM_QK_NORM_AFTER_ROPE: /* AFM: rotate, then norm each head */
-            afm_rope(P, A->q_mid, A->q_lin, m->rope_cos, m->rope_sin, N, t, H, hd, c->rope_layout, false);
-            afm_rope(P, A->k_mid, A->k_lin, m->rope_cos, m->rope_sin, N, t, KH, hd, c->rope_layout, false);
-            afm_rmsnorm_fwd(P, A->q, A->q_rstd, A->q_mid, L->q_norm, N * H, hd, eps);
-            afm_rmsnorm_fwd(P, A->k, A->k_rstd, A->k_mid, L->k_norm, N * KH, hd, eps);
-            break;
-        }
-        afm_attention_fwd_gemm(P, W, A->att, A->attn_stats, A->q, A->k, A->v, b, t, H, KH, hd, scale, m->d_scores);
-        afm_linear_fwd(P, W, m->d_xn, A->att, L->wo, N, QD, D);    /* d_xn: scratch for Wo·att */
-        afm_add(P, A->h, x, m->d_xn, N * D);
-        afm_rmsnorm_fwd(P, A->x_n2, A->rstd2, A->h, L->ffn_norm, N, D, eps);
-        afm_linear_fwd(P, W, A->gate, A->x_n2, L->w_gate, N, D, F);
-        afm_linear_fwd(P, W, A->up, A->x_n2, L->w_up, N, D, F);
-        afm_swiglu_fwd(P, A->act, A->gate, A->up, N * F);
-        afm_linear_fwd(P, W, m->d_xn, A->act, L->w_down, N, F, D);
-        afm_add(P, m->resid[l + 1], A->h, m->d_xn, N * D);
+        TP(AFM_TP_F_QKV, afm_linear_fwd(P, W, A->qkv, A->x_n1, L->wq, N, D, S));
+        qa.q_norm = L->q_norm;
+        qa.k_norm = L->k_norm;
+        TP(AFM_TP_F_ROPE_QKN, afm_qk_fwd(P, &qa, A->q, A->k, A->q_mid, A->k_mid, A->q_rstd, A->k_rstd, A->qkv));
+        TP(AFM_TP_F_ATTN, afm_attention_fwd_gemm_strided(P, W, A->att, A->attn_stats, A->q, A->k, A->qkv + QD + KD, b, t, H,
+                                                         KH, hd, scale, m->d_scores, &rs));
+        /* d_xn: scratch for Wo·att, then for Wdown·act */
+        TP(AFM_TP_F_WO, afm_linear_fwd(P, W, m->d_xn, A->att, L->wo, N, QD, D));
+        TP(AFM_TP_F_ADD, afm_add_rmsnorm_fwd(P, A->h, A->x_n2, A->rstd2, x, m->d_xn, L->ffn_norm, N, D, eps));
+        TP(AFM_TP_F_GATEUP, afm_linear_fwd(P, W, A->gu, A->x_n2, L->w_gate, N, D, 2 * F));
+        TP(AFM_TP_F_SWIGLU, afm_swiglu_fwd_fused(P, A->act, A->gu, N, F));
+        TP(AFM_TP_F_DOWN, afm_linear_fwd(P, W, m->d_xn, A->act, L->w_down, N, F, D));
+        /* out = h + Wdown·act, normed for the next layer (or the output) */
+        bool last = l + 1 == c->n_layers;
+        TP(AFM_TP_F_ADD, afm_add_rmsnorm_fwd(P, m->resid[l + 1], last ? m->x_nf : m->acts[l + 1].x_n1,
+                                             last ? m->rstdf : m->acts[l + 1].rstd1, A->h, m->d_xn,
+                                             last ? m->p.output_norm : m->p.layers[l + 1].attn_norm, N, D, eps));
     }
-    afm_rmsnorm_fwd(P, m->x_nf, m->rstdf, m->resid[c->n_layers], m->p.output_norm, N, D, eps);
-    afm_linear_fwd(P, W, m->logits, m->x_nf, m->p.output, N, D, V);
+    TP(AFM_TP_F_LOGITS, afm_linear_fwd(P, W, m->logits, m->x_nf, m->p.output, N, D, V));
     m->loss = 0.0;
     m->n_valid = 0;
-    if (targets) m->loss = afm_xent_fwd(P, m->lse, m->losses, m->logits, targets, N, V, m->z_loss, &m->n_valid);
+    if (targets) TP(AFM_TP_F_XENT, m->loss = afm_xent_fwd(P, m->lse, m->losses, m->logits, targets, N, V, m->z_loss, &m->n_valid));
     if (loss) *loss = m->loss;
     return AFM_OK;
 }
@@ -331,57 +355,44 @@ afm_status afm_train_backward(afm_train_model *m, float scale) {
     float sc = (float)(1.0 / sqrt((double)hd));
     /* the loss is a mean over counted rows: seed d(loss)/d(loss_n) = scale / n_valid */
     float seed = m->n_valid > 0 ? scale / (float)m->n_valid : 0.0f;
-    if (!m->logits_are_grads) afm_xent_bwd(P, m->logits, m->lse, m->targets, N, V, m->z_loss, seed);
+    if (!m->logits_are_grads) TP(AFM_TP_B_XENT, afm_xent_bwd(P, m->logits, m->lse, m->targets, N, V, m->z_loss, seed));
     m->logits_are_grads = false;
     float *dlogits = m->logits;
-    afm_linear_bwd_w(P, W, m->g.output, dlogits, m->x_nf, N, D, V);
-    afm_linear_bwd_x(P, W, m->d_xn, dlogits, m->p.output, N, D, V, false);
-    afm_rmsnorm_bwd(P, m->d_resid, m->g.output_norm, m->d_xn, m->resid[c->n_layers], m->rstdf, m->p.output_norm,
-                    N, D, m->scratch, false);
+    TP(AFM_TP_B_LOGITS_DW, afm_linear_bwd_w(P, W, m->g.output, dlogits, m->x_nf, N, D, V));
+    TP(AFM_TP_B_LOGITS_DX, afm_linear_bwd_x(P, W, m->d_xn, dlogits, m->p.output, N, D, V, false));
+    TP(AFM_TP_B_NORM, afm_rmsnorm_bwd(P, m->d_resid, m->g.output_norm, m->d_xn, m->resid[c->n_layers], m->rstdf, m->p.output_norm, N, D, m->scratch, false));
+    const long S = QD + 2 * KD;
+    afm_qk_args qa = {.N = N, .T = t, .H = H, .KH = KH, .hd = hd, .S = S, .layout = c->rope_layout, .qk_norm = c->qk_norm,
+                      .eps = c->norm_eps, .cosv = m->rope_cos, .sinv = m->rope_sin};
+    /* attention reads v in qkv and writes dq, dk, dv into d_qkv's parts */
+    const afm_attn_strides rs = {.v = S, .dq = S, .dk = S, .dv = S};
     for (int l = c->n_layers - 1; l >= 0; l--) {
         afm_layer_params *L = &m->p.layers[l], *G = &m->g.layers[l];
         afm_layer_acts *A = &m->acts[l];
         /* out = h + Wdown · act: d_resid is both d(out) and, below, the running d(h) */
-        afm_linear_bwd_w(P, W, G->w_down, m->d_resid, A->act, N, F, D);
-        afm_linear_bwd_x(P, W, m->d_act, m->d_resid, L->w_down, N, F, D, false);
-        afm_swiglu_bwd(P, m->d_gate, m->d_up, m->d_act, A->gate, A->up, N * F);
-        afm_linear_bwd_w(P, W, G->w_gate, m->d_gate, A->x_n2, N, D, F);
-        afm_linear_bwd_w(P, W, G->w_up, m->d_up, A->x_n2, N, D, F);
-        afm_linear_bwd_x(P, W, m->d_xn, m->d_gate, L->w_gate, N, D, F, false);
-        afm_linear_bwd_x(P, W, m->d_xn, m->d_up, L->w_up, N, D, F, true);
-        afm_rmsnorm_bwd(P, m->d_resid, G->ffn_norm, m->d_xn, A->h, A->rstd2, L->ffn_norm, N, D, m->scratch, true);
+        TP(AFM_TP_B_DOWN_DW, afm_linear_bwd_w(P, W, G->w_down, m->d_resid, A->act, N, F, D));
+        TP(AFM_TP_B_DOWN_DX, afm_linear_bwd_x(P, W, m->d_act, m->d_resid, L->w_down, N, F, D, false));
+        TP(AFM_TP_B_SWIGLU, afm_swiglu_bwd_fused(P, m->d_gu, m->d_act, A->gu, N, F));
+        /* gate and up together: dW (2F, D) = d_guᵀ x_n2 fills w_gate's and w_up's gradients */
+        TP(AFM_TP_B_GATEUP_DW, afm_linear_bwd_w(P, W, G->w_gate, m->d_gu, A->x_n2, N, D, 2 * F));
+        TP(AFM_TP_B_GATEUP_DX, afm_linear_bwd_x(P, W, m->d_xn, m->d_gu, L->w_gate, N, D, 2 * F, false));
+        TP(AFM_TP_B_NORM, afm_rmsnorm_bwd(P, m->d_resid, G->ffn_norm, m->d_xn, A->h, A->rstd2, L->ffn_norm, N, D, m->scratch, true));
         /* h = x + Wo · att */
-        afm_linear_bwd_w(P, W, G->wo, m->d_resid, A->att, N, QD, D);
-        afm_linear_bwd_x(P, W, m->d_att, m->d_resid, L->wo, N, QD, D, false);
-        afm_attention_bwd_gemm(P, W, m->d_q, m->d_k, m->d_v, m->d_att, A->attn_stats, A->q, A->k, A->v, b, t, H, KH, hd, sc, m->d_scores);
-        /* back through QK-norm and RoPE to d(q_lin), d(k_lin), left in d_q, d_k */
-        switch (c->qk_norm) {
-        case AFM_QK_NORM_OFF:
-            afm_rope(P, m->d_q, m->d_q, m->rope_cos, m->rope_sin, N, t, H, hd, c->rope_layout, true);
-            afm_rope(P, m->d_k, m->d_k, m->rope_cos, m->rope_sin, N, t, KH, hd, c->rope_layout, true);
-            break;
-        case AFM_QK_NORM_BEFORE_ROPE:
-            afm_rope(P, m->d_q2, m->d_q, m->rope_cos, m->rope_sin, N, t, H, hd, c->rope_layout, true);
-            afm_rope(P, m->d_k2, m->d_k, m->rope_cos, m->rope_sin, N, t, KH, hd, c->rope_layout, true);
-            afm_rmsnorm_bwd(P, m->d_q, G->q_norm, m->d_q2, A->q_lin, A->q_rstd, L->q_norm, N * H, hd, m->scratch, false);
-            afm_rmsnorm_bwd(P, m->d_k, G->k_norm, m->d_k2, A->k_lin, A->k_rstd, L->k_norm, N * KH, hd, m->scratch, false);
-            break;
-        case AFM_QK_NORM_AFTER_ROPE:
-            afm_rmsnorm_bwd(P, m->d_q2, G->q_norm, m->d_q, A->q_mid, A->q_rstd, L->q_norm, N * H, hd, m->scratch, false);
-            afm_rmsnorm_bwd(P, m->d_k2, G->k_norm, m->d_k, A->k_mid, A->k_rstd, L->k_norm, N * KH, hd, m->scratch, false);
-            afm_rope(P, m->d_q, m->d_q2, m->rope_cos, m->rope_sin, N, t, H, hd, c->rope_layout, true);
-            afm_rope(P, m->d_k, m->d_k2, m->rope_cos, m->rope_sin, N, t, KH, hd, c->rope_layout, true);
-            break;
-        }
-        afm_linear_bwd_w(P, W, G->wq, m->d_q, A->x_n1, N, D, QD);
-        afm_linear_bwd_w(P, W, G->wk, m->d_k, A->x_n1, N, D, KD);
-        afm_linear_bwd_w(P, W, G->wv, m->d_v, A->x_n1, N, D, KD);
-        afm_linear_bwd_x(P, W, m->d_xn, m->d_q, L->wq, N, D, QD, false);
-        afm_linear_bwd_x(P, W, m->d_xn, m->d_k, L->wk, N, D, KD, true);
-        afm_linear_bwd_x(P, W, m->d_xn, m->d_v, L->wv, N, D, KD, true);
-        afm_rmsnorm_bwd(P, m->d_resid, G->attn_norm, m->d_xn, m->resid[l], A->rstd1, L->attn_norm, N, D, m->scratch, true);
+        TP(AFM_TP_B_WO_DW, afm_linear_bwd_w(P, W, G->wo, m->d_resid, A->att, N, QD, D));
+        TP(AFM_TP_B_WO_DX, afm_linear_bwd_x(P, W, m->d_att, m->d_resid, L->wo, N, QD, D, false));
+        TP(AFM_TP_B_ATTN, afm_attention_bwd_gemm_strided(P, W, m->d_qkv, m->d_qkv + QD, m->d_qkv + QD + KD, m->d_att,
+                                                         A->attn_stats, A->q, A->k, A->qkv + QD + KD, b, t, H, KH, hd, sc,
+                                                         m->d_scores, &rs));
+        /* back through QK-norm and RoPE to d(q_lin), d(k_lin), in place in d_qkv */
+        qa.q_norm = L->q_norm;
+        qa.k_norm = L->k_norm;
+        TP(AFM_TP_B_ROPE_QKN, afm_qk_bwd(P, &qa, m->d_qkv, G->q_norm, G->k_norm, A->qkv, A->q_mid, A->k_mid, A->q_rstd,
+                                         A->k_rstd, m->scratch));
+        TP(AFM_TP_B_QKV_DW, afm_linear_bwd_w(P, W, G->wq, m->d_qkv, A->x_n1, N, D, S));
+        TP(AFM_TP_B_QKV_DX, afm_linear_bwd_x(P, W, m->d_xn, m->d_qkv, L->wq, N, D, S, false));
+        TP(AFM_TP_B_NORM, afm_rmsnorm_bwd(P, m->d_resid, G->attn_norm, m->d_xn, m->resid[l], A->rstd1, L->attn_norm, N, D, m->scratch, true));
     }
-    afm_embed_bwd(P, m->g.tok_embd, m->d_resid, m->tokens, N, D);
+    TP(AFM_TP_B_EMBED, afm_embed_bwd(P, m->g.tok_embd, m->d_resid, m->tokens, N, D));
     m->tokens = NULL; /* logits now hold gradients: a second backward needs a new forward */
     return AFM_OK;
 }

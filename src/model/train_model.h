@@ -51,7 +51,8 @@ typedef struct afm_param_views {
 
 typedef struct afm_layer_acts {
     float *x_n1, *rstd1;            /* (N, D), (N) */
-    float *q_lin, *k_lin, *v;       /* (N, H*hd), (N, KH*hd), (N, KH*hd) */
+    float *qkv;                     /* (N, H*hd + 2 KH*hd): row n = [q_lin | k_lin | v], one GEMM with the
+                                       adjacent weights wq, wk, wv as one (H*hd + 2 KH*hd, D) matrix */
     float *q_mid, *k_mid;           /* RoPE output = QK-norm input (qk_norm after RoPE) */
     float *q_rstd, *k_rstd;         /* (N*H), (N*KH) */
     float *q, *k;                   /* attention inputs after RoPE and QK-norm */
@@ -59,7 +60,8 @@ typedef struct afm_layer_acts {
     float *att;                     /* (N, H*hd) */
     float *h;                       /* (N, D) residual after attention */
     float *x_n2, *rstd2;            /* (N, D), (N) */
-    float *gate, *up, *act;         /* (N, F) */
+    float *gu;                      /* (N, 2F): row n = [gate | up], one GEMM with w_gate, w_up as (2F, D) */
+    float *act;                     /* (N, F) */
 } afm_layer_acts;
 
 typedef struct afm_train_model {
@@ -80,7 +82,7 @@ typedef struct afm_train_model {
     afm_layer_acts *acts;
     float *x_nf, *rstdf, *logits, *lse, *losses; /* final norm, (N, V) logits, per-row lse, loss */
     /* backward scratch */
-    float *d_resid, *d_xn, *d_att, *d_q, *d_q2, *d_k, *d_k2, *d_v, *d_act, *d_gate, *d_up, *scratch;
+    float *d_resid, *d_xn, *d_att, *d_qkv, *d_act, *d_gu, *scratch; /* d_qkv, d_gu: layouts of qkv, gu */
     float *d_scores;       /* attention scratch: (threads, 2, min(T, AFM_ATTN_QB), T), own allocation */
     float *rope_cos, *rope_sin;
     double rope_theta_tab;  /* theta the tables were built for */
@@ -94,7 +96,21 @@ typedef struct afm_train_model {
      * (distillation, train/distill.h): backward then starts from them instead of the cross-entropy
      * gradient. forward clears it. */
     bool logits_are_grads;
+    /* Optional per-op timing (bench_train profile): when prof is non-NULL, forward and backward
+     * add the seconds of each op class, read with prof_clock, into prof[AFM_TP_*]. */
+    double *prof;
+    double (*prof_clock)(void);
 } afm_train_model;
+
+/* Op classes of the per-op timing; afm_train_prof_name gives each a short name. */
+typedef enum afm_train_prof_id {
+    AFM_TP_F_EMBED, AFM_TP_F_NORM, AFM_TP_F_QKV, AFM_TP_F_ROPE_QKN, AFM_TP_F_ATTN, AFM_TP_F_WO, AFM_TP_F_ADD,
+    AFM_TP_F_GATEUP, AFM_TP_F_SWIGLU, AFM_TP_F_DOWN, AFM_TP_F_LOGITS, AFM_TP_F_XENT,
+    AFM_TP_B_XENT, AFM_TP_B_LOGITS_DW, AFM_TP_B_LOGITS_DX, AFM_TP_B_NORM, AFM_TP_B_DOWN_DW, AFM_TP_B_DOWN_DX,
+    AFM_TP_B_SWIGLU, AFM_TP_B_GATEUP_DW, AFM_TP_B_GATEUP_DX, AFM_TP_B_WO_DW, AFM_TP_B_WO_DX, AFM_TP_B_ATTN,
+    AFM_TP_B_ROPE_QKN, AFM_TP_B_QKV_DW, AFM_TP_B_QKV_DX, AFM_TP_B_EMBED, AFM_TP_COUNT
+} afm_train_prof_id;
+const char *afm_train_prof_name(int id);
 
 /* Allocates parameters, gradients and activations for batches up to (B, T). The pool is
  * borrowed and must outlive the model. Parameters are uninitialized: call init or load. */

@@ -59,20 +59,20 @@ typedef struct norm_ctx {
     bool accumulate, avx2;
 } norm_ctx;
 
+void afm_rmsnorm_row(float *y, float *rstd, const float *x, const float *g, long D, float eps, bool avx2) {
+    double ss = 0.0;
+    if (avx2) ss = afm_tv_sumsq_avx2(x, D);
+    else for (long i = 0; i < D; i++) ss += (double)x[i] * x[i];
+    float r = (float)(1.0 / sqrt(ss / (double)D + (double)eps));
+    *rstd = r;
+    if (avx2) { afm_tv_norm_apply_avx2(y, x, g, r, D); return; }
+    for (long i = 0; i < D; i++) y[i] = x[i] * r * g[i];
+}
+
 static void norm_fwd_rows(void *p, long lo, long hi, int ith) {
     (void)ith;
     norm_ctx *c = p;
-    for (long n = lo; n < hi; n++) {
-        const float *x = c->x + n * c->D;
-        float *y = c->y + n * c->D;
-        double ss = 0.0;
-        if (c->avx2) ss = afm_tv_sumsq_avx2(x, c->D);
-        else for (long i = 0; i < c->D; i++) ss += (double)x[i] * x[i];
-        float r = (float)(1.0 / sqrt(ss / (double)c->D + (double)c->eps));
-        c->rstd[n] = r;
-        if (c->avx2) { afm_tv_norm_apply_avx2(y, x, c->g, r, c->D); continue; }
-        for (long i = 0; i < c->D; i++) y[i] = x[i] * r * c->g[i];
-    }
+    for (long n = lo; n < hi; n++) afm_rmsnorm_row(c->y + n * c->D, c->rstd + n, c->x + n * c->D, c->g, c->D, c->eps, c->avx2);
 }
 
 void afm_rmsnorm_fwd(afm_pool *pool, float *y, float *rstd, const float *x, const float *g, long rows, long D, float eps) {
@@ -80,26 +80,28 @@ void afm_rmsnorm_fwd(afm_pool *pool, float *y, float *rstd, const float *x, cons
     afm_parallel_for(pool, rows, norm_fwd_rows, &c);
 }
 
+void afm_rmsnorm_bwd_row(float *dx, float *dg, const float *dy, const float *x, float r, const float *g, long D,
+                         bool accumulate, bool avx2) {
+    /* y_i = x_i r g_i with r = (mean x^2 + eps)^-1/2, so dr/dx_i = -r^3 x_i / D */
+    double dot = 0.0;
+    if (avx2) dot = afm_tv_dot3_avx2(dy, g, x, D);
+    else for (long i = 0; i < D; i++) dot += (double)dy[i] * g[i] * x[i];
+    float k = (float)(dot / (double)D) * r * r * r;
+    if (avx2) { afm_tv_norm_bwd_avx2(dx, dg, dy, x, g, r, k, D, accumulate); return; }
+    for (long i = 0; i < D; i++) {
+        float v = dy[i] * g[i] * r - x[i] * k;
+        dx[i] = accumulate ? dx[i] + v : v;
+        dg[i] += dy[i] * x[i] * r;
+    }
+}
+
 static void norm_bwd_rows(void *p, long lo, long hi, int ith) {
     norm_ctx *c = p;
     float *dg = c->partial + (long)ith * c->D;
     memset(dg, 0, sizeof(float) * (size_t)c->D);
-    for (long n = lo; n < hi; n++) {
-        const float *x = c->x + n * c->D, *dy = c->dy + n * c->D;
-        float *dx = c->dx + n * c->D;
-        float r = c->rstd_in[n];
-        /* y_i = x_i r g_i with r = (mean x^2 + eps)^-1/2, so dr/dx_i = -r^3 x_i / D */
-        double dot = 0.0;
-        if (c->avx2) dot = afm_tv_dot3_avx2(dy, c->g, x, c->D);
-        else for (long i = 0; i < c->D; i++) dot += (double)dy[i] * c->g[i] * x[i];
-        float k = (float)(dot / (double)c->D) * r * r * r;
-        if (c->avx2) { afm_tv_norm_bwd_avx2(dx, dg, dy, x, c->g, r, k, c->D, c->accumulate); continue; }
-        for (long i = 0; i < c->D; i++) {
-            float v = dy[i] * c->g[i] * r - x[i] * k;
-            dx[i] = c->accumulate ? dx[i] + v : v;
-            dg[i] += dy[i] * x[i] * r;
-        }
-    }
+    for (long n = lo; n < hi; n++)
+        afm_rmsnorm_bwd_row(c->dx + n * c->D, dg, c->dy + n * c->D, c->x + n * c->D, c->rstd_in[n], c->g, c->D,
+                            c->accumulate, c->avx2);
 }
 
 void afm_rmsnorm_bwd(afm_pool *pool, float *dx, float *dg, const float *dy, const float *x, const float *rstd,
@@ -132,24 +134,26 @@ typedef struct rope_ctx {
     long T, nh, hd; afm_rope_layout layout; float sign;
 } rope_ctx;
 
+void afm_rope_head(float *y, const float *x, const float *cs, const float *sn, long hd, afm_rope_layout layout, float sign) {
+    long half = hd / 2;
+    for (long i = 0; i < half; i++) {
+        long i0 = layout == AFM_ROPE_INTERLEAVED ? 2 * i : i;
+        long i1 = layout == AFM_ROPE_INTERLEAVED ? 2 * i + 1 : i + half;
+        float x0 = x[i0], x1 = x[i1], co = cs[i], si = sign * sn[i];
+        /* (x0, x1) -> (x0 cos - x1 sin, x0 sin + x1 cos) */
+        y[i0] = x0 * co - x1 * si;
+        y[i1] = x0 * si + x1 * co;
+    }
+}
+
 static void rope_rows(void *p, long lo, long hi, int ith) {
     (void)ith;
     rope_ctx *c = p;
     long half = c->hd / 2;
     for (long n = lo; n < hi; n++) {
         const float *cs = c->cosv + (n % c->T) * half, *sn = c->sinv + (n % c->T) * half;
-        for (long h = 0; h < c->nh; h++) {
-            const float *x = c->in + (n * c->nh + h) * c->hd;
-            float *y = c->out + (n * c->nh + h) * c->hd;
-            for (long i = 0; i < half; i++) {
-                long i0 = c->layout == AFM_ROPE_INTERLEAVED ? 2 * i : i;
-                long i1 = c->layout == AFM_ROPE_INTERLEAVED ? 2 * i + 1 : i + half;
-                float x0 = x[i0], x1 = x[i1], co = cs[i], si = c->sign * sn[i];
-                /* (x0, x1) -> (x0 cos - x1 sin, x0 sin + x1 cos) */
-                y[i0] = x0 * co - x1 * si;
-                y[i1] = x0 * si + x1 * co;
-            }
-        }
+        for (long h = 0; h < c->nh; h++)
+            afm_rope_head(c->out + (n * c->nh + h) * c->hd, c->in + (n * c->nh + h) * c->hd, cs, sn, c->hd, c->layout, c->sign);
     }
 }
 

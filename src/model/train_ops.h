@@ -26,6 +26,12 @@ void afm_rmsnorm_fwd(afm_pool *pool, float *y, float *rstd, const float *x, cons
 void afm_rmsnorm_bwd(afm_pool *pool, float *dx, float *dg, const float *dy, const float *x, const float *rstd,
                      const float *g, long rows, long D, float *partial, bool accumulate);
 
+/* One row of each: y = x * r * g with *rstd = r; and dx (+)= ..., dg += dy * x * r (the loops of
+ * the two functions above, for fused callers). */
+void afm_rmsnorm_row(float *y, float *rstd, const float *x, const float *g, long D, float eps, bool avx2);
+void afm_rmsnorm_bwd_row(float *dx, float *dg, const float *dy, const float *x, float r, const float *g, long D,
+                         bool accumulate, bool avx2);
+
 /* RoPE tables: cos/sin (T, hd/2) of angle t * theta^(-2i/hd), computed in double. */
 void afm_rope_table(float *cosv, float *sinv, long T, long hd, double theta);
 /* Rotates each head (N, nh, hd) of x by +angle (inverse=false) or -angle (the backward of the
@@ -33,6 +39,9 @@ void afm_rope_table(float *cosv, float *sinv, long T, long hd, double theta);
  * for AFM_ROPE_HALF. out may equal in. */
 void afm_rope(afm_pool *pool, float *out, const float *in, const float *cosv, const float *sinv,
               long N, long T, long nh, long hd, afm_rope_layout layout, bool inverse);
+
+/* One head: y = x rotated by the angles of cs/sn (one table row), sign -1 for the inverse; y may equal x. */
+void afm_rope_head(float *y, const float *x, const float *cs, const float *sn, long hd, afm_rope_layout layout, float sign);
 
 /* Causal grouped-query attention. q (N, H, hd), k/v (N, KH, hd); query head h reads kv head
  * h / (H/KH). probs (B, H, T, T): softmax_j<=t(scale * q_t . k_j); out (N, H, hd) = probs . v. */
@@ -57,6 +66,17 @@ void afm_attention_bwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *dq, float *d
                             const float *stats, const float *q, const float *k, const float *v, long B, long T, long H,
                             long KH, long hd, float scale, float *ds);
 
+/* Row strides (floats from one token to the next) of the blocked attention's operands, for
+ * callers whose q/k/v or gradients live in a fused (N, QD + 2 KD) buffer; 0 = packed (H*hd for
+ * q, out, dout, dq; KH*hd for k, v, dk, dv). */
+typedef struct afm_attn_strides { long q, k, v, out, dout, dq, dk, dv; } afm_attn_strides;
+void afm_attention_fwd_gemm_strided(afm_pool *pool, afm_gemm_ws *ws, float *out, float *stats, const float *q,
+                                    const float *k, const float *v, long B, long T, long H, long KH, long hd,
+                                    float scale, float *ds, const afm_attn_strides *rs);
+void afm_attention_bwd_gemm_strided(afm_pool *pool, afm_gemm_ws *ws, float *dq, float *dk, float *dv, const float *dout,
+                                    const float *stats, const float *q, const float *k, const float *v, long B, long T,
+                                    long H, long KH, long hd, float scale, float *ds, const afm_attn_strides *rs);
+
 /* SwiGLU: act = silu(gate) * up, silu(g) = g * sigmoid(g). */
 void afm_swiglu_fwd(afm_pool *pool, float *act, const float *gate, const float *up, long n);
 /* dgate = dact * up * sigmoid(g) * (1 + g * (1 - sigmoid(g))); dup = dact * silu(g). */
@@ -73,6 +93,39 @@ double afm_xent_fwd(afm_pool *pool, float *lse, float *losses, const float *logi
 /* Overwrites logits with dloss/dlogits * scale:  ((1 + 2 z lse) softmax - onehot(y)) * scale
  * for counted rows, 0 for ignored rows. */
 void afm_xent_bwd(afm_pool *pool, float *logits, const float *lse, const int32_t *targets, long N, long V, float z, float scale);
+
+/* ---- fused ops (train_fused.c): one pass and one pool job where the model chains several ---- */
+
+/* h = a + b; y = rmsnorm(h) * g with rstd (rows of width D): afm_add then afm_rmsnorm_fwd, row by row. */
+void afm_add_rmsnorm_fwd(afm_pool *pool, float *h, float *y, float *rstd, const float *a, const float *b, const float *g,
+                         long N, long D, float eps);
+
+/* SwiGLU on the fused gate/up product gu (N, 2F), row n = [gate_n (F) | up_n (F)]:
+ * act (N, F) = silu(gate) * up;  backward: d_gu row n = [dgate_n | dup_n] from dact (N, F). */
+void afm_swiglu_fwd_fused(afm_pool *pool, float *act, const float *gu, long N, long F);
+void afm_swiglu_bwd_fused(afm_pool *pool, float *d_gu, const float *dact, const float *gu, long N, long F);
+
+/* Query/key preparation on the fused projection qkv (N, S), S >= QD + KD, row n = [q_lin (H, hd) |
+ * k_lin (KH, hd) | ...]: RoPE and QK-norm in the order of qk_norm, per head, written to q (N, QD)
+ * and k (N, KD); mid_q/mid_k (N, QD)/(N, KD) keep the RoPE output for QK-norm after RoPE;
+ * rstd_q (N, H), rstd_k (N, KH) the norms' 1/rms (unused when off). Same maths and rounding as
+ * afm_rope + afm_rmsnorm_fwd. */
+typedef struct afm_qk_args {
+    long N, T, H, KH, hd, S;
+    afm_rope_layout layout;
+    afm_qk_norm qk_norm;
+    float eps;
+    const float *cosv, *sinv;
+    const float *q_norm, *k_norm;   /* gains (hd) */
+} afm_qk_args;
+void afm_qk_fwd(afm_pool *pool, const afm_qk_args *a, float *q, float *k, float *mid_q, float *mid_k, float *rstd_q,
+                float *rstd_k, const float *qkv);
+/* Backward, in place on d_qkv (N, S): the q and k parts hold d(q), d(k) (attention inputs) and
+ * become d(q_lin), d(k_lin). dg_q, dg_k (hd) += the QK-norm gain gradients; x_q/x_k are the
+ * norms' inputs (qkv's q/k parts when before RoPE, mid_q/mid_k after; row strides S or packed).
+ * scratch: afm_pool_size(pool) * 3 * hd floats. */
+void afm_qk_bwd(afm_pool *pool, const afm_qk_args *a, float *d_qkv, float *dg_q, float *dg_k, const float *qkv,
+                const float *mid_q, const float *mid_k, const float *rstd_q, const float *rstd_k, float *scratch);
 
 /* Runs fn(ctx, lo, hi) on nearly equal parts of [0, n) over the pool. */
 typedef void (*afm_range_fn)(void *ctx, long lo, long hi, int ith);
