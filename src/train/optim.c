@@ -125,18 +125,77 @@ static afm_int128 fixed_sum_squares(const float *x, size_t n, int s) {
     return acc;
 }
 
+/* Work over the model's pool. Element-wise loops split each tensor's part at multiples of
+ * SPLIT_ALIGN elements from its start, so every element takes the same vector or scalar path as
+ * in one piece and the results do not depend on the thread count; maxima and the integer sums
+ * of the reproducible sums of squares are exact whatever the split. */
+enum { SPLIT_ALIGN = 64, OPT_MAX_THREADS = 512 };
+
+static void part_of(size_t n, int ith, int nth, size_t *a, size_t *b) {
+    long lo, hi, blocks = (long)((n + SPLIT_ALIGN - 1) / SPLIT_ALIGN);
+    afm_split_range(blocks, ith, nth, &lo, &hi);
+    *a = (size_t)lo * SPLIT_ALIGN;
+    *b = (size_t)hi * SPLIT_ALIGN < n ? (size_t)hi * SPLIT_ALIGN : n;
+}
+
+/* max |x| (the first NaN or inf) of per-thread maxima taken over consecutive parts, in order */
+static double combine_max(const double *part, int nth) {
+    double m = 0.0;
+    for (int t = 0; t < nth; t++) {
+        if (!isfinite(part[t])) return part[t];
+        if (part[t] > m) m = part[t];
+    }
+    return m;
+}
+
+typedef struct sumsq_job { const float *g; size_t n; int sh; double part_max[OPT_MAX_THREADS]; afm_int128 part_acc[OPT_MAX_THREADS]; } sumsq_job;
+
+static void maxabs_worker(void *p, int ith, int nth) {
+    sumsq_job *j = p;
+    size_t a, b;
+    part_of(j->n, ith, nth, &a, &b);
+    j->part_max[ith] = a < b ? max_abs(j->g + a, b - a) : 0.0;
+}
+
+static void sumsq_worker(void *p, int ith, int nth) {
+    sumsq_job *j = p;
+    size_t a, b;
+    part_of(j->n, ith, nth, &a, &b);
+    j->part_acc[ith] = a < b ? fixed_sum_squares(j->g + a, b - a, j->sh) : 0;
+}
+
+static int pool_threads(afm_pool *pool) {
+    int nth = afm_pool_size(pool);
+    return nth > OPT_MAX_THREADS ? 1 : nth;
+}
+
+static void run_on(afm_pool *pool, afm_pool_fn fn, void *ctx) {
+    if (pool_threads(pool) > 1) afm_pool_run(pool, fn, ctx);
+    else fn(ctx, 0, 1);
+}
+
 /* Σ g² over [lo, hi) of every rank (dist: sharded, a collective; NULL: this range only). */
-static afm_status global_sum_squares(afm_dist *dist, const float *g, size_t n, double *out) {
-    double mx = max_abs(g, n);
+static afm_status global_sum_squares(afm_pool *pool, afm_dist *dist, const float *g, size_t n, double *out) {
+    int nth = pool_threads(pool);
+    sumsq_job *j = malloc(sizeof *j);
+    if (!j) return afm_error(AFM_ERR_NOMEM, "out of memory");
+    j->g = g;
+    j->n = n;
+    run_on(nth > 1 ? pool : NULL, maxabs_worker, j);
+    double mx = combine_max(j->part_max, nth);
+    afm_status st = AFM_OK;
     if (dist) {
         if (isnan(mx)) mx = INFINITY;
-        AFM_TRY(afm_dist_max_doubles(dist, &mx, 1));
+        st = afm_dist_max_doubles(dist, &mx, 1);
     }
-    if (!isfinite(mx) || mx == 0.0) { *out = mx * mx; return AFM_OK; }
-    int sh = sq_shift(mx);
-    afm_int128 acc = fixed_sum_squares(g, n, sh);
+    if (st != AFM_OK || !isfinite(mx) || mx == 0.0) { free(j); *out = mx * mx; return st; }
+    j->sh = sq_shift(mx);
+    run_on(nth > 1 ? pool : NULL, sumsq_worker, j);
+    afm_int128 acc = 0;
+    for (int t = 0; t < nth; t++) acc += j->part_acc[t];
+    free(j);
     if (dist) AFM_TRY(afm_dist_sum_int128(dist, &acc, 1));
-    *out = ldexp((double)acc, -sh);
+    *out = ldexp((double)acc, -sq_shift(mx));
     return AFM_OK;
 }
 
@@ -203,14 +262,59 @@ static void afm_update(const afm_optim_config *c, float *w, const float *g, floa
 
 static bool sharded(const afm_optim *o) { return o->dist && o->dist->size > 1; }
 
+/* One pass of a step over every tensor's part in [lo, hi), each thread taking its share of
+ * every tensor (part_of): pass 0 the clip, 3 the update, AFM passes 1 and 2 per-thread maxima
+ * and integer sums of each tensor (part, pacc: nth x nt). */
+typedef struct step_job {
+    afm_optim *o;
+    afm_train_model *mdl;
+    int pass, nt;
+    float clip_k, s;
+    double bc1, bc2;
+    double *tss, *part;
+    afm_int128 *tacc, *pacc;
+} step_job;
+
+static void step_worker(void *p, int ith, int nth) {
+    step_job *j = p;
+    afm_optim *o = j->o;
+    const afm_optim_config *c = &o->cfg;
+    afm_train_model *mdl = j->mdl;
+    const size_t lo = o->lo, hi = o->hi;
+    for (int ti = 0; ti < j->nt; ti++) {
+        const afm_param_tensor *t = &mdl->tensors[ti];
+        /* the part [a, b) of the tensor in this range, and this thread's share [a + pa, a + pb) */
+        size_t a = t->offset > lo ? t->offset : lo, b = t->offset + t->numel < hi ? t->offset + t->numel : hi;
+        if (a >= b) continue;
+        size_t pa, pb;
+        part_of(b - a, ith, nth, &pa, &pb);
+        if (pa >= pb) continue;
+        a += pa;
+        size_t n = pb - pa;
+        float wd = (t->kind == AFM_PARAM_NORM && !c->decay_norms) ? 0.0f : c->weight_decay;
+        float *w = mdl->params + a, *gt = mdl->grads + a, *m = o->m + (a - lo), *v = o->v + (a - lo);
+        size_t slot = (size_t)ith * (size_t)j->nt + (size_t)ti;
+        if (j->pass == 0)
+            for (size_t i = 0; i < n; i++) gt[i] *= j->clip_k;
+        else if (c->kind == AFM_OPTIM_ADAMW)
+            adamw_range(c, w, gt, m, v, n, c->lr * j->s, wd, j->bc1, j->bc2);
+        else if (j->pass == 1)
+            j->part[slot] = afm_second_moment(c, gt, v, n, j->bc2);
+        else if (j->pass == 2) {
+            if (isfinite(j->tss[ti]) && j->tss[ti] > 0.0) j->pacc[slot] = afm_fixed_u2(gt, v, n, j->bc2, sq_shift(j->tss[ti]));
+        } else
+            afm_update(c, w, gt, m, v, n, j->tss[ti], t->numel, j->s, t->kind == AFM_PARAM_LINEAR ? c->mup_scale : 1.0f, wd, j->bc2);
+    }
+}
+
 afm_status afm_optim_step(afm_optim *o, afm_train_model *mdl, float s, afm_optim_result *res) {
     if (o->n != mdl->n_params)
         return afm_error(AFM_ERR_INVALID_ARG, "optimizer was made for %zu parameters, the model has %zu", o->n, mdl->n_params);
     const afm_optim_config *c = &o->cfg;
     const size_t lo = o->lo, hi = o->hi;
     float *g = mdl->grads;
-    double ss;
-    AFM_TRY(global_sum_squares(sharded(o) ? o->dist : NULL, g + lo, hi - lo, &ss));
+    double ss = 0.0;
+    AFM_TRY(global_sum_squares(mdl->pool, sharded(o) ? o->dist : NULL, g + lo, hi - lo, &ss));
     double gn = sqrt(ss);
     afm_optim_result r = {gn, false};
     if (!isfinite(gn) || (c->kind == AFM_OPTIM_AFM && c->skip_norm > 0.0f && gn >= c->skip_norm)) {
@@ -218,55 +322,73 @@ afm_status afm_optim_step(afm_optim *o, afm_train_model *mdl, float s, afm_optim
         if (res) *res = r;
         return AFM_OK;
     }
+    float clip_k = 1.0f;
     if (c->clip_norm > 0.0f) {
         double den = gn + (c->kind == AFM_OPTIM_AFM ? 1e-8 : 1e-6);
-        if (c->clip_norm / den < 1.0) {
-            float k = (float)(c->clip_norm / den);
-            for (size_t i = lo; i < hi; i++) g[i] *= k;
-        }
+        if (c->clip_norm / den < 1.0) clip_k = (float)(c->clip_norm / den);
     }
     o->t++;
-    double bc1 = 1.0 - pow((double)c->beta1, (double)o->t), bc2 = 1.0 - pow((double)c->beta2, (double)o->t);
-    /* AFM: per tensor, max |u| (pass 1), then the reproducible Σ u² (pass 2, as integers), both
-     * combined over ranks when sharded, then the update (pass 3) */
-    const int nt = mdl->n_tensors;
-    double *tss = NULL;
-    afm_int128 *tacc = NULL;
-    if (c->kind == AFM_OPTIM_AFM) {
-        tss = calloc((size_t)nt + 1, sizeof(double));
-        tacc = calloc((size_t)nt + 1, sizeof(afm_int128));
-        if (!tss || !tacc) { free(tss); free(tacc); return afm_error(AFM_ERR_NOMEM, "out of memory"); }
+    const int nt = mdl->n_tensors, nth = pool_threads(mdl->pool);
+    step_job *j = calloc(1, sizeof *j);
+    if (j) {
+        j->part = calloc((size_t)nth * (size_t)nt, sizeof(double));
+        j->pacc = calloc((size_t)nth * (size_t)nt, sizeof(afm_int128));
     }
+    if (!j || !j->part || !j->pacc) {
+        if (j) { free(j->part); free(j->pacc); }
+        free(j);
+        o->t--;
+        return afm_error(AFM_ERR_NOMEM, "out of memory");
+    }
+    j->o = o;
+    j->mdl = mdl;
+    j->clip_k = clip_k;
+    j->s = s;
+    j->nt = nt;
+    j->bc1 = 1.0 - pow((double)c->beta1, (double)o->t);
+    j->bc2 = 1.0 - pow((double)c->beta2, (double)o->t);
+    j->tss = c->kind == AFM_OPTIM_AFM ? calloc((size_t)nt + 1, sizeof(double)) : NULL;
+    j->tacc = c->kind == AFM_OPTIM_AFM ? calloc((size_t)nt + 1, sizeof(afm_int128)) : NULL;
     afm_status st = AFM_OK;
+    if (c->kind == AFM_OPTIM_AFM && (!j->tss || !j->tacc)) st = afm_error(AFM_ERR_NOMEM, "out of memory");
+    afm_pool *pool = nth > 1 ? mdl->pool : NULL;
+    /* the clip (g scaled in place), then AdamW in one pass; AFM: per tensor, max |u| (pass 1),
+     * then the reproducible Σ u² (pass 2, as integers), both combined over ranks when sharded,
+     * then the update (pass 3) */
+    if (st == AFM_OK && clip_k != 1.0f) { j->pass = 0; run_on(pool, step_worker, j); }
     for (int pass = c->kind == AFM_OPTIM_AFM ? 1 : 3; pass <= 3 && st == AFM_OK; pass++) {
-        if (pass == 2 && sharded(o)) { /* tss holds max |u| */
-            for (int ti = 0; ti < nt; ti++) if (isnan(tss[ti])) tss[ti] = INFINITY;
-            st = afm_dist_max_doubles(o->dist, tss, nt);
+        if (pass == 2) { /* tss: max |u| of each tensor over this process's threads, then ranks */
+            for (int ti = 0; ti < nt; ti++) {
+                double col[OPT_MAX_THREADS];
+                for (int t = 0; t < nth; t++) col[t] = j->part[(size_t)t * nt + ti];
+                j->tss[ti] = combine_max(col, nth);
+            }
+            if (sharded(o)) {
+                for (int ti = 0; ti < nt; ti++) if (isnan(j->tss[ti])) j->tss[ti] = INFINITY;
+                st = afm_dist_max_doubles(o->dist, j->tss, nt);
+            }
         }
-        if (pass == 3 && tacc && sharded(o) && st == AFM_OK) st = afm_dist_sum_int128(o->dist, tacc, nt);
-        if (pass == 3 && tss) /* tss: Σ u² over the whole tensor */
-            for (int ti = 0; ti < nt; ti++)
-                tss[ti] = !isfinite(tss[ti]) || tss[ti] == 0.0 ? tss[ti] * tss[ti] : ldexp((double)tacc[ti], -sq_shift(tss[ti]));
+        if (pass == 3 && j->tacc) { /* Σ u² of each tensor: threads, then ranks */
+            for (int ti = 0; ti < nt; ti++) {
+                afm_int128 acc = 0;
+                for (int t = 0; t < nth; t++) acc += j->pacc[(size_t)t * nt + ti];
+                j->tacc[ti] = acc;
+            }
+            if (sharded(o) && st == AFM_OK) st = afm_dist_sum_int128(o->dist, j->tacc, nt);
+            if (st == AFM_OK) /* tss: Σ u² over the whole tensor */
+                for (int ti = 0; ti < nt; ti++)
+                    j->tss[ti] = !isfinite(j->tss[ti]) || j->tss[ti] == 0.0 ? j->tss[ti] * j->tss[ti]
+                                                                          : ldexp((double)j->tacc[ti], -sq_shift(j->tss[ti]));
+        }
         if (st != AFM_OK) break;
-        for (int ti = 0; ti < mdl->n_tensors; ti++) {
-            const afm_param_tensor *t = &mdl->tensors[ti];
-            /* the part [a, b) of the tensor in this range */
-            size_t a = t->offset > lo ? t->offset : lo, b = t->offset + t->numel < hi ? t->offset + t->numel : hi;
-            if (a >= b) continue;
-            float wd = (t->kind == AFM_PARAM_NORM && !c->decay_norms) ? 0.0f : c->weight_decay;
-            float *w = mdl->params + a, *gt = g + a, *m = o->m + (a - lo), *v = o->v + (a - lo);
-            if (c->kind == AFM_OPTIM_ADAMW)
-                adamw_range(c, w, gt, m, v, b - a, c->lr * s, wd, bc1, bc2);
-            else if (pass == 1)
-                tss[ti] = afm_second_moment(c, gt, v, b - a, bc2);
-            else if (pass == 2) {
-                if (isfinite(tss[ti]) && tss[ti] > 0.0) tacc[ti] = afm_fixed_u2(gt, v, b - a, bc2, sq_shift(tss[ti]));
-            } else
-                afm_update(c, w, gt, m, v, b - a, tss[ti], t->numel, s, t->kind == AFM_PARAM_LINEAR ? c->mup_scale : 1.0f, wd, bc2);
-        }
+        j->pass = pass;
+        run_on(pool, step_worker, j);
     }
-    free(tss);
-    free(tacc);
+    free(j->tss);
+    free(j->tacc);
+    free(j->part);
+    free(j->pacc);
+    free(j);
     if (st != AFM_OK) return st;
     if (res) *res = r;
     return AFM_OK;
