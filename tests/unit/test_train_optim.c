@@ -6,7 +6,9 @@
  *  3. gradient accumulation: two half-batches with backward scale 1/2 give the gradient of the
  *     full batch (to 1e-5 relative);
  *  4. schedule values: warm-up, cosine, linear, constant, floor;
- *  5. the gradient norm is an exact-order-independent sum (a case a running double sum gets wrong). */
+ *  5. the gradient norm is an exact-order-independent sum (a case a running double sum gets wrong);
+ *  6. the step runs on the model's pool: 1 and 3 threads give bit-identical parameters, moments
+ *     and gradient norms (AdamW and AFM, with the clip active). */
 #include "model/train_model.h"
 #include "train/optim.h"
 #include "base/rng.h"
@@ -188,11 +190,57 @@ static void schedules(void) {
     CHECK(afm_schedule_parse("exp", &kind) == AFM_ERR_INVALID_ARG, "unknown schedule accepted");
 }
 
+/* Three steps from the same gradients (large enough to be clipped) with the model on `pool`;
+ * params, m and v appended to out (n_params each). */
+static void steps_on(afm_pool *pool, afm_optim_kind kind, float *out, double *norms) {
+    afm_config c = small_config();
+    afm_train_model *m;
+    if (afm_train_model_create(&c, 2, 16, pool, &m) != AFM_OK) exit(1);
+    afm_train_model_init(m, 11);
+    afm_optim_config oc = afm_optim_defaults(kind, c.dim);
+    afm_optim *o;
+    if (afm_optim_create(&oc, m->n_params, &o) != AFM_OK) exit(1);
+    for (int step = 0; step < 3; step++) {
+        afm_rng r;
+        afm_rng_seed(&r, 100 + (uint64_t)step);
+        for (size_t i = 0; i < m->n_params; i++) m->grads[i] = 0.5f * (afm_rng_uniform(&r) - 0.5f);
+        afm_optim_result res;
+        afm_optim_step(o, m, 0.7f, &res);
+        norms[step] = res.grad_norm;
+    }
+    memcpy(out, m->params, sizeof(float) * m->n_params);
+    memcpy(out + m->n_params, o->m, sizeof(float) * m->n_params);
+    memcpy(out + 2 * m->n_params, o->v, sizeof(float) * m->n_params);
+    afm_optim_free(o);
+    afm_train_model_free(m);
+}
+
+static void thread_invariance(void) {
+    afm_config c = small_config();
+    size_t n = afm_train_n_params(&c);
+    afm_pool *pool3;
+    if (afm_pool_create(3, &pool3) != AFM_OK) exit(1);
+    float *a = malloc(sizeof(float) * 3 * n), *b = malloc(sizeof(float) * 3 * n);
+    for (int kind = AFM_OPTIM_ADAMW; kind <= AFM_OPTIM_AFM; kind++) {
+        double na[3], nb[3];
+        steps_on(NULL, (afm_optim_kind)kind, a, na);
+        steps_on(pool3, (afm_optim_kind)kind, b, nb);
+        CHECK(na[0] > 1.0, "gradients too small to exercise the clip (norm %g)", na[0]);
+        CHECK(!memcmp(na, nb, sizeof na), "%s: gradient norms differ between 1 and 3 threads", kind ? "afm" : "adamw");
+        CHECK(!memcmp(a, b, sizeof(float) * 3 * n), "%s: parameters or moments differ between 1 and 3 threads",
+              kind ? "afm" : "adamw");
+    }
+    free(a);
+    free(b);
+    afm_pool_free(pool3);
+}
+
 int main(void) {
     afm_pool *pool = NULL; /* one thread: tiny models (threads are covered by test_train_reference) */
     schedules();
     skip_and_clip();
     norm_accuracy();
+    thread_invariance();
     accumulation(pool);
     overfit(pool, AFM_OPTIM_ADAMW, 1e-2f);
     overfit(pool, AFM_OPTIM_AFM, 2e-2f);
