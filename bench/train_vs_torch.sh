@@ -1,16 +1,31 @@
 #!/usr/bin/env bash
-# Training throughput, afm (bench_train) vs PyTorch CPU eager f32 (bench/train_torch.py), same
-# config, batch, sequence length and threads, run back to back in one invocation.
+# Training throughput, afm (bench_train) vs PyTorch CPU f32 (bench/train_torch.py), same config,
+# batch, sequence length and threads, interleaved in one invocation: each round runs afm and then
+# every PyTorch mode back to back, so all sides see the same machine load.
 # With THREADS=1 both sides are timed in CPU time (the machine is shared), else wall clock.
-# Usage: bench/train_vs_torch.sh [10m|50m] [B] [T] [STEPS] [THREADS]   (build dir: $BUILD or build)
+# Usage: bench/train_vs_torch.sh [10m|50m] [B] [T] [STEPS] [THREADS]
+# Environment: BUILD (build dir, default build); TORCH_PY (python with torch, default /usr/bin/python3,
+# Debian's 1.13; a venv with PyPI torch 2.x for the fast modes); TORCH_MODES (default "ref";
+# e.g. "ref fast compile", see train_torch.py); ROUNDS (default 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CFG=${1:-10m}; B=${2:-4}; T=${3:-256}; STEPS=${4:-3}; THREADS=${5:-2}
 BIN=${BUILD:-build}/bench/bench_train
-afm_out=$("$BIN" train "$CFG" "$B" "$T" "$STEPS" "$THREADS")
-echo "$afm_out"
-torch_out=$(OMP_NUM_THREADS=$THREADS /usr/bin/python3 bench/train_torch.py "$CFG" "$B" "$T" "$STEPS" "$THREADS")
-echo "$torch_out"
-a=$(echo "$afm_out" | sed -n 's/.*RESULT tokens_per_s=\([0-9.]*\).*/\1/p')
-t=$(echo "$torch_out" | sed -n 's/.*RESULT tokens_per_s=\([0-9.]*\).*/\1/p')
-python3 -c "print('afm / torch training tokens/s: %.2fx (%s vs %s)' % ($a / $t, '$a', '$t'))"
+PY=${TORCH_PY:-/usr/bin/python3}
+MODES=${TORCH_MODES:-ref}
+ROUNDS=${ROUNDS:-1}
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq 1 "$ROUNDS"); do
+    afm_out=$("$BIN" train "$CFG" "$B" "$T" "$STEPS" "$THREADS")
+    echo "$afm_out"
+    a=$(echo "$afm_out" | sed -n 's/.*RESULT tokens_per_s=\([0-9.]*\).*/\1/p')
+    line="round $r $CFG threads $THREADS: afm $a tok/s"
+    for mode in $MODES; do
+        torch_out=$(OMP_NUM_THREADS=$THREADS "$PY" bench/train_torch.py "$CFG" "$B" "$T" "$STEPS" "$THREADS" "$mode" 2>&1)
+        echo "$torch_out" | grep -v "^RESULT"
+        t=$(echo "$torch_out" | sed -n 's/.*RESULT tokens_per_s=\([0-9.]*\).*/\1/p')
+        line="$line | torch $mode ${t:-failed}"
+        [ -n "$t" ] && line="$line ($(python3 -c "print('%.2fx' % ($a / $t))"))"
+    done
+    echo "$line   [load $(cut -d' ' -f1-3 /proc/loadavg)]"
+done
