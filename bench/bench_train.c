@@ -2,7 +2,8 @@
  * same run.
  *
  *   bench_train peak [THREADS]                     f32 FMA peak (GFLOP/s), AVX2 and AVX-512
- *   bench_train gemm [THREADS]                     the three linear-layer GEMMs, GFLOP/s
+ *   bench_train gemm [THREADS [bf16]]              the three linear-layer GEMMs, GFLOP/s (bf16: bf16
+ *                                                  compute, AMX tiles where usable)
  *   bench_train ukernel                            the GEMM micro-kernel alone (1 thread, packed
  *                                                  panels resident in L1/L2), GFLOP/s
  *   bench_train train 10m|50m [B T STEPS THREADS [f32|bf16]]  tokens/s of forward + backward + AdamW
@@ -100,15 +101,23 @@ static double machine_peak(afm_pool *pool, const char **isa) {
 
 static void fill(float *x, size_t n, afm_rng *r) { for (size_t i = 0; i < n; i++) x[i] = afm_rng_uniform(r) - 0.5f; }
 
-static int bench_gemm(afm_pool *pool) {
+static const char *compute_name(bool bf16) {
+    if (!bf16) return "f32";
+    if (afm_amx_bf16_usable()) return "bf16 (AMX tiles)";
+    if (afm_isa_best() >= AFM_ISA_AVX512 && afm_cpu()->avx512bf16) return "bf16 (vdpbf16ps)";
+    return "bf16 (f32 kernels on rounded panels)";
+}
+
+static int bench_gemm(afm_pool *pool, bool bf16) {
     static const long shapes[][3] = {{1024, 640, 640}, {1024, 640, 1728}, {1024, 1728, 640}, {1024, 640, 16384}};
     afm_gemm_ws *ws;
     if (afm_gemm_ws_create(afm_pool_size(pool), &ws) != AFM_OK) return 1;
+    afm_gemm_ws_set_bf16(ws, bf16);
     afm_rng r;
     afm_rng_seed(&r, 1);
     const char *isa;
     double peak = machine_peak(pool, &isa);
-    printf("threads %d, FMA peak (%s) %.1f GFLOP/s\n", afm_pool_size(pool), isa, peak);
+    printf("threads %d, FMA peak (%s) %.1f GFLOP/s, compute %s\n", afm_pool_size(pool), isa, peak, compute_name(bf16));
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         long N = shapes[s][0], I = shapes[s][1], O = shapes[s][2];
         float *x = afm_alloc(sizeof(float) * N * I), *W = afm_alloc(sizeof(float) * O * I), *y = afm_alloc(sizeof(float) * N * O);
@@ -234,7 +243,7 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps,
     const char *isa;
     double peak = machine_peak(pool, &isa);
     printf("afm %s: %.2fM params, B=%d T=%d, threads %d, isa %s, compute %s: loss %.4f\n", name, m->n_params / 1e6, B, T,
-           afm_pool_size(pool), afm_isa_name(afm_isa_best()), bf16 ? "bf16" : "f32", loss);
+           afm_pool_size(pool), afm_isa_name(afm_isa_best()), compute_name(bf16), loss);
     printf("  timing: %s\n", one ? "thread CPU time (1 thread)" : "wall clock");
     printf("  per step: forward %.3f s, backward %.3f s, optimizer %.3f s\n", tf / measured, tb / measured, to / measured);
     printf("  %.1f tokens/s, %.1f GFLOP/s model FLOPs, FMA peak (%s) %.1f GFLOP/s, MFU %.1f%%\n", tok_s, tok_s * flops_tok / 1e9,
@@ -279,7 +288,7 @@ int main(int argc, char **argv) {
     threads = argc > 2 ? atoi(argv[2]) : 0;
     if (afm_pool_create(threads, &pool) != AFM_OK) return 1;
     int rc = 0;
-    if (!strcmp(argv[1], "gemm")) rc = bench_gemm(pool);
+    if (!strcmp(argv[1], "gemm")) rc = bench_gemm(pool, argc > 3 && !strcmp(argv[3], "bf16"));
     else if (!strcmp(argv[1], "ukernel")) rc = bench_ukernel(NULL);
     else if (!strcmp(argv[1], "peak")) {
         const char *isa;

@@ -25,16 +25,20 @@
 #     library carried in build-device-kit/ (made here by --make-kit, gitignored: pass it as a
 #     `carry` path). If the build fails or cmake is missing, the prebuilt binaries of the kit
 #     (built here without MPI) are used instead.
-#  3. Kernel unit tests at AFM_FORCE_ISA=scalar, avx2, avx512: test_matmul (every weight type,
+#  3. Kernel unit tests at AFM_FORCE_ISA=scalar, avx2, avx512 (and amx on CPUs with AMX-BF16:
+#     the one setting that lets afm_gemm use the AMX tiles): test_matmul (every weight type,
 #     every ISA level up to the cap, vs the scalar kernels and a double reference),
-#     test_train_gemm (f32 micro-kernels and bf16 compute, incl. the vdpbf16ps kernel), test_vec;
-#     plus the emulated-intrinsics tests once. A test prints "SKIP: ..." for what the CPU lacks.
+#     test_train_gemm (f32 micro-kernels and bf16 compute, incl. the vdpbf16ps kernel and, at
+#     amx, the AMX tile path), test_vec; plus the emulated-intrinsics tests once (AVX-512, AMX).
+#     A test prints "SKIP: ..." for what the CPU lacks.
 #  4. afm bench pp512 / tg128 at AFM_FORCE_ISA=avx2 vs avx512 on random models from `afm init`
 #     (SmolLM2-135M shape in q4_0, q8_0, then the AFM-3B shape in q4_0 at 16 threads with
 #     pp256 / tg64 if time allows, then SmolLM2 f16), one measured run after a warm-up.
 #  5. Training throughput (bench_train train 10m, and 50m with ONLY=train): f32 and bf16 compute
-#     at avx2 and avx512 (bf16 at avx512 uses vdpbf16ps when the CPU has AVX512-BF16), and the
-#     bf16/f32 ratio per ISA cap.
+#     at avx2 and avx512 (bf16 at avx512 uses vdpbf16ps when the CPU has AVX512-BF16), and on
+#     AMX-BF16 CPUs bf16 at AFM_FORCE_ISA=amx (AMX tiles; its f32 is the avx512 one, which AMX
+#     does not change), and the bf16/f32 ratio per ISA cap. Before it, on AMX CPUs, the GEMM
+#     GFLOP/s of bf16 compute at avx512 (vdpbf16ps) vs amx (bench_train gemm, 1 thread).
 #  6. The whole ctest suite with the time left (tests that need ../shared or real models fail
 #     or skip there: listed).
 set -u
@@ -60,9 +64,10 @@ if [ "${1:-}" = "--make-kit" ]; then
     command -v ninja > /dev/null && gen=(-G Ninja)
     cmake -S "$ROOT" -B "$kb" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DAFM_WERROR=OFF -DAFM_MPI=OFF > /dev/null
     cmake --build "$kb" -j "${KIT_JOBS:-2}" --target afm test_matmul test_train_gemm test_vec \
-        test_matmul_avx512_emu test_train_bf16_emu bench_train
+        test_matmul_avx512_emu test_train_bf16_emu test_train_amx_emu bench_train
     cp "$kb/afm" "$kb/tests/test_matmul" "$kb/tests/test_train_gemm" "$kb/tests/test_vec" \
-       "$kb/tests/test_matmul_avx512_emu" "$kb/tests/test_train_bf16_emu" "$kb/bench/bench_train" "$KIT/bin/"
+       "$kb/tests/test_matmul_avx512_emu" "$kb/tests/test_train_bf16_emu" "$kb/tests/test_train_amx_emu" \
+       "$kb/bench/bench_train" "$KIT/bin/"
     git -C "$ROOT" rev-parse HEAD > "$KIT/COMMIT"
     du -sh "$KIT"
     echo "kit ready: $KIT (built at $(cat "$KIT/COMMIT")); carry it as build-device-kit"
@@ -92,7 +97,9 @@ HAS512=0
 has_flag avx512f && has_flag avx512bw && has_flag avx512vl && has_flag avx512dq && has_flag avx512_vnni && HAS512=1
 HASBF16=0
 has_flag avx512_bf16 && HASBF16=1
-log "AVX-512 level (F/BW/VL/DQ/VNNI): $HAS512, AVX512-BF16: $HASBF16"
+HASAMX=0
+has_flag amx_tile && has_flag amx_bf16 && HASAMX=1
+log "AVX-512 level (F/BW/VL/DQ/VNNI): $HAS512, AVX512-BF16: $HASBF16, AMX-TILE+AMX-BF16: $HASAMX"
 
 # ------------------------------------------------------------------ 2. build
 log "== 2. build"
@@ -113,7 +120,7 @@ elif command -v cmake > /dev/null && command -v cc > /dev/null; then
             >> "$OUT/cmake.log" 2>&1 && log "configured with the kit's cJSON"
     fi
     targets=() # ONLY=train: just what phases 3 and 5 run
-    [ "${ONLY:-}" = train ] && targets=(--target afm test_matmul test_train_gemm test_vec test_matmul_avx512_emu test_train_bf16_emu bench_train)
+    [ "${ONLY:-}" = train ] && targets=(--target afm test_matmul test_train_gemm test_vec test_matmul_avx512_emu test_train_bf16_emu test_train_amx_emu bench_train)
     if [ -f "$BUILD/CMakeCache.txt" ] && timeout $(( $(left) > 240 ? 180 : $(left) / 2 )) \
             cmake --build "$BUILD" -j "$NPROC" "${targets[@]}" > "$OUT/build.log" 2>&1; then
         BUILT=1 BIN_AFM=$BUILD/afm TESTDIR=$BUILD/tests BENCHDIR=$BUILD/bench
@@ -149,11 +156,13 @@ run_unit() { # name isa
     log "$t AFM_FORCE_ISA=$isa: $st ($((SECONDS - s))s) ${skip}"
     [ $rc = 0 ] || tail -15 "$f"
 }
+[ "$HASAMX" = 1 ] && run_unit test_train_gemm amx # AFM_FORCE_ISA=amx: afm_gemm's AMX tile path for bf16
 for isa in avx512 avx2 scalar; do
     for t in test_matmul test_train_gemm test_vec; do run_unit "$t" "$isa"; done
 done
 run_unit test_matmul_avx512_emu avx2
 run_unit test_train_bf16_emu avx2
+run_unit test_train_amx_emu avx2
 
 # ------------------------------------------------------------------ 4. afm bench
 log "== 4. afm bench avx2 vs avx512 (budget left $(left)s)"
@@ -219,14 +228,25 @@ TR_T=$((NPROC < 16 ? NPROC : 16)) TR_B=4 TR_S=3 TR_L=256
 [ "$QUICK" = 1 ] && TR_T=2 TR_B=1 TR_S=1 TR_L=64
 TRAIN_CFGS=${TRAIN_CFGS:-$([ "${ONLY:-}" = train ] && echo "10m 50m" || echo 10m)}
 TRAIN_THREADS=${TRAIN_THREADS:-$TR_T} # e.g. "2 16": thread counts of the training comparison
+TR_ISAS=$ISAS
+[ "$HASAMX" = 1 ] && [ "$HAS512" = 1 ] && TR_ISAS="$ISAS amx"
+if [ -x "$BENCHDIR/bench_train" ] && [ "$HASAMX" = 1 ] && [ "$HAS512" = 1 ] && [ "$(left)" -gt 60 ]; then
+    for isa in avx512 amx; do # bf16 GEMM GFLOP/s, 1 thread: vdpbf16ps vs AMX tiles
+        f="$OUT/gemm_bf16_t1_$isa.log"
+        AFM_FORCE_ISA=$isa timeout 60 "$BENCHDIR/bench_train" gemm 1 bf16 > "$f" 2>&1
+        log "bench_train gemm 1 bf16 at $isa:"; cat "$f"
+        result train "gemm bf16 t1" "$isa" "$(grep -q GFLOP "$f" && echo OK || echo FAIL)" "$(grep -m1 '^N=1024 I=640 O=1728' "$f" | cut -d: -f2 | cut -c1-60)"
+    done
+fi
 if [ -x "$BENCHDIR/bench_train" ]; then
     for cfg in $TRAIN_CFGS; do
       for TR_T in $TRAIN_THREADS; do
         [ "$TR_T" -le "$NPROC" ] || continue
         declare -A TOK=()
-        for isa in $ISAS; do
+        for isa in $TR_ISAS; do
             for cm in f32 bf16; do
                 [ "$(left)" -gt 10 ] || { log "train: out of time"; break 4; }
+                if [ "$isa" = amx ] && [ "$cm" = f32 ]; then TOK[amx.f32]=${TOK[avx512.f32]:-}; continue; fi # f32 never uses AMX
                 f="$OUT/train_${cfg}_t${TR_T}_${isa}_$cm.log"
                 AFM_FORCE_ISA=$isa timeout 90 "$BENCHDIR/bench_train" train "$cfg" $TR_B $TR_L $TR_S $TR_T $cm > "$f" 2>&1
                 tok=$(sed -n 's/^RESULT tokens_per_s=\([0-9.]*\).*/\1/p' "$f")
@@ -235,7 +255,7 @@ if [ -x "$BENCHDIR/bench_train" ]; then
                 log "train $cfg t$TR_T $isa $cm: ${tok:-FAIL} tokens/s"
             done
         done
-        for isa in $ISAS; do # bf16 / f32 at each ISA cap (the goal: >= 1.6 at avx512 with AVX512-BF16)
+        for isa in $TR_ISAS; do # bf16 / f32 at each ISA cap (the goal: >= 1.6; amx: AMX bf16 over avx512 f32)
             a=${TOK[$isa.f32]:-} b=${TOK[$isa.bf16]:-}
             [ -n "$a" ] && [ -n "$b" ] || continue
             r=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / a }')

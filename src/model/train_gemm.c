@@ -225,6 +225,10 @@ static void gemm_worker(void *ctx, int ith, int nth) {
 void afm_gemm_serial(afm_gemm_ws *ws, int slot, long M, long Nc, long K, const float *a, long a_rs, long a_cs,
                      const float *b, long b_rs, long b_cs, float *c, long c_rs, bool accumulate) {
     if (M <= 0 || Nc <= 0) return;
+    if (ws->bf16 && !g_forced && afm_amx_bf16_usable()) { /* AMX tiles (train_gemm_amx.c) */
+        afm_gemm_amx(NULL, 1, ws->apack + slot, ws->bpack + slot, M, Nc, K, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs, accumulate);
+        return;
+    }
     gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 1, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate};
     long nc = (Nc + g.uk.nr - 1) / g.uk.nr * g.uk.nr;
     g.nc_blk = nc < AFM_GEMM_NC ? nc : AFM_GEMM_NC;
@@ -238,6 +242,10 @@ void afm_gemm(afm_pool *pool, afm_gemm_ws *ws, long M, long Nc, long K,
     if (M <= 0 || Nc <= 0) return;
     int nth = afm_pool_size(pool);
     if (nth > ws->n_threads) nth = 1; /* workspace made for fewer threads: stay on this one */
+    if (ws->bf16 && !g_forced && afm_amx_bf16_usable()) { /* AMX tiles (train_gemm_amx.c) */
+        afm_gemm_amx(pool, nth, ws->apack, ws->bpack, M, Nc, K, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs, accumulate);
+        return;
+    }
     gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 0, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate};
     const long NR = g.uk.nr;
     /* column tiles: as wide as NC allows, but at least one per thread when C is narrow */

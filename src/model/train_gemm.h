@@ -87,6 +87,15 @@ void afm_gemm_pack_at6_avx2(float *dst, const float *src, long ld, long kc, long
 void afm_gemm_pack_b16_avx2(float *dst, const float *src, long ld, long kc, long nc);
 /* p[i] = bf16(p[i]) (round to nearest even), as f32 */
 void afm_gemm_round_bf16_avx2(float *p, size_t n);
-/* Forces a micro-kernel (tests compare them); NULL restores run-time selection. */
+/* bf16 compute on Intel AMX (train_gemm_amx.c): the whole product C (+)= A·B as afm_gemm defines
+ * it, inputs rounded to bf16 (afm_f32_to_bf16) as they are packed, TDPBF16PS tiles with f32
+ * sums. apack / bpack: nth per-thread buffers of the sizes afm_gemm_ws holds (MC*KC and KC*NC
+ * floats); pool NULL or nth 1 runs on the calling thread. Call only when afm_amx_bf16_usable()
+ * (base/cpu.h); afm_gemm does so for a bf16 workspace unless a micro-kernel is forced. */
+void afm_gemm_amx(afm_pool *pool, int nth, float *const *apack, float *const *bpack, long M, long Nc, long K,
+                  const float *a, long a_rs, long a_cs, const float *b, long b_rs, long b_cs, float *c, long c_rs,
+                  bool accumulate);
+/* Forces a micro-kernel (tests compare them); NULL restores run-time selection (and with it the
+ * AMX path for bf16 compute). */
 void afm_gemm_set_ukernel(afm_gemm_ukernel k);
 #endif

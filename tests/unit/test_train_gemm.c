@@ -4,7 +4,9 @@
  * Tolerance: |got - ref| <= 1e-5 * sum_k |a_k b_k| + 1e-6 (f32 summation error bound).
  * bf16 compute (afm_gemm_ws_set_bf16): the same bound against the reference on bf16-rounded inputs,
  * for every f32 micro-kernel on rounded panels and, on CPUs with AVX512-BF16, the vdpbf16ps
- * kernel on bf16 pair panels (products exact, f32 sums: the same bound holds).
+ * kernel on bf16 pair panels (products exact, f32 sums: the same bound holds), and on CPUs with
+ * AMX-BF16 (when the OS grants the tiles and AFM_FORCE_ISA is unset or amx) the AMX tile path
+ * that afm_gemm takes for bf16 compute, with 1, 2 and 3 threads, overwrite and accumulate.
  * Also: the GEMM attention (forward and backward, GQA, causal query blocks) equals the plain-loop
  * attention to 1e-5 relative per output. */
 #include "model/train_gemm.h"
@@ -150,8 +152,25 @@ int main(void) {
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
             for (int mode = 0; mode < 3; mode++) { one(pool2, ws, mode, sizes[s][0], sizes[s][1], sizes[s][2], mode == 1, k < n_kernels ? names[k] : "avx512bf16"); n++; }
     }
-    afm_gemm_ws_set_bf16(ws, false);
+    /* AMX tiles (train_gemm_amx.c): afm_gemm's own choice for bf16 compute, no kernel forced */
     afm_gemm_set_ukernel(NULL);
+    if (afm_amx_bf16_usable()) {
+        afm_pool *pool3;
+        afm_gemm_ws *ws3;
+        if (afm_pool_create(3, &pool3) != AFM_OK || afm_gemm_ws_create(3, &ws3) != AFM_OK) return 1;
+        afm_gemm_ws_set_bf16(ws3, true);
+        afm_pool *pools[3] = {NULL, pool2, pool3};
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+            for (int mode = 0; mode < 3; mode++)
+                for (int acc = 0; acc < 2; acc++)
+                    for (int th = 0; th < 3; th++) { one(pools[th], ws3, mode, sizes[s][0], sizes[s][1], sizes[s][2], acc, "amx"); n++; }
+        printf("AMX-BF16 tiles: run through afm_gemm (1, 2, 3 threads)\n");
+        afm_gemm_ws_free(ws3);
+        afm_pool_free(pool3);
+    } else
+        printf("SKIP: AMX-BF16 not usable here (no AMX-TILE/AMX-BF16, tiles not granted by the OS, or AFM_FORCE_ISA not amx/unset): "
+               "the AMX path is not run (test_train_amx_emu checks it emulated)\n");
+    afm_gemm_ws_set_bf16(ws, false);
     attention_paths(NULL, ws, 2, 13, 6, 2, 8);
     attention_paths(pool2, ws, 2, 13, 6, 2, 8);
     attention_paths(NULL, ws, 2, 150, 4, 2, 16); /* several query blocks (AFM_ATTN_QB = 64), a short last one */
