@@ -27,13 +27,17 @@
 #include <string.h>
 
 #if defined(__x86_64__)
+#if !defined(__clang__) /* clang takes -mavx2 -mfma -mf16c from tests/CMakeLists.txt instead */
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#endif
 #include "amx_emu.h"
 #define afm_gemm_amx emu_gemm_amx
 #include "model/train_gemm_amx.c"
 #undef afm_gemm_amx
+#if !defined(__clang__)
 #pragma GCC pop_options
+#endif
 #define HAVE_EMU 1
 #endif
 
