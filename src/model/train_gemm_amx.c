@@ -283,21 +283,32 @@ void afm_gemm_amx(afm_pool *pool, int nth, float *const *apack, float *const *bp
     if (M <= 0 || Nc <= 0) return;
     if (nth < 1 || !pool) nth = 1;
     amx_job g = {apack, bpack, M, Nc, K, 0, 0, 0, 0, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate};
-    /* Work units: row chunk x column tile of C, both multiples of 32. Column tiles as wide as
-     * AMX_NC allows, then rows split for the threads (each unit packs its own A and B, so units
-     * as square as the shape allows keep the packing small against the tile work); columns are
-     * split further only when there are fewer 32-row blocks than threads. */
-    long nc_round = (Nc + 31) / 32 * 32;
-    g.nc_blk = nc_round < AMX_NC ? nc_round : AMX_NC;
-    g.tiles_n = (Nc + g.nc_blk - 1) / g.nc_blk;
-    long parts_m = (nth + g.tiles_n - 1) / g.tiles_n, max_m = (M + 31) / 32;
-    if (parts_m > max_m) {
-        parts_m = max_m;
-        long parts_n = (nth + parts_m - 1) / parts_m, per = ((Nc + parts_n - 1) / parts_n + 31) / 32 * 32;
-        if (per < g.nc_blk) { g.nc_blk = per; g.tiles_n = (Nc + per - 1) / per; }
+    /* Work units: a row chunk x a column tile of C, both multiples of 32, columns at most AMX_NC.
+     * Each unit packs its own A rows and B columns, and per k the tiles do about 512 multiply-adds
+     * a cycle against about 4 packed values a cycle, so a thread's time per k is about
+     * (units it runs) x (m n / 512 + (m + n) / 4) cycles for units of m x n: the split (columns in
+     * pn parts, rows in enough parts for the threads) that minimizes it is taken. The split does
+     * not change any result (the k order of every sum depends on K alone). */
+    const long max_m = (M + 31) / 32, max_n = (Nc + 31) / 32;
+    double best = -1;
+    for (long pn = 1; pn <= max_n && pn <= nth; pn++) {
+        long n_chunk = ((Nc + pn - 1) / pn + 31) / 32 * 32;
+        if (n_chunk > AMX_NC) continue;
+        long tn = (Nc + n_chunk - 1) / n_chunk, pm = (nth + tn - 1) / tn;
+        if (pm > max_m) pm = max_m;
+        long m_chunk = ((M + pm - 1) / pm + 31) / 32 * 32, tm = (M + m_chunk - 1) / m_chunk;
+        long rounds = (tm * tn + nth - 1) / nth;
+        double cost = (double)rounds * ((double)m_chunk * (double)n_chunk + 128.0 * (double)(m_chunk + n_chunk));
+        if (best < 0 || cost < best) { best = cost; g.nc_blk = n_chunk; g.tiles_n = tn; g.m_chunk = m_chunk; g.tiles_m = tm; }
     }
-    g.m_chunk = ((M + parts_m - 1) / parts_m + 31) / 32 * 32;
-    g.tiles_m = (M + g.m_chunk - 1) / g.m_chunk;
+    if (best < 0) { /* Nc > nth * AMX_NC: full-width column tiles, rows split for the threads */
+        g.nc_blk = AMX_NC;
+        g.tiles_n = (Nc + AMX_NC - 1) / AMX_NC;
+        long pm = (nth + g.tiles_n - 1) / g.tiles_n;
+        if (pm > max_m) pm = max_m;
+        g.m_chunk = ((M + pm - 1) / pm + 31) / 32 * 32;
+        g.tiles_m = (M + g.m_chunk - 1) / g.m_chunk;
+    }
     if (nth <= 1 || g.tiles_m * g.tiles_n == 1) amx_worker(&g, 0, 1);
     else afm_pool_run(pool, amx_worker, &g);
 }
