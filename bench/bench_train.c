@@ -2,10 +2,11 @@
  * same run.
  *
  *   bench_train peak [THREADS]                     f32 FMA peak (GFLOP/s), AVX2 and AVX-512
- *   bench_train gemm [THREADS [bf16]]              the three linear-layer GEMMs, GFLOP/s (bf16: bf16
+ *   bench_train gemm [THREADS [f32|bf16]]          the three linear-layer GEMMs, GFLOP/s (bf16: bf16
  *                                                  compute, AMX tiles where usable)
  *   bench_train ukernel                            the GEMM micro-kernel alone (1 thread, packed
- *                                                  panels resident in L1/L2), GFLOP/s
+ *                                                  panels resident in L1/L2), GFLOP/s; also the
+ *                                                  vdpbf16ps kernel where the CPU has AVX512-BF16
  *   bench_train train 10m|50m [B T STEPS THREADS [f32|bf16]]  tokens/s of forward + backward + AdamW
  *                                                  (bf16: GEMM inputs rounded to bf16, f32 accumulation)
  *   bench_train profile 10m|50m [...]              the same with a per-op time breakdown
@@ -16,7 +17,9 @@
  * The peak uses 12 independent accumulator chains with distinct inputs per thread and an opaque
  * barrier, so the compiler cannot merge them (see ../shared/tools/machine_limits.c).
  * With THREADS = 1 every time is the thread's CPU time (robust on a shared machine); otherwise
- * wall clock. */
+ * wall clock. `train` also reports the linear-layer GEMMs' share of the step (wall time inside
+ * afm_gemm; attention's GEMMs are not in it) and the bytes their packers wrote per step
+ * (AFM_GEMM_SHARED_PACK=0 selects per-thread packing, for A/B runs). */
 #include "model/train_model.h"
 #include "train/optim.h"
 #include "base/cpu.h"
@@ -99,6 +102,8 @@ static double machine_peak(afm_pool *pool, const char **isa) {
     return 0;
 }
 
+static const char *pack_name(afm_gemm_pack p) { return p == AFM_GEMM_PACK_SHARED ? "shared" : p == AFM_GEMM_PACK_PER_THREAD ? "per-thread" : "auto"; }
+
 static void fill(float *x, size_t n, afm_rng *r) { for (size_t i = 0; i < n; i++) x[i] = afm_rng_uniform(r) - 0.5f; }
 
 static const char *compute_name(bool bf16) {
@@ -109,7 +114,7 @@ static const char *compute_name(bool bf16) {
 }
 
 static int bench_gemm(afm_pool *pool, bool bf16) {
-    static const long shapes[][3] = {{1024, 640, 640}, {1024, 640, 1728}, {1024, 1728, 640}, {1024, 640, 16384}};
+    static const long shapes[][3] = {{1024, 640, 640}, {1024, 640, 128}, {1024, 640, 1728}, {1024, 1728, 640}, {1024, 640, 16384}};
     afm_gemm_ws *ws;
     if (afm_gemm_ws_create(afm_pool_size(pool), &ws) != AFM_OK) return 1;
     afm_gemm_ws_set_bf16(ws, bf16);
@@ -117,7 +122,8 @@ static int bench_gemm(afm_pool *pool, bool bf16) {
     afm_rng_seed(&r, 1);
     const char *isa;
     double peak = machine_peak(pool, &isa);
-    printf("threads %d, FMA peak (%s) %.1f GFLOP/s, compute %s\n", afm_pool_size(pool), isa, peak, compute_name(bf16));
+    printf("threads %d, FMA peak (%s) %.1f GFLOP/s, compute %s, %s packing\n", afm_pool_size(pool), isa, peak, compute_name(bf16),
+           pack_name(afm_gemm_ws_pack(ws)));
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         long N = shapes[s][0], I = shapes[s][1], O = shapes[s][2];
         float *x = afm_alloc(sizeof(float) * N * I), *W = afm_alloc(sizeof(float) * O * I), *y = afm_alloc(sizeof(float) * N * O);
@@ -189,6 +195,29 @@ static int bench_ukernel(afm_pool *pool) {
     }
     printf("  with C in memory (%ld x %ld): %.1f GFLOP/s, %.0f%% of the FMA peak\n", rows, cols, best, 100 * best / peak);
     afm_free(cbig);
+    if (afm_isa_best() >= AFM_ISA_AVX512 && afm_cpu()->avx512bf16) {
+        /* vdpbf16ps kernel on pair panels: a KC-deep f32 slice is 2 KC deep in pairs (the same
+         * bytes); FLOPs 2 x MR x NR x k. Its ratio to the f32 kernel is what bf16 can gain. */
+        long kb = 2 * AFM_GEMM_KC, pw = kb / 2;
+        float *ap2 = afm_alloc(sizeof(float) * mc * pw), *bp2 = afm_alloc(sizeof(float) * pw * AFM_GEMM_NR_AVX512 * panels_b);
+        for (long i = 0; i < mc * pw; i++) ap2[i] = 0.25f + (float)(i % 7) * 0.01f;
+        for (long i = 0; i < pw * AFM_GEMM_NR_AVX512 * panels_b; i++) bp2[i] = 0.5f - (float)(i % 5) * 0.01f;
+        best = 0;
+        for (int rep = 0; rep < 5; rep++) {
+            double t0 = cpu_s();
+            long calls = 0;
+            for (int it = 0; it < 40; it++)
+                for (long jp = 0; jp < panels_b; jp++)
+                    for (long i = 0; i < mc; i += AFM_GEMM_MR, calls++)
+                        afm_gemm_ukernel_bf16_avx512(kb, ap2 + i * pw, bp2 + jp * pw * AFM_GEMM_NR_AVX512, c + i * AFM_GEMM_NR_AVX512 * panels_b + jp * AFM_GEMM_NR_AVX512,
+                                                     AFM_GEMM_NR_AVX512 * panels_b, AFM_GEMM_MR, AFM_GEMM_NR_AVX512, true);
+            double dt = cpu_s() - t0, gf = 2.0 * AFM_GEMM_MR * AFM_GEMM_NR_AVX512 * kb * calls / dt / 1e9;
+            if (gf > best) best = gf;
+        }
+        printf("micro-kernel bf16 vdpbf16ps (%dx%d, k %ld): %.1f GFLOP/s, %.2fx the f32 FMA peak\n", AFM_GEMM_MR, AFM_GEMM_NR_AVX512, kb, best, best / peak);
+        printf("RESULT ukernel_bf16_gflops=%.1f f32_peak=%.1f\n", best, peak);
+        afm_free(ap2); afm_free(bp2);
+    } else printf("micro-kernel bf16: cpu lacks avx512bf16 (or AFM_FORCE_ISA caps it), not run\n");
     afm_free(ap); afm_free(bp); afm_free(c);
     return 0;
 }
@@ -226,6 +255,7 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps,
     double prof[AFM_TP_COUNT] = {0}, tz = 0;
     for (int s = 0; s < steps + 1; s++) {
         if (profile && s == 1) { m->prof = prof; m->prof_clock = clk; }
+        if (s == 1) afm_gemm_ws_reset_stats(m->gemm);
         double t0 = clk();
         afm_train_zero_grad(m);
         double tz1 = clk();
@@ -246,6 +276,16 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps,
            afm_pool_size(pool), afm_isa_name(afm_isa_best()), compute_name(bf16), loss);
     printf("  timing: %s\n", one ? "thread CPU time (1 thread)" : "wall clock");
     printf("  per step: forward %.3f s, backward %.3f s, optimizer %.3f s\n", tf / measured, tb / measured, to / measured);
+    afm_gemm_stats gs = afm_gemm_ws_stats(m->gemm);
+    double step_s = (tf + tb + to) / measured, gemm_s = gs.seconds / measured, gshare = step_s > 0 ? gemm_s / step_s : 0;
+    printf("  linear-layer GEMMs (%s packing): %.3f s per step (wall), %.1f%% of the step, %.1f GFLOP/s; the rest %.3f s; "
+           "if the GEMMs ran 2x faster the step would be %.2fx faster\n", pack_name(afm_gemm_ws_pack(m->gemm)),
+           gemm_s, 100 * gshare, gs.flops / measured / (gemm_s > 0 ? gemm_s : 1) / 1e9, step_s - gemm_s, 1.0 / (1.0 - gshare / 2));
+    printf("  packed per step: A %.1f MiB, B %.1f MiB (%.2f bytes per GEMM FLOP x 1000); %ld GEMM calls, %ld pool runs per step",
+           gs.packed_a / measured / 1048576.0, gs.packed_b / measured / 1048576.0,
+           1000.0 * (double)(gs.packed_a + gs.packed_b) / (gs.flops > 0 ? gs.flops : 1), gs.calls / measured, gs.runs / measured);
+    if (gs.pack_seconds > 0) printf("; packing runs %.4f s per step (%.1f%% of the GEMM time)", gs.pack_seconds / measured, 100 * gs.pack_seconds / (gs.seconds > 0 ? gs.seconds : 1));
+    printf("\n");
     printf("  %.1f tokens/s, %.1f GFLOP/s model FLOPs, FMA peak (%s) %.1f GFLOP/s, MFU %.1f%%\n", tok_s, tok_s * flops_tok / 1e9,
            isa, peak, 100.0 * tok_s * flops_tok / 1e9 / peak);
     if (profile) {
@@ -265,7 +305,8 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps,
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("  peak RSS %.1f MiB\n", ru.ru_maxrss / 1024.0);
-    printf("RESULT tokens_per_s=%.2f mfu=%.4f\n", tok_s, tok_s * flops_tok / 1e9 / peak);
+    printf("RESULT tokens_per_s=%.2f mfu=%.4f gemm_share=%.3f packed_mib=%.1f\n", tok_s, tok_s * flops_tok / 1e9 / peak, gshare,
+           (gs.packed_a + gs.packed_b) / measured / 1048576.0);
     free(tok); free(x); free(y);
     afm_optim_free(o);
     afm_train_model_free(m);

@@ -15,8 +15,11 @@
 # (build folder, default ./build-device; reused when it exists), PREBUILT=1 (skip the build, use
 # the kit's binaries), ONLY=train (phases 1-3 and 5 only: no inference benches, no ctest; the
 # training comparison then runs for the 10m and 50m configs), TRAIN_CFGS (configs of phase 5,
-# default "10m", or "10m 50m" with ONLY=train), TRAIN_THREADS (thread counts of phase 5, default
-# min(nproc, 16); e.g. "2 16").
+# default "10m", or "10m 50m" with ONLY=train), TRAIN_THREADS (thread counts of phase 5,
+# default "2 16", capped at nproc), TRAIN_PACKS (GEMM packing settings phase 5 compares, e.g.
+# "auto 1 0", default "auto 0": auto = the default (shared or per-thread packing chosen per call), 1 = shared
+# packing for every call (AFM_GEMM_SHARED_PACK=1), 0 = per-thread packing, the scheme before
+# (AFM_GEMM_SHARED_PACK=0)).
 #
 # Phases (logs in $OUT, one line per result in $OUT/results.tsv, table in $OUT/summary.txt):
 #  1. CPU: lscpu model and the avx512* / vnni / amx flags.
@@ -34,11 +37,15 @@
 #  4. afm bench pp512 / tg128 at AFM_FORCE_ISA=avx2 vs avx512 on random models from `afm init`
 #     (SmolLM2-135M shape in q4_0, q8_0, then the AFM-3B shape in q4_0 at 16 threads with
 #     pp256 / tg64 if time allows, then SmolLM2 f16), one measured run after a warm-up.
-#  5. Training throughput (bench_train train 10m, and 50m with ONLY=train): f32 and bf16 compute
-#     at avx2 and avx512 (bf16 at avx512 uses vdpbf16ps when the CPU has AVX512-BF16), and on
-#     AMX-BF16 CPUs bf16 at AFM_FORCE_ISA=amx (AMX tiles; its f32 is the avx512 one, which AMX
-#     does not change), and the bf16/f32 ratio per ISA cap. Before it, on AMX CPUs, the GEMM
-#     GFLOP/s of bf16 compute at avx512 (vdpbf16ps) vs amx (bench_train gemm, 1 thread).
+#  5. Training: `bench_train ukernel` per ISA cap (f32 micro-kernel and, with AVX512-BF16, the
+#     vdpbf16ps one); on AMX-BF16 CPUs the bf16 GEMM GFLOP/s at avx512 (vdpbf16ps) vs amx (AMX
+#     tiles, 1 thread); the GEMMs alone at the most threads (f32 / bf16 per TRAIN_PACKS); then
+#     throughput (bench_train train 10m, and 50m with ONLY=train) at TRAIN_THREADS, avx512 runs
+#     first, then amx (bf16 only: its f32 is avx512's, AMX does not change f32), then avx2, for
+#     each packing setting of TRAIN_PACKS (f32 and the vdpbf16ps path use it; AMX has its own
+#     packing), f32 and bf16 compute, with the GEMM share of the step and the bytes packed per
+#     step; ratios bf16/f32 per setting (amx: AMX bf16 over avx512 f32) and new/old
+#     (packauto/pack0, pack1/pack0).
 #  6. The whole ctest suite with the time left (tests that need ../shared or real models fail
 #     or skip there: listed).
 set -u
@@ -224,12 +231,13 @@ fi
 
 # ------------------------------------------------------------------ 5. training throughput
 log "== 5. training f32 vs bf16 (budget left $(left)s)"
-TR_T=$((NPROC < 16 ? NPROC : 16)) TR_B=4 TR_S=3 TR_L=256
-[ "$QUICK" = 1 ] && TR_T=2 TR_B=1 TR_S=1 TR_L=64
+TR_B=4 TR_S=3 TR_L=256
+TRAIN_THREADS=${TRAIN_THREADS:-"2 16"}
+TRAIN_PACKS=${TRAIN_PACKS:-"auto 0"}
+[ "$QUICK" = 1 ] && TRAIN_THREADS=2 TR_B=1 TR_S=1 TR_L=64
 TRAIN_CFGS=${TRAIN_CFGS:-$([ "${ONLY:-}" = train ] && echo "10m 50m" || echo 10m)}
-TRAIN_THREADS=${TRAIN_THREADS:-$TR_T} # e.g. "2 16": thread counts of the training comparison
-TR_ISAS=$ISAS
-[ "$HASAMX" = 1 ] && [ "$HAS512" = 1 ] && TR_ISAS="$ISAS amx"
+TR_ISAS=$(echo "$ISAS" | tr ' ' '\n' | sort -r | tr '\n' ' ') # avx512 first: its runs matter most
+[ "$HASAMX" = 1 ] && [ "$HAS512" = 1 ] && TR_ISAS="avx512 amx avx2" # amx: bf16 on AMX tiles
 if [ -x "$BENCHDIR/bench_train" ] && [ "$HASAMX" = 1 ] && [ "$HAS512" = 1 ] && [ "$(left)" -gt 60 ]; then
     for isa in avx512 amx; do # bf16 GEMM GFLOP/s, 1 thread: vdpbf16ps vs AMX tiles
         f="$OUT/gemm_bf16_t1_$isa.log"
@@ -239,32 +247,75 @@ if [ -x "$BENCHDIR/bench_train" ] && [ "$HASAMX" = 1 ] && [ "$HAS512" = 1 ] && [
     done
 fi
 if [ -x "$BENCHDIR/bench_train" ]; then
-    for cfg in $TRAIN_CFGS; do
-      for TR_T in $TRAIN_THREADS; do
-        [ "$TR_T" -le "$NPROC" ] || continue
-        declare -A TOK=()
-        for isa in $TR_ISAS; do
+    # one core: the f32 micro-kernel vs the vdpbf16ps one (the most bf16 can gain in the GEMMs)
+    for isa in $ISAS; do
+        f="$OUT/ukernel_$isa.log"
+        AFM_FORCE_ISA=$isa timeout 60 "$BENCHDIR/bench_train" ukernel > "$f" 2>&1
+        result train "ukernel $isa" "1 thread" INFO "$(grep -E '^micro-kernel' "$f" | sed 's/ (.*): /: /' | tr '\n' ';' | cut -c1-200)"
+        log "ukernel $isa: $(grep -E '^micro-kernel' "$f" | tr '\n' ';')"
+    done
+    # the linear-layer GEMMs alone (50m shapes) at the most threads, f32 vs bf16, new vs old packing
+    tg=1; for t in $TRAIN_THREADS; do [ "$t" -le "$NPROC" ] && [ "$t" -gt "$tg" ] && tg=$t; done
+    isa=${TR_ISAS%% *}
+    for pk in $TRAIN_PACKS; do
+        for cm in f32 bf16; do
+            [ "$(left)" -gt 30 ] || break 2
+            f="$OUT/gemm_${isa}_t${tg}_pack${pk}_$cm.log"
+            AFM_GEMM_SHARED_PACK=$([ "$pk" = auto ] || echo "$pk") AFM_FORCE_ISA=$isa timeout 60 "$BENCHDIR/bench_train" gemm "$tg" $cm > "$f" 2>&1
+            log "gemm $isa t$tg pack$pk $cm:"; grep -E '^N=' "$f" | sed 's/ (.*//' | cut -c1-120
+            result train "gemm $isa t$tg pack$pk $cm" "GFLOP/s fwd/bwd_x/bwd_w" INFO "$(grep -E '^N=' "$f" | sed 's/ GFLOP.*//; s/N=1024 //; s/x·Wᵀ //; s/ dy·W / /; s/ dyᵀ·x / /' | tr '\n' ';')"
+        done
+    done
+    declare -A TOK=()
+    for isa in $TR_ISAS; do
+      for cfg in $TRAIN_CFGS; do
+        for t in $TRAIN_THREADS; do
+          [ "$t" -le "$NPROC" ] || continue
+          for pk in $TRAIN_PACKS; do   # auto (default), 1 (shared GEMM packing), 0 (per-thread packing, as before)
+            [ "$isa" = amx ] && [ "$pk" != "${TRAIN_PACKS%% *}" ] && continue # AMX packs its own way: one setting
             for cm in f32 bf16; do
-                [ "$(left)" -gt 10 ] || { log "train: out of time"; break 4; }
-                if [ "$isa" = amx ] && [ "$cm" = f32 ]; then TOK[amx.f32]=${TOK[avx512.f32]:-}; continue; fi # f32 never uses AMX
-                f="$OUT/train_${cfg}_t${TR_T}_${isa}_$cm.log"
-                AFM_FORCE_ISA=$isa timeout 90 "$BENCHDIR/bench_train" train "$cfg" $TR_B $TR_L $TR_S $TR_T $cm > "$f" 2>&1
+                [ "$(left)" -gt 10 ] || { log "train: out of time"; break 5; }
+                [ "$isa" = amx ] && [ "$cm" = f32 ] && continue # f32 never uses AMX: avx512's f32 is the baseline
+                f="$OUT/train_${cfg}_${isa}_t${t}_pack${pk}_$cm.log"
+                AFM_GEMM_SHARED_PACK=$([ "$pk" = auto ] || echo "$pk") AFM_FORCE_ISA=$isa timeout 90 "$BENCHDIR/bench_train" train "$cfg" $TR_B $TR_L $TR_S "$t" $cm > "$f" 2>&1
                 tok=$(sed -n 's/^RESULT tokens_per_s=\([0-9.]*\).*/\1/p' "$f")
-                TOK[$isa.$cm]=$tok
-                result train "$cfg B=$TR_B T=$TR_L" "$isa $cm t$TR_T" "$([ -n "$tok" ] && echo OK || echo FAIL)" "${tok:-see $f} tok/s"
-                log "train $cfg t$TR_T $isa $cm: ${tok:-FAIL} tokens/s"
+                gs=$(sed -n 's/^RESULT .*gemm_share=\([0-9.]*\).*/\1/p' "$f")
+                pm=$(sed -n 's/^RESULT .*packed_mib=\([0-9.]*\).*/\1/p' "$f")
+                TOK[$cfg.$isa.$t.$pk.$cm]=$tok
+                result train "$cfg B=$TR_B T=$TR_L" "$isa $cm t$t pack$pk" "$([ -n "$tok" ] && echo OK || echo FAIL)" \
+                    "${tok:-see $f} tok/s, GEMM share ${gs:-?}, packed ${pm:-?} MiB/step"
+                log "train $cfg $isa t$t pack$pk $cm: ${tok:-FAIL} tokens/s (GEMM share ${gs:-?}, packed ${pm:-?} MiB/step)"
+                grep -E '^  (per step|linear-layer|packed)' "$f" | cut -c1-220
             done
+          done
         done
-        for isa in $TR_ISAS; do # bf16 / f32 at each ISA cap (the goal: >= 1.6; amx: AMX bf16 over avx512 f32)
-            a=${TOK[$isa.f32]:-} b=${TOK[$isa.bf16]:-}
-            [ -n "$a" ] && [ -n "$b" ] || continue
-            r=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / a }')
-            result train "$cfg bf16/f32" "$isa t$TR_T" INFO "$r"
-            log "train $cfg t$TR_T $isa: bf16/f32 = $r"
-        done
-        unset TOK
       done
     done
+    for key in $(printf "%s\n" "${!TOK[@]}" | sort); do # ratios: bf16/f32 per setting (goal >= 1.6); new/old packing
+        case $key in *.f32) ;; *) continue ;; esac
+        base=${key%.f32}; IFS=. read -r cfg isa t pk _ <<< "$key"
+        a=${TOK[$key]:-} b=${TOK[$base.bf16]:-}
+        if [ "$isa" = avx512 ] && [ -n "${TOK[$cfg.amx.$t.$pk.bf16]:-}" ]; then # AMX bf16 over avx512 f32
+            r=$(awk -v a="$a" -v b="${TOK[$cfg.amx.$t.$pk.bf16]}" 'BEGIN { printf "%.2f", b / a }')
+            result train "$cfg bf16/f32" "amx t$t pack$pk" INFO "$r (AMX bf16 / avx512 f32)"
+            log "train $cfg amx t$t pack$pk: bf16/f32 = $r (AMX bf16 / avx512 f32)"
+        fi
+        if [ -n "$a" ] && [ -n "$b" ]; then
+            r=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / a }')
+            result train "$cfg bf16/f32" "$isa t$t pack$pk" INFO "$r"
+            log "train $cfg $isa t$t pack$pk: bf16/f32 = $r"
+        fi
+        if [ "$pk" != 0 ]; then
+            for cm in f32 bf16; do
+                a=${TOK[$cfg.$isa.$t.0.$cm]:-} b=${TOK[$cfg.$isa.$t.$pk.$cm]:-}
+                [ -n "$a" ] && [ -n "$b" ] || continue
+                r=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / a }')
+                result train "$cfg new/old (pack$pk/pack0)" "$isa $cm t$t" INFO "$r"
+                log "train $cfg $isa $cm t$t: new/old (pack$pk/pack0) = $r"
+            done
+        fi
+    done
+    unset TOK
 else
     result train - - MISSING "bench_train not built"
 fi

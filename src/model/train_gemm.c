@@ -1,19 +1,41 @@
-/* Cache-blocked f32 GEMM (see train_gemm.h). Loop nest, per C tile of MC x NC owned by one
- * thread:  for k-block (KC): pack A (MC x KC) into MR-row panels, pack B (KC x NC) into NR-column
- * panels, then for every (NR, MR) panel pair run the register-tiled micro-kernel. */
+/* Cache-blocked f32 GEMM (see train_gemm.h). Two drivers, same sums:
+ *  - shared packing (several threads; by default for the calls where per-unit packing would write
+ *    at least twice the bytes, e.g. most calls at 16 threads): per SH_N-wide column block of C and KC-deep
+ *    slice of K, the threads pack B (KC x SH_N) and A (SH_M x KC, per SH_M-row chunk) together
+ *    into shared buffers, once (one pool run), then compute on them (a second pool run), each
+ *    thread one rectangle of MR x NR tiles of a gm x gn grid. Every operand element is packed once
+ *    per call (A once per SH_N columns of C).
+ *  - per-unit packing (1 thread, the other calls, AFM_GEMM_SHARED_PACK=0, afm_gemm_serial): per C tile of up to
+ *    MC x NC owned by one thread, for k-block (KC): pack A (MC x KC) into MR-row panels, pack B
+ *    (KC x NC) into NR-column panels, then for every (NR, MR) panel pair run the micro-kernel;
+ *    with many threads and narrow C, A is packed once per column tile.
+ * Both cut K into the same slices and every C element is one micro-kernel tile entry per slice,
+ * so the results are bit-identical between the drivers and across thread counts. */
 #include "model/train_gemm.h"
 #include "base/cpu.h"
 #include "base/error.h"
 #include "base/mem.h"
+#include "base/timer.h"
 #include "tensor/dtype.h"
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Shared packing blocks: A chunks of SH_M rows (a multiple of MR and MC) and B blocks of SH_N
+ * columns (a multiple of NC and of every NR), each KC words deep: 3.4 + 3.0 MiB. */
+enum { SH_M = 2304, SH_N = 2048 };
 
 struct afm_gemm_ws {
     int n_threads;
     bool bf16;      /* round packed inputs to bf16 */
+    afm_gemm_pack pack; /* shared or per-thread packing with several threads (AFM_GEMM_SHARED_PACK) */
     float **apack;  /* per thread: MC x KC */
     float **bpack;  /* per thread: KC x NC */
+    float *sh_a;    /* shared: SH_M x KC (NULL with one thread) */
+    float *sh_b;    /* shared: KC x SH_N */
+    long calls, runs; /* statistics of afm_gemm calls (not afm_gemm_serial): calls, pool runs */
+    double seconds, flops, pack_seconds; /* pack_seconds: the shared driver's packing runs */
+    _Atomic unsigned long long packed_a, packed_b;
 };
 
 afm_status afm_gemm_ws_create(int n_threads, afm_gemm_ws **out) {
@@ -22,6 +44,8 @@ afm_status afm_gemm_ws_create(int n_threads, afm_gemm_ws **out) {
     afm_gemm_ws *ws = calloc(1, sizeof *ws);
     if (!ws) return afm_error(AFM_ERR_NOMEM, "out of memory for GEMM workspace");
     ws->n_threads = n_threads;
+    const char *env = getenv("AFM_GEMM_SHARED_PACK");
+    ws->pack = env && env[0] == '0' ? AFM_GEMM_PACK_PER_THREAD : env && env[0] == '1' ? AFM_GEMM_PACK_SHARED : AFM_GEMM_PACK_AUTO;
     ws->apack = calloc((size_t)n_threads, sizeof(float *));
     ws->bpack = calloc((size_t)n_threads, sizeof(float *));
     if (!ws->apack || !ws->bpack) { afm_gemm_ws_free(ws); return afm_error(AFM_ERR_NOMEM, "out of memory for GEMM workspace"); }
@@ -30,6 +54,11 @@ afm_status afm_gemm_ws_create(int n_threads, afm_gemm_ws **out) {
         ws->bpack[t] = afm_alloc(sizeof(float) * AFM_GEMM_KC * AFM_GEMM_NC);
         if (!ws->apack[t] || !ws->bpack[t]) { afm_gemm_ws_free(ws); return afm_error(AFM_ERR_NOMEM, "out of memory for GEMM workspace"); }
     }
+    if (n_threads > 1) {
+        ws->sh_a = afm_alloc(sizeof(float) * SH_M * AFM_GEMM_KC);
+        ws->sh_b = afm_alloc(sizeof(float) * AFM_GEMM_KC * SH_N);
+        if (!ws->sh_a || !ws->sh_b) { afm_gemm_ws_free(ws); return afm_error(AFM_ERR_NOMEM, "out of memory for the shared GEMM packing buffers (%d MiB)", (int)((SH_M + SH_N) * AFM_GEMM_KC * sizeof(float) >> 20)); }
+    }
     *out = ws;
     return AFM_OK;
 }
@@ -37,6 +66,20 @@ afm_status afm_gemm_ws_create(int n_threads, afm_gemm_ws **out) {
 int afm_gemm_ws_threads(const afm_gemm_ws *ws) { return ws->n_threads; }
 void afm_gemm_ws_set_bf16(afm_gemm_ws *ws, bool on) { ws->bf16 = on; }
 bool afm_gemm_ws_bf16(const afm_gemm_ws *ws) { return ws->bf16; }
+void afm_gemm_ws_set_pack(afm_gemm_ws *ws, afm_gemm_pack mode) { ws->pack = mode; }
+afm_gemm_pack afm_gemm_ws_pack(const afm_gemm_ws *ws) { return ws->pack; }
+
+afm_gemm_stats afm_gemm_ws_stats(afm_gemm_ws *ws) {
+    afm_gemm_stats st = {ws->calls, ws->runs, ws->seconds, ws->flops, ws->pack_seconds, atomic_load(&ws->packed_a), atomic_load(&ws->packed_b)};
+    return st;
+}
+
+void afm_gemm_ws_reset_stats(afm_gemm_ws *ws) {
+    ws->calls = ws->runs = 0;
+    ws->seconds = ws->flops = ws->pack_seconds = 0;
+    atomic_store(&ws->packed_a, 0);
+    atomic_store(&ws->packed_b, 0);
+}
 
 static void round_bf16(float *p, size_t n, bool avx2) {
     if (avx2) { afm_gemm_round_bf16_avx2(p, n); return; }
@@ -51,6 +94,8 @@ void afm_gemm_ws_free(afm_gemm_ws *ws) {
     }
     free(ws->apack);
     free(ws->bpack);
+    afm_free(ws->sh_a);
+    afm_free(ws->sh_b);
     free(ws);
 }
 
@@ -68,18 +113,21 @@ void afm_gemm_ukernel_scalar(long kc, const float *ap, const float *bp, float *c
 }
 
 /* A micro-kernel, the width of the B panels it reads, and whether it reads bf16 pairs
- * (afm_gemm_pairs_bf16) instead of f32 panels. */
-typedef struct ukernel_desc { afm_gemm_ukernel fn; int nr; bool pairs; } ukernel_desc;
+ * (afm_gemm_pairs_bf16) instead of f32 panels, with the packer that writes them. */
+typedef struct ukernel_desc { afm_gemm_ukernel fn; int nr; bool pairs; afm_gemm_pack_pairs_fn pack; } ukernel_desc;
 
 static afm_gemm_ukernel g_forced;
+static afm_gemm_pack_pairs_fn g_forced_pack;
 
-void afm_gemm_set_ukernel(afm_gemm_ukernel k) { g_forced = k; }
+void afm_gemm_set_ukernel(afm_gemm_ukernel k) { g_forced = k; g_forced_pack = NULL; }
+void afm_gemm_set_pairs_kernel(afm_gemm_ukernel k, afm_gemm_pack_pairs_fn pack) { g_forced = k; g_forced_pack = k ? pack : NULL; }
 
 static ukernel_desc desc_of(afm_gemm_ukernel k) {
-    if (k == afm_gemm_ukernel_bf16_avx512) return (ukernel_desc){k, AFM_GEMM_NR_AVX512, true};
-    if (k == afm_gemm_ukernel_avx512) return (ukernel_desc){k, AFM_GEMM_NR_AVX512, false};
-    if (k == afm_gemm_ukernel_avx2) return (ukernel_desc){k, AFM_GEMM_NR_AVX2, false};
-    return (ukernel_desc){afm_gemm_ukernel_scalar, AFM_GEMM_NR_SCALAR, false};
+    if (k == g_forced && g_forced_pack) return (ukernel_desc){k, AFM_GEMM_NR_AVX512, true, g_forced_pack};
+    if (k == afm_gemm_ukernel_bf16_avx512) return (ukernel_desc){k, AFM_GEMM_NR_AVX512, true, afm_gemm_pack_pairs_avx512};
+    if (k == afm_gemm_ukernel_avx512) return (ukernel_desc){k, AFM_GEMM_NR_AVX512, false, NULL};
+    if (k == afm_gemm_ukernel_avx2) return (ukernel_desc){k, AFM_GEMM_NR_AVX2, false, NULL};
+    return (ukernel_desc){afm_gemm_ukernel_scalar, AFM_GEMM_NR_SCALAR, false, NULL};
 }
 
 /* bf16 compute uses vdpbf16ps where the CPU has AVX512-BF16 (and the AVX-512 level is not
@@ -162,7 +210,45 @@ typedef struct gemm_job {
     long a_rs, a_cs, b_rs, b_cs, c_rs;
     float *c;
     bool accumulate;
+    bool count;            /* add the packed bytes to the workspace statistics */
 } gemm_job;
+
+/* K in equal slices of at most KC (2 KC for bf16 pair panels: the same bytes), no short last
+ * slice, multiples of 4 but the last. Both drivers use it, so the sums are the same. */
+static long k_slice(const gemm_job *g) {
+    const long kc_max = g->uk.pairs ? 2 * AFM_GEMM_KC : AFM_GEMM_KC;
+    long n_slices = (g->K + kc_max - 1) / kc_max;
+    return ((g->K + n_slices - 1) / n_slices + 3) / 4 * 4;
+}
+
+/* panel stride in 4-byte words: kc floats, or (kc+1)/2 bf16 pairs */
+static long k_words(const gemm_job *g, long kc) { return g->uk.pairs ? (kc + 1) / 2 : kc; }
+
+/* A rows i0 .. i0+mc, K columns k0 .. k0+kc into MR-row panels at ap (layout of pack_a, or
+ * pairs, or bf16-rounded f32) */
+static void pack_a_block(const gemm_job *g, float *ap, long i0, long mc, long k0, long kc) {
+    long padded = (mc + AFM_GEMM_MR - 1) / AFM_GEMM_MR * AFM_GEMM_MR;
+    if (g->uk.pairs)
+        g->uk.pack((uint32_t *)(void *)ap, AFM_GEMM_MR, mc, g->a + i0 * g->a_rs + k0 * g->a_cs, g->a_rs, g->a_cs, kc);
+    else {
+        pack_a(ap, g->a, g->a_rs, g->a_cs, i0, mc, k0, kc, g->avx2);
+        if (g->ws->bf16) round_bf16(ap, (size_t)(padded * kc), g->avx2);
+    }
+    if (g->count) atomic_fetch_add_explicit(&g->ws->packed_a, (unsigned long long)(4 * padded * k_words(g, kc)), memory_order_relaxed);
+}
+
+/* B rows k0 .. k0+kc, columns j0 .. j0+nc into NR-column panels at bp */
+static void pack_b_block(const gemm_job *g, float *bp, long j0, long nc, long k0, long kc) {
+    const int NR = g->uk.nr;
+    long padded = (nc + NR - 1) / NR * NR;
+    if (g->uk.pairs)
+        g->uk.pack((uint32_t *)(void *)bp, NR, nc, g->b + k0 * g->b_rs + j0 * g->b_cs, g->b_cs, g->b_rs, kc);
+    else {
+        pack_b(bp, NR, g->b, g->b_rs, g->b_cs, k0, kc, j0, nc, g->avx2);
+        if (g->ws->bf16) round_bf16(bp, (size_t)(padded * kc), g->avx2);
+    }
+    if (g->count) atomic_fetch_add_explicit(&g->ws->packed_b, (unsigned long long)(4 * padded * k_words(g, kc)), memory_order_relaxed);
+}
 
 /* Work unit: a column tile (nc_blk wide) x a row chunk (m_chunk tall) of C. Within it, each
  * KC-deep block of B is packed once and reused for every MC-row block of A (Goto's order); each
@@ -179,30 +265,15 @@ static void gemm_units(gemm_job *g, float *ap, float *bp, long u0, long step) {
                 for (long i = m0; i < m1; i++) memset(g->c + i * g->c_rs + j0, 0, sizeof(float) * (size_t)nc);
             continue;
         }
-        /* K in equal slices of at most KC (2 KC for bf16 pair panels: the same bytes), no short
-         * last slice, multiples of 4 but the last */
-        const long kc_max = g->uk.pairs ? 2 * AFM_GEMM_KC : AFM_GEMM_KC;
-        long n_slices = (g->K + kc_max - 1) / kc_max;
-        long slice = ((g->K + n_slices - 1) / n_slices + 3) / 4 * 4;
+        long slice = k_slice(g);
         for (long k0 = 0; k0 < g->K; k0 += slice) {
             long kc = g->K - k0 < slice ? g->K - k0 : slice;
             bool add = g->accumulate || k0 > 0;
-            /* panel stride in 4-byte words: kc floats, or (kc+1)/2 bf16 pairs */
-            const long kw = g->uk.pairs ? (kc + 1) / 2 : kc;
-            if (g->uk.pairs)
-                afm_gemm_pack_pairs_avx512((uint32_t *)(void *)bp, NR, nc, g->b + k0 * g->b_rs + j0 * g->b_cs, g->b_cs, g->b_rs, kc);
-            else {
-                pack_b(bp, NR, g->b, g->b_rs, g->b_cs, k0, kc, j0, nc, g->avx2);
-                if (g->ws->bf16) round_bf16(bp, (size_t)((nc + NR - 1) / NR * NR * kc), g->avx2);
-            }
+            const long kw = k_words(g, kc);
+            pack_b_block(g, bp, j0, nc, k0, kc);
             for (long i0 = m0; i0 < m1; i0 += AFM_GEMM_MC) {
                 long mc = m1 - i0 < AFM_GEMM_MC ? m1 - i0 : AFM_GEMM_MC;
-                if (g->uk.pairs)
-                    afm_gemm_pack_pairs_avx512((uint32_t *)(void *)ap, AFM_GEMM_MR, mc, g->a + i0 * g->a_rs + k0 * g->a_cs, g->a_rs, g->a_cs, kc);
-                else {
-                    pack_a(ap, g->a, g->a_rs, g->a_cs, i0, mc, k0, kc, g->avx2);
-                    if (g->ws->bf16) round_bf16(ap, (size_t)((mc + AFM_GEMM_MR - 1) / AFM_GEMM_MR * AFM_GEMM_MR * kc), g->avx2);
-                }
+                pack_a_block(g, ap, i0, mc, k0, kc);
                 for (long jr = 0; jr < nc; jr += NR) {
                     int nr = (int)(nc - jr < NR ? nc - jr : NR);
                     const float *bpanel = bp + (jr / NR) * NR * kw;
@@ -222,6 +293,96 @@ static void gemm_worker(void *ctx, int ith, int nth) {
     gemm_units(g, g->ws->apack[ith], g->ws->bpack[ith], ith, nth);
 }
 
+/* One step of the shared driver: rows ic .. ic+mcs of A (and C), columns jc .. jc+ncs of B (and
+ * C), K slice k0 .. k0+kc. Thread (gi, gj) of the gm x gn grid computes MR-row panels
+ * [r0, r1) x NR-column panels [c0, c1) of the block: NC-wide column strips, MC-row blocks in
+ * each, every B panel of the strip against every A panel of the row block. */
+typedef struct shared_step {
+    gemm_job *g;
+    long ic, mcs, jc, ncs, k0, kc;
+    bool pack_b, add;
+    int gm, gn;
+} shared_step;
+
+static void shared_pack(void *ctx, int ith, int nth) {
+    shared_step *s = ctx;
+    const gemm_job *g = s->g;
+    const int NR = g->uk.nr;
+    const long kw = k_words(g, s->kc);
+    long lo, hi;
+    afm_split_range((s->mcs + AFM_GEMM_MR - 1) / AFM_GEMM_MR, ith, nth, &lo, &hi);
+    if (hi > lo) {
+        long r1 = hi * AFM_GEMM_MR < s->mcs ? hi * AFM_GEMM_MR : s->mcs;
+        pack_a_block(g, g->ws->sh_a + lo * AFM_GEMM_MR * kw, s->ic + lo * AFM_GEMM_MR, r1 - lo * AFM_GEMM_MR, s->k0, s->kc);
+    }
+    if (!s->pack_b) return;
+    afm_split_range((s->ncs + NR - 1) / NR, ith, nth, &lo, &hi);
+    if (hi > lo) {
+        long c1 = hi * NR < s->ncs ? hi * NR : s->ncs;
+        pack_b_block(g, g->ws->sh_b + lo * NR * kw, s->jc + lo * NR, c1 - lo * NR, s->k0, s->kc);
+    }
+}
+
+static void shared_compute(void *ctx, int ith, int nth) {
+    (void)nth;
+    shared_step *s = ctx;
+    if (ith >= s->gm * s->gn) return;
+    const gemm_job *g = s->g;
+    const int NR = g->uk.nr;
+    const long kw = k_words(g, s->kc);
+    long r0, r1, c0, c1;
+    afm_split_range((s->mcs + AFM_GEMM_MR - 1) / AFM_GEMM_MR, ith / s->gn, s->gm, &r0, &r1);
+    afm_split_range((s->ncs + NR - 1) / NR, ith % s->gn, s->gn, &c0, &c1);
+    const long strip = AFM_GEMM_NC / NR, block = AFM_GEMM_MC / AFM_GEMM_MR;
+    for (long jb = c0; jb < c1; jb += strip) {
+        long jb1 = jb + strip < c1 ? jb + strip : c1;
+        for (long ib = r0; ib < r1; ib += block) {
+            long ib1 = ib + block < r1 ? ib + block : r1;
+            for (long jp = jb; jp < jb1; jp++) {
+                int nr = (int)(s->ncs - jp * NR < NR ? s->ncs - jp * NR : NR);
+                const float *bpanel = g->ws->sh_b + jp * NR * kw;
+                float *cc = g->c + s->ic * g->c_rs + s->jc + jp * NR;
+                for (long ip = ib; ip < ib1; ip++) {
+                    int mr = (int)(s->mcs - ip * AFM_GEMM_MR < AFM_GEMM_MR ? s->mcs - ip * AFM_GEMM_MR : AFM_GEMM_MR);
+                    g->uk.fn(s->kc, g->ws->sh_a + ip * AFM_GEMM_MR * kw, bpanel, cc + ip * AFM_GEMM_MR * g->c_rs, g->c_rs, mr, nr, s->add);
+                }
+            }
+        }
+    }
+}
+
+/* The gm x gn thread grid (gm * gn <= nth) over pm x pn tiles that minimizes the most tiles one
+ * thread computes, then the rows + columns of a thread's rectangle (operand traffic). */
+static void pick_grid(long pm, long pn, int nth, int mr, int nr, int *gm, int *gn) {
+    long best = -1, best_edge = 0;
+    *gm = *gn = 1;
+    for (int a = 1; a <= nth && a <= pm; a++)
+        for (int b = 1; a * b <= nth && b <= pn; b++) {
+            long rows = (pm + a - 1) / a, cols = (pn + b - 1) / b, work = rows * cols, edge = rows * mr + cols * nr;
+            if (best < 0 || work < best || (work == best && edge < best_edge)) { best = work; best_edge = edge; *gm = a; *gn = b; }
+        }
+}
+
+static void gemm_shared(afm_pool *pool, gemm_job *g) {
+    const int nth = afm_pool_size(pool), NR = g->uk.nr;
+    const long slice = k_slice(g);
+    for (long jc = 0; jc < g->Nc; jc += SH_N) {
+        long ncs = g->Nc - jc < SH_N ? g->Nc - jc : SH_N;
+        for (long k0 = 0; k0 < g->K; k0 += slice) {
+            long kc = g->K - k0 < slice ? g->K - k0 : slice;
+            for (long ic = 0; ic < g->M; ic += SH_M) {
+                shared_step s = {g, ic, g->M - ic < SH_M ? g->M - ic : SH_M, jc, ncs, k0, kc, ic == 0, g->accumulate || k0 > 0, 1, 1};
+                pick_grid((s.mcs + AFM_GEMM_MR - 1) / AFM_GEMM_MR, (ncs + NR - 1) / NR, nth, AFM_GEMM_MR, NR, &s.gm, &s.gn);
+                double t0 = afm_now_s();
+                afm_pool_run(pool, shared_pack, &s);
+                g->ws->pack_seconds += afm_now_s() - t0;
+                afm_pool_run(pool, shared_compute, &s);
+                g->ws->runs += 2;
+            }
+        }
+    }
+}
+
 void afm_gemm_serial(afm_gemm_ws *ws, int slot, long M, long Nc, long K, const float *a, long a_rs, long a_cs,
                      const float *b, long b_rs, long b_cs, float *c, long c_rs, bool accumulate) {
     if (M <= 0 || Nc <= 0) return;
@@ -229,7 +390,7 @@ void afm_gemm_serial(afm_gemm_ws *ws, int slot, long M, long Nc, long K, const f
         afm_gemm_amx(NULL, 1, ws->apack + slot, ws->bpack + slot, M, Nc, K, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs, accumulate);
         return;
     }
-    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 1, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate};
+    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 1, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate, false};
     long nc = (Nc + g.uk.nr - 1) / g.uk.nr * g.uk.nr;
     g.nc_blk = nc < AFM_GEMM_NC ? nc : AFM_GEMM_NC;
     g.tiles_n = (Nc + g.nc_blk - 1) / g.nc_blk;
@@ -240,21 +401,22 @@ void afm_gemm(afm_pool *pool, afm_gemm_ws *ws, long M, long Nc, long K,
               const float *a, long a_rs, long a_cs, const float *b, long b_rs, long b_cs,
               float *c, long c_rs, bool accumulate) {
     if (M <= 0 || Nc <= 0) return;
+    double t0 = afm_now_s();
     int nth = afm_pool_size(pool);
     if (nth > ws->n_threads) nth = 1; /* workspace made for fewer threads: stay on this one */
     if (ws->bf16 && !g_forced && afm_amx_bf16_usable()) { /* AMX tiles (train_gemm_amx.c) */
         afm_gemm_amx(pool, nth, ws->apack, ws->bpack, M, Nc, K, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs, accumulate);
-        return;
+        goto done;
     }
-    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 0, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate};
+    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 0, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate, true};
     const long NR = g.uk.nr;
-    /* column tiles: as wide as NC allows, but at least one per thread when C is narrow */
+    /* per-unit tiling: column tiles as wide as NC allows, but at least one per thread when C is
+     * narrow; too few column tiles for the threads: split the rows as well (multiples of MR) */
     long panels = (Nc + NR - 1) / NR;
     long per = (panels + nth - 1) / nth;
     if (per * NR > AFM_GEMM_NC) per = AFM_GEMM_NC / NR;
     g.nc_blk = per * NR;
     g.tiles_n = (Nc + g.nc_blk - 1) / g.nc_blk;
-    /* too few column tiles for the threads: split the rows as well (multiples of MR) */
     if (g.tiles_n < nth) {
         long parts = (nth + g.tiles_n - 1) / g.tiles_n;
         long chunk = (M + parts - 1) / parts;
@@ -262,8 +424,22 @@ void afm_gemm(afm_pool *pool, afm_gemm_ws *ws, long M, long Nc, long K,
         g.m_chunk = chunk > 0 ? chunk : M;
         g.tiles_m = (M + g.m_chunk - 1) / g.m_chunk;
     }
-    if (nth <= 1 || g.tiles_m * g.tiles_n == 1) gemm_worker(&g, 0, 1);
-    else afm_pool_run(pool, gemm_worker, &g);
+    bool shared = nth > 1 && K > 0 && ws->pack != AFM_GEMM_PACK_PER_THREAD;
+    if (shared && ws->pack == AFM_GEMM_PACK_AUTO) {
+        /* words packed per K row: per unit, all of A once per column tile and B once per row
+         * chunk; shared, A once per SH_N columns and B once. Shared packing costs a second
+         * synchronization per K slice, so it is taken where it at least halves the bytes. */
+        double a = (double)M, b = (double)Nc;
+        double per_unit = a * (double)g.tiles_n + b * (double)g.tiles_m, one = a * (double)((Nc + SH_N - 1) / SH_N) + b;
+        shared = per_unit >= 2.0 * one;
+    }
+    if (shared) gemm_shared(pool, &g);
+    else if (nth <= 1 || g.tiles_m * g.tiles_n == 1) gemm_worker(&g, 0, 1);
+    else { afm_pool_run(pool, gemm_worker, &g); ws->runs++; }
+done:
+    ws->calls++;
+    ws->flops += 2.0 * (double)M * (double)Nc * (double)K;
+    ws->seconds += afm_now_s() - t0;
 }
 
 void afm_linear_fwd(afm_pool *pool, afm_gemm_ws *ws, float *y, const float *x, const float *W, long N, long I, long O) {

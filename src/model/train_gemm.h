@@ -12,7 +12,9 @@
  *
  * Blocking (Goto / BLIS order): for each KC-deep slice, B (KC x NC) is packed into NR-wide
  * column panels, and A (MC x KC) into MR-tall row panels that stay in L2; the micro-kernel then
- * runs each B panel (KC x NR, in L1) against every A panel of the block. */
+ * runs each B panel (KC x NR, in L1) against every A panel of the block. With several threads
+ * the panels of a slice can be packed once, by all threads together, into buffers they all read
+ * (shared packing, train_gemm.c; see afm_gemm_ws_set_pack). */
 #ifndef AFM_MODEL_TRAIN_GEMM_H
 #define AFM_MODEL_TRAIN_GEMM_H
 #include <stdbool.h>
@@ -37,6 +39,26 @@ int afm_gemm_ws_threads(const afm_gemm_ws *ws);
  * to f32 rounding). Off by default. */
 void afm_gemm_ws_set_bf16(afm_gemm_ws *ws, bool on);
 bool afm_gemm_ws_bf16(const afm_gemm_ws *ws);
+/* Packing with several threads: shared (every operand packed once per call by all threads, then
+ * computed on; one more synchronization per K slice), per-thread (each thread packs what its
+ * tile of C needs: A again for every column tile), or auto: shared for the calls where
+ * per-thread packing would write at least twice the bytes (most calls at 16 threads, few at 2).
+ * AFM_GEMM_SHARED_PACK=1 / 0 / unset in the environment when the workspace is created selects
+ * shared / per-thread / auto. All give bit-identical results. */
+typedef enum afm_gemm_pack { AFM_GEMM_PACK_AUTO = -1, AFM_GEMM_PACK_PER_THREAD = 0, AFM_GEMM_PACK_SHARED = 1 } afm_gemm_pack;
+void afm_gemm_ws_set_pack(afm_gemm_ws *ws, afm_gemm_pack mode);
+afm_gemm_pack afm_gemm_ws_pack(const afm_gemm_ws *ws);
+/* Totals over the afm_gemm calls made with the workspace (afm_gemm_serial not counted): calls,
+ * pool runs (synchronizations), wall seconds inside afm_gemm, FLOPs (2 M Nc K), wall seconds of
+ * the shared driver's packing runs (0 with per-thread packing, where packing and computing
+ * interleave), bytes the packers wrote for A and for B. */
+typedef struct afm_gemm_stats {
+    long calls, runs;
+    double seconds, flops, pack_seconds;
+    unsigned long long packed_a, packed_b;
+} afm_gemm_stats;
+afm_gemm_stats afm_gemm_ws_stats(afm_gemm_ws *ws);
+void afm_gemm_ws_reset_stats(afm_gemm_ws *ws);
 
 /* C(i, j) = (accumulate ? C(i, j) : 0) + sum_k A(i, k) B(k, j), with
  * A(i, k) = a[i*a_rs + k*a_cs], B(k, j) = b[k*b_rs + j*b_cs], C(i, j) = c[i*c_rs + j]. */
@@ -72,6 +94,7 @@ void afm_gemm_pairs_bf16_avx512(float *p, long panels, int w, long kc); /* the s
  * panels, in one pass): element (k, j) = src[k*s_k + j*s_j] for k < kc, j < n, 0 past them;
  * panel p of w columns at dst + p*w*((kc+1)/2), dword q*w + j = bf16(e(2q, j)) | bf16(e(2q+1, j)) << 16.
  * The AVX-512 twin vectorizes s_j == 1 and s_k == 1 (w <= 32) and falls back otherwise. */
+typedef void (*afm_gemm_pack_pairs_fn)(uint32_t *dst, int w, long n, const float *src, long s_j, long s_k, long kc);
 void afm_gemm_pack_pairs(uint32_t *dst, int w, long n, const float *src, long s_j, long s_k, long kc);
 void afm_gemm_pack_pairs_avx512(uint32_t *dst, int w, long n, const float *src, long s_j, long s_k, long kc);
 /* AVX2 packing helpers (train_gemm_pack_avx2.c): a full B panel from rows of W,
@@ -98,4 +121,7 @@ void afm_gemm_amx(afm_pool *pool, int nth, float *const *apack, float *const *bp
 /* Forces a micro-kernel (tests compare them); NULL restores run-time selection (and with it the
  * AMX path for bf16 compute). */
 void afm_gemm_set_ukernel(afm_gemm_ukernel k);
+/* Forces a micro-kernel that reads bf16 pair panels (NR = AFM_GEMM_NR_AVX512) with the packer
+ * that writes them (tests run an emulated vdpbf16ps kernel through afm_gemm this way). */
+void afm_gemm_set_pairs_kernel(afm_gemm_ukernel k, afm_gemm_pack_pairs_fn pack);
 #endif

@@ -14,9 +14,15 @@
  *    (emulated) must write the same bits for columns contiguous (s_j = 1, the B = x and
  *    A = dyᵀ packs) and k contiguous (s_k = 1, the A = x, dy and B = Wᵀ packs), w 6 and 32,
  *    full and partial panels, and must not write past the panels;
+ *  - the whole afm_gemm driver with the emulated kernel and packer forced in
+ *    (afm_gemm_set_pairs_kernel): the three linear-layer products on odd shapes, K deeper than
+ *    one pair slice (768), more rows / columns than one shared block, within the bound of the
+ *    double reference on bf16-rounded inputs at 1 thread, and bit-identical to that at 2, 3 and
+ *    16 threads with shared, per-thread and auto packing.
  * On an AVX512-BF16 machine test_train_gemm runs the real kernel through afm_gemm. */
 #include "model/train_gemm.h"
 #include "base/cpu.h"
+#include "base/threadpool.h"
 #include "base/mem.h"
 #include "tensor/dtype.h"
 #include <math.h>
@@ -134,6 +140,52 @@ static void check_kernel(long kc, int mr, int nr, bool add) {
     CHECK(!bad, "emulated bf16 kernel kc %ld mr %d nr %d add %d: %d outputs wrong", kc, mr, nr, add, bad);
     afm_free(ap); afm_free(bp); free(a); free(b); free(c); free(c0);
 }
+
+/* afm_gemm with the emulated vdpbf16ps kernel: mode 0 y = x·Wᵀ, 1 dx += dy·W, 2 dW += dyᵀ·x */
+static void run_product(afm_pool *pool, afm_gemm_ws *ws, int mode, long N, long I, long O, const float *x, const float *W,
+                        const float *dy, float *out, const float *c0, long n_out) {
+    memcpy(out, c0, sizeof(float) * (size_t)n_out);
+    if (mode == 0) afm_linear_fwd(pool, ws, out, x, W, N, I, O);
+    else if (mode == 1) afm_linear_bwd_x(pool, ws, out, dy, W, N, I, O, true);
+    else afm_linear_bwd_w(pool, ws, out, dy, x, N, I, O);
+}
+
+static void check_driver(afm_pool **pools, int n_pools, afm_gemm_ws *ws, long N, long I, long O) {
+    float *x = malloc(sizeof(float) * N * I), *W = malloc(sizeof(float) * O * I), *dy = malloc(sizeof(float) * N * O);
+    for (long i = 0; i < N * I; i++) x[i] = frand();
+    for (long i = 0; i < O * I; i++) W[i] = frand();
+    for (long i = 0; i < N * O; i++) dy[i] = frand();
+    for (int mode = 0; mode < 3; mode++) {
+        long M = mode == 2 ? O : N, Nc = mode == 0 ? O : I, K = mode == 0 ? I : mode == 1 ? O : N, n = M * Nc;
+        float *c0 = malloc(sizeof(float) * n), *ref = malloc(sizeof(float) * n), *out = malloc(sizeof(float) * n);
+        for (long i = 0; i < n; i++) c0[i] = frand();
+        run_product(NULL, ws, mode, N, I, O, x, W, dy, ref, c0, n);
+        int bad = 0;
+        for (long i = 0; i < M; i++)
+            for (long j = 0; j < Nc; j++) {
+                double s = mode == 0 ? 0 : c0[i * Nc + j], m = fabs(s);
+                for (long k = 0; k < K; k++) {
+                    float a = mode == 2 ? dy[k * O + i] : mode == 1 ? dy[i * O + k] : x[i * I + k];
+                    float b = mode == 0 ? W[j * I + k] : mode == 1 ? W[k * I + j] : x[k * I + j];
+                    double t = (double)r16(a) * r16(b);
+                    s += t;
+                    m += fabs(t);
+                }
+                if (!(fabs(ref[i * Nc + j] - s) <= 1e-5 * m + 1e-6)) bad++;
+            }
+        CHECK(!bad, "emulated bf16 afm_gemm mode %d N=%ld I=%ld O=%ld, 1 thread: %d outputs off the bf16 reference", mode, N, I, O, bad);
+        for (int p = 0; p < n_pools; p++)
+            for (int sh = 0; sh < 3; sh++) { /* per-thread, shared, auto */
+                afm_gemm_ws_set_pack(ws, sh == 2 ? AFM_GEMM_PACK_AUTO : sh ? AFM_GEMM_PACK_SHARED : AFM_GEMM_PACK_PER_THREAD);
+                run_product(pools[p], ws, mode, N, I, O, x, W, dy, out, c0, n);
+                CHECK(!memcmp(out, ref, sizeof(float) * (size_t)n), "emulated bf16 afm_gemm mode %d N=%ld I=%ld O=%ld, %d threads shared %d: differs from 1 thread",
+                      mode, N, I, O, afm_pool_size(pools[p]), sh);
+            }
+        afm_gemm_ws_set_pack(ws, AFM_GEMM_PACK_AUTO);
+        free(c0); free(ref); free(out);
+    }
+    free(x); free(W); free(dy);
+}
 #endif
 
 int main(void) {
@@ -163,6 +215,18 @@ int main(void) {
                 check_kernel(kcs[i], 4, 17, add);
                 check_kernel(kcs[i], 1, 32, add);
             }
+        afm_pool *pools[3];
+        afm_gemm_ws *ws;
+        if (afm_pool_create(2, &pools[0]) != AFM_OK || afm_pool_create(3, &pools[1]) != AFM_OK ||
+            afm_pool_create(16, &pools[2]) != AFM_OK || afm_gemm_ws_create(16, &ws) != AFM_OK) return 1;
+        afm_gemm_ws_set_bf16(ws, true);
+        afm_gemm_set_pairs_kernel(emu_ukernel_bf16, emu_pack_pairs);
+        static const long shapes[][3] = {{1, 1, 1}, {13, 70, 129}, {37, 300, 65}, {7, 801, 40}, {5, 9, 2500}, {3, 2100, 11}, {50, 64, 33}};
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) check_driver(pools, 3, ws, shapes[i][0], shapes[i][1], shapes[i][2]);
+        printf("emulated bf16 afm_gemm: %zu shapes x 3 products at 1/2/3/16 threads, shared, per-thread and auto packing\n", sizeof shapes / sizeof *shapes);
+        afm_gemm_set_pairs_kernel(NULL, NULL);
+        afm_gemm_ws_free(ws);
+        for (int i = 0; i < 3; i++) afm_pool_free(pools[i]);
     } else printf("SKIP: cpu lacks avx2: the emulated bf16 kernel is not run\n");
 #endif
     if (failures) { fprintf(stderr, "%d failures\n", failures); return 1; }

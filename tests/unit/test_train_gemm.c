@@ -8,7 +8,14 @@
  * AMX-BF16 (when the OS grants the tiles and AFM_FORCE_ISA is unset or amx) the AMX tile path
  * that afm_gemm takes for bf16 compute, with 1, 2 and 3 threads, overwrite and accumulate.
  * Also: the GEMM attention (forward and backward, GQA, causal query blocks) equals the plain-loop
- * attention to 1e-5 relative per output. */
+ * attention to 1e-5 relative per output.
+ * Thread splits: with shared packing, with per-thread packing
+ * and auto (afm_gemm_ws_set_pack), at 2, 3 and 16 threads, every product must be
+ * bit-identical to the 1-thread result (each C element is summed in the same K order whatever
+ * the split), f32 and bf16 compute, every micro-kernel, shapes with odd edges, several K slices
+ * and more rows / columns than one shared block (SH_M = 2304, SH_N = 2048); and shared packing
+ * must write exactly ceil(M/MR) MR x K floats of A per 2048 columns of C and ceil(Nc/NR) NR x K
+ * of B (the workspace statistics). */
 #include "model/train_gemm.h"
 #include "model/train_ops.h"
 #include "base/cpu.h"
@@ -17,6 +24,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int g_fail;
 
@@ -121,6 +129,57 @@ static void attention_paths(afm_pool *pool, afm_gemm_ws *ws, long B, long T, lon
     free(dq1); free(dq2); free(dk1); free(dk2); free(dv1); free(dv2); free(scratch); free(ds); free(st2);
 }
 
+/* one product (mode as in one()) into out, with C preset to c0 */
+static void product(afm_pool *pool, afm_gemm_ws *ws, int mode, long N, long I, long O, const float *x, const float *W,
+                    const float *dy, float *out, const float *c0, long n_out) {
+    memcpy(out, c0, sizeof(float) * (size_t)n_out);
+    if (mode == 0) afm_linear_fwd(pool, ws, out, x, W, N, I, O);
+    else if (mode == 1) afm_linear_bwd_x(pool, ws, out, dy, W, N, I, O, true);
+    else afm_linear_bwd_w(pool, ws, out, dy, x, N, I, O);
+}
+
+static int g_split_cases;
+
+static void splits(afm_pool **pools, int n_pools, afm_gemm_ws *ws, long N, long I, long O, const char *kname) {
+    afm_rng r;
+    afm_rng_seed(&r, (uint64_t)(N * 31 + I * 7 + O));
+    float *x = malloc(sizeof(float) * N * I), *W = malloc(sizeof(float) * O * I), *dy = malloc(sizeof(float) * N * O);
+    fill(x, N * I, &r); fill(W, O * I, &r); fill(dy, N * O, &r);
+    for (int mode = 0; mode < 3; mode++) {
+        long M = mode == 2 ? O : N, Nc = mode == 0 ? O : I, K = mode == 0 ? I : mode == 1 ? O : N, n_out = M * Nc;
+        float *c0 = malloc(sizeof(float) * n_out), *ref = malloc(sizeof(float) * n_out), *out = malloc(sizeof(float) * n_out);
+        fill(c0, n_out, &r);
+        product(NULL, ws, mode, N, I, O, x, W, dy, ref, c0, n_out);
+        for (int p = 0; p < n_pools; p++)
+            for (int sh = 0; sh < 3; sh++) { /* per-thread, shared, auto */
+                afm_gemm_ws_set_pack(ws, sh == 2 ? AFM_GEMM_PACK_AUTO : sh ? AFM_GEMM_PACK_SHARED : AFM_GEMM_PACK_PER_THREAD);
+                afm_gemm_ws_reset_stats(ws);
+                product(pools[p], ws, mode, N, I, O, x, W, dy, out, c0, n_out);
+                g_split_cases++;
+                if (memcmp(out, ref, sizeof(float) * (size_t)n_out)) {
+                    fprintf(stderr, "FAIL split %s%s mode %d N=%ld I=%ld O=%ld threads %d shared %d: differs from 1 thread\n", kname,
+                            afm_gemm_ws_bf16(ws) ? " bf16" : "", mode, N, I, O, afm_pool_size(pools[p]), sh);
+                    g_fail = 1;
+                }
+                afm_gemm_stats st = afm_gemm_ws_stats(ws);
+                bool pairs = !strcmp(kname, "avx512bf16");
+                if (sh == 1 && !pairs && st.calls == 1) { /* f32 panels: K floats deep in all */
+                    int w = !strcmp(kname, "scalar") ? AFM_GEMM_NR_SCALAR : !strcmp(kname, "avx2") ? AFM_GEMM_NR_AVX2 : AFM_GEMM_NR_AVX512;
+                    unsigned long long ea = 4ull * (unsigned long long)((M + 5) / 6 * 6 * K * ((Nc + 2047) / 2048));
+                    unsigned long long eb = 4ull * (unsigned long long)((Nc + w - 1) / w * w * K);
+                    if (st.packed_a != ea || st.packed_b != eb) {
+                        fprintf(stderr, "FAIL shared packing %s mode %d N=%ld I=%ld O=%ld: packed A %llu B %llu bytes, expected %llu %llu\n",
+                                kname, mode, N, I, O, st.packed_a, st.packed_b, ea, eb);
+                        g_fail = 1;
+                    }
+                }
+            }
+        free(c0); free(ref); free(out);
+    }
+    afm_gemm_ws_set_pack(ws, AFM_GEMM_PACK_AUTO);
+    free(x); free(W); free(dy);
+}
+
 int main(void) {
     static const long sizes[][3] = {{1, 1, 1}, {5, 7, 3}, {6, 64, 64}, {13, 70, 129}, {37, 300, 65}, {30, 130, 190}, {7, 513, 40}, {20, 96, 300}, {5, 1100, 9}};
     afm_pool *pool2;
@@ -151,6 +210,27 @@ int main(void) {
         afm_gemm_set_ukernel(k < n_kernels ? kernels[k] : afm_gemm_ukernel_bf16_avx512);
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
             for (int mode = 0; mode < 3; mode++) { one(pool2, ws, mode, sizes[s][0], sizes[s][1], sizes[s][2], mode == 1, k < n_kernels ? names[k] : "avx512bf16"); n++; }
+    }
+    afm_gemm_ws_set_bf16(ws, false);
+    /* thread splits and shared packing: bit-identical to 1 thread */
+    {
+        static const long split_sizes[][3] = {{1, 1, 1}, {13, 70, 129}, {37, 300, 65}, {200, 33, 45}, {7, 800, 40}, {5, 9, 2500}, {3, 2100, 11}};
+        afm_pool *p3, *p16;
+        afm_gemm_ws *ws16;
+        if (afm_pool_create(3, &p3) != AFM_OK || afm_pool_create(16, &p16) != AFM_OK || afm_gemm_ws_create(16, &ws16) != AFM_OK) return 1;
+        afm_pool *pools[3] = {pool2, p3, p16};
+        for (int b16 = 0; b16 < 2; b16++) {
+            afm_gemm_ws_set_bf16(ws16, b16);
+            for (int k = 0; k < n_kernels + (b16 && has_bf16); k++) {
+                afm_gemm_set_ukernel(k < n_kernels ? kernels[k] : afm_gemm_ukernel_bf16_avx512);
+                for (size_t s = 0; s < sizeof split_sizes / sizeof split_sizes[0]; s++)
+                    splits(pools, 3, ws16, split_sizes[s][0], split_sizes[s][1], split_sizes[s][2], k < n_kernels ? names[k] : "avx512bf16");
+            }
+        }
+        printf("%d thread-split cases (2/3/16 threads, shared, per-thread and auto packing) bit-identical to 1 thread\n", g_split_cases);
+        afm_gemm_ws_free(ws16);
+        afm_pool_free(p3);
+        afm_pool_free(p16);
     }
     /* AMX tiles (train_gemm_amx.c): afm_gemm's own choice for bf16 compute, no kernel forced */
     afm_gemm_set_ukernel(NULL);
