@@ -199,13 +199,15 @@ static afm_status global_sum_squares(afm_pool *pool, afm_dist *dist, const float
     return AFM_OK;
 }
 
-static void adamw_range(const afm_optim_config *c, float *w, const float *g, float *m, float *v, size_t n,
-                        float lr_t, float wd, double bc1, double bc2) {
+/* the clip g ← g gk is done here, in the same pass (gk == 1: none) */
+static void adamw_range(const afm_optim_config *c, float *w, float *g, float *m, float *v, size_t n,
+                        float lr_t, float wd, double bc1, double bc2, float gk) {
     float decay = 1.0f - lr_t * wd;
     float step = (float)(lr_t / bc1);
     float sbc2 = (float)sqrt(bc2);
-    if (afm_isa_best() >= AFM_ISA_AVX2) { afm_adamw_avx2(w, g, m, v, n, c->beta1, c->beta2, c->eps, decay, step, sbc2); return; }
+    if (afm_isa_best() >= AFM_ISA_AVX2) { afm_adamw_avx2(w, g, m, v, n, c->beta1, c->beta2, c->eps, decay, step, sbc2, gk); return; }
     for (size_t i = 0; i < n; i++) {
+        if (gk != 1.0f) g[i] *= gk;
         m[i] = c->beta1 * m[i] + (1.0f - c->beta1) * g[i];
         v[i] = c->beta2 * v[i] + (1.0f - c->beta2) * g[i] * g[i];
         w[i] *= decay;
@@ -297,7 +299,7 @@ static void step_worker(void *p, int ith, int nth) {
         if (j->pass == 0)
             for (size_t i = 0; i < n; i++) gt[i] *= j->clip_k;
         else if (c->kind == AFM_OPTIM_ADAMW)
-            adamw_range(c, w, gt, m, v, n, c->lr * j->s, wd, j->bc1, j->bc2);
+            adamw_range(c, w, gt, m, v, n, c->lr * j->s, wd, j->bc1, j->bc2, j->clip_k);
         else if (j->pass == 1)
             j->part[slot] = afm_second_moment(c, gt, v, n, j->bc2);
         else if (j->pass == 2) {
@@ -352,10 +354,10 @@ afm_status afm_optim_step(afm_optim *o, afm_train_model *mdl, float s, afm_optim
     afm_status st = AFM_OK;
     if (c->kind == AFM_OPTIM_AFM && (!j->tss || !j->tacc)) st = afm_error(AFM_ERR_NOMEM, "out of memory");
     afm_pool *pool = nth > 1 ? mdl->pool : NULL;
-    /* the clip (g scaled in place), then AdamW in one pass; AFM: per tensor, max |u| (pass 1),
+    /* AdamW: the clip (g scaled in place) and the update in one pass; AFM: the clip, then per tensor, max |u| (pass 1),
      * then the reproducible Σ u² (pass 2, as integers), both combined over ranks when sharded,
      * then the update (pass 3) */
-    if (st == AFM_OK && clip_k != 1.0f) { j->pass = 0; run_on(pool, step_worker, j); }
+    if (st == AFM_OK && clip_k != 1.0f && c->kind == AFM_OPTIM_AFM) { j->pass = 0; run_on(pool, step_worker, j); }
     for (int pass = c->kind == AFM_OPTIM_AFM ? 1 : 3; pass <= 3 && st == AFM_OK; pass++) {
         if (pass == 2) { /* tss: max |u| of each tensor over this process's threads, then ranks */
             for (int ti = 0; ti < nt; ti++) {

@@ -8,14 +8,17 @@
 #include <stdint.h>
 #include <string.h>
 
-void afm_adamw_avx2(float *w, const float *g, float *m, float *v, size_t n, float beta1, float beta2, float eps,
-                    float decay, float step, float sbc2) {
+void afm_adamw_avx2(float *w, float *g, float *m, float *v, size_t n, float beta1, float beta2, float eps,
+                    float decay, float step, float sbc2, float gk) {
+    const __m256 gkv = _mm256_set1_ps(gk);
+    const int clip = gk != 1.0f;
     const __m256 b1 = _mm256_set1_ps(beta1), c1 = _mm256_set1_ps(1.0f - beta1), b2 = _mm256_set1_ps(beta2);
     const __m256 c2 = _mm256_set1_ps(1.0f - beta2), dv = _mm256_set1_ps(decay), st = _mm256_set1_ps(step);
     const __m256 sb = _mm256_set1_ps(sbc2), ep = _mm256_set1_ps(eps);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 gi = _mm256_loadu_ps(g + i);
+        if (clip) { gi = _mm256_mul_ps(gi, gkv); _mm256_storeu_ps(g + i, gi); }
         __m256 mi = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + i)), _mm256_mul_ps(c1, gi));
         __m256 vi = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(v + i)), _mm256_mul_ps(_mm256_mul_ps(c2, gi), gi));
         __m256 wi = _mm256_mul_ps(_mm256_loadu_ps(w + i), dv);
@@ -26,6 +29,7 @@ void afm_adamw_avx2(float *w, const float *g, float *m, float *v, size_t n, floa
         _mm256_storeu_ps(w + i, wi);
     }
     for (; i < n; i++) {
+        if (clip) g[i] *= gk;
         m[i] = beta1 * m[i] + (1.0f - beta1) * g[i];
         v[i] = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];
         w[i] *= decay;

@@ -9,9 +9,10 @@
 float afm_optim_maxabs_avx2(const float *x, size_t n);
 /* optim.c's reproducible sum: Σ_i round(x[i]² k) as integers (k a power of two, x² k < 2^90) */
 afm_int128 afm_optim_fixed_sumsq_avx2(const float *x, size_t n, double k);
-/* AdamW on one tensor: m, v moments; w ← w decay - step m / (sqrt(v) / sbc2 + eps) */
-void afm_adamw_avx2(float *w, const float *g, float *m, float *v, size_t n, float beta1, float beta2, float eps,
-                    float decay, float step, float sbc2);
+/* AdamW on one tensor: g ← g gk (the global clip, skipped when gk == 1), m, v moments;
+ * w ← w decay - step m / (sqrt(v) / sbc2 + eps) */
+void afm_adamw_avx2(float *w, float *g, float *m, float *v, size_t n, float beta1, float beta2, float eps,
+                    float decay, float step, float sbc2, float gk);
 /* AFM optimizer, first pass: v ← β2 v + (1-β2)(g² + 1e-30); returns max_i |u_i| (the first
  * NaN or inf if any) for u = g / sqrt(v inv_bc2) */
 float afm_afm_pass1_avx2(const float *g, float *v, size_t n, float beta2, float inv_bc2);
