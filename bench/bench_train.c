@@ -248,7 +248,7 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps,
     for (int i = 0; i < m->n_tensors; i++) if (m->tensors[i].kind == AFM_PARAM_LINEAR) mm_params += (double)m->tensors[i].numel;
     mm_params += (double)c.n_vocab * c.dim;
     double flops_tok = 6.0 * mm_params + 6.0 * c.n_layers * T * c.n_heads * c.head_dim;
-    double tf = 0, tb = 0, to = 0, loss = 0;
+    double tf = 0, tb = 0, to = 0, loss = 0, twall = 0; /* twall: wall clock of the measured steps, for the GEMM share */
     int measured = 0;
     bool one = afm_pool_size(pool) == 1;
     double (*clk)(void) = one ? cpu_s : afm_now_s;
@@ -256,7 +256,7 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps,
     for (int s = 0; s < steps + 1; s++) {
         if (profile && s == 1) { m->prof = prof; m->prof_clock = clk; }
         if (s == 1) afm_gemm_ws_reset_stats(m->gemm);
-        double t0 = clk();
+        double t0 = clk(), w0 = afm_now_s();
         afm_train_zero_grad(m);
         double tz1 = clk();
         afm_train_forward(m, x, y, B, T, &loss);
@@ -264,8 +264,9 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps,
         afm_train_backward(m, 1.0f);
         double t2 = clk();
         afm_optim_step(o, m, 1.0f, NULL);
-        double t3 = clk();
+        double t3 = clk(), w3 = afm_now_s();
         if (s == 0) continue; /* warm-up step: first-touch page faults */
+        twall += w3 - w0;
         tf += t1 - t0; tb += t2 - t1; to += t3 - t2; tz += tz1 - t0;
         measured++;
     }
@@ -277,7 +278,9 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps,
     printf("  timing: %s\n", one ? "thread CPU time (1 thread)" : "wall clock");
     printf("  per step: forward %.3f s, backward %.3f s, optimizer %.3f s\n", tf / measured, tb / measured, to / measured);
     afm_gemm_stats gs = afm_gemm_ws_stats(m->gemm);
-    double step_s = (tf + tb + to) / measured, gemm_s = gs.seconds / measured, gshare = step_s > 0 ? gemm_s / step_s : 0;
+    /* the GEMM timer is a wall clock: its share is of the steps' wall time (at 1 thread the step
+     * timing above is CPU time, which on a loaded machine is shorter than the wall time) */
+    double step_s = twall / measured, gemm_s = gs.seconds / measured, gshare = step_s > 0 ? gemm_s / step_s : 0;
     printf("  linear-layer GEMMs (%s packing): %.3f s per step (wall), %.1f%% of the step, %.1f GFLOP/s; the rest %.3f s; "
            "if the GEMMs ran 2x faster the step would be %.2fx faster\n", pack_name(afm_gemm_ws_pack(m->gemm)),
            gemm_s, 100 * gshare, gs.flops / measured / (gemm_s > 0 ? gemm_s : 1) / 1e9, step_s - gemm_s, 1.0 / (1.0 - gshare / 2));
