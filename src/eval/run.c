@@ -21,6 +21,7 @@
 #include "eval/progress.h"
 #include "eval/prompts.h"
 #include "eval/strbuf.h"
+#include "eval/worksplit.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
@@ -335,11 +336,15 @@ static cJSON *generate_item(runner *r, const afm_eval_task *task, afm_eval_promp
     return j;
 }
 
-/* Choice and generation items are spread over parallel runners (one session each): worker w
- * takes the contiguous items [lo_w, hi_w), so an MMLU subject's questions stay together and keep
- * sharing their few-shot prefix. Records land in recs[i] and metric samples in the worker's own
- * results; both are merged in data order afterwards. Numbers equal a one-session run's up to float
- * rounding (which earlier item's batches computed a reused prefix differs). */
+/* Choice and generation items are spread over parallel runners (one session each) in contiguous
+ * ranges that idle workers split with busy ones (worksplit.h), so an MMLU subject's questions stay
+ * together and keep sharing their few-shot prefix, and all workers finish at about the same time
+ * whatever the items cost. Records land in recs[i] and metric samples in the worker's own results;
+ * both are merged in data order afterwards. Which session evaluates an item, and which earlier
+ * item's batches computed the prefix it reuses, varies from run to run: with kernels that compute
+ * a token's row the same way in any batch (the quantized ones, session.c) the numbers equal a
+ * one-session run's bit for bit; the f32 GEMM's order depends on the batch size, so there they
+ * agree up to float rounding. */
 typedef struct work {
     const afm_eval_task *task;
     const afm_eval_dataset *d;
@@ -351,17 +356,17 @@ typedef struct work {
     afm_status *status;         /* one per worker */
     afm_progress *pb;
     pthread_mutex_t mu;         /* guards pb */
+    afm_worksplit split;        /* which items each worker takes */
 } work;
 
 static void items_worker(void *ctx, int ith, int nth) {
+    (void)nth;
     work *w = ctx;
-    long lo, hi;
-    afm_split_range((long)w->n, ith, nth, &lo, &hi);
     afm_eval_prompts pr;
     const afm_eval_task *t = w->task;
     w->status[ith] = afm_eval_prompts_init(&pr, t->name, w->o->shots < 0 ? t->default_shots : w->o->shots, w->o->data_path);
     if (w->status[ith] != AFM_OK) return;
-    for (long i = lo; i < hi; i++) {
+    for (long i; (i = afm_worksplit_next(&w->split, ith)) >= 0;) {
         const afm_eval_record *rec = &w->d->rec[i];
         w->recs[i] = t->kind == AFM_EVAL_CHOICE ? choice_item(&w->runners[ith], &pr, rec, (size_t)i, &w->metrics[ith])
                                                 : generate_item(&w->runners[ith], t, &pr, rec, (size_t)i, w->o, &w->metrics[ith]);
@@ -373,7 +378,7 @@ static void items_worker(void *ctx, int ith, int nth) {
 }
 
 static afm_status run_items(runner *runners, int n_workers, const afm_eval_task *task, const afm_eval_dataset *d, size_t n,
-                            const afm_eval_run_options *o, afm_eval_results *res, afm_progress *pb) {
+                            const afm_eval_run_options *o, afm_eval_results *res, afm_progress *pb, long *steals) {
     work w = {.task = task, .d = d, .o = o, .runners = runners, .n = n, .pb = pb};
     w.metrics = calloc((size_t)n_workers, sizeof *w.metrics);
     w.status = calloc((size_t)n_workers, sizeof *w.status);
@@ -382,10 +387,13 @@ static afm_status run_items(runner *runners, int n_workers, const afm_eval_task 
     afm_status st = w.metrics && w.status && w.recs ? AFM_OK : afm_error(AFM_ERR_NOMEM, "eval work lists");
     for (int k = 0; k < n_workers && st == AFM_OK; k++) st = afm_eval_results_init(&w.metrics[k], task->name);
     if (st == AFM_OK && n_workers > 1) st = afm_pool_create(n_workers, &pool);
+    if (st == AFM_OK) st = afm_worksplit_init(&w.split, (long)n, n_workers);
     if (st == AFM_OK) {
         pthread_mutex_init(&w.mu, NULL);
         afm_pool_run(pool, items_worker, &w); /* NULL pool (one worker): runs on this thread */
         pthread_mutex_destroy(&w.mu);
+        *steals = w.split.steals;
+        afm_worksplit_free(&w.split);
         for (int k = 0; k < n_workers && st == AFM_OK; k++) st = w.status[k];
         for (size_t i = 0; i < n; i++) afm_eval_results_add_item(res, w.recs[i]);
         for (int k = 0; k < n_workers && st == AFM_OK; k++) st = afm_eval_results_merge(res, &w.metrics[k]);
@@ -491,10 +499,11 @@ afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset 
             cJSON_AddBoolToObject(res->config, "chat_template", opt->chat);
         }
         double t0 = afm_eval_now_s();
+        long steals = 0;
         afm_progress pb;
         afm_progress_start(&pb, opt->progress ? stderr : NULL, task->name, (int64_t)n);
         if (task->kind == AFM_EVAL_PERPLEXITY) st = run_perplexity(&rs[0], data, n, res, &pb);
-        else st = run_items(rs, workers, task, data, n, opt, res, &pb);
+        else st = run_items(rs, workers, task, data, n, opt, res, &pb, &steals);
         afm_progress_end(&pb);
         if (st == AFM_OK && task->finish) task->finish(res);
         cJSON_AddNumberToObject(res->config, "seconds", afm_eval_now_s() - t0);
@@ -512,6 +521,7 @@ afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset 
         cJSON_AddNumberToObject(prof, "forward_calls", tot.n_forward_calls);
         cJSON_AddNumberToObject(prof, "forward_seconds", tot.t_forward);
         cJSON_AddNumberToObject(prof, "tokenize_seconds", tot.t_tokenize);
+        cJSON_AddNumberToObject(prof, "work_steals", (double)steals); /* item ranges split between sessions */
     }
     for (int k = 0; rs && k < workers; k++) runner_close(&rs[k]);
     free(rs);

@@ -39,6 +39,7 @@ void afm_quantize_act_q8_scalar(const float *x, afm_act_q8 *a, int64_t nb) {
         }
         a[b].d = d;
         a[b].sum = sum;
+        a[b].ds = d * (float)sum;
     }
 }
 
@@ -152,7 +153,7 @@ static float dot_q4_1(const uint8_t *wr, const afm_act_q8 *a, int64_t nb) {
     int q[32];
     for (int64_t b = 0; b < nb; b++) {
         unpack_nib(w[b].qs, q, 0);
-        acc += f16(w[b].d) * a[b].d * (float)idot32(q, a[b].qs) + f16(w[b].m) * (a[b].d * (float)a[b].sum);
+        acc += f16(w[b].d) * a[b].d * (float)idot32(q, a[b].qs) + f16(w[b].m) * a[b].ds;
     }
     return acc;
 }
@@ -174,7 +175,7 @@ static float dot_q5_1(const uint8_t *wr, const afm_act_q8 *a, int64_t nb) {
     int q[32];
     for (int64_t b = 0; b < nb; b++) {
         unpack_5bit(w[b].qs, w[b].qh, q, 0);
-        acc += f16(w[b].d) * a[b].d * (float)idot32(q, a[b].qs) + f16(w[b].m) * (a[b].d * (float)a[b].sum);
+        acc += f16(w[b].d) * a[b].d * (float)idot32(q, a[b].qs) + f16(w[b].m) * a[b].ds;
     }
     return acc;
 }

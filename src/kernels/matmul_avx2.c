@@ -110,7 +110,7 @@ INLINE void tile_q(const int type, const int NR, const int NT, const uint8_t *W,
                                       : _mm256_maddubs_epi16(wu[r], x);
                 __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
                 acc[r][t] = _mm256_fmadd_ps(s, _mm256_mul_ps(_mm256_set1_ps(dw[r]), dx), acc[r][t]);
-                if (!is_signed) macc[r][t] += mw[r] * (a->d * (float)a->sum);
+                if (!is_signed) macc[r][t] += mw[r] * a->ds;
             }
         }
     }
@@ -220,8 +220,8 @@ INLINE void tile8_q4(const int type, const int PACKED, const int NT, const uint8
             }
             __m256i s32 = _mm256_madd_epi16(s16, ones);
             if (type == T_Q4_0) s32 = _mm256_sub_epi32(s32, _mm256_set1_epi32(8 * a->sum));
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_mul_ps(dw, _mm256_set1_ps(a->d)), acc[t]);
-            if (type == T_Q4_1) acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a->d * (float)a->sum), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_mul_ps(dw, _mm256_broadcast_ss(&a->d)), acc[t]);
+            if (type == T_Q4_1) acc[t] = _mm256_fmadd_ps(mw, _mm256_broadcast_ss(&a->ds), acc[t]);
         }
     }
     for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + t * ldy, acc[t]);
@@ -263,8 +263,8 @@ INLINE void tile8p_q4(const int type, const int NT, const uint8_t *W, const uint
         for (int t = 0; t < NT; t++) {
             __m256i s32 = _mm256_madd_epi16(s16[t], ones);
             if (type == T_Q4_0) s32 = _mm256_sub_epi32(s32, _mm256_set1_epi32(8 * a[t]->sum));
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_mul_ps(dw, _mm256_set1_ps(a[t]->d)), acc[t]);
-            if (type == T_Q4_1) acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a[t]->d * (float)a[t]->sum), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_mul_ps(dw, _mm256_broadcast_ss(&a[t]->d)), acc[t]);
+            if (type == T_Q4_1) acc[t] = _mm256_fmadd_ps(mw, _mm256_broadcast_ss(&a[t]->ds), acc[t]);
         }
     }
     for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + t * ldy, acc[t]);
@@ -356,7 +356,7 @@ INLINE void tile8_q8(const int PACKED, const int NT, const uint8_t *W, size_t rb
         }
         for (int t = 0; t < NT; t++) {
             const afm_act_q8 *a = (const afm_act_q8 *)(xa + t * xs) + b;
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32[t]), _mm256_mul_ps(dw, _mm256_set1_ps(a->d)), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&a->d)), acc[t]);
         }
     }
     for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + t * ldy, acc[t]);
@@ -510,6 +510,7 @@ void afm_quantize_act_q8_avx2(const float *x, afm_act_q8 *a, int64_t nb) {
         _mm256_storeu_si256((__m256i *)a[b].qs, p8);
         a[b].d = d;
         a[b].sum = _mm_cvtsi128_si32(s4);
+        a[b].ds = d * (float)a[b].sum;
     }
 }
 

@@ -88,7 +88,7 @@ INLINE void row_q(const int type, const int NT, const uint8_t *row, const uint8_
             if (type != T_Q4_1) x = _mm256_sign_epi8(x, w);
             __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wu, x);
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * a->d), acc[t]);
-            if (type == T_Q4_1) macc[t] += mw * (a->d * (float)a->sum);
+            if (type == T_Q4_1) macc[t] += mw * a->ds;
         }
     }
     for (int t = 0; t < NT; t++) y[t * ldy] = hsum8(acc[t]) + macc[t];
@@ -198,7 +198,7 @@ INLINE void tile16_q(const int type, const int PACKED, const int G, const int NT
             if (type == T_Q8_0) s = _mm512_sub_epi32(s, _mm512_set1_epi32(128 * a->sum));
             if (type == T_Q4_0) s = _mm512_sub_epi32(s, _mm512_set1_epi32(8 * a->sum));
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(a->d)), acc[t]);
-            if (type == T_Q4_1) acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(a->d * (float)a->sum), acc[t]);
+            if (type == T_Q4_1) acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(a->ds), acc[t]);
         }
     }
     for (int t = 0; t < NT; t++) {

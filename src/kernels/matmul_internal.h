@@ -9,8 +9,11 @@
 /* Activation block for the 32-element formats (q8_0 / q8_1 dot types in one struct):
  * x[i] ~ d * qs[i], qs in [-127, 127], sum = sum(qs). The sum serves the offsets: q4_1 / q5_1
  * weights dw*q + m give sum_i (dw*q_i + m) * d*qs_i = dw*d * sum(q_i qs_i) + m * (d * sum), and
- * kernels that multiply unsigned codes (nib for q4_0) subtract 8 * sum exactly in integers. */
-typedef struct { float d; int32_t sum; int8_t qs[32]; } afm_act_q8;
+ * kernels that multiply unsigned codes (nib for q4_0) subtract 8 * sum exactly in integers.
+ * ds = d * (float)sum, rounded once when the block is quantized: the offset term's scale, so the
+ * kernels read it (and can broadcast it from memory) instead of converting and multiplying it
+ * again for every weight tile; the value is the same float the kernels computed before. */
+typedef struct { float d; float ds; int32_t sum; int8_t qs[32]; } afm_act_q8;
 /* Activation block for the k-quants (ggml's q8_K): x[i] ~ d * qs[i], bsums[g] = sum of qs over
  * elements 16g .. 16g+15 (so a per-16/32 weight offset needs no second pass over qs). */
 typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } afm_act_q8k;

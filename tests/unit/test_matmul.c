@@ -174,7 +174,7 @@ static void check_act_quantizer(void) {
     if (afm_isa_best() >= AFM_ISA_AVX2) {
         afm_quantize_act_q8_avx2(x, b, NB);
         for (int k = 0; k < NB; k++)
-            CHECK(!memcmp(&a[k].d, &b[k].d, 4) && a[k].sum == b[k].sum && !memcmp(a[k].qs, b[k].qs, 32),
+            CHECK(!memcmp(&a[k].d, &b[k].d, 4) && !memcmp(&a[k].ds, &b[k].ds, 4) && a[k].sum == b[k].sum && !memcmp(a[k].qs, b[k].qs, 32),
                   "avx2 activation quantization differs from scalar in block %d", k);
     }
     CHECK(a[1].qs[7] == 127 && a[1].qs[0] == -2 && a[1].qs[1] == -2 && a[1].qs[3] == 0 && a[1].qs[4] == 2,

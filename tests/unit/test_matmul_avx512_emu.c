@@ -73,6 +73,7 @@ static void *make_acts(afm_dtype wt, int64_t T, int64_t cols, size_t *stride, do
                 int s = 0;
                 for (int i = 0; i < 32; i++) { a[b].qs[i] = qrand(); s += a[b].qs[i]; xt[32 * b + i] = (double)a[b].d * a[b].qs[i]; }
                 a[b].sum = s;
+                a[b].ds = a[b].d * (float)s;
             }
         }
     }
