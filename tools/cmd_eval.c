@@ -30,8 +30,9 @@ static void usage(FILE *f) {
             "pairwise: the judge model compares response A with B (B defaults to the data's reference\n"
             "\"output\"), in both orders; responses are {\"response\": ...} or {\"output\": ...} records.\n"
             "--threads N: threads in all (default: all cores). --parallel P: P model sessions work on\n"
-            "disjoint items with N/P threads each (default: one single-threaded session per thread;\n"
-            "perplexity always uses one). Results do not depend on N or P (up to float rounding).\n"
+            "contiguous item ranges with N/P threads each, an idle one taking half of a busy one's rest\n"
+            "(default: one single-threaded session per thread; perplexity always uses one). Results do\n"
+            "not depend on N or P (bit for bit with quantized weights, else up to float rounding).\n"
             "--no-prefix-cache: score every choice from an empty KV cache (benchmark baseline).\n"
             "--record-tokens: multiple-choice records also hold the context and continuation token ids.\n");
 }

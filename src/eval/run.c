@@ -47,6 +47,7 @@ typedef struct runner {
     double n_reused;       /* prompt tokens found in the cache instead */
     double n_forward_calls;
     double t_forward, t_tokenize; /* wall seconds in afm_session_eval / the tokenizer */
+    double t_done;         /* when this runner's worker ran out of items (afm_eval_now_s) */
 } runner;
 
 enum { BATCH = 64 }; /* rows of all-position logits per perplexity step */
@@ -374,6 +375,7 @@ static void items_worker(void *ctx, int ith, int nth) {
         afm_progress_step(w->pb, 1);
         pthread_mutex_unlock(&w->mu);
     }
+    w->runners[ith].t_done = afm_eval_now_s();
     afm_eval_prompts_free(&pr);
 }
 
@@ -522,6 +524,11 @@ afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset 
         cJSON_AddNumberToObject(prof, "forward_seconds", tot.t_forward);
         cJSON_AddNumberToObject(prof, "tokenize_seconds", tot.t_tokenize);
         cJSON_AddNumberToObject(prof, "work_steals", (double)steals); /* item ranges split between sessions */
+        if (task->kind != AFM_EVAL_PERPLEXITY) { /* when each session ran out of items (balance) */
+            cJSON *done = cJSON_AddArrayToObject(prof, "sessions_done_seconds");
+            for (int k = 0; done && k < workers; k++)
+                cJSON_AddItemToArray(done, cJSON_CreateNumber(rs[k].t_done > 0 ? rs[k].t_done - t0 : 0));
+        }
     }
     for (int k = 0; rs && k < workers; k++) runner_close(&rs[k]);
     free(rs);

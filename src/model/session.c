@@ -229,11 +229,18 @@ static afm_status attn_item(afm_session *s, float *ws, int l, int T, int32_t p0,
 }
 
 static void attn_gemm_worker(void *ctx, int ith, int nth) {
-    (void)nth;
     attn_gemm_job *j = ctx;
     afm_session *s = j->s;
     int n_kv = s->m->cfg.n_kv_heads, nitems = j->nblocks * n_kv;
     float *ws = s->attn_ws + (size_t)ith * s->attn_ws_floats;
+    if (nth == 1) { /* one thread: KV head outer, so a head's keys and values stay in L2 for all its blocks */
+        for (int g = 0; g < n_kv; g++)
+            for (int b = j->nblocks - 1; b >= 0; b--) {
+                afm_status st = attn_item(s, ws, j->layer, j->T, j->p0, g, b);
+                if (st != AFM_OK) atomic_store(&j->st, (int)st);
+            }
+        return;
+    }
     for (int w; (w = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < nitems;) {
         afm_status st = attn_item(s, ws, j->layer, j->T, j->p0, w % n_kv, j->nblocks - 1 - w / n_kv);
         if (st != AFM_OK) atomic_store(&j->st, (int)st);
