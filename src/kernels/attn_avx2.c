@@ -6,7 +6,8 @@
  * chunk of keys stays in L1 while every row tile passes over it. A last partial key block is
  * summed lane by lane with fmaf in the same order (same result as a vector lane).
  * mix: an RT x 16 tile (RT <= 6 rows, two 8-dim vectors of V) keeps 12 accumulators; per key j it
- * loads V[j, d0 .. d0+15] and broadcasts P[r, j]. Leftover dimensions: 8-wide, then one lane.
+ * loads V[j, d0 .. d0+15] and broadcasts P[r, j]; keys go in chunks of MIX_CHUNK, each tile's
+ * sums parked in O between chunks. Leftover dimensions: 8-wide, then one lane.
  * Each output is a single FMA chain over d (scores) or j (mix) in index order. */
 #include "kernels/attn.h"
 #include <immintrin.h>
@@ -72,13 +73,15 @@ void afm_attn_scores_avx2(const float *Q, int64_t ldq, int64_t rows, const float
         }
 }
 
-/* O[r, d0 .. d0 + 8 NV - 1] for r < RT */
-INLINE void mix_tile(const int RT, const int NV, const float *P, int64_t ldp, const float *V, int64_t n, int64_t hd,
-                     float *O, int64_t ldo) {
+/* O[r, d0 .. d0 + 8 NV - 1] for r < RT, over keys j0 .. j1-1: starts from 0 (j0 == 0) or from the
+ * partial sums that the previous key chunk left in O, so each output is still one FMA chain over
+ * all keys in order */
+INLINE void mix_tile(const int RT, const int NV, const float *P, int64_t ldp, const float *V, int64_t j0, int64_t j1,
+                     int64_t hd, float *O, int64_t ldo) {
     __m256 acc[RT_MAX][2];
     for (int r = 0; r < RT; r++)
-        for (int v = 0; v < NV; v++) acc[r][v] = _mm256_setzero_ps();
-    for (int64_t j = 0; j < n; j++) {
+        for (int v = 0; v < NV; v++) acc[r][v] = j0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(O + r * ldo + 8 * v);
+    for (int64_t j = j0; j < j1; j++) {
         __m256 x[2];
         for (int v = 0; v < NV; v++) x[v] = _mm256_loadu_ps(V + j * hd + 8 * v);
         for (int r = 0; r < RT; r++) {
@@ -90,29 +93,41 @@ INLINE void mix_tile(const int RT, const int NV, const float *P, int64_t ldp, co
         for (int v = 0; v < NV; v++) _mm256_storeu_ps(O + r * ldo + 8 * v, acc[r][v]);
 }
 
-INLINE void mix_rows(const int RT, const float *P, int64_t ldp, const float *V, int64_t n, int64_t hd, float *O,
-                     int64_t ldo) {
+/* rows r .. r+RT-1, keys j0 .. j1-1 (the vector part of the dimensions) */
+INLINE void mix_rows(const int RT, const float *P, int64_t ldp, const float *V, int64_t j0, int64_t j1, int64_t hd,
+                     float *O, int64_t ldo) {
     int64_t d = 0;
-    for (; d + 16 <= hd; d += 16) mix_tile(RT, 2, P, ldp, V + d, n, hd, O + d, ldo);
-    if (d + 8 <= hd) { mix_tile(RT, 1, P, ldp, V + d, n, hd, O + d, ldo); d += 8; }
-    for (; d < hd; d++)
-        for (int r = 0; r < RT; r++) {
+    for (; d + 16 <= hd; d += 16) mix_tile(RT, 2, P, ldp, V + d, j0, j1, hd, O + d, ldo);
+    if (d + 8 <= hd) mix_tile(RT, 1, P, ldp, V + d, j0, j1, hd, O + d, ldo);
+}
+
+/* Keys in chunks of MIX_CHUNK (64 KiB of V at hd = 64), all rows per chunk: with long contexts a
+ * head's V (n * hd floats) outgrows L2, and every row tile would otherwise stream all of it again. */
+enum { MIX_CHUNK = 256 };
+
+void afm_attn_mix_avx2(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
+                       int64_t ldo) {
+    if (n <= 0) { /* no keys: empty sums */
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t d = 0; d < hd; d++) O[r * ldo + d] = 0;
+        return;
+    }
+    for (int64_t j0 = 0; j0 < n; j0 += MIX_CHUNK) {
+        int64_t j1 = n - j0 < MIX_CHUNK ? n : j0 + MIX_CHUNK, r = 0;
+        for (; r + RT_MAX <= rows; r += RT_MAX) mix_rows(RT_MAX, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo);
+        switch (rows - r) {
+        case 5: mix_rows(5, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo); break;
+        case 4: mix_rows(4, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo); break;
+        case 3: mix_rows(3, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo); break;
+        case 2: mix_rows(2, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo); break;
+        case 1: mix_rows(1, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo); break;
+        default: break;
+        }
+    }
+    for (int64_t d = hd / 8 * 8; d < hd; d++) /* leftover dimensions: one lane each */
+        for (int64_t r = 0; r < rows; r++) {
             float s = 0;
             for (int64_t j = 0; j < n; j++) s = fmaf(P[r * ldp + j], V[j * hd + d], s);
             O[r * ldo + d] = s;
         }
-}
-
-void afm_attn_mix_avx2(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
-                       int64_t ldo) {
-    int64_t r = 0;
-    for (; r + RT_MAX <= rows; r += RT_MAX) mix_rows(RT_MAX, P + r * ldp, ldp, V, n, hd, O + r * ldo, ldo);
-    switch (rows - r) {
-    case 5: mix_rows(5, P + r * ldp, ldp, V, n, hd, O + r * ldo, ldo); break;
-    case 4: mix_rows(4, P + r * ldp, ldp, V, n, hd, O + r * ldo, ldo); break;
-    case 3: mix_rows(3, P + r * ldp, ldp, V, n, hd, O + r * ldo, ldo); break;
-    case 2: mix_rows(2, P + r * ldp, ldp, V, n, hd, O + r * ldo, ldo); break;
-    case 1: mix_rows(1, P + r * ldp, ldp, V, n, hd, O + r * ldo, ldo); break;
-    default: break;
-    }
 }

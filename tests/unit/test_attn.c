@@ -2,12 +2,17 @@
  * double-precision sum written here from the layout's definition (key j, dimension d of the
  * blocked K at ((j / 8) * hd + d) * 8 + j % 8; V row-major), for head sizes 8, 64, 72 and 5
  * (leftover vector lanes), 1..13 query rows (row tiles and their leftovers), key counts around
- * the 8-key blocks and the 64-key chunks, and padded leading dimensions. Tolerance: 2e-6 times
- * the sum of |terms|, the rounding of a float sum in another order. */
+ * the 8-key blocks, the 64-key score chunks and the 256-key mix chunks, and padded leading
+ * dimensions. Tolerance: 2e-6 times the sum of |terms|, the rounding of a float sum in another
+ * order. The AVX2 variant must moreover equal, bit for bit, one fmaf chain per output in index
+ * order (scores: over d, then times the scale; mix: over j), whatever the tiles and chunks: the
+ * forward pass relies on it for results that do not depend on how tokens are batched. */
 #include "kernels/attn.h"
+#include "base/cpu.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static unsigned g_seed = 7;
 static float frand(void) {
@@ -66,12 +71,33 @@ static int check(int64_t hd, int64_t rows, int64_t n) {
             }
         }
     }
+    for (int64_t r = 0; r < rows && !fails && afm_isa_best() >= AFM_ISA_AVX2; r++) {
+        for (int64_t j = 0; j < n && !fails; j++) {
+            float c = 0;
+            for (int64_t d = 0; d < hd; d++) c = fmaf(Q[r * ldq + d], Kr[j * hd + d], c);
+            c *= scale;
+            if (memcmp(&c, &S[r * lds + j], sizeof c)) {
+                fprintf(stderr, "scores hd=%lld rows=%lld n=%lld: S[%lld,%lld] = %.9g, in-order fmaf chain %.9g\n", (long long)hd,
+                        (long long)rows, (long long)n, (long long)r, (long long)j, S[r * lds + j], c);
+                fails++;
+            }
+        }
+        for (int64_t d = 0; d < hd && !fails; d++) {
+            float c = 0;
+            for (int64_t j = 0; j < n; j++) c = fmaf(P[r * lds + j], V[j * hd + d], c);
+            if (memcmp(&c, &O[r * ldo + d], sizeof c)) {
+                fprintf(stderr, "mix hd=%lld rows=%lld n=%lld: O[%lld,%lld] = %.9g, in-order fmaf chain %.9g\n", (long long)hd,
+                        (long long)rows, (long long)n, (long long)r, (long long)d, O[r * ldo + d], c);
+                fails++;
+            }
+        }
+    }
     free(Q); free(K); free(V); free(P); free(S); free(S0); free(O); free(O0); free(Kr);
     return fails;
 }
 
 int main(void) {
-    const int64_t hds[] = {8, 64, 72, 5}, ns[] = {1, 7, 8, 9, 16, 63, 64, 65, 130, 200};
+    const int64_t hds[] = {8, 64, 72, 5}, ns[] = {1, 7, 8, 9, 16, 63, 64, 65, 130, 200, 256, 300, 517};
     int fails = 0;
     for (size_t h = 0; h < sizeof hds / sizeof *hds; h++)
         for (int64_t rows = 1; rows <= 13; rows++)
