@@ -5,7 +5,8 @@
 # the speedup. Sharing evaluates each question's prompt once (the four one-token answers " A".." D"
 # are read off its next-token distribution) and reuses the subject's 5-shot prefix across
 # questions; the baseline evaluates prompt + choice from an empty cache for every choice.
-# SKIP_SEPARATE=1 runs the shared mode only (for large N).
+# SKIP_SEPARATE=1 runs the shared mode only (for large N). KEEP=DIR keeps the results JSON there
+# (for bench/mmlu_extrapolate.py).
 # usage: bench/eval_mmlu.sh MODEL.gguf [N_ITEMS (0: all 14079)] [THREADS] [DATA (MMLU folder)]
 set -euo pipefail
 MODEL=${1:?model}
@@ -14,7 +15,7 @@ THREADS=${3:-2}
 AFM=${AFM_BIN:-build/afm}
 DATA=${4:-${AFM_SHARED:-../shared}/data/mmlu}
 T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+trap '[ -n "${KEEP:-}" ] && cp "$T"/*.json "$KEEP"/ 2>/dev/null; rm -rf "$T"' EXIT
 run() {
   /usr/bin/time -f "%e %U %S" -o "$T/time.$1" "$AFM" eval -m "$MODEL" --task mmlu --data "$DATA" --limit "$N" \
     --threads "$THREADS" --no-progress $2 --out "$T/$1.json" > /dev/null
@@ -41,9 +42,13 @@ for m in ("shared", "separate"):
           f"reused from the cache, {p['forward_calls'] / n:.2f} forward calls; {ns} session(s): forward {p['forward_seconds']:.1f} s, "
           f"tokenizer {p['tokenize_seconds']:.1f} s (summed over sessions) of {r['config']['seconds']:.1f} s wall; "
           f"{p['tokens_forward'] / max(user + sys_, 1e-9):.0f} tokens per cpu-second")
+    if "sessions_done_seconds" in p:
+        print(f"          {p['tokens_forward'] / wall:.0f} forwarded tokens per wall second; range splits {p['work_steals']:.0f}, "
+              f"sessions ran out of items at {', '.join(f'{x:.1f}' for x in p['sessions_done_seconds'])} s")
     if r["n_items"] and m == "shared":
         print(f"          full MMLU (14079 questions) at this rate: {14079 * wall / n / 60:.1f} min wall, "
-              f"{14079 * (user + sys_) / n / 60:.1f} cpu-min")
+              f"{14079 * (user + sys_) / n / 60:.1f} cpu-min (these questions' mix; later subjects cost more per "
+              f"question and per token: bench/mmlu_extrapolate.py on shared.json, kept with KEEP=DIR, gives the full mix)")
 if "separate" in res:
     a, b = res["shared"][2], res["separate"][2]
     diff = max((abs(x - y) for i, j in zip(a["items"], b["items"]) if "logprobs" in i and "logprobs" in j
