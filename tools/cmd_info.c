@@ -56,6 +56,12 @@ int cmd_info(int argc, char **argv) {
                c.rope_layout == AFM_ROPE_HALF ? "half-split" : "interleaved",
                c.qk_norm == AFM_QK_NORM_OFF ? "off" : c.qk_norm == AFM_QK_NORM_BEFORE_ROPE ? "before RoPE" : "after RoPE",
                (double)c.norm_eps, c.tied_output ? "tied to the embedding" : "separate");
+        if (c.ffn_act != AFM_FFN_SILU || c.post_norms || c.embed_scale != 0 || c.sliding_window > 0)
+            printf("  ffn %s, post-norms %s, embedding scale %g, sliding window %d (every %d-th layer global), local rope theta %g, rope scale %g\n",
+                   c.ffn_act == AFM_FFN_GELU_TANH ? "GeGLU (tanh GELU)" : "SwiGLU", c.post_norms ? "on" : "off",
+                   (double)(c.embed_scale != 0 ? c.embed_scale : 1), c.sliding_window, c.swa_period,
+                   (double)(c.rope_theta_local > 0 ? c.rope_theta_local : c.rope_theta),
+                   (double)(c.rope_freq_scale != 0 ? c.rope_freq_scale : 1));
         printf("  parameters: %lld (%.1f M)\n", (long long)afm_config_n_params(&c), afm_config_n_params(&c) / 1e6);
     } else printf("\nnot a model afm can run: %s\n", afm_last_error());
     printf("\nmetadata (%lld keys):\n", (long long)afm_gguf_n_kv(g));

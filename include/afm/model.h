@@ -1,7 +1,9 @@
 /* afm/model.h — the AFM transformer: configuration, loading, and inference sessions.
  *
  * One config covers every supported model (DESIGN.md §2): tied or separate output, GQA with an
- * explicit head_dim, RoPE theta and layout, QK-norm position, RMSNorm epsilon, SwiGLU width. */
+ * explicit head_dim, RoPE theta and layout, QK-norm position, RMSNorm epsilon, SwiGLU width; and the
+ * Gemma 3 switches (GeGLU, post-sub-layer norms, embedding scale, interleaved sliding-window layers
+ * with their own RoPE base), which are all off when zero. */
 #ifndef AFM_MODEL_H
 #define AFM_MODEL_H
 #include <stddef.h>
@@ -24,6 +26,11 @@ typedef enum afm_qk_norm {
     AFM_QK_NORM_AFTER_ROPE = 2   /* AFM */
 } afm_qk_norm;
 
+typedef enum afm_ffn_act {
+    AFM_FFN_SILU = 0,        /* SwiGLU: silu(gate) * up (Llama, Qwen3, AFM) */
+    AFM_FFN_GELU_TANH = 1    /* GeGLU: gelu_tanh(gate) * up (Gemma) */
+} afm_ffn_act;
+
 typedef struct afm_config {
     char arch[32];          /* GGUF architecture name: "afm", "llama", "qwen3" */
     int32_t n_vocab;
@@ -39,7 +46,21 @@ typedef struct afm_config {
     afm_qk_norm qk_norm;
     float norm_eps;
     bool tied_output;       /* logits use the token embedding */
+    /* Gemma 3 switches; zero = off (Llama, Qwen3, AFM). */
+    afm_ffn_act ffn_act;    /* activation of the gated FFN */
+    bool post_norms;        /* each sub-layer's output goes through its own RMSNorm before the
+                             * residual add (GGUF post_attention_norm / post_ffw_norm) */
+    float embed_scale;      /* token embeddings are multiplied by this (Gemma: sqrt(dim)); 0: 1 */
+    int32_t sliding_window; /* > 0: local layers see only the last sliding_window positions (the
+                             * query's own included: key j is visible from query i iff i - j < W) */
+    int32_t swa_period;     /* with sliding_window: layer l is global iff l % swa_period ==
+                             * swa_period - 1 (Gemma 3: 6, five local then one global); 0: all local */
+    float rope_theta_local; /* RoPE base of the local layers; 0: rope_theta */
+    float rope_freq_scale;  /* linear RoPE scaling of the global layers (position * scale); 0: 1 */
 } afm_config;
+
+/* Whether layer l attends through the sliding window (see sliding_window / swa_period). */
+bool afm_config_layer_is_local(const afm_config *c, int32_t l);
 
 /* Checks a config for consistency; the message names the offending field. */
 afm_status afm_config_validate(const afm_config *c);

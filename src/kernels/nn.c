@@ -6,9 +6,11 @@
 void afm_softmax_avx2(float *x, int64_t n);
 void afm_silu_mul_avx2(float *gate, const float *up, int64_t n);
 void afm_rmsnorm_avx2(float *out, const float *x, const float *g, int64_t n, float eps);
+void afm_gelu_tanh_mul_avx2(float *gate, const float *up, int64_t n);
 
 static void (*g_softmax)(float *, int64_t) = afm_softmax_scalar;
 static void (*g_silu_mul)(float *, const float *, int64_t) = afm_silu_mul_scalar;
+static void (*g_gelu_tanh_mul)(float *, const float *, int64_t) = afm_gelu_tanh_mul_scalar;
 static void (*g_rmsnorm)(float *, const float *, const float *, int64_t, float) = afm_rmsnorm_scalar;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
@@ -17,6 +19,7 @@ static void pick(void) {
     if (afm_isa_best() >= AFM_ISA_AVX2) {
         g_softmax = afm_softmax_avx2;
         g_silu_mul = afm_silu_mul_avx2;
+        g_gelu_tanh_mul = afm_gelu_tanh_mul_avx2;
         g_rmsnorm = afm_rmsnorm_avx2;
     }
 #endif
@@ -30,6 +33,11 @@ void afm_softmax(float *x, int64_t n) {
 void afm_silu_mul(float *gate, const float *up, int64_t n) {
     pthread_once(&g_once, pick);
     g_silu_mul(gate, up, n);
+}
+
+void afm_gelu_tanh_mul(float *gate, const float *up, int64_t n) {
+    pthread_once(&g_once, pick);
+    g_gelu_tanh_mul(gate, up, n);
 }
 
 void afm_rmsnorm(float *out, const float *x, const float *g, int64_t n, float eps) {
@@ -72,6 +80,14 @@ void afm_softmax_scalar(float *x, int64_t n) {
 
 void afm_silu_mul_scalar(float *gate, const float *up, int64_t n) {
     for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+void afm_gelu_tanh_mul_scalar(float *gate, const float *up, int64_t n) {
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i], u = c * (g + 0.044715f * g * g * g);
+        gate[i] = 0.5f * g * (1.0f + tanhf(u)) * up[i];
+    }
 }
 
 void afm_vec_add(float *y, const float *x, int64_t n) {

@@ -12,7 +12,12 @@ void afm_rope_rotate(float *x, int head_dim, const float *cos_t, const float *si
 void afm_softmax(float *x, int64_t n);
 /* gate[i] = silu(gate[i]) * up[i] = gate / (1 + exp(-gate)) * up */
 void afm_silu_mul(float *gate, const float *up, int64_t n);
-/* softmax, silu_mul and rmsnorm pick an AVX2 variant (vectorized exp, within a few ulps of libm's expf)
+/* gate[i] = gelu_tanh(gate[i]) * up[i] (GeGLU, Gemma), with the tanh approximation of GELU
+ *   gelu_tanh(g) = g/2 (1 + tanh(u)), u = sqrt(2/pi) (g + 0.044715 g^3)
+ *                = g / (1 + exp(-2u))   (1 + tanh(u) = 2 / (1 + exp(-2u))) */
+void afm_gelu_tanh_mul(float *gate, const float *up, int64_t n);
+void afm_gelu_tanh_mul_scalar(float *gate, const float *up, int64_t n);
+/* softmax, silu_mul, gelu_tanh_mul and rmsnorm pick an AVX2 variant (vectorized exp, within a few ulps of libm's expf)
  * at run time (base/cpu.h; AFM_FORCE_ISA caps it); these are the scalar references, for tests. */
 void afm_softmax_scalar(float *x, int64_t n);
 void afm_silu_mul_scalar(float *gate, const float *up, int64_t n);

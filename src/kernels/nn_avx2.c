@@ -13,6 +13,7 @@
 void afm_softmax_avx2(float *x, int64_t n);
 void afm_silu_mul_avx2(float *gate, const float *up, int64_t n);
 void afm_rmsnorm_avx2(float *out, const float *x, const float *g, int64_t n, float eps);
+void afm_gelu_tanh_mul_avx2(float *gate, const float *up, int64_t n);
 
 static inline __m256 exp8(__m256 x) {
     const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.72283f);
@@ -97,6 +98,26 @@ void afm_silu_mul_avx2(float *gate, const float *up, int64_t n) {
     if (i < n) {
         __m256i tm = tail_mask(n - i);
         _mm256_maskstore_ps(gate + i, tm, silu_mul8(_mm256_maskload_ps(gate + i, tm), _mm256_maskload_ps(up + i, tm)));
+    }
+}
+
+/* gate = gelu_tanh(gate) * up = gate / (1 + exp(-2u)) * up, u = sqrt(2/pi) (g + 0.044715 g^3).
+ * For g << 0, exp(-2u) overflows to inf and the quotient is -0 (true value below 1e-30 in
+ * magnitude); for g >> 0 it is g. */
+static inline __m256 gelu_tanh_mul8(__m256 g, __m256 u) {
+    __m256 g3 = _mm256_mul_ps(_mm256_mul_ps(g, g), g);
+    __m256 t = _mm256_mul_ps(_mm256_set1_ps(-2.0f * 0.7978845608028654f), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), g3, g));
+    __m256 e = exp8(t);
+    return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.f), e)), u);
+}
+
+void afm_gelu_tanh_mul_avx2(float *gate, const float *up, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(gate + i, gelu_tanh_mul8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+    if (i < n) {
+        __m256i tm = tail_mask(n - i);
+        _mm256_maskstore_ps(gate + i, tm, gelu_tanh_mul8(_mm256_maskload_ps(gate + i, tm), _mm256_maskload_ps(up + i, tm)));
     }
 }
 

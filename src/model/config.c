@@ -17,13 +17,25 @@ afm_status afm_config_validate(const afm_config *c) {
     CHECK(c->norm_eps > 0 && c->norm_eps < 1, "config: norm_eps %g must be in (0, 1)", (double)c->norm_eps);
     CHECK(c->rope_layout == AFM_ROPE_INTERLEAVED || c->rope_layout == AFM_ROPE_HALF, "config: unknown rope layout %d", (int)c->rope_layout);
     CHECK(c->qk_norm >= AFM_QK_NORM_OFF && c->qk_norm <= AFM_QK_NORM_AFTER_ROPE, "config: unknown qk_norm mode %d", (int)c->qk_norm);
+    CHECK(c->ffn_act == AFM_FFN_SILU || c->ffn_act == AFM_FFN_GELU_TANH, "config: unknown FFN activation %d", (int)c->ffn_act);
+    CHECK(c->embed_scale >= 0 && c->embed_scale < 1e6f, "config: embed_scale %g must be in [0, 1e6) (0: none)", (double)c->embed_scale);
+    CHECK(c->sliding_window >= 0, "config: sliding_window %d must be >= 0 (0: none)", c->sliding_window);
+    CHECK(c->swa_period >= 0 && c->swa_period <= 65536, "config: swa_period %d must be in 0..65536", c->swa_period);
+    CHECK(c->rope_theta_local >= 0, "config: rope_theta_local %g must be >= 0 (0: rope_theta)", (double)c->rope_theta_local);
+    CHECK(c->rope_freq_scale >= 0 && c->rope_freq_scale <= 1, "config: rope_freq_scale %g must be in [0, 1] (0: no scaling)", (double)c->rope_freq_scale);
 #undef CHECK
     return AFM_OK;
+}
+
+bool afm_config_layer_is_local(const afm_config *c, int32_t l) {
+    if (c->sliding_window <= 0) return false;
+    return c->swa_period <= 0 || l % c->swa_period != c->swa_period - 1;
 }
 
 int64_t afm_config_n_params(const afm_config *c) {
     int64_t d = c->dim, hd = c->head_dim, q = (int64_t)c->n_heads * hd, kv = (int64_t)c->n_kv_heads * hd;
     int64_t per_layer = d * q + 2 * d * kv + q * d /* attention */ + 3 * d * c->ffn_dim /* SwiGLU */ + 2 * d /* norms */;
+    if (c->post_norms) per_layer += 2 * d;
     if (c->qk_norm != AFM_QK_NORM_OFF) per_layer += 2 * hd;
     int64_t emb = (int64_t)c->n_vocab * d;
     return emb * (c->tied_output ? 1 : 2) + per_layer * c->n_layers + d;

@@ -1,6 +1,11 @@
 /* afm_config <-> GGUF metadata. Keys per architecture: reference/gguf-llamacpp.md §2 for
  * `llama` and `qwen3`; docs/gguf-afm.md for our `afm` (same keys plus afm.rope.layout and
- * afm.attention.qk_norm, which make every switch explicit). */
+ * afm.attention.qk_norm, which make every switch explicit). `gemma3` (read only) uses the same
+ * keys plus gemma3.attention.sliding_window and optional gemma3.rope.scaling.{type,factor}; the
+ * rest of Gemma 3 is fixed by the architecture (as llama.cpp hard-codes it): NeoX RoPE, QK-norm
+ * before RoPE, GeGLU, post-norms, embeddings times sqrt(dim), five sliding-window layers then one
+ * global (period 6), RoPE base 10000 on the local layers. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include "base/error.h"
@@ -36,14 +41,45 @@ static afm_status get_f32(const afm_gguf *g, const char *arch, const char *suffi
 
 static bool str_eq(const char *s, size_t n, const char *lit) { return n == strlen(lit) && !memcmp(s, lit, n); }
 
+/* Gemma 3 (see the top of this file). Linear RoPE scaling (the larger Gemma 3 models) applies to
+ * the global layers only. */
+static afm_status gemma3_switches(const afm_gguf *g, afm_config *c) {
+    c->rope_layout = AFM_ROPE_HALF;
+    c->qk_norm = AFM_QK_NORM_BEFORE_ROPE;
+    c->ffn_act = AFM_FFN_GELU_TANH;
+    c->post_norms = true;
+    c->embed_scale = sqrtf((float)c->dim);
+    AFM_TRY(get_u32(g, "gemma3", "attention.sliding_window", true, 0, &c->sliding_window));
+    if (c->sliding_window <= 0) return afm_error(AFM_ERR_FORMAT, "GGUF key gemma3.attention.sliding_window must be positive");
+    c->swa_period = 6;
+    c->rope_theta_local = 10000.0f;
+    const char *s;
+    size_t n;
+    if (afm_gguf_find_key(g, "gemma3.rope.scaling.type") >= 0) {
+        if (!afm_gguf_get_str(g, "gemma3.rope.scaling.type", &s, &n))
+            return afm_error(AFM_ERR_FORMAT, "GGUF key gemma3.rope.scaling.type is not a string");
+        if (str_eq(s, n, "linear")) {
+            float factor;
+            AFM_TRY(get_f32(g, "gemma3", "rope.scaling.factor", true, 0, &factor));
+            if (!(factor >= 1 && factor <= 1e6f))
+                return afm_error(AFM_ERR_FORMAT, "GGUF key gemma3.rope.scaling.factor %g must be in [1, 1e6]", (double)factor);
+            c->rope_freq_scale = 1.0f / factor;
+        } else if (!str_eq(s, n, "none")) {
+            return afm_error(AFM_ERR_UNSUPPORTED, "gemma3.rope.scaling.type '%.*s' is not supported (none, linear)",
+                             (int)(n > 32 ? 32 : n), s);
+        }
+    }
+    return AFM_OK;
+}
+
 afm_status afm_config_from_gguf(const afm_gguf *g, afm_config *c) {
     memset(c, 0, sizeof *c);
     const char *arch;
     size_t alen;
     if (!afm_gguf_get_str(g, "general.architecture", &arch, &alen))
         return afm_error(AFM_ERR_FORMAT, "GGUF key general.architecture is missing or not a string");
-    if (!str_eq(arch, alen, "afm") && !str_eq(arch, alen, "llama") && !str_eq(arch, alen, "qwen3"))
-        return afm_error(AFM_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (afm, llama and qwen3 are)",
+    if (!str_eq(arch, alen, "afm") && !str_eq(arch, alen, "llama") && !str_eq(arch, alen, "qwen3") && !str_eq(arch, alen, "gemma3"))
+        return afm_error(AFM_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (afm, llama, qwen3 and gemma3 are)",
                          (int)(alen > 64 ? 64 : alen), arch);
     memcpy(c->arch, arch, alen);
     c->arch[alen] = 0;
@@ -75,6 +111,8 @@ afm_status afm_config_from_gguf(const afm_gguf *g, afm_config *c) {
     } else if (!strcmp(a, "qwen3")) {
         c->rope_layout = AFM_ROPE_HALF;
         c->qk_norm = AFM_QK_NORM_BEFORE_ROPE;
+    } else if (!strcmp(a, "gemma3")) {
+        AFM_TRY(gemma3_switches(g, c));
     } else {
         const char *s;
         size_t n;

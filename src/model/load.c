@@ -46,7 +46,7 @@ static afm_status load_weights(afm_model *m) {
     const afm_config *c = &m->cfg;
     const afm_gguf *g = m->gguf;
     int64_t d = c->dim, q = (int64_t)c->n_heads * c->head_dim, kv = (int64_t)c->n_kv_heads * c->head_dim, f = c->ffn_dim;
-    m->owned = calloc((size_t)c->n_layers * 4 + 1, sizeof(float *));
+    m->owned = calloc((size_t)c->n_layers * 6 + 1, sizeof(float *));
     m->layers = calloc((size_t)c->n_layers, sizeof(afm_layer));
     if (!m->owned || !m->layers) return afm_error(AFM_ERR_NOMEM, "out of memory loading model");
     /* The embedding is read a row at a time (dequantized), so any supported type works. */
@@ -63,6 +63,10 @@ static afm_status load_weights(afm_model *m) {
 #define NAME(s) (snprintf(name, sizeof name, "blk.%d." s, l), name)
         AFM_TRY(bind_vector(m, NAME("attn_norm.weight"), d, &L->attn_norm));
         AFM_TRY(bind_vector(m, NAME("ffn_norm.weight"), d, &L->ffn_norm));
+        if (c->post_norms) {
+            AFM_TRY(bind_vector(m, NAME("post_attention_norm.weight"), d, &L->post_attn_norm));
+            AFM_TRY(bind_vector(m, NAME("post_ffw_norm.weight"), d, &L->post_ffn_norm));
+        }
         AFM_TRY(bind_matrix(g, NAME("attn_q.weight"), q, d, &L->wq));
         AFM_TRY(bind_matrix(g, NAME("attn_k.weight"), kv, d, &L->wk));
         AFM_TRY(bind_matrix(g, NAME("attn_v.weight"), kv, d, &L->wv));

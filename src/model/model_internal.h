@@ -19,6 +19,7 @@ typedef struct afm_layer {
     afm_weight wq, wk, wv, wo; /* (H*hd, dim), (KV*hd, dim), (KV*hd, dim), (dim, H*hd) */
     float *q_norm, *k_norm;    /* (hd) gains, NULL when QK-norm is off */
     float *ffn_norm;           /* (dim) */
+    float *post_attn_norm, *post_ffn_norm; /* (dim) gains on the sub-layer outputs, NULL unless cfg.post_norms */
     afm_weight w_gate, w_up, w_down; /* (ffn, dim), (ffn, dim), (dim, ffn) */
 } afm_layer;
 

@@ -4,11 +4,15 @@
  *   xn = RMSNorm(x) * g_attn
  *   q = xn Wqᵀ (T, H, hd); k = xn Wkᵀ, v = xn Wvᵀ (T, KV, hd)
  *   QK-norm (RMSNorm over hd, per-head gains) before or after RoPE, or none
- *   RoPE(q, k) at each token's position (interleaved pairs or half split)
- *   att[t, h] = softmax_j<=p0+t (q[t,h] · k[j, h/(H/KV)] / sqrt(hd)) · v[j, h/(H/KV)]
- *   x += att Woᵀ
- *   x += W_down (silu(RMSNorm(x) W_gateᵀ) ⊙ RMSNorm(x) W_upᵀ)
- * logits = RMSNorm(x) * g_out · Eᵀ (E = output or the tied token embedding). */
+ *   RoPE(q, k) at each token's position (interleaved pairs or half split; a local layer's own base)
+ *   att[t, h] = softmax_{j in keys(t)} (q[t,h] · k[j, h/(H/KV)] / sqrt(hd)) · v[j, h/(H/KV)]
+ *       keys(t) = j <= p0+t, and on a sliding-window (local) layer also p0+t - j < W
+ *   x += post(att Woᵀ)
+ *   x += post(W_down (act(RMSNorm(x) W_gateᵀ) ⊙ RMSNorm(x) W_upᵀ))
+ *       act = silu (SwiGLU) or tanh-GELU (GeGLU); post = RMSNorm with the layer's post-norm gain
+ *       when cfg.post_norms (Gemma), else the identity
+ * logits = RMSNorm(x) * g_out · Eᵀ (E = output or the tied token embedding).
+ * The embedding rows enter scaled by cfg.embed_scale (when set). */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -42,6 +46,8 @@ struct afm_session {
                                     * blocked layout of kernels/attn.h (8 positions x head_dim per block) */
     float *v_cache;                /* (n_layers, n_kv_heads, n_ctx, head_dim): each head's values row-major */
     float *rope_cos, *rope_sin;    /* (n_ctx, head_dim/2) */
+    float *rope_cos_local, *rope_sin_local; /* the same for the local layers' RoPE base, or NULL
+                                    * when they use the global tables */
     float *x, *xn, *q, *k, *v, *gate, *up; /* scratch for UBATCH tokens */
     float *att;                    /* attention output (UBATCH, n_heads * head_dim): the bytes of q,
                                     * each (token, head) written after its query was last read */
@@ -52,6 +58,15 @@ struct afm_session {
     afm_lora_set lora;             /* active LoRA adapters (afm/adapter.h) */
     float *work;                   /* one buffer holding the scratch views above (carve_scratch) */
 };
+
+/* Whether the local (sliding-window) layers need RoPE tables of their own. */
+static bool local_rope_tables(const afm_config *c) {
+    if (c->sliding_window <= 0) return false;
+    bool any_local = false;
+    for (int l = 0; l < c->n_layers && !any_local; l++) any_local = afm_config_layer_is_local(c, l);
+    return any_local && ((c->rope_theta_local > 0 && c->rope_theta_local != c->rope_theta) ||
+                         (c->rope_freq_scale != 0 && c->rope_freq_scale != 1));
+}
 
 /* The scratch views live in one buffer. The attention group (q = att, k, v, attn_ws) is dead once
  * att has gone through Wo, and gate/up are live only in the FFN after it, so the two groups share
@@ -71,15 +86,31 @@ static size_t carve_scratch(afm_session *s, float *base) {
     const afm_config *c = &s->m->cfg;
     size_t U = UBATCH, hd = (size_t)c->head_dim, qd = (size_t)c->n_heads * hd, kvd = (size_t)s->kv_dim;
     size_t ctx = (size_t)s->n_ctx, half = hd / 2, nt = (size_t)afm_pool_size(s->pool);
+    size_t local_rope = local_rope_tables(c) ? ctx * half : 0;
     scratch_view always[] = {{&s->x, U * c->dim}, {&s->xn, U * c->dim}, {&s->rope_cos, ctx * half},
-                             {&s->rope_sin, ctx * half}, {&s->scores, nt * (size_t)s->n_ctx_kb}, {&s->last_logits, (size_t)c->n_vocab}};
+                             {&s->rope_sin, ctx * half}, {&s->scores, nt * (size_t)s->n_ctx_kb}, {&s->last_logits, (size_t)c->n_vocab},
+                             {&s->rope_cos_local, local_rope}, {&s->rope_sin_local, local_rope}};
     scratch_view attn[] = {{&s->q, U * qd}, {&s->k, U * kvd}, {&s->v, U * kvd}, {&s->attn_ws, nt * s->attn_ws_floats}};
     scratch_view ffn[] = {{&s->gate, U * c->ffn_dim}, {&s->up, U * c->ffn_dim}};
     size_t shared = carve(base, always, sizeof always / sizeof always[0], 0);
     size_t a = carve(base, attn, sizeof attn / sizeof attn[0], shared);
     size_t f = carve(base, ffn, sizeof ffn / sizeof ffn[0], shared);
     s->att = s->q;
+    if (!local_rope) s->rope_cos_local = s->rope_sin_local = NULL;
     return a > f ? a : f;
+}
+
+/* angle(pos, i) = pos * scale * theta^(-2i/hd), computed in double then rounded (scale 0: 1) */
+static void fill_rope(float *cos_t, float *sin_t, int64_t n_ctx, int64_t hd, float theta, float scale) {
+    int64_t half = hd / 2;
+    for (int64_t p = 0; p < n_ctx; p++)
+        for (int64_t i = 0; i < half; i++) {
+            double freq = pow((double)theta, -2.0 * (double)i / (double)hd);
+            double a = (double)p * freq;
+            if (scale != 0 && scale != 1) a *= (double)scale;
+            cos_t[p * half + i] = (float)cos(a);
+            sin_t[p * half + i] = (float)sin(a);
+        }
 }
 
 afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_session **out) {
@@ -98,7 +129,6 @@ afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_
     s->kv_dim = (int64_t)c->n_kv_heads * c->head_dim;
     afm_status st = afm_pool_create(o.n_threads, &s->pool);
     if (st != AFM_OK) { free(s); return st; }
-    int64_t half = c->head_dim / 2;
     size_t kv_bytes = (size_t)c->n_layers * (size_t)s->n_ctx * (size_t)s->kv_dim * sizeof(float);
     size_t k_bytes = (size_t)c->n_layers * (size_t)s->n_ctx_kb * (size_t)s->kv_dim * sizeof(float);
     /* KV pages are touched only as the cache fills, so resident memory grows with use */
@@ -116,14 +146,10 @@ afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_
                          (double)(k_bytes + kv_bytes) / 1048576.0);
     }
     carve_scratch(s, s->work);
-    /* angle(pos, i) = pos * theta^(-2i/hd), computed in double then rounded */
-    for (int64_t p = 0; p < s->n_ctx; p++)
-        for (int64_t i = 0; i < half; i++) {
-            double freq = pow((double)c->rope_theta, -2.0 * (double)i / (double)c->head_dim);
-            double a = (double)p * freq;
-            s->rope_cos[p * half + i] = (float)cos(a);
-            s->rope_sin[p * half + i] = (float)sin(a);
-        }
+    fill_rope(s->rope_cos, s->rope_sin, s->n_ctx, c->head_dim, c->rope_theta, c->rope_freq_scale);
+    if (s->rope_cos_local) /* local layers: their own base, no scaling */
+        fill_rope(s->rope_cos_local, s->rope_sin_local, s->n_ctx, c->head_dim,
+                  c->rope_theta_local > 0 ? c->rope_theta_local : c->rope_theta, 1.0f);
     *out = s;
     return AFM_OK;
 }
@@ -164,6 +190,20 @@ static float *v_head(const afm_session *s, int l, int g) {
     return s->v_cache + ((size_t)l * c->n_kv_heads + (size_t)g) * (size_t)s->n_ctx * (size_t)c->head_dim;
 }
 
+/* Sliding window of layer l: W > 0 on a local layer, else 0 (every earlier key is visible). */
+static int32_t layer_window(const afm_session *s, int l) {
+    const afm_config *c = &s->m->cfg;
+    return afm_config_layer_is_local(c, l) ? c->sliding_window : 0;
+}
+
+/* First key a query at position pos sees: pos - W + 1 under a window W, else 0. */
+static int32_t first_key(int32_t pos, int32_t W) { return W > 0 && pos >= W ? pos - W + 1 : 0; }
+
+/* Keys below `first` are skipped a whole key block at a time: products start at key
+ * ka = first rounded down to a block (the blocked keys and the values of ka.. start at offset
+ * ka * hd), and the weights of keys ka..first-1 are exact zeros. */
+static int32_t block_floor(int32_t first) { return first / AFM_ATTN_KB * AFM_ATTN_KB; }
+
 static void attn_worker(void *ctx, int ith, int nth) {
     attn_job *j = ctx;
     afm_session *s = j->s;
@@ -172,15 +212,19 @@ static void attn_worker(void *ctx, int ith, int nth) {
     int64_t qd = (int64_t)H * hd;
     float scale = 1.0f / sqrtf((float)hd);
     float *sc = s->scores + (size_t)ith * s->n_ctx_kb;
+    int32_t W = layer_window(s, j->layer);
     long lo, hi;
     afm_split_range((long)j->T * H, ith, nth, &lo, &hi);
     for (long w = lo; w < hi; w++) {
         int t = (int)(w / H), h = (int)(w % H), g = h / group;
-        int32_t n_keys = j->p0 + t + 1; /* causal: keys 0..pos */
+        int32_t pos = j->p0 + t, first = first_key(pos, W), ka = block_floor(first);
+        int32_t n_keys = pos + 1 - ka; /* causal: keys ka..pos */
         const float *q = s->q + (size_t)t * qd + (size_t)h * hd;
-        afm_attn_scores(q, hd, 1, k_head(s, j->layer, g), n_keys, hd, scale, sc, n_keys);
-        afm_softmax(sc, n_keys);
-        afm_attn_mix(sc, n_keys, 1, v_head(s, j->layer, g), n_keys, hd, s->att + (size_t)t * qd + (size_t)h * hd, hd);
+        afm_attn_scores(q, hd, 1, k_head(s, j->layer, g) + (size_t)ka * hd, n_keys, hd, scale, sc, n_keys);
+        afm_softmax(sc + (first - ka), pos + 1 - first);
+        if (first > ka) memset(sc, 0, (size_t)(first - ka) * sizeof(float));
+        afm_attn_mix(sc, n_keys, 1, v_head(s, j->layer, g) + (size_t)ka * hd, n_keys, hd,
+                     s->att + (size_t)t * qd + (size_t)h * hd, hd);
     }
 }
 
@@ -190,6 +234,8 @@ static void attn_worker(void *ctx, int ith, int nth) {
  * keys they can see (causal: later keys are skipped, not computed):
  *   S = Q K_gᵀ / sqrt(hd)  (rows, n)   [afm_attn_scores on the blocked keys]
  *   P = softmax over keys j <= p0 + t0 + r / group of S, 0 beyond
+ *       (on a local layer also over j > pos - W only; the keys before the block's first row's
+ *       window are skipped a key block at a time, see block_floor)
  *   O = P V_g              (rows, hd)  [afm_attn_mix on the row-major values]
  * Items run single-threaded, taken from a shared counter by the pool's threads (largest blocks
  * first), so one pool run covers a layer; each item is computed the same way whatever thread
@@ -209,19 +255,22 @@ static afm_status attn_item(afm_session *s, float *ws, int l, int T, int32_t p0,
     int group = c->n_heads / c->n_kv_heads;
     int64_t hd = c->head_dim, qd = (int64_t)c->n_heads * hd;
     int t0 = b * ATTN_TB, tb = T - t0 < ATTN_TB ? T - t0 : ATTN_TB;
-    int64_t n = p0 + t0 + tb, rows = (int64_t)tb * group;
+    int32_t W = layer_window(s, l), ka = block_floor(first_key(p0 + t0, W));
+    int64_t n = p0 + t0 + tb - ka, rows = (int64_t)tb * group; /* keys ka..p0+t0+tb-1 */
     float *qg = ws, *og = qg + (size_t)ATTN_TB * group * hd, *S = og + (size_t)ATTN_TB * group * hd;
     for (int t = 0; t < tb; t++)
         memcpy(qg + (size_t)t * group * hd, s->q + (size_t)(t0 + t) * qd + (size_t)g * group * hd,
                (size_t)(group * hd) * sizeof(float));
-    afm_attn_scores(qg, hd, rows, k_head(s, l, g), n, hd, 1.0f / sqrtf((float)hd), S, n);
+    afm_attn_scores(qg, hd, rows, k_head(s, l, g) + (size_t)ka * hd, n, hd, 1.0f / sqrtf((float)hd), S, n);
     for (int64_t r = 0; r < rows; r++) {
         float *row = S + (size_t)r * n;
-        int64_t n_keys = p0 + t0 + r / group + 1;
-        afm_softmax(row, n_keys);
-        memset(row + n_keys, 0, (size_t)(n - n_keys) * sizeof(float));
+        int32_t pos = p0 + t0 + (int32_t)(r / group), first = first_key(pos, W);
+        int64_t lo = first - ka, hi = pos + 1 - ka; /* visible keys: row[lo..hi) */
+        afm_softmax(row + lo, hi - lo);
+        memset(row, 0, (size_t)lo * sizeof(float));
+        memset(row + hi, 0, (size_t)(n - hi) * sizeof(float));
     }
-    afm_attn_mix(S, n, rows, v_head(s, l, g), n, hd, og, hd);
+    afm_attn_mix(S, n, rows, v_head(s, l, g) + (size_t)ka * hd, n, hd, og, hd);
     for (int t = 0; t < tb; t++)
         memcpy(s->att + (size_t)(t0 + t) * qd + (size_t)g * group * hd, og + (size_t)t * group * hd,
                (size_t)(group * hd) * sizeof(float));
@@ -262,7 +311,8 @@ typedef struct {
     const afm_layer *L;
     int layer, T;
     int32_t p0;
-    const float *delta; /* add_norm: x += delta first (NULL: no residual) */
+    float *delta;       /* add_norm: x += delta first (NULL: no residual) */
+    const float *post_gain; /* add_norm: delta = RMSNorm(delta) * post_gain before the add (NULL: none) */
     const float *gain;  /* add_norm: RMSNorm gain */
     int rope;           /* rope_store: ROPE_Q and/or ROPE_KV */
 } tok_job;
@@ -283,6 +333,7 @@ static void add_norm_worker(void *ctx, int ith, int nth) {
     long lo, hi;
     afm_split_range(j->T, ith, nth, &lo, &hi);
     for (long t = lo; t < hi; t++) {
+        if (j->delta && j->post_gain) afm_rmsnorm(j->delta + t * d, j->delta + t * d, j->post_gain, d, c->norm_eps);
         if (j->delta) afm_vec_add(s->x + t * d, j->delta + t * d, d);
         afm_rmsnorm(s->xn + t * d, s->x + t * d, j->gain, d, c->norm_eps);
     }
@@ -297,10 +348,12 @@ static void rope_store_worker(void *ctx, int ith, int nth) {
     const afm_layer *L = j->L;
     int64_t hd = c->head_dim, qd = (int64_t)c->n_heads * hd, kvd = s->kv_dim, half = hd / 2;
     int half_layout = c->rope_layout == AFM_ROPE_HALF;
+    bool local = s->rope_cos_local && afm_config_layer_is_local(c, j->layer);
+    const float *cos_t = local ? s->rope_cos_local : s->rope_cos, *sin_t = local ? s->rope_sin_local : s->rope_sin;
     long lo, hi;
     afm_split_range(j->T, ith, nth, &lo, &hi);
     for (long t = lo; t < hi; t++) {
-        const float *cs = s->rope_cos + (size_t)(j->p0 + t) * half, *sn = s->rope_sin + (size_t)(j->p0 + t) * half;
+        const float *cs = cos_t + (size_t)(j->p0 + t) * half, *sn = sin_t + (size_t)(j->p0 + t) * half;
         for (int h = 0; h < c->n_heads && (j->rope & ROPE_Q); h++) {
             float *v = s->q + t * qd + h * hd;
             if (c->qk_norm == AFM_QK_NORM_BEFORE_ROPE) afm_rmsnorm(v, v, L->q_norm, hd, c->norm_eps);
@@ -323,14 +376,16 @@ static void rope_store_worker(void *ctx, int ith, int nth) {
     }
 }
 
-/* gate[t] = silu(gate[t]) * up[t] */
-static void silu_worker(void *ctx, int ith, int nth) {
+/* gate[t] = act(gate[t]) * up[t], act = silu or tanh-GELU (cfg.ffn_act) */
+static void glu_worker(void *ctx, int ith, int nth) {
     tok_job *j = ctx;
     afm_session *s = j->s;
     int64_t f = s->m->cfg.ffn_dim;
     long lo, hi;
     afm_split_range(j->T, ith, nth, &lo, &hi);
-    if (hi > lo) afm_silu_mul(s->gate + lo * f, s->up + lo * f, (hi - lo) * f);
+    if (hi <= lo) return;
+    if (s->m->cfg.ffn_act == AFM_FFN_GELU_TANH) afm_gelu_tanh_mul(s->gate + lo * f, s->up + lo * f, (hi - lo) * f);
+    else afm_silu_mul(s->gate + lo * f, s->up + lo * f, (hi - lo) * f);
 }
 
 static afm_status mm(afm_session *s, float *y, const afm_weight *w, const float *x, int64_t T) {
@@ -364,6 +419,8 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, ch
     int64_t d = c->dim;
     int32_t p0 = s->n_past, T_in = T;
     for (int t = 0; t < T; t++) AFM_TRY(afm_model_embed_row(m, tokens[t], s->x + t * d));
+    if (c->embed_scale != 0 && c->embed_scale != 1)
+        for (int64_t i = 0; i < (int64_t)T * d; i++) s->x[i] *= c->embed_scale;
     if (s->lora.n) afm_lora_apply_embd(&s->lora, afm_lora_slot_embd(c->n_layers), s->x, tokens, T, d);
     tok_job tj = {.s = s, .T = T, .p0 = p0, .delta = NULL, .gain = m->layers[0].attn_norm, .rope = ROPE_Q | ROPE_KV};
     run_tokens(s, T, add_norm_worker, &tj);
@@ -398,12 +455,14 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, ch
         }
         AFM_TRY(mm_lora(s, s->xn, &L->wo, afm_lora_slot(l, AFM_LORA_O), s->att, T));
         tj.delta = s->xn;
+        tj.post_gain = L->post_attn_norm;
         tj.gain = L->ffn_norm;
         run_tokens(s, T, add_norm_worker, &tj);
         AFM_TRY(mm_lora(s, s->gate, &L->w_gate, afm_lora_slot(l, AFM_LORA_GATE), s->xn, T));
         AFM_TRY(mm_lora(s, s->up, &L->w_up, afm_lora_slot(l, AFM_LORA_UP), s->xn, T));
-        run_tokens(s, T, silu_worker, &tj);
+        run_tokens(s, T, glu_worker, &tj);
         AFM_TRY(mm_lora(s, s->xn, &L->w_down, afm_lora_slot(l, AFM_LORA_DOWN), s->gate, T));
+        tj.post_gain = L->post_ffn_norm;
         tj.gain = l + 1 < c->n_layers ? m->layers[l + 1].attn_norm : m->output_norm;
         run_tokens(s, T, add_norm_worker, &tj);
     }

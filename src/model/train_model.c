@@ -21,6 +21,10 @@ afm_status afm_train_config_check(const afm_config *c) {
     if (c->head_dim % 2)
         return afm_error(AFM_ERR_INVALID_ARG, "model config: head_dim (%d) must be even for RoPE", c->head_dim);
     if (!(c->rope_theta > 0.0f)) return afm_error(AFM_ERR_INVALID_ARG, "model config: rope_theta must be > 0");
+    if (c->ffn_act != AFM_FFN_SILU || c->post_norms || (c->embed_scale != 0 && c->embed_scale != 1) || c->sliding_window ||
+        (c->rope_freq_scale != 0 && c->rope_freq_scale != 1))
+        return afm_error(AFM_ERR_UNSUPPORTED, "model config (%s): training supports SwiGLU models without post-norms, "
+                         "embedding scale, sliding-window attention or RoPE scaling (Gemma-style switches are inference only)", c->arch);
     if (!(c->norm_eps > 0.0f)) return afm_error(AFM_ERR_INVALID_ARG, "model config: norm_eps must be > 0");
     if (c->rope_layout != AFM_ROPE_INTERLEAVED && c->rope_layout != AFM_ROPE_HALF)
         return afm_error(AFM_ERR_INVALID_ARG, "model config: unknown rope layout %d", (int)c->rope_layout);
