@@ -72,6 +72,16 @@ bool arg_adapter(int argc, char **argv, int *i, cli_adapter *ad, bool *bad) {
     return arg_float(argc, argv, i, "--adapter-scale", NULL, &ad->scale, bad);
 }
 
+bool arg_kv_type(int argc, char **argv, int *i, afm_kv_type *kv, bool *bad) {
+    const char *v = NULL;
+    if (!arg_str(argc, argv, i, "--kv-type", NULL, &v, bad)) return false;
+    if (!v) return true;
+    if (!strcmp(v, "f32")) *kv = AFM_KV_F32;
+    else if (!strcmp(v, "f16")) *kv = AFM_KV_F16;
+    else { fprintf(stderr, "error: --kv-type must be f32 or f16, not '%s'\n", v); *bad = true; }
+    return true;
+}
+
 int cli_adapter_attach(cli_adapter *ad, afm_model *m, afm_session *s) {
     if (!ad->path) return 0;
     if (afm_adapter_load(m, ad->path, &ad->adapter) != AFM_OK) return cli_fail(NULL);

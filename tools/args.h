@@ -21,6 +21,9 @@ typedef struct cli_adapter { const char *path; double scale; afm_adapter *adapte
 bool arg_adapter(int argc, char **argv, int *i, cli_adapter *ad, bool *bad);
 /* Loads and activates the adapter if one was given; prints the error and returns 1 on failure. */
 int cli_adapter_attach(cli_adapter *ad, afm_model *m, afm_session *s);
+/* --kv-type f32|f16: the session's KV-cache element type (afm_session_options.kv_type). */
+#include "afm/model.h"
+bool arg_kv_type(int argc, char **argv, int *i, afm_kv_type *kv, bool *bad);
 /* Prints "error: <message>" to stderr and returns 1. */
 int cli_fail(const char *what);
 #endif

@@ -15,4 +15,5 @@ int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_template(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
 #endif

@@ -19,6 +19,7 @@ static const char *USAGE =
     "  -t N      threads (default: all cores)\n"
     "  -r N      repetitions (default 5)\n"
     "  --adapter FILE [--adapter-scale S]   with a LoRA adapter active\n"
+    "  --kv-type f32|f16     KV-cache element type (default f32; f16 halves its memory)\n"
     "  --json    one JSON object per line: {\"test\": \"pp512\", \"threads\": 2, \"tok_s\": 123.4, ...}\n";
 
 static int run_test(afm_session *s, const afm_config *c, bool pp, int n, int reps, int threads, bool json, const char *model) {
@@ -63,10 +64,12 @@ int cmd_bench(int argc, char **argv) {
     long pp = 512, tg = 128, threads = 0, reps = 5;
     bool bad = false, json = false;
     cli_adapter lora = CLI_ADAPTER_INIT;
+    afm_kv_type kv_type = AFM_KV_F32;
     for (int i = 1; i < argc && !bad; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(USAGE, stdout); return 0; }
         if (arg_str(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
         if (arg_adapter(argc, argv, &i, &lora, &bad)) continue;
+        if (arg_kv_type(argc, argv, &i, &kv_type, &bad)) continue;
         if (arg_int(argc, argv, &i, "-p", "--n-prompt", &pp, &bad)) continue;
         if (arg_int(argc, argv, &i, "-n", "--n-gen", &tg, &bad)) continue;
         if (arg_int(argc, argv, &i, "-t", "--threads", &threads, &bad)) continue;
@@ -85,7 +88,7 @@ int cmd_bench(int argc, char **argv) {
     if (afm_model_load(model, &m) != AFM_OK) return cli_fail(NULL);
     const afm_config *c = afm_model_config(m);
     long need = pp > tg ? pp : tg;
-    afm_session_options so = {(int32_t)(need < 16 ? 16 : need), (int32_t)threads};
+    afm_session_options so = {.n_ctx = (int32_t)(need < 16 ? 16 : need), .n_threads = (int32_t)threads, .kv_type = kv_type};
     afm_session *s;
     if (afm_session_create(m, &so, &s) != AFM_OK) { afm_model_free(m); return cli_fail(NULL); }
     if (cli_adapter_attach(&lora, m, s)) { afm_session_free(s); afm_adapter_free(lora.adapter); afm_model_free(m); return 1; }

@@ -24,6 +24,7 @@ static const char *USAGE =
     "  -t, --threads N      threads\n"
     "  --verbose-prompt     print each turn's prompt token ids to stderr\n"
     "  --adapter FILE       LoRA adapter (llama.cpp GGUF LoRA format); --adapter-scale S (default 1)\n"
+    "  --kv-type f32|f16     KV-cache element type (default f32; f16 halves its memory)\n"
     "Type a message and press Enter; an empty line or end of input ends the chat.\n";
 
 typedef struct {
@@ -134,12 +135,14 @@ int cmd_chat(int argc, char **argv) {
     long n_predict = 512, threads = 0, ctx = 0;
     afm_sampler_params sp = afm_sampler_defaults();
     cli_adapter lora = CLI_ADAPTER_INIT;
+    afm_kv_type kv_type = AFM_KV_F32;
     bool bad = false, afm_tpl = false, verbose_prompt = false;
     for (int i = 1; i < argc && !bad; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(USAGE, stdout); return 0; }
         if (arg_str(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
         if (arg_sampler(argc, argv, &i, &sp, &bad)) continue;
         if (arg_adapter(argc, argv, &i, &lora, &bad)) continue;
+        if (arg_kv_type(argc, argv, &i, &kv_type, &bad)) continue;
         if (arg_str(argc, argv, &i, "--system", NULL, &system, &bad)) continue;
         if (arg_int(argc, argv, &i, "-n", "--n-predict", &n_predict, &bad)) continue;
         if (arg_int(argc, argv, &i, "-t", "--threads", &threads, &bad)) continue;
@@ -163,7 +166,7 @@ int cmd_chat(int argc, char **argv) {
     }
     afm_chat_template *tpl;
     if (afm_chat_template_parse(src, strlen(src), &tpl) != AFM_OK) { afm_model_free(m); return cli_fail("chat template"); }
-    afm_session_options so = {(int32_t)ctx, (int32_t)threads};
+    afm_session_options so = {.n_ctx = (int32_t)ctx, .n_threads = (int32_t)threads, .kv_type = kv_type};
     afm_session *s;
     if (afm_session_create(m, &so, &s) != AFM_OK) { afm_chat_template_free(tpl); afm_model_free(m); return cli_fail(NULL); }
     if (cli_adapter_attach(&lora, m, s)) {

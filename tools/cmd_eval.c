@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "afm/model.h"
 #include "cli.h"
 #include "eval/task.h"
 #include "eval/results.h"
@@ -16,7 +17,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: afm eval -m MODEL [--adapter FILE [--adapter-scale S]] --task TASK [--data PATH] [--limit N] [--shots K]\n"
-            "                [--threads N] [--parallel P] [--ctx N] [--max-tokens N] [--no-chat] [--no-prefix-cache]\n"
+            "                [--threads N] [--parallel P] [--ctx N] [--kv-type f32|f16] [--max-tokens N] [--no-chat]\n"
+            "                [--no-prefix-cache]\n"
             "                [--record-tokens] [--no-progress] [--out results.json]\n"
             "       afm eval --task TASK [--data PATH] --responses FILE [--limit N] [--out results.json]\n"
             "       afm eval --task pairwise -m JUDGE [--data PROMPTS] --responses A [--responses-b B] [--out results.json]\n"
@@ -33,6 +35,7 @@ static void usage(FILE *f) {
             "contiguous item ranges with N/P threads each, an idle one taking half of a busy one's rest\n"
             "(default: one single-threaded session per thread; perplexity always uses one). Results do\n"
             "not depend on N or P (bit for bit with quantized weights, else up to float rounding).\n"
+            "--kv-type f16: keep the KV cache in f16 (half the memory; llama.cpp's default).\n"
             "--no-prefix-cache: score every choice from an empty KV cache (benchmark baseline).\n"
             "--record-tokens: multiple-choice records also hold the context and continuation token ids.\n");
 }
@@ -79,6 +82,12 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--threads")) { NEED_VALUE(); ro.n_threads = atoi(v); }
         else if (!strcmp(a, "--parallel")) { NEED_VALUE(); ro.parallel = atoi(v); }
         else if (!strcmp(a, "--ctx")) { NEED_VALUE(); ro.n_ctx = atoi(v); }
+        else if (!strcmp(a, "--kv-type")) {
+            NEED_VALUE();
+            if (!strcmp(v, "f32")) ro.kv_type = AFM_KV_F32;
+            else if (!strcmp(v, "f16")) ro.kv_type = AFM_KV_F16;
+            else { fprintf(stderr, "error: --kv-type must be f32 or f16, not '%s'\n", v); return 2; }
+        }
         else if (!strcmp(a, "--max-tokens")) { NEED_VALUE(); ro.max_tokens = atoi(v); }
         else if (!strcmp(a, "--no-progress")) { ro.progress = false; }
         else if (!strcmp(a, "--no-prefix-cache")) { ro.no_prefix_cache = true; }

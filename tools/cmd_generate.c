@@ -25,6 +25,7 @@ static const char *USAGE =
     "  -c, --ctx-size N      context length (default: the model's, at most 4096)\n"
     "  -t, --threads N       threads (default: all cores)\n"
     "  --adapter FILE        LoRA adapter (llama.cpp GGUF LoRA format)\n"
+    "  --kv-type f32|f16     KV-cache element type (default f32; f16 halves its memory)\n"
     "  --adapter-scale S     its scale (default 1)\n";
 
 static bool write_out(const char *text, size_t len, void *user) {
@@ -40,6 +41,7 @@ int cmd_generate(int argc, char **argv) {
     long n_predict = 128, threads = 0, ctx = 0;
     afm_sampler_params sp = afm_sampler_defaults();
     cli_adapter lora = CLI_ADAPTER_INIT;
+    afm_kv_type kv_type = AFM_KV_F32;
     bool bad = false, special = false;
     for (int i = 1; i < argc && !bad; i++) {
         const char *a = argv[i], *sv;
@@ -47,6 +49,7 @@ int cmd_generate(int argc, char **argv) {
         if (arg_str(argc, argv, &i, "-m", "--model", &model, &bad)) continue;
         if (arg_sampler(argc, argv, &i, &sp, &bad)) continue;
         if (arg_adapter(argc, argv, &i, &lora, &bad)) continue;
+        if (arg_kv_type(argc, argv, &i, &kv_type, &bad)) continue;
         if (arg_str(argc, argv, &i, "-p", "--prompt", &prompt, &bad)) continue;
         if (arg_str(argc, argv, &i, "-f", "--file", &file, &bad)) continue;
         if (arg_int(argc, argv, &i, "-n", "--n-predict", &n_predict, &bad)) continue;
@@ -83,7 +86,7 @@ int cmd_generate(int argc, char **argv) {
 
     afm_model *m;
     if (afm_model_load(model, &m) != AFM_OK) return cli_fail(NULL);
-    afm_session_options so = {(int32_t)ctx, (int32_t)threads};
+    afm_session_options so = {.n_ctx = (int32_t)ctx, .n_threads = (int32_t)threads, .kv_type = kv_type};
     afm_session *s;
     if (afm_session_create(m, &so, &s) != AFM_OK) { afm_model_free(m); return cli_fail(NULL); }
     if (cli_adapter_attach(&lora, m, s)) {

@@ -18,6 +18,7 @@ static const afm_command g_commands[] = {
     {"train", "pre-train an AFM model from a recipe (checkpoints, resume, --dry-run planning)", cmd_train},
     {"tokenizer", "train a BPE tokenizer (byte-level or SentencePiece style) on text files", cmd_tokenizer},
     {"template", "render a conversation with a model's chat template (or a template file, or afm's)", cmd_template},
+    {"trace", "write the output of every op of one forward pass (debugging; compare with llama.cpp)", cmd_trace},
 };
 
 static void usage(FILE *f) {

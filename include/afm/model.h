@@ -77,9 +77,15 @@ const afm_config *afm_model_config(const afm_model *m);
 
 /* ---- inference sessions: a KV cache plus scratch buffers, for one sequence ---- */
 typedef struct afm_session afm_session;
+/* Element type of the KV cache. AFM_KV_F16 halves its memory; keys and values are rounded to f16
+ * when stored, and the attention products then round queries and attention weights to f16 as
+ * well (f16 x f16 products summed in f32, as llama.cpp's default f16 cache does). */
+typedef enum afm_kv_type { AFM_KV_F32 = 0, AFM_KV_F16 = 1 } afm_kv_type;
+
 typedef struct afm_session_options {
     int32_t n_ctx;      /* KV-cache length; 0: the model's max_seq_len (capped at 4096) */
     int32_t n_threads;  /* 0: all cores */
+    afm_kv_type kv_type; /* 0 (AFM_KV_F32): f32 keys and values */
 } afm_session_options;
 
 afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_session **out);

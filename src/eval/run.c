@@ -59,7 +59,7 @@ static afm_status runner_open(runner *r, afm_model *model, afm_tokenizer *tok, i
     r->tok = tok;
     r->no_reuse = o->no_prefix_cache;
     r->record_tokens = o->record_tokens;
-    afm_session_options so = {.n_ctx = o->n_ctx, .n_threads = n_threads};
+    afm_session_options so = {.n_ctx = o->n_ctx, .n_threads = n_threads, .kv_type = (afm_kv_type)o->kv_type};
     AFM_TRY(afm_session_create(r->model, &so, &r->sess));
     if (o->adapter) {
         AFM_TRY(afm_adapter_load(r->model, o->adapter, &r->adapter));

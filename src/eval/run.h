@@ -15,6 +15,7 @@ typedef struct afm_eval_run_options {
     int parallel;         /* sessions working on disjoint items, threads split among them; 0: one
                            * single-threaded session per thread (perplexity: always one session) */
     int n_ctx;            /* 0: the model's context (capped at 4096) */
+    int kv_type;          /* afm_kv_type of the sessions' KV caches (0: f32, 1: f16) */
     int max_tokens;       /* generation cap; 0: the task's default */
     bool progress;        /* progress bar with ETA on stderr */
     bool chat;            /* wrap generation prompts in the model's chat template */

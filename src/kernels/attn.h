@@ -10,7 +10,9 @@
  *
  * An AVX2 variant is picked at run time (base/cpu.h; AFM_FORCE_ISA caps it); every output is one
  * chain over d (scores) or j (mix) in the same order whatever the rows/keys around it, so results
- * do not depend on how a caller splits rows or keys. The scalar references are for tests. */
+ * do not depend on how a caller splits rows or keys. The scalar references are for tests.
+ * The _f16 variants read an f16 cache (same layouts, uint16_t elements); each key / value is
+ * converted to f32 exactly, so they compute what the f32 kernels compute on the converted cache. */
 #ifndef AFM_KERNELS_ATTN_H
 #define AFM_KERNELS_ATTN_H
 #include <stddef.h>
@@ -27,8 +29,17 @@ void afm_attn_scores(const float *Q, int64_t ldq, int64_t rows, const float *Kb,
 void afm_attn_mix(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
                   int64_t ldo);
 
+void afm_attn_scores_f16(const float *Q, int64_t ldq, int64_t rows, const uint16_t *Kb, int64_t n, int64_t hd,
+                         float scale, float *S, int64_t lds);
+void afm_attn_mix_f16(const float *P, int64_t ldp, int64_t rows, const uint16_t *V, int64_t n, int64_t hd, float *O,
+                      int64_t ldo);
+
 void afm_attn_scores_scalar(const float *Q, int64_t ldq, int64_t rows, const float *Kb, int64_t n, int64_t hd,
                             float scale, float *S, int64_t lds);
 void afm_attn_mix_scalar(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
                          int64_t ldo);
+void afm_attn_scores_f16_scalar(const float *Q, int64_t ldq, int64_t rows, const uint16_t *Kb, int64_t n, int64_t hd,
+                                float scale, float *S, int64_t lds);
+void afm_attn_mix_f16_scalar(const float *P, int64_t ldp, int64_t rows, const uint16_t *V, int64_t n, int64_t hd,
+                             float *O, int64_t ldo);
 #endif

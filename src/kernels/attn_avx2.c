@@ -8,7 +8,9 @@
  * mix: an RT x 16 tile (RT <= 6 rows, two 8-dim vectors of V) keeps 12 accumulators; per key j it
  * loads V[j, d0 .. d0+15] and broadcasts P[r, j]; keys go in chunks of MIX_CHUNK, each tile's
  * sums parked in O between chunks. Leftover dimensions: 8-wide, then one lane.
- * Each output is a single FMA chain over d (scores) or j (mix) in index order. */
+ * Each output is a single FMA chain over d (scores) or j (mix) in index order.
+ * The _f16 entry points read f16 keys / values (converted to f32 on load with F16C, so the f16
+ * products are exact in f32 and each chain is the same as on the converted f32 cache). */
 #include "kernels/attn.h"
 #include <immintrin.h>
 #include <math.h>
@@ -17,19 +19,32 @@ void afm_attn_scores_avx2(const float *Q, int64_t ldq, int64_t rows, const float
                           float scale, float *S, int64_t lds);
 void afm_attn_mix_avx2(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
                        int64_t ldo);
+void afm_attn_scores_f16_avx2(const float *Q, int64_t ldq, int64_t rows, const uint16_t *Kb, int64_t n, int64_t hd,
+                              float scale, float *S, int64_t lds);
+void afm_attn_mix_f16_avx2(const float *P, int64_t ldp, int64_t rows, const uint16_t *V, int64_t n, int64_t hd,
+                           float *O, int64_t ldo);
 
 #define INLINE static inline __attribute__((always_inline))
 enum { RT_MAX = 6, SCORE_CHUNK = 64 };
 
+/* 8 elements of a cache (f32 or, with H, f16) at element index i, as f32 */
+INLINE __m256 load8(const void *base, int64_t i, const int H) {
+    if (H) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + i)));
+    return _mm256_loadu_ps((const float *)base + i);
+}
+INLINE float load1(const void *base, int64_t i, const int H) {
+    return H ? _cvtsh_ss(((const uint16_t *)base)[i]) : ((const float *)base)[i];
+}
+
 /* S[r, 8b + lane] for r < RT, b < NB; K points at the first key block of the tile */
-INLINE void scores_tile(const int RT, const int NB, const float *Q, int64_t ldq, const float *K, int64_t hd,
-                        __m256 vscale, float *S, int64_t lds) {
+INLINE void scores_tile(const int RT, const int NB, const int H, const float *Q, int64_t ldq, const void *K, int64_t k0,
+                        int64_t hd, __m256 vscale, float *S, int64_t lds) {
     __m256 acc[RT_MAX][2];
     for (int r = 0; r < RT; r++)
         for (int b = 0; b < NB; b++) acc[r][b] = _mm256_setzero_ps();
     for (int64_t d = 0; d < hd; d++) {
         __m256 k[2];
-        for (int b = 0; b < NB; b++) k[b] = _mm256_loadu_ps(K + ((int64_t)b * hd + d) * AFM_ATTN_KB);
+        for (int b = 0; b < NB; b++) k[b] = load8(K, k0 + ((int64_t)b * hd + d) * AFM_ATTN_KB, H);
         for (int r = 0; r < RT; r++) {
             __m256 q = _mm256_broadcast_ss(Q + r * ldq + d);
             for (int b = 0; b < NB; b++) acc[r][b] = _mm256_fmadd_ps(q, k[b], acc[r][b]);
@@ -40,50 +55,60 @@ INLINE void scores_tile(const int RT, const int NB, const float *Q, int64_t ldq,
 }
 
 /* rows r0 .. r0+RT-1 against the full key blocks jb0 .. jb1-1 */
-INLINE void scores_rows(const int RT, const float *Q, int64_t ldq, const float *Kb, int64_t jb0, int64_t jb1,
+INLINE void scores_rows(const int RT, const int H, const float *Q, int64_t ldq, const void *Kb, int64_t jb0, int64_t jb1,
                         int64_t hd, __m256 vscale, float *S, int64_t lds) {
     int64_t jb = jb0;
     for (; jb + 2 <= jb1; jb += 2)
-        scores_tile(RT, 2, Q, ldq, Kb + jb * hd * AFM_ATTN_KB, hd, vscale, S + jb * AFM_ATTN_KB, lds);
-    if (jb < jb1) scores_tile(RT, 1, Q, ldq, Kb + jb * hd * AFM_ATTN_KB, hd, vscale, S + jb * AFM_ATTN_KB, lds);
+        scores_tile(RT, 2, H, Q, ldq, Kb, jb * hd * AFM_ATTN_KB, hd, vscale, S + jb * AFM_ATTN_KB, lds);
+    if (jb < jb1) scores_tile(RT, 1, H, Q, ldq, Kb, jb * hd * AFM_ATTN_KB, hd, vscale, S + jb * AFM_ATTN_KB, lds);
 }
 
-void afm_attn_scores_avx2(const float *Q, int64_t ldq, int64_t rows, const float *Kb, int64_t n, int64_t hd,
-                          float scale, float *S, int64_t lds) {
+INLINE void scores_any(const int H, const float *Q, int64_t ldq, int64_t rows, const void *Kb, int64_t n, int64_t hd,
+                       float scale, float *S, int64_t lds) {
     const __m256 vscale = _mm256_set1_ps(scale);
     int64_t nfull = n / AFM_ATTN_KB; /* full key blocks */
     for (int64_t c0 = 0; c0 < nfull; c0 += SCORE_CHUNK / AFM_ATTN_KB) {
         int64_t c1 = c0 + SCORE_CHUNK / AFM_ATTN_KB < nfull ? c0 + SCORE_CHUNK / AFM_ATTN_KB : nfull;
         int64_t r = 0;
-        for (; r + RT_MAX <= rows; r += RT_MAX) scores_rows(RT_MAX, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds);
+        for (; r + RT_MAX <= rows; r += RT_MAX) scores_rows(RT_MAX, H, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds);
         switch (rows - r) {
-        case 5: scores_rows(5, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds); break;
-        case 4: scores_rows(4, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds); break;
-        case 3: scores_rows(3, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds); break;
-        case 2: scores_rows(2, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds); break;
-        case 1: scores_rows(1, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds); break;
+        case 5: scores_rows(5, H, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds); break;
+        case 4: scores_rows(4, H, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds); break;
+        case 3: scores_rows(3, H, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds); break;
+        case 2: scores_rows(2, H, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds); break;
+        case 1: scores_rows(1, H, Q + r * ldq, ldq, Kb, c0, c1, hd, vscale, S + r * lds, lds); break;
         default: break;
         }
     }
     for (int64_t r = 0; r < rows; r++) /* the last, partial key block */
         for (int64_t j = nfull * AFM_ATTN_KB; j < n; j++) {
             float s = 0;
-            for (int64_t d = 0; d < hd; d++) s = fmaf(Q[r * ldq + d], Kb[afm_attn_k_index(j, d, hd)], s);
+            for (int64_t d = 0; d < hd; d++) s = fmaf(Q[r * ldq + d], load1(Kb, (int64_t)afm_attn_k_index(j, d, hd), H), s);
             S[r * lds + j] = s * scale;
         }
 }
 
-/* O[r, d0 .. d0 + 8 NV - 1] for r < RT, over keys j0 .. j1-1: starts from 0 (j0 == 0) or from the
- * partial sums that the previous key chunk left in O, so each output is still one FMA chain over
- * all keys in order */
-INLINE void mix_tile(const int RT, const int NV, const float *P, int64_t ldp, const float *V, int64_t j0, int64_t j1,
-                     int64_t hd, float *O, int64_t ldo) {
+void afm_attn_scores_avx2(const float *Q, int64_t ldq, int64_t rows, const float *Kb, int64_t n, int64_t hd,
+                          float scale, float *S, int64_t lds) {
+    scores_any(0, Q, ldq, rows, Kb, n, hd, scale, S, lds);
+}
+
+void afm_attn_scores_f16_avx2(const float *Q, int64_t ldq, int64_t rows, const uint16_t *Kb, int64_t n, int64_t hd,
+                              float scale, float *S, int64_t lds) {
+    scores_any(1, Q, ldq, rows, Kb, n, hd, scale, S, lds);
+}
+
+/* O[r, d0 .. d0 + 8 NV - 1] for r < RT, over keys j0 .. j1-1; V points at the cache, v0 = d0.
+ * Starts from 0 (j0 == 0) or from the partial sums that the previous key chunk left in O, so each
+ * output is still one FMA chain over all keys in order. */
+INLINE void mix_tile(const int RT, const int NV, const int H, const float *P, int64_t ldp, const void *V, int64_t v0,
+                     int64_t j0, int64_t j1, int64_t hd, float *O, int64_t ldo) {
     __m256 acc[RT_MAX][2];
     for (int r = 0; r < RT; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = j0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(O + r * ldo + 8 * v);
     for (int64_t j = j0; j < j1; j++) {
         __m256 x[2];
-        for (int v = 0; v < NV; v++) x[v] = _mm256_loadu_ps(V + j * hd + 8 * v);
+        for (int v = 0; v < NV; v++) x[v] = load8(V, j * hd + v0 + 8 * v, H);
         for (int r = 0; r < RT; r++) {
             __m256 p = _mm256_broadcast_ss(P + r * ldp + j);
             for (int v = 0; v < NV; v++) acc[r][v] = _mm256_fmadd_ps(p, x[v], acc[r][v]);
@@ -94,19 +119,19 @@ INLINE void mix_tile(const int RT, const int NV, const float *P, int64_t ldp, co
 }
 
 /* rows r .. r+RT-1, keys j0 .. j1-1 (the vector part of the dimensions) */
-INLINE void mix_rows(const int RT, const float *P, int64_t ldp, const float *V, int64_t j0, int64_t j1, int64_t hd,
-                     float *O, int64_t ldo) {
+INLINE void mix_rows(const int RT, const int H, const float *P, int64_t ldp, const void *V, int64_t j0, int64_t j1,
+                     int64_t hd, float *O, int64_t ldo) {
     int64_t d = 0;
-    for (; d + 16 <= hd; d += 16) mix_tile(RT, 2, P, ldp, V + d, j0, j1, hd, O + d, ldo);
-    if (d + 8 <= hd) mix_tile(RT, 1, P, ldp, V + d, j0, j1, hd, O + d, ldo);
+    for (; d + 16 <= hd; d += 16) mix_tile(RT, 2, H, P, ldp, V, d, j0, j1, hd, O + d, ldo);
+    if (d + 8 <= hd) mix_tile(RT, 1, H, P, ldp, V, d, j0, j1, hd, O + d, ldo);
 }
 
-/* Keys in chunks of MIX_CHUNK (64 KiB of V at hd = 64), all rows per chunk: with long contexts a
- * head's V (n * hd floats) outgrows L2, and every row tile would otherwise stream all of it again. */
+/* Keys in chunks of MIX_CHUNK (64 KiB of f32 V at hd = 64), all rows per chunk: with long contexts a
+ * head's V (n * hd values) outgrows L2, and every row tile would otherwise stream all of it again. */
 enum { MIX_CHUNK = 256 };
 
-void afm_attn_mix_avx2(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
-                       int64_t ldo) {
+INLINE void mix_any(const int H, const float *P, int64_t ldp, int64_t rows, const void *V, int64_t n, int64_t hd,
+                    float *O, int64_t ldo) {
     if (n <= 0) { /* no keys: empty sums */
         for (int64_t r = 0; r < rows; r++)
             for (int64_t d = 0; d < hd; d++) O[r * ldo + d] = 0;
@@ -114,20 +139,30 @@ void afm_attn_mix_avx2(const float *P, int64_t ldp, int64_t rows, const float *V
     }
     for (int64_t j0 = 0; j0 < n; j0 += MIX_CHUNK) {
         int64_t j1 = n - j0 < MIX_CHUNK ? n : j0 + MIX_CHUNK, r = 0;
-        for (; r + RT_MAX <= rows; r += RT_MAX) mix_rows(RT_MAX, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo);
+        for (; r + RT_MAX <= rows; r += RT_MAX) mix_rows(RT_MAX, H, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo);
         switch (rows - r) {
-        case 5: mix_rows(5, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo); break;
-        case 4: mix_rows(4, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo); break;
-        case 3: mix_rows(3, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo); break;
-        case 2: mix_rows(2, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo); break;
-        case 1: mix_rows(1, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo); break;
+        case 5: mix_rows(5, H, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo); break;
+        case 4: mix_rows(4, H, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo); break;
+        case 3: mix_rows(3, H, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo); break;
+        case 2: mix_rows(2, H, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo); break;
+        case 1: mix_rows(1, H, P + r * ldp, ldp, V, j0, j1, hd, O + r * ldo, ldo); break;
         default: break;
         }
     }
     for (int64_t d = hd / 8 * 8; d < hd; d++) /* leftover dimensions: one lane each */
         for (int64_t r = 0; r < rows; r++) {
             float s = 0;
-            for (int64_t j = 0; j < n; j++) s = fmaf(P[r * ldp + j], V[j * hd + d], s);
+            for (int64_t j = 0; j < n; j++) s = fmaf(P[r * ldp + j], load1(V, j * hd + d, H), s);
             O[r * ldo + d] = s;
         }
+}
+
+void afm_attn_mix_avx2(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
+                       int64_t ldo) {
+    mix_any(0, P, ldp, rows, V, n, hd, O, ldo);
+}
+
+void afm_attn_mix_f16_avx2(const float *P, int64_t ldp, int64_t rows, const uint16_t *V, int64_t n, int64_t hd,
+                           float *O, int64_t ldo) {
+    mix_any(1, P, ldp, rows, V, n, hd, O, ldo);
 }

@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/mem.h"
 #include <math.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -22,24 +23,33 @@ static inline float round_even(float v) {
     return (v + big) - big;
 }
 
-/* q8 (32-blocks): d = amax/127, qs = round-half-even(x/d), sum = sum(qs). The same operations in every variant
- * (all ISAs share this code), so the quantized activations are identical everywhere. */
+/* The nearest f16 value (ties to even) as a float; v itself where that overflows f16 (ggml would
+ * store inf there: activations beyond 127 * 65504 keep their f32 scale here). */
+float afm_act_round_f16(float v) {
+    float r = afm_f16_to_f32(afm_f32_to_f16(v));
+    return isfinite(r) || !isfinite(v) ? r : v;
+}
+
+/* q8 (32-blocks), ggml's rules (matmul_internal.h): qs = round-half-even(x * 127/amax),
+ * d = f16(amax/127), s = f16((amax/127) * sum(qs)). The same operations in every variant (all ISAs
+ * share this code), so the quantized activations are identical everywhere. */
 void afm_quantize_act_q8_scalar(const float *x, afm_act_q8 *a, int64_t nb) {
     for (int64_t b = 0; b < nb; b++, x += 32) {
         float amax = 0;
         for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
-        /* Blocks below 1e-30 count as zero (1/d would overflow for subnormal d); the clamp keeps
+        /* Blocks below 1e-30 count as zero (their scale is 0 in f16 anyway); the clamp keeps
          * NaN / inf inputs defined (NaN -> -127), identically in the SIMD twin. */
-        float d = amax >= 1e-30f ? amax / 127.f : 0.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        bool live = amax >= 1e-30f;
+        float d = live ? amax / 127.f : 0.0f, id = live ? 127.f / amax : 0.0f;
         int sum = 0;
         for (int i = 0; i < 32; i++) {
             int q = (int)fminf(fmaxf(round_even(x[i] * id), -127.f), 127.f);
             a[b].qs[i] = (int8_t)q;
             sum += q;
         }
-        a[b].d = d;
+        a[b].d = afm_act_round_f16(d);
+        a[b].ds = afm_act_round_f16(d * (float)sum);
         a[b].sum = sum;
-        a[b].ds = d * (float)sum;
     }
 }
 

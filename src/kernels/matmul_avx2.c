@@ -492,7 +492,8 @@ void afm_quantize_act_q8_avx2(const float *x, afm_act_q8 *a, int64_t nb) {
         h = _mm_max_ps(h, _mm_movehl_ps(h, h));
         h = _mm_max_ss(h, _mm_movehdup_ps(h));
         float amax = _mm_cvtss_f32(h);
-        float d = amax >= 1e-30f ? amax / 127.f : 0.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        int live = amax >= 1e-30f;
+        float d = live ? amax / 127.f : 0.0f, id = live ? 127.f / amax : 0.0f;
         __m256 vid = _mm256_set1_ps(id), lo = _mm256_set1_ps(-127.f), hi = _mm256_set1_ps(127.f);
 #define AFM_Q8_LANE(v)                                                                                         \
     _mm256_cvtps_epi32(_mm256_min_ps(                                                                          \
@@ -508,9 +509,13 @@ void afm_quantize_act_q8_avx2(const float *x, afm_act_q8 *a, int64_t nb) {
         __m256i p8 = _mm256_packs_epi16(p16a, p16b);
         p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)a[b].qs, p8);
-        a[b].d = d;
-        a[b].sum = _mm_cvtsi128_si32(s4);
-        a[b].ds = d * (float)a[b].sum;
+        int32_t sum = _mm_cvtsi128_si32(s4);
+        /* afm_act_round_f16 with F16C (same rounding: nearest even; f32 kept where f16 overflows) */
+        float dsum = d * (float)sum, d16 = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT)),
+              s16 = _cvtsh_ss(_cvtss_sh(dsum, _MM_FROUND_TO_NEAREST_INT));
+        a[b].d = isfinite(d16) || !isfinite(d) ? d16 : d;
+        a[b].ds = isfinite(s16) || !isfinite(dsum) ? s16 : dsum;
+        a[b].sum = sum;
     }
 }
 

@@ -8,11 +8,13 @@
 
 /* Activation block for the 32-element formats (q8_0 / q8_1 dot types in one struct):
  * x[i] ~ d * qs[i], qs in [-127, 127], sum = sum(qs). The sum serves the offsets: q4_1 / q5_1
- * weights dw*q + m give sum_i (dw*q_i + m) * d*qs_i = dw*d * sum(q_i qs_i) + m * (d * sum), and
- * kernels that multiply unsigned codes (nib for q4_0) subtract 8 * sum exactly in integers.
- * ds = d * (float)sum, rounded once when the block is quantized: the offset term's scale, so the
- * kernels read it (and can broadcast it from memory) instead of converting and multiplying it
- * again for every weight tile; the value is the same float the kernels computed before. */
+ * weights dw*q + m give sum_i (dw*q_i + m) * d*qs_i = dw*d * sum(q_i qs_i) + m * ds with
+ * ds ~ d * sum, and kernels that multiply unsigned codes (nib for q4_0) subtract 8 * sum exactly in
+ * integers. Rounding follows ggml's q8_0 / q8_1 blocks (the values llama.cpp computes with):
+ *   amax = max |x_i|, qs_i = round_half_even(x_i * (127 / amax)),
+ *   d = f16(amax / 127), ds = f16(float(amax / 127) * sum)    (f16(): round to nearest even)
+ * kept here as the floats those f16 values stand for; ds is computed once per block when the
+ * block is quantized, so kernels read it (and can broadcast it from memory). */
 typedef struct { float d; float ds; int32_t sum; int8_t qs[32]; } afm_act_q8;
 /* Activation block for the k-quants (ggml's q8_K): x[i] ~ d * qs[i], bsums[g] = sum of qs over
  * elements 16g .. 16g+15 (so a per-16/32 weight offset needs no second pass over qs). */
@@ -55,6 +57,8 @@ size_t afm_gemmf_pack_x_floats(int64_t T, int64_t K);
 void afm_gemmf_pack_x_avx2(const float *x, int64_t T, int64_t K, int64_t g0, int64_t g1, float *Ap);
 void afm_gemmf_rows_avx2(afm_dtype wt, const uint8_t *W, size_t rb, int64_t r0, int64_t r1, int64_t K,
                          const float *Ap, int64_t T, float *y, int64_t ldy, float *work);
+/* f16 rounding of the q8 scales (matmul.c): the nearest f16 value as a float, v where it overflows */
+float afm_act_round_f16(float v);
 /* q8 activation quantizer (scalar) and its AVX2 twin, bit-identical to it. */
 void afm_quantize_act_q8_scalar(const float *x, afm_act_q8 *a, int64_t nb);
 void afm_quantize_act_q8_avx2(const float *x, afm_act_q8 *a, int64_t nb);

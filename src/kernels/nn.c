@@ -46,9 +46,12 @@ void afm_rmsnorm(float *out, const float *x, const float *g, int64_t n, float ep
 }
 
 void afm_rmsnorm_scalar(float *out, const float *x, const float *g, int64_t n, float eps) {
+    /* ggml's rounding (llama.cpp computes the same values): each square rounded to f32, the sum
+     * in double, mean and 1/sqrt(mean + eps) in f32 */
     double ss = 0;
-    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    float r = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
+    for (int64_t i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
+    float mean = (float)(ss / (double)n);
+    float r = 1.0f / sqrtf(mean + eps);
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * r * g[i];
 }
 

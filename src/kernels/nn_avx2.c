@@ -124,22 +124,24 @@ void afm_gelu_tanh_mul_avx2(float *gate, const float *up, int64_t n) {
 /* RMSNorm with the sum of squares in double like the scalar version, in 4 x 4 lanes (another
  * order of the same double sum), then out = (x * r) * g in float as there. */
 void afm_rmsnorm_avx2(float *out, const float *x, const float *g, int64_t n, float eps) {
+    /* the same rounding as afm_rmsnorm_scalar: squares in f32, summed in double */
     __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m256d v0 = _mm256_cvtps_pd(_mm_loadu_ps(x + i)), v1 = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
-        __m256d v2 = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 8)), v3 = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 12));
-        a0 = _mm256_fmadd_pd(v0, v0, a0);
-        a1 = _mm256_fmadd_pd(v1, v1, a1);
-        a2 = _mm256_fmadd_pd(v2, v2, a2);
-        a3 = _mm256_fmadd_pd(v3, v3, a3);
+        __m128 x0 = _mm_loadu_ps(x + i), x1 = _mm_loadu_ps(x + i + 4), x2 = _mm_loadu_ps(x + i + 8),
+               x3 = _mm_loadu_ps(x + i + 12);
+        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_mul_ps(x0, x0)));
+        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm_mul_ps(x1, x1)));
+        a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm_mul_ps(x2, x2)));
+        a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm_mul_ps(x3, x3)));
     }
     __m256d a = _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3));
     double l[4];
     _mm256_storeu_pd(l, a);
     double ss = (l[0] + l[1]) + (l[2] + l[3]);
-    for (; i < n; i++) ss += (double)x[i] * x[i];
-    float r = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
+    for (; i < n; i++) ss += (double)(x[i] * x[i]);
+    float mean = (float)(ss / (double)n);
+    float r = 1.0f / sqrtf(mean + eps);
     __m256 vr = _mm256_set1_ps(r);
     for (i = 0; i + 8 <= n; i += 8)
         _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vr), _mm256_loadu_ps(g + i)));

@@ -5,6 +5,22 @@
 float afm_vec_dot_f32_avx2(const float *a, const float *b, int64_t n);
 void afm_vec_axpy_f32_avx2(float *y, float a, const float *x, int64_t n);
 void afm_vec_scale_f32_avx2(float *y, float a, int64_t n);
+void afm_vec_to_f16_avx2(uint16_t *dst, const float *x, int64_t n);
+void afm_vec_round_f16_avx2(float *x, int64_t n);
+
+/* F16C conversions round to nearest even, like afm_f32_to_f16 (NaN payloads aside) */
+void afm_vec_to_f16_avx2(uint16_t *dst, const float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) dst[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
+}
+void afm_vec_round_f16_avx2(float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++) x[i] = _cvtsh_ss(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
+}
 
 float afm_vec_dot_f32_avx2(const float *a, const float *b, int64_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0; /* 4 chains hide FMA latency */

@@ -27,6 +27,8 @@
 #include "afm/generate.h"
 #include "model/adapter_internal.h"
 #include "model/model_internal.h"
+#include "model/trace.h"
+#include "tensor/dtype.h"
 #include "tensor/quant.h"
 
 /* Tokens per forward chunk: bounds scratch memory (about 2.4 MiB on SmolLM2-135M with 512
@@ -42,9 +44,11 @@ struct afm_session {
     int32_t n_ctx, n_past;
     int32_t n_ctx_kb;              /* n_ctx rounded up to whole key blocks (AFM_ATTN_KB) */
     int64_t kv_dim;                /* n_kv_heads * head_dim */
-    float *k_cache;                /* (n_layers, n_kv_heads, n_ctx_kb, head_dim), each head's keys in the
+    afm_kv_type kv_type;           /* element type of the caches: f32, or f16 (uint16_t) */
+    size_t kv_esize;               /* bytes per cache element */
+    void *k_cache;                 /* (n_layers, n_kv_heads, n_ctx_kb, head_dim), each head's keys in the
                                     * blocked layout of kernels/attn.h (8 positions x head_dim per block) */
-    float *v_cache;                /* (n_layers, n_kv_heads, n_ctx, head_dim): each head's values row-major */
+    void *v_cache;                 /* (n_layers, n_kv_heads, n_ctx, head_dim): each head's values row-major */
     float *rope_cos, *rope_sin;    /* (n_ctx, head_dim/2) */
     float *rope_cos_local, *rope_sin_local; /* the same for the local layers' RoPE base, or NULL
                                     * when they use the global tables */
@@ -57,6 +61,8 @@ struct afm_session {
     float *last_logits;            /* (n_vocab) */
     afm_lora_set lora;             /* active LoRA adapters (afm/adapter.h) */
     float *work;                   /* one buffer holding the scratch views above (carve_scratch) */
+    afm_trace_fn trace;            /* debug hook (model/trace.h), NULL: off */
+    void *trace_user;
 };
 
 /* Whether the local (sliding-window) layers need RoPE tables of their own. */
@@ -67,6 +73,15 @@ static bool local_rope_tables(const afm_config *c) {
     return any_local && ((c->rope_theta_local > 0 && c->rope_theta_local != c->rope_theta) ||
                          (c->rope_freq_scale != 0 && c->rope_freq_scale != 1));
 }
+
+void afm_session_set_trace(afm_session *s, afm_trace_fn fn, void *user) {
+    s->trace = fn;
+    s->trace_user = user;
+}
+
+/* reports an op's output (rows x cols) to the debug hook, if one is set */
+#define TRACE(name, layer, data, rows, cols) \
+    do { if (s->trace) s->trace(s->trace_user, name, layer, data, rows, cols); } while (0)
 
 /* The scratch views live in one buffer. The attention group (q = att, k, v, attn_ws) is dead once
  * att has gone through Wo, and gate/up are live only in the FFN after it, so the two groups share
@@ -101,23 +116,31 @@ static size_t carve_scratch(afm_session *s, float *base) {
 }
 
 /* angle(pos, i) = pos * scale * theta^(-2i/hd), computed in double then rounded (scale 0: 1) */
+/* angle(pos, i) = scale * pos * theta^(-2i/hd), rounded as ggml computes it (so that llama.cpp and
+ * afm rotate by the same f32 values): step = powf(theta, -2/hd) in f32, pos * step^i by repeated
+ * f32 multiplication starting from (float)pos, times the frequency scale (unless 0 or 1), then
+ * cosf / sinf. */
 static void fill_rope(float *cos_t, float *sin_t, int64_t n_ctx, int64_t hd, float theta, float scale) {
     int64_t half = hd / 2;
-    for (int64_t p = 0; p < n_ctx; p++)
-        for (int64_t i = 0; i < half; i++) {
-            double freq = pow((double)theta, -2.0 * (double)i / (double)hd);
-            double a = (double)p * freq;
-            if (scale != 0 && scale != 1) a *= (double)scale;
-            cos_t[p * half + i] = (float)cos(a);
-            sin_t[p * half + i] = (float)sin(a);
+    float step = powf(theta, -2.0f / (float)hd);
+    bool scaled = scale != 0 && scale != 1;
+    for (int64_t p = 0; p < n_ctx; p++) {
+        float a = (float)p;
+        for (int64_t i = 0; i < half; i++, a *= step) {
+            float ai = scaled ? a * scale : a;
+            cos_t[p * half + i] = cosf(ai);
+            sin_t[p * half + i] = sinf(ai);
         }
+    }
 }
 
 afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_session **out) {
     *out = NULL;
     const afm_config *c = &m->cfg;
-    afm_session_options o = {0, 0};
+    afm_session_options o = {0, 0, AFM_KV_F32};
     if (opt) o = *opt;
+    if (o.kv_type != AFM_KV_F32 && o.kv_type != AFM_KV_F16)
+        return afm_error(AFM_ERR_INVALID_ARG, "KV-cache type %d is not f32 (0) or f16 (1)", (int)o.kv_type);
     if (o.n_ctx < 0) return afm_error(AFM_ERR_INVALID_ARG, "context length %d is negative", o.n_ctx);
     if (o.n_ctx == 0) o.n_ctx = c->max_seq_len < 4096 ? c->max_seq_len : 4096;
     if (o.n_ctx > (1 << 22)) return afm_error(AFM_ERR_INVALID_ARG, "context length %d is too large", o.n_ctx);
@@ -127,10 +150,12 @@ afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_
     s->n_ctx = o.n_ctx;
     s->n_ctx_kb = (o.n_ctx + AFM_ATTN_KB - 1) / AFM_ATTN_KB * AFM_ATTN_KB;
     s->kv_dim = (int64_t)c->n_kv_heads * c->head_dim;
+    s->kv_type = o.kv_type;
+    s->kv_esize = o.kv_type == AFM_KV_F16 ? sizeof(uint16_t) : sizeof(float);
     afm_status st = afm_pool_create(o.n_threads, &s->pool);
     if (st != AFM_OK) { free(s); return st; }
-    size_t kv_bytes = (size_t)c->n_layers * (size_t)s->n_ctx * (size_t)s->kv_dim * sizeof(float);
-    size_t k_bytes = (size_t)c->n_layers * (size_t)s->n_ctx_kb * (size_t)s->kv_dim * sizeof(float);
+    size_t kv_bytes = (size_t)c->n_layers * (size_t)s->n_ctx * (size_t)s->kv_dim * s->kv_esize;
+    size_t k_bytes = (size_t)c->n_layers * (size_t)s->n_ctx_kb * (size_t)s->kv_dim * s->kv_esize;
     /* KV pages are touched only as the cache fills, so resident memory grows with use */
     s->k_cache = afm_alloc(k_bytes);
     s->v_cache = afm_alloc(kv_bytes);
@@ -180,14 +205,45 @@ typedef struct {
     int32_t p0;
 } attn_job;
 
-/* layer l, KV head g: its keys (blocked) and values */
-static float *k_head(const afm_session *s, int l, int g) {
+/* layer l, KV head g: its keys (blocked) and values, f32 or f16 elements (s->kv_type) */
+static void *k_head(const afm_session *s, int l, int g) {
     const afm_config *c = &s->m->cfg;
-    return s->k_cache + ((size_t)l * c->n_kv_heads + (size_t)g) * (size_t)s->n_ctx_kb * (size_t)c->head_dim;
+    return (char *)s->k_cache +
+           ((size_t)l * c->n_kv_heads + (size_t)g) * (size_t)s->n_ctx_kb * (size_t)c->head_dim * s->kv_esize;
 }
-static float *v_head(const afm_session *s, int l, int g) {
+static void *v_head(const afm_session *s, int l, int g) {
     const afm_config *c = &s->m->cfg;
-    return s->v_cache + ((size_t)l * c->n_kv_heads + (size_t)g) * (size_t)s->n_ctx * (size_t)c->head_dim;
+    return (char *)s->v_cache +
+           ((size_t)l * c->n_kv_heads + (size_t)g) * (size_t)s->n_ctx * (size_t)c->head_dim * s->kv_esize;
+}
+
+/* Attention products against layer l, KV head g, for either cache type. With the f16 cache the
+ * queries (scores) and the attention weights (mix) are rounded to f16 first, so every product is
+ * one of two f16 values, summed in f32 (what llama.cpp's f16 cache computes). q / p are rounded in
+ * place: callers pass their own copies or rows that are not read again. */
+/* Keys ka .. ka+n-1 (ka a multiple of AFM_ATTN_KB: the blocked keys and the values of ka.. start
+ * at element ka * hd). */
+static void attn_scores(const afm_session *s, int l, int g, int32_t ka, float *q, int64_t rows, int64_t n, float scale,
+                        float *S, int64_t lds) {
+    int64_t hd = s->m->cfg.head_dim;
+    const char *K = (const char *)k_head(s, l, g) + (size_t)ka * (size_t)hd * s->kv_esize;
+    if (s->kv_type == AFM_KV_F16) {
+        afm_vec_round_f16(q, rows * hd);
+        afm_attn_scores_f16(q, hd, rows, (const uint16_t *)K, n, hd, scale, S, lds);
+    } else {
+        afm_attn_scores(q, hd, rows, (const float *)K, n, hd, scale, S, lds);
+    }
+}
+static void attn_mix(const afm_session *s, int l, int g, int32_t ka, float *P, int64_t ldp, int64_t rows, int64_t n,
+                     float *O, int64_t ldo) {
+    int64_t hd = s->m->cfg.head_dim;
+    const char *V = (const char *)v_head(s, l, g) + (size_t)ka * (size_t)hd * s->kv_esize;
+    if (s->kv_type == AFM_KV_F16) {
+        for (int64_t r = 0; r < rows; r++) afm_vec_round_f16(P + r * ldp, n);
+        afm_attn_mix_f16(P, ldp, rows, (const uint16_t *)V, n, hd, O, ldo);
+    } else {
+        afm_attn_mix(P, ldp, rows, (const float *)V, n, hd, O, ldo);
+    }
 }
 
 /* Sliding window of layer l: W > 0 on a local layer, else 0 (every earlier key is visible). */
@@ -219,12 +275,11 @@ static void attn_worker(void *ctx, int ith, int nth) {
         int t = (int)(w / H), h = (int)(w % H), g = h / group;
         int32_t pos = j->p0 + t, first = first_key(pos, W), ka = block_floor(first);
         int32_t n_keys = pos + 1 - ka; /* causal: keys ka..pos */
-        const float *q = s->q + (size_t)t * qd + (size_t)h * hd;
-        afm_attn_scores(q, hd, 1, k_head(s, j->layer, g) + (size_t)ka * hd, n_keys, hd, scale, sc, n_keys);
+        float *q = s->q + (size_t)t * qd + (size_t)h * hd; /* read only here (rounded in place for f16) */
+        attn_scores(s, j->layer, g, ka, q, 1, n_keys, scale, sc, n_keys);
         afm_softmax(sc + (first - ka), pos + 1 - first);
         if (first > ka) memset(sc, 0, (size_t)(first - ka) * sizeof(float));
-        afm_attn_mix(sc, n_keys, 1, v_head(s, j->layer, g) + (size_t)ka * hd, n_keys, hd,
-                     s->att + (size_t)t * qd + (size_t)h * hd, hd);
+        attn_mix(s, j->layer, g, ka, sc, n_keys, 1, n_keys, s->att + (size_t)t * qd + (size_t)h * hd, hd);
     }
 }
 
@@ -261,7 +316,7 @@ static afm_status attn_item(afm_session *s, float *ws, int l, int T, int32_t p0,
     for (int t = 0; t < tb; t++)
         memcpy(qg + (size_t)t * group * hd, s->q + (size_t)(t0 + t) * qd + (size_t)g * group * hd,
                (size_t)(group * hd) * sizeof(float));
-    afm_attn_scores(qg, hd, rows, k_head(s, l, g) + (size_t)ka * hd, n, hd, 1.0f / sqrtf((float)hd), S, n);
+    attn_scores(s, l, g, ka, qg, rows, n, 1.0f / sqrtf((float)hd), S, n);
     for (int64_t r = 0; r < rows; r++) {
         float *row = S + (size_t)r * n;
         int32_t pos = p0 + t0 + (int32_t)(r / group), first = first_key(pos, W);
@@ -270,7 +325,7 @@ static afm_status attn_item(afm_session *s, float *ws, int l, int T, int32_t p0,
         memset(row, 0, (size_t)lo * sizeof(float));
         memset(row + hi, 0, (size_t)(n - hi) * sizeof(float));
     }
-    afm_attn_mix(S, n, rows, v_head(s, l, g) + (size_t)ka * hd, n, hd, og, hd);
+    attn_mix(s, l, g, ka, S, n, rows, n, og, hd);
     for (int t = 0; t < tb; t++)
         memcpy(s->att + (size_t)(t0 + t) * qd + (size_t)g * group * hd, og + (size_t)t * group * hd,
                (size_t)(group * hd) * sizeof(float));
@@ -368,10 +423,17 @@ static void rope_store_worker(void *ctx, int ith, int nth) {
             if (c->qk_norm == AFM_QK_NORM_AFTER_ROPE) afm_rmsnorm(v, v, L->k_norm, hd, c->norm_eps);
         }
         for (int g = 0; g < c->n_kv_heads; g++) {
-            float *kh = k_head(s, j->layer, g), *vh = v_head(s, j->layer, g);
-            const float *kt = s->k + (size_t)t * kvd + (size_t)g * hd;
-            for (int64_t d = 0; d < hd; d++) kh[afm_attn_k_index(j->p0 + t, d, hd)] = kt[d];
-            memcpy(vh + (size_t)(j->p0 + t) * hd, s->v + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
+            const float *kt = s->k + (size_t)t * kvd + (size_t)g * hd, *vt = s->v + (size_t)t * kvd + (size_t)g * hd;
+            size_t vpos = (size_t)(j->p0 + t) * (size_t)hd;
+            if (s->kv_type == AFM_KV_F16) {
+                uint16_t *kh = k_head(s, j->layer, g), *vh = v_head(s, j->layer, g);
+                for (int64_t d = 0; d < hd; d++) kh[afm_attn_k_index(j->p0 + t, d, hd)] = afm_f32_to_f16(kt[d]);
+                afm_vec_to_f16(vh + vpos, vt, hd);
+            } else {
+                float *kh = k_head(s, j->layer, g), *vh = v_head(s, j->layer, g);
+                for (int64_t d = 0; d < hd; d++) kh[afm_attn_k_index(j->p0 + t, d, hd)] = kt[d];
+                memcpy(vh + vpos, vt, (size_t)hd * sizeof(float));
+            }
         }
     }
 }
@@ -426,6 +488,8 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, ch
     run_tokens(s, T, add_norm_worker, &tj);
     for (int l = 0; l < c->n_layers; l++) {
         const afm_layer *L = &m->layers[l];
+        if (l > 0) TRACE("l_out", l - 1, s->x, T, d);
+        TRACE("attn_norm", l, s->xn, T, d);
         tj.L = L;
         tj.layer = l;
         bool cut = l == c->n_layers - 1 && out != OUT_ALL && (T > 1 || out == OUT_NONE);
@@ -447,27 +511,43 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, ch
             tj.rope = ROPE_Q;
             run_tokens(s, 1, rope_store_worker, &tj);
         }
+        TRACE("Qcur", l, s->q, T, (int64_t)c->n_heads * c->head_dim);
+        TRACE("Kcur", l, s->k, T, s->kv_dim);
+        TRACE("Vcur", l, s->v, T, s->kv_dim);
         if (T >= ATTN_GEMM_MIN_T) {
             AFM_TRY(attention_gemm(s, l, T, p0));
         } else {
             attn_job job = {s, l, T, p0};
             afm_pool_run(s->pool, attn_worker, &job);
         }
+        TRACE("kqv_out", l, s->att, T, (int64_t)c->n_heads * c->head_dim);
         AFM_TRY(mm_lora(s, s->xn, &L->wo, afm_lora_slot(l, AFM_LORA_O), s->att, T));
+        TRACE("attn_out", l, s->xn, T, d);
         tj.delta = s->xn;
         tj.post_gain = L->post_attn_norm;
         tj.gain = L->ffn_norm;
         run_tokens(s, T, add_norm_worker, &tj);
+        TRACE("ffn_inp", l, s->x, T, d);
+        TRACE("ffn_norm", l, s->xn, T, d);
         AFM_TRY(mm_lora(s, s->gate, &L->w_gate, afm_lora_slot(l, AFM_LORA_GATE), s->xn, T));
         AFM_TRY(mm_lora(s, s->up, &L->w_up, afm_lora_slot(l, AFM_LORA_UP), s->xn, T));
+        TRACE("ffn_gate", l, s->gate, T, c->ffn_dim);
+        TRACE("ffn_up", l, s->up, T, c->ffn_dim);
         run_tokens(s, T, glu_worker, &tj);
+        TRACE("ffn_swiglu", l, s->gate, T, c->ffn_dim);
         AFM_TRY(mm_lora(s, s->xn, &L->w_down, afm_lora_slot(l, AFM_LORA_DOWN), s->gate, T));
+        TRACE("ffn_out", l, s->xn, T, d);
         tj.post_gain = L->post_ffn_norm;
         tj.gain = l + 1 < c->n_layers ? m->layers[l + 1].attn_norm : m->output_norm;
         run_tokens(s, T, add_norm_worker, &tj);
     }
+    if (out != OUT_NONE) {
+        TRACE("l_out", c->n_layers - 1, s->x, T, d);
+        TRACE("result_norm", -1, s->xn, T, d);
+    }
     if (out == OUT_ALL) {
         AFM_TRY(mm_lora(s, logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn, T));
+        TRACE("result_output", -1, logits, T, c->n_vocab);
     } else if (out == OUT_LAST) {
         AFM_TRY(mm_lora(s, s->last_logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn + (size_t)(T - 1) * d, 1));
     }

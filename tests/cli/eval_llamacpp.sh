@@ -30,9 +30,9 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$AFM" eval -m "$MODEL" --task mmlu --data "$FX/mmlu" --threads 1 --record-tokens --no-progress --out "$T/mmlu.json" > /dev/null \
+"$AFM" eval -m "$MODEL" --task mmlu --data "$FX/mmlu" --threads 1 --kv-type f16 --record-tokens --no-progress --out "$T/mmlu.json" > /dev/null \
   || fail "mmlu run"
-"$AFM" eval -m "$MODEL" --task boolq --data "$FX/boolq.jsonl" --threads 1 --record-tokens --no-progress --out "$T/boolq.json" > /dev/null \
+"$AFM" eval -m "$MODEL" --task boolq --data "$FX/boolq.jsonl" --threads 1 --kv-type f16 --record-tokens --no-progress --out "$T/boolq.json" > /dev/null \
   || fail "boolq run"
 python3 - "$FX/reference.json" "$T" <<'PY' || fail "afm differs from llama.cpp"
 import json, sys

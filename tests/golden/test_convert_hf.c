@@ -34,7 +34,7 @@ int main(void) {
         afm_model *m = NULL;
         afm_session *s = NULL;
         if (afm_convert(dir, out, &o, NULL) != AFM_OK || afm_model_load(out, &m) != AFM_OK ||
-            afm_session_create(m, &(afm_session_options){64, 1}, &s) != AFM_OK) {
+            afm_session_create(m, &(afm_session_options){.n_ctx = 64, .n_threads = 1}, &s) != AFM_OK) {
             printf("FAIL %s: %s\n", name, afm_last_error());
             failures++;
             afm_model_free(m);

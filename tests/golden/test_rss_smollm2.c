@@ -43,7 +43,7 @@ int main(void) {
     if (afm_model_load(path, &m) != AFM_OK) { fprintf(stderr, "FAIL: load %s: %s\n", path, afm_last_error()); return 1; }
     const afm_config *c = afm_model_config(m);
     enum { N_CTX = 512, N_GEN = 32 };
-    afm_session_options so = {N_CTX, 2};
+    afm_session_options so = {.n_ctx = N_CTX, .n_threads = 2};
     afm_session *s;
     if (afm_session_create(m, &so, &s) != AFM_OK) { fprintf(stderr, "FAIL: session: %s\n", afm_last_error()); return 1; }
     int32_t *toks = malloc(sizeof(int32_t) * N_CTX);

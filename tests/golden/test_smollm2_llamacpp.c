@@ -331,7 +331,7 @@ int main(void) {
 
     uint32_t max_total = 0;
     for (uint32_t s = 0; s < fx.n_seqs; s++) if (fx.seqs[s].n_total > max_total) max_total = fx.seqs[s].n_total;
-    afm_session_options opt = {.n_ctx = (int32_t)max_total + 8, .n_threads = N_THREADS};
+    afm_session_options opt = {.n_ctx = (int32_t)max_total + 8, .n_threads = N_THREADS, .kv_type = AFM_KV_F16};
     afm_session *ses = NULL;
     if (afm_session_create(model, &opt, &ses) != AFM_OK) { fprintf(stderr, "session: %s\n", afm_last_error()); return 1; }
     float *logits = malloc((size_t)max_total * fx.n_vocab * sizeof *logits);

@@ -62,7 +62,7 @@ int main(void) {
         printf("FAIL: unexpected config\n");
         return 1;
     }
-    afm_session_options so = {64, 1};
+    afm_session_options so = {.n_ctx = 64, .n_threads = 1};
     afm_session *s;
     if (afm_session_create(m, &so, &s) != AFM_OK) { printf("session: %s\n", afm_last_error()); return 1; }
     float *lg = malloc(sizeof(float) * 512 * NREF);

@@ -6,13 +6,18 @@
  * dimensions. Tolerance: 2e-6 times the sum of |terms|, the rounding of a float sum in another
  * order. The AVX2 variant must moreover equal, bit for bit, one fmaf chain per output in index
  * order (scores: over d, then times the scale; mix: over j), whatever the tiles and chunks: the
- * forward pass relies on it for results that do not depend on how tokens are batched. */
+ * forward pass relies on it for results that do not depend on how tokens are batched.
+ * The f16-cache variants (dispatched and scalar) must equal, bit for bit, the f32 variants run on
+ * the same keys and values converted to f32 (each f16 element converts exactly and the chains are
+ * the same). */
 #include "kernels/attn.h"
 #include "base/cpu.h"
+#include "tensor/dtype.h"
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 static unsigned g_seed = 7;
 static float frand(void) {
@@ -92,6 +97,36 @@ static int check(int64_t hd, int64_t rows, int64_t n) {
             }
         }
     }
+    /* f16 cache: Kh / Vh, and the same values as f32 in Kc / Vc */
+    size_t nk = (size_t)(nblk * 8 * hd), nv = (size_t)(n * hd);
+    uint16_t *Kh = calloc(nk, 2), *Vh = malloc(2 * nv);
+    float *Kc = malloc(4 * nk), *Vc = malloc(4 * nv);
+    float *S1 = malloc(sizeof(float) * (size_t)(rows * lds)), *O1 = malloc(sizeof(float) * (size_t)(rows * ldo));
+    for (size_t i = 0; i < nk; i++) { Kh[i] = afm_f32_to_f16(K[i]); Kc[i] = afm_f16_to_f32(Kh[i]); }
+    for (size_t i = 0; i < nv; i++) { Vh[i] = afm_f32_to_f16(V[i]); Vc[i] = afm_f16_to_f32(Vh[i]); }
+    for (int variant = 0; variant < 2; variant++) {
+        if (variant == 0) {
+            afm_attn_scores_f16(Q, ldq, rows, Kh, n, hd, scale, S, lds);
+            afm_attn_scores(Q, ldq, rows, Kc, n, hd, scale, S1, lds);
+            afm_attn_mix_f16(P, lds, rows, Vh, n, hd, O, ldo);
+            afm_attn_mix(P, lds, rows, Vc, n, hd, O1, ldo);
+        } else {
+            afm_attn_scores_f16_scalar(Q, ldq, rows, Kh, n, hd, scale, S, lds);
+            afm_attn_scores_scalar(Q, ldq, rows, Kc, n, hd, scale, S1, lds);
+            afm_attn_mix_f16_scalar(P, lds, rows, Vh, n, hd, O, ldo);
+            afm_attn_mix_scalar(P, lds, rows, Vc, n, hd, O1, ldo);
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            if (memcmp(S + r * lds, S1 + r * lds, sizeof(float) * (size_t)n) ||
+                memcmp(O + r * ldo, O1 + r * ldo, sizeof(float) * (size_t)hd)) {
+                fprintf(stderr, "%s f16 cache hd=%lld rows=%lld n=%lld: row %lld differs from the f32 kernel on the converted cache\n",
+                        variant ? "scalar" : "dispatched", (long long)hd, (long long)rows, (long long)n, (long long)r);
+                fails++;
+                break;
+            }
+        }
+    }
+    free(Kh); free(Vh); free(Kc); free(Vc); free(S1); free(O1);
     free(Q); free(K); free(V); free(P); free(S); free(S0); free(O); free(O0); free(Kr);
     return fails;
 }

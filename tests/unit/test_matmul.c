@@ -32,7 +32,7 @@ static float frand(void) { /* uniform in [-1, 1) */
 }
 
 /* x quantized as the kernels do, returned as floats (xq) plus the per-element max error (d/2). */
-static void quantize_ref(afm_dtype wt, const float *x, int64_t n, double *xq, double *half_step) {
+static void quantize_ref(afm_dtype wt, const float *x, int64_t n, double *xq, double *half_step, double *s_corr) {
     int kind = (wt == AFM_Q4_K || wt == AFM_Q6_K) ? 2 : (wt == AFM_F32 || wt == AFM_F16 || wt == AFM_BF16) ? 0 : 1;
     if (kind == 0) {
         for (int64_t i = 0; i < n; i++) { xq[i] = x[i]; half_step[i] = 0; }
@@ -44,14 +44,21 @@ static void quantize_ref(afm_dtype wt, const float *x, int64_t n, double *xq, do
         for (int i = 0; i < bs; i++)
             if (fabsf(x[b + i]) > amax) { amax = fabsf(x[b + i]); max = x[b + i]; }
         float d, id;
-        if (kind == 1) { d = amax >= 1e-30f ? amax / 127.f : 0.0f; id = d != 0 ? 1.0f / d : 0.0f; }
+        /* 32-blocks: ggml's q8_0 / q8_1 rules, the scale rounded to f16 (d16); q8_K: f32 scale */
+        if (kind == 1) { d = amax >= 1e-30f ? amax / 127.f : 0.0f; id = amax >= 1e-30f ? 127.f / amax : 0.0f; }
         else { id = amax >= 1e-30f ? -127.f / max : 0.0f; d = id != 0 ? 1 / id : 0.0f; }
+        float d16 = kind == 1 ? afm_f16_to_f32(afm_f32_to_f16(d)) : d;
+        int sum = 0;
         for (int i = 0; i < bs; i++) {
             float q = nearbyintf(x[b + i] * id);
             if (q > 127) q = 127;
-            xq[b + i] = (double)d * q;
-            half_step[b + i] = fabs((double)d) / 2;
+            sum += (int)q;
+            xq[b + i] = (double)d16 * q;
+            /* |d16 q - x| <= d/2 + |d16 - d| 127 */
+            half_step[b + i] = fabs((double)d) / 2 + fabs((double)d16 - (double)d) * 127;
         }
+        /* q4_1 / q5_1 take the offset term m * s with s = f16(d * sum) instead of m * d16 * sum */
+        if (s_corr) s_corr[b / 32] = kind == 1 ? (double)afm_f16_to_f32(afm_f32_to_f16(d * (float)sum)) - (double)d16 * sum : 0;
     }
 }
 
@@ -68,7 +75,10 @@ static void run_case(afm_pool *p1, afm_pool *p2, afm_dtype wt, int64_t rows, int
         CHECK(afm_dequantize_row(wt, wq + r * rb, wd + r * cols, cols) == AFM_OK, "dequantize %s", name);
     }
     double *xq = malloc(sizeof(double) * T * cols), *hs = malloc(sizeof(double) * T * cols);
-    for (int64_t t = 0; t < T; t++) quantize_ref(wt, x + t * cols, cols, xq + t * cols, hs + t * cols);
+    double *sc = calloc((size_t)(T * cols / 32 + 1), sizeof(double));
+    for (int64_t t = 0; t < T; t++) quantize_ref(wt, x + t * cols, cols, xq + t * cols, hs + t * cols, sc + t * (cols / 32));
+    bool has_m = wt == AFM_Q4_1 || wt == AFM_Q5_1; /* blocks start with f16 d, f16 m */
+    size_t bsz = (size_t)afm_dtype_get((uint32_t)wt)->type_size;
     double *exact = malloc(sizeof(double) * T * rows), *scale = malloc(sizeof(double) * T * rows);
     double *plain = malloc(sizeof(double) * T * rows), *qbound = malloc(sizeof(double) * T * rows);
     for (int64_t t = 0; t < T; t++)
@@ -80,6 +90,13 @@ static void run_case(afm_pool *p1, afm_pool *p2, afm_dtype wt, int64_t rows, int
                 s += fabs(wv * xq[t * cols + c]) + fabs(wv * x[t * cols + c]);
                 pl += wv * x[t * cols + c];
                 qb += fabs(wv) * hs[t * cols + c];
+            }
+            for (int64_t b = 0; has_m && b < cols / 32; b++) {
+                uint16_t mh;
+                memcpy(&mh, wq + r * rb + (size_t)b * bsz + 2, 2);
+                double m = afm_f16_to_f32(mh), corr = m * sc[t * (cols / 32) + b];
+                e += corr;
+                qb += fabs(corr);
             }
             exact[t * rows + r] = e; scale[t * rows + r] = s; plain[t * rows + r] = pl; qbound[t * rows + r] = qb;
         }
@@ -150,7 +167,7 @@ static void run_case(afm_pool *p1, afm_pool *p2, afm_dtype wt, int64_t rows, int
     /* The default entry point is the best level */
     CHECK(afm_matmul(p2, y2, wq, wt, rows, cols, x, T) == AFM_OK, "afm_matmul %s", name);
     CHECK(!memcmp(y1, y2, sizeof(float) * T * rows), "afm_matmul %s differs from the best ISA", name);
-    free(w); free(wd); free(x); free(wq); free(xq); free(hs); free(exact); free(scale); free(plain); free(qbound);
+    free(w); free(wd); free(x); free(wq); free(xq); free(hs); free(sc); free(exact); free(scale); free(plain); free(qbound);
     free(ys); free(y1); free(y2);
 }
 
