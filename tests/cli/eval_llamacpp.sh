@@ -6,13 +6,16 @@
 # Required (the test fails otherwise):
 #   - afm's context and continuation token ids equal llama.cpp's, item by item (same prompt text,
 #     same lm-eval context/continuation split);
-#   - |afm - llama.cpp (f32 KV)| <= MAX_GUARD nats for every choice and <= MEAN_GUARD on average;
+#   - |afm - llama.cpp| <= MAX_GUARD nats for every choice and <= MEAN_GUARD on average, both with
+#     an f16 KV cache (llama.cpp's default; afm eval --kv-type f16);
 #   - afm picks llama.cpp's answer wherever llama.cpp's best choice leads its second by > MARGIN_GUARD.
 # Reported (issue 4 criterion 5: within 0.01 nats, same answer where the margin exceeds 0.05):
 # NOT MET, and not meetable between two 8-bit-activation implementations of this model: llama.cpp
 # with its default f16 KV cache and with an f32 one differ from each other by up to 0.57 nats
-# (mean 0.065) on these very items; afm is as far from llama.cpp (f32 KV: max 0.24, mean 0.067)
-# as llama.cpp's two configurations are from each other. See docs/eval.md "llama.cpp cross-check"
+# (mean 0.065) on these very items; afm with f16 KV and ggml's rounding rules is at max 0.88,
+# mean 0.074 from llama.cpp's default (before those rules, f32 KV: max 0.41, mean 0.074; against
+# llama.cpp f32 KV: 0.34 / 0.070): summation-order differences flip 8-bit roundings and grow
+# over the 500-token 5-shot prompts (BENCHMARKS.md, "afm vs llama.cpp numerics, op by op"). See docs/eval.md "llama.cpp cross-check"
 # for the exact float64 reference that locates the differences. A wrong split, position or
 # prefix reuse is off by nats and fails the guards.
 # With AFM_EVAL_EXACT=1 (slow: converts the model to f32, ~540 MB in a temp folder) afm also runs
@@ -37,7 +40,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 python3 - "$FX/reference.json" "$T" <<'PY' || fail "afm differs from llama.cpp"
 import json, sys
 TOL, MARGIN = 0.01, 0.05                          # issue 4's bar: reported
-MAX_GUARD, MEAN_GUARD, MARGIN_GUARD = 0.8, 0.15, 0.2  # enforced (measured 0.24-0.33 / 0.067-0.068; 22/22 agree)
+MAX_GUARD, MEAN_GUARD, MARGIN_GUARD = 1.0, 0.12, 0.2  # enforced on f16 KV (measured 0.88 / 0.074)
 ref = json.load(open(sys.argv[1]))
 want = {"mmlu": sorted([it for it in ref["items"] if it["task"] == "mmlu"], key=lambda it: it["subject"]),
         "boolq": [it for it in ref["items"] if it["task"] == "boolq"]}
@@ -62,16 +65,16 @@ for task in ("mmlu", "boolq"):
             issue.append(name)
         if margin > MARGIN and g["predicted"] != order[0]:
             issue.append(f"{name} (answer; margin {margin:.3f})")
-        if d32 > MAX_GUARD:
-            bad.append(f"{name}: max |afm - llama.cpp f32 KV| = {d32:.4f} nats (afm {g['logprobs']}, llama.cpp {w['logprobs_f32kv']})")
+        if d16 > MAX_GUARD:
+            bad.append(f"{name}: max |afm - llama.cpp f16 KV| = {d16:.4f} nats (afm {g['logprobs']}, llama.cpp {w['logprobs_f16kv']})")
         if margin > MARGIN_GUARD and g["predicted"] != order[0]:
             bad.append(f"{name}: afm picks {g['predicted']}, llama.cpp {order[0]} with margin {margin:.3f}")
 for kv, d in diffs.items():
     print(f"afm vs llama.cpp ({kv}): {len(d)} choices, max |diff| {max(d):.5f} nats, mean {sum(d) / len(d):.5f}")
 print(f"llama.cpp f16 vs f32 KV cache: max {ref['f16kv_vs_f32kv_max']:.5f}, mean {ref['f16kv_vs_f32kv_mean']:.5f}")
-mean32 = sum(diffs["f32kv"]) / len(diffs["f32kv"])
-if mean32 > MEAN_GUARD:
-    bad.append(f"mean |afm - llama.cpp f32 KV| = {mean32:.4f} nats > {MEAN_GUARD}")
+mean16 = sum(diffs["f16kv"]) / len(diffs["f16kv"])
+if mean16 > MEAN_GUARD:
+    bad.append(f"mean |afm - llama.cpp f16 KV| = {mean16:.4f} nats > {MEAN_GUARD}")
 print(f"issue 4 criterion 5 (|diff| <= {TOL} vs llama.cpp defaults, same answer where margin > {MARGIN}): "
       + ("met" if not issue else f"NOT MET ({len(issue)} failed checks over {len(want['mmlu']) + len(want['boolq'])} items)"))
 for b in bad:

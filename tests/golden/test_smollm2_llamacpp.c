@@ -15,11 +15,16 @@
  *   q_tail = 1 - sum_{i in topK} q_i — a lower bound of the full KL, tight for a tiny tail.
  * The log also shows afm's free-running greedy continuation beside llama.cpp's.
  *
+ * afm runs with an f16 KV cache (the fixture's llama.cpp configuration) and rounds as ggml does
+ * (q8 scales and offset sums in f16, RMSNorm, RoPE angles, f16 queries and attention weights):
+ * `afm trace` + scripts/reference/compare_trace.py show layer 0 equal to llama.cpp up to float
+ * summation order (attn_norm bit for bit, Q/K/V within 3e-7).
  * Why the mean-KL bar of 1e-3 is reported rather than enforced: both runtimes round every
- * activation to 8 bits before each quantized product, and on this model that noise alone moves
- * the next-token distribution by KL ~2.5e-3 from the exact function the weights define; llama.cpp
- * differs from itself by 2.1e-3 .. 5.7e-3 between its own configurations (batch vs one token at a
- * time, flash attention on/off, f16/f32 KV cache) — smollm2_exact.json, written by
+ * activation to 8 bits before each quantized product (and K, V, q, P to f16), and a last-bit
+ * difference from summation order flips some of those roundings, which then grow through the 30
+ * layers; llama.cpp differs from itself by 2.2e-3 between its batch and one-token-at-a-time paths
+ * (same rounding rules; smollm2_teacher.json) and by 2.1e-3 .. 5.7e-3 across its configurations
+ * (flash attention on/off, f16/f32 KV cache) — smollm2_exact.json, written by
  * scripts/reference/make_exact_reference.py --llama. So the arithmetic itself is checked
  * separately (part 4): afm with activation quantization off (the same weights converted to F32)
  * against a float64 numpy forward of the dequantized weights (smollm2_exact.bin), where a real bug
@@ -42,12 +47,15 @@
 
 #define MARGIN 0.5f        /* llama.cpp top1 - top2 logit gap above which the argmax must agree */
 #define KL_ISSUE 1e-3      /* issue 2's bar on the mean KL: reported (met / NOT MET), see below */
-#define KL_GUARD 1e-2      /* the test fails above this mean KL. Measured (llama-cpp-python 0.3.36):
-                            * afm 3.6e-3 against llama.cpp's default (f16 KV cache), inside the
-                            * 2.7e-3 .. 4.9e-3 that llama.cpp's own configurations differ by; against
-                            * the exact float64 model afm's Q4_1 run is at 2.6e-3, llama.cpp at
-                            * 2.5e-3 .. 4.2e-3 (smollm2_exact.json). A wrong RoPE, norm or weight
-                            * layout gives KL >> 0.1 and confident-argmax misses. */
+#define KL_GUARD 4.5e-3    /* the test fails above this mean KL. Measured (llama-cpp-python 0.3.36, its
+                            * default f16 KV cache; afm with --kv-type f16 and ggml's rounding rules):
+                            * 3.23e-3 (was 3.6e-3 before afm followed ggml's rounding: f16 q8 scales and
+                            * offset sums, RMSNorm, RoPE angles, f16 K/V/q/P). llama.cpp differs from
+                            * itself by 2.2e-3 between its batch and one-token-at-a-time paths (same
+                            * rounding rules, other summation orders; smollm2_teacher.json), so the
+                            * remaining gap is float summation order amplified by the 8-bit and f16
+                            * roundings (BENCHMARKS.md, "afm vs llama.cpp numerics, op by op"). A wrong
+                            * RoPE, norm or weight layout gives KL >> 0.1 and confident-argmax misses. */
 #define EXACT_KL 1e-6     /* part 4: mean KL(float64 reference || afm on F32 weights) must be below this */
 #define N_THREADS 1        /* results do not depend on it (kernels/matmul.h); 1 avoids spin-waits on a busy machine */
 
