@@ -12,8 +12,8 @@
  *   2. every sequence evaluated in chunks of CHUNK tokens with all logits (batch prefill path,
  *      windows across chunk borders; the long one checked from position LONG_SKIP on): afm's argmax == llama.cpp's top-1 wherever that leads the
  *      top-2 by more than MARGIN; mean KL(llama || afm) < KL_GUARD (reported with issue 2's 1e-3
- *      bar; the KL estimator is the one of test_smollm2_llamacpp.c: top-K + a tail bucket, a lower
- *      bound of the full KL);
+ *      bar; the KL estimator is teacher_fixture.h's, shared with test_smollm2_llamacpp.c: top-K + a
+ *      tail bucket, a lower bound of the full KL);
  *   3. decode path: the short first prompt, then the long prompt's generated tail (positions past
  *      the window), token by token after a batch prefill; the same argmax / KL checks, and the
  *      largest logit difference to the batch run is printed;
@@ -29,6 +29,7 @@
 #include "base/file.h"
 #include "formats/gguf.h"
 #include "tokenizer/tokenizer.h"
+#include "golden/teacher_fixture.h"
 
 #define MARGIN 0.5f     /* llama.cpp top1 - top2 logit gap above which the argmax must agree */
 #define KL_ISSUE 1e-3   /* issue 2's bar on the mean KL (reported) */
@@ -38,123 +39,11 @@
 #define N_THREADS 2
 #define LONG_SKIP 448   /* long prompt: positions checked from here on (a multiple of CHUNK, < WINDOW) */
 
-typedef struct position {
-    float top1, top2, tail;
-    const float *logp;     /* top_k log-probabilities under llama.cpp, most probable first */
-    const uint32_t *ids;   /* their token ids */
-} position;
-
-typedef struct sequence {
-    uint32_t n_prompt, n_total;
-    const int32_t *ids;
-    position *pos;
-} sequence;
-
-typedef struct fixture {
-    char *data;
-    size_t size;
-    uint32_t n_vocab, top_k, n_seqs;
-    uint64_t model_size;
-    sequence *seqs;
-} fixture;
+static const teacher_format GEMMA3_TEACHER = {.magic = "AFMG3TF1", .version = 1, .id_bytes = 4, .max_seqs = 100};
 
 static int g_failures;
 #define CHECK(cond, ...) do { if (!(cond)) { g_failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
     fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
-
-static uint32_t rd_u32(const char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t rd_u64(const char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-
-/* Parses teacher.bin in place (little-endian, as every machine we run). */
-static int fixture_load(const char *path, fixture *fx) {
-    memset(fx, 0, sizeof *fx);
-    if (afm_read_file(path, &fx->data, &fx->size) != AFM_OK) { fprintf(stderr, "cannot read %s: %s\n", path, afm_last_error()); return -1; }
-    const char *p = fx->data, *end = fx->data + fx->size;
-    if (fx->size < 32 || memcmp(p, "AFMG3TF1", 8) || rd_u32(p + 8) != 1) { fprintf(stderr, "%s: not an AFMG3TF1 v1 fixture\n", path); return -1; }
-    fx->n_vocab = rd_u32(p + 12); fx->top_k = rd_u32(p + 16); fx->n_seqs = rd_u32(p + 20); fx->model_size = rd_u64(p + 24);
-    p += 32;
-    if (fx->top_k == 0 || fx->top_k > fx->n_vocab || fx->n_seqs == 0 || fx->n_seqs > 100) { fprintf(stderr, "%s: bad header\n", path); return -1; }
-    fx->seqs = calloc(fx->n_seqs, sizeof *fx->seqs);
-    size_t per_pos = 12 + (size_t)fx->top_k * 8;
-    for (uint32_t s = 0; s < fx->n_seqs; s++) {
-        sequence *sq = &fx->seqs[s];
-        if (end - p < 8) goto bad;
-        sq->n_prompt = rd_u32(p); sq->n_total = rd_u32(p + 4); p += 8;
-        if (sq->n_prompt == 0 || sq->n_total <= sq->n_prompt || sq->n_total > 4096) goto bad;
-        if ((size_t)(end - p) < (size_t)sq->n_total * (4 + per_pos)) goto bad;
-        sq->ids = (const int32_t *)p; p += 4 * (size_t)sq->n_total;
-        sq->pos = calloc(sq->n_total, sizeof *sq->pos);
-        for (uint32_t i = 0; i < sq->n_total; i++) {
-            position *ps = &sq->pos[i];
-            memcpy(&ps->top1, p, 4); memcpy(&ps->top2, p + 4, 4); memcpy(&ps->tail, p + 8, 4);
-            ps->logp = (const float *)(p + 12);
-            ps->ids = (const uint32_t *)(p + 12 + 4 * (size_t)fx->top_k);
-            for (uint32_t k = 0; k < fx->top_k; k++) if (ps->ids[k] >= fx->n_vocab) goto bad;
-            p += per_pos;
-        }
-        for (uint32_t i = 0; i < sq->n_total; i++) if (sq->ids[i] < 0 || (uint32_t)sq->ids[i] >= fx->n_vocab) goto bad;
-    }
-    if (p != end) goto bad;
-    return 0;
-bad:
-    fprintf(stderr, "%s: malformed or truncated fixture\n", path);
-    return -1;
-}
-
-static void fixture_free(fixture *fx) {
-    for (uint32_t s = 0; fx->seqs && s < fx->n_seqs; s++) free(fx->seqs[s].pos);
-    free(fx->seqs);
-    free(fx->data);
-}
-
-static int32_t argmax(const float *x, int32_t n) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++) if (x[i] > x[best]) best = i;
-    return best;
-}
-
-/* KL(llama || afm) over llama's top-K support + one tail bucket; afm's logits z. */
-static double kl_at(const position *ps, uint32_t top_k, const float *z, int32_t n_vocab) {
-    double m = z[argmax(z, n_vocab)], sum = 0;
-    for (int32_t i = 0; i < n_vocab; i++) sum += exp((double)z[i] - m);
-    double log_norm = m + log(sum), kl = 0, q_top = 0;
-    for (uint32_t k = 0; k < top_k; k++) {
-        double lp = ps->logp[k], lq = (double)z[ps->ids[k]] - log_norm;
-        kl += exp(lp) * (lp - lq);
-        q_top += exp(lq);
-    }
-    double p_tail = ps->tail, q_tail = 1.0 - q_top;
-    if (p_tail > 0) kl += p_tail * (log(p_tail) - log(q_tail > 1e-300 ? q_tail : 1e-300));
-    return kl;
-}
-
-typedef struct stats { double kl_sum, kl_max; int n, n_strict, n_agree_strict, n_agree_all; } stats;
-
-static void compare_row(const char *label, const sequence *sq, uint32_t p, const float *z, const fixture *fx, stats *st) {
-    const position *ps = &sq->pos[p];
-    int32_t a = argmax(z, (int32_t)fx->n_vocab);
-    double kl = kl_at(ps, fx->top_k, z, (int32_t)fx->n_vocab);
-    st->kl_sum += kl; st->n++;
-    if (kl > st->kl_max) st->kl_max = kl;
-    st->n_agree_all += (uint32_t)a == ps->ids[0];
-    if (ps->top1 - ps->top2 > MARGIN) {
-        st->n_strict++;
-        st->n_agree_strict += (uint32_t)a == ps->ids[0];
-        CHECK((uint32_t)a == ps->ids[0], "%s position %u: afm argmax %d (logit %.4f), llama.cpp %u (logit %.4f, lead %.3f)",
-              label, p, a, z[a], ps->ids[0], ps->top1, ps->top1 - ps->top2);
-    }
-}
-
-static void add_stats(stats *to, const stats *st) {
-    to->kl_sum += st->kl_sum; to->n += st->n; to->n_strict += st->n_strict;
-    to->n_agree_strict += st->n_agree_strict; to->n_agree_all += st->n_agree_all;
-    if (st->kl_max > to->kl_max) to->kl_max = st->kl_max;
-}
-
-static void print_stats(const char *label, const stats *st) {
-    printf("  %-34s positions %4d  mean KL %.3e  max KL %.3e  argmax agree %d/%d (confident: %d/%d)\n", label, st->n,
-           st->n ? st->kl_sum / st->n : 0, st->kl_max, st->n_agree_all, st->n, st->n_agree_strict, st->n_strict);
-}
 
 /* 1. Tokenizer agreement with llama.cpp. */
 static void check_tokenizer(const afm_tokenizer *tok, const char *path) {
@@ -199,13 +88,11 @@ int main(void) {
         printf("SKIP: %s not found (run scripts/fetch_gemma3.sh)\n", model_path);
         return 77;
     }
-    fixture fx;
+    teacher_fixture fx;
     snprintf(path, sizeof path, "%s/tests/fixtures/gemma3/teacher.bin", src);
-    if (fixture_load(path, &fx) != 0) return 1;
+    if (teacher_fixture_load(path, &GEMMA3_TEACHER, &fx) != 0) return 1;
     snprintf(path, sizeof path, "%s/tests/fixtures/gemma3/teacher.json", src);
-    char *json_text = NULL; size_t json_len = 0;
-    cJSON *meta = NULL;
-    if (afm_read_file(path, &json_text, &json_len) == AFM_OK) meta = cJSON_ParseWithLength(json_text, json_len);
+    cJSON *meta = teacher_meta_load(path);
     const cJSON *prompts = cJSON_GetObjectItemCaseSensitive(meta, "prompts");
 
     afm_model *model = NULL;
@@ -241,15 +128,15 @@ int main(void) {
     float *batch_rows = malloc((size_t)max_total * 2 * sizeof *batch_rows); /* top-1 logit and id of each batch row */
 
     /* 2. Teacher forcing in chunks of CHUNK tokens. */
-    stats all = {0}, past_window = {0};
+    teacher_stats all = {0}, past_window = {0};
     printf("teacher forcing, batch prefill in chunks of %d (KL over llama.cpp's top-%u + tail bucket):\n", CHUNK, fx.top_k);
     for (uint32_t s = 0; s < fx.n_seqs; s++) {
-        const sequence *sq = &fx.seqs[s];
+        const teacher_sequence *sq = &fx.seqs[s];
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(prompts, (int)s), "name"));
         char label[96];
         snprintf(label, sizeof label, "[%s] batch", name ? name : "?");
         CHECK(afm_session_rewind(ses, 0) == AFM_OK, "rewind: %s", afm_last_error());
-        stats st = {0};
+        teacher_stats st = {0};
         /* the long prompt's first LONG_SKIP positions only fill the cache (the short prompts cover
          * positions inside the window; this keeps the test fast) */
         uint32_t from = s == long_seq ? LONG_SKIP : 0;
@@ -259,23 +146,18 @@ int main(void) {
             if (afm_session_eval(ses, sq->ids + i, (int32_t)T, true, logits) != AFM_OK) { CHECK(0, "%s eval: %s", label, afm_last_error()); break; }
             for (uint32_t r = 0; r < T; r++) {
                 const float *z = logits + (size_t)r * V;
-                compare_row(label, sq, i + r, z, &fx, &st);
-                if (s == long_seq && i + r >= WINDOW) {
-                    stats one = {0};
-                    one.kl_sum = kl_at(&sq->pos[i + r], fx.top_k, z, (int32_t)V); one.n = 1; one.kl_max = one.kl_sum;
-                    int32_t a = argmax(z, (int32_t)V);
-                    one.n_agree_all = (uint32_t)a == sq->pos[i + r].ids[0];
-                    if (sq->pos[i + r].top1 - sq->pos[i + r].top2 > MARGIN) { one.n_strict = 1; one.n_agree_strict = one.n_agree_all; }
-                    add_stats(&past_window, &one);
-                }
-                if (s == long_seq) { int32_t a = argmax(z, (int32_t)V); batch_rows[2 * (i + r)] = z[a]; batch_rows[2 * (i + r) + 1] = (float)a; }
+                teacher_stats row = {0};
+                g_failures += teacher_compare_row(label, &fx, sq, i + r, z, MARGIN, &row);
+                teacher_stats_add(&st, &row);
+                if (s == long_seq && i + r >= WINDOW) teacher_stats_add(&past_window, &row);
+                if (s == long_seq) { int32_t a = teacher_argmax(z, (int32_t)V); batch_rows[2 * (i + r)] = z[a]; batch_rows[2 * (i + r) + 1] = (float)a; }
             }
         }
-        print_stats(label, &st);
-        add_stats(&all, &st);
+        teacher_stats_print(label, &st);
+        teacher_stats_add(&all, &st);
     }
-    print_stats("all prompts, batch", &all);
-    print_stats("long prompt, positions >= 512", &past_window);
+    teacher_stats_print("all prompts, batch", &all);
+    teacher_stats_print("long prompt, positions >= 512", &past_window);
     double mean_kl = all.n ? all.kl_sum / all.n : INFINITY;
     printf("  issue 2 bar: mean KL < %.0e: %s\n", KL_ISSUE, mean_kl < KL_ISSUE ? "met" : "NOT MET");
     CHECK(mean_kl < KL_GUARD, "mean KL(llama||afm) %.3e >= %.0e", mean_kl, KL_GUARD);
@@ -286,9 +168,9 @@ int main(void) {
      * token after a batch prefill of its prompt (positions past the window). */
     uint32_t decode_seqs[2] = {0, long_seq};
     for (int k = 0; k < 2; k++) {
-        const sequence *sq = &fx.seqs[decode_seqs[k]];
+        const teacher_sequence *sq = &fx.seqs[decode_seqs[k]];
         uint32_t start = k == 0 ? 0 : sq->n_prompt;
-        stats st = {0};
+        teacher_stats st = {0};
         double max_diff = 0;
         CHECK(afm_session_rewind(ses, 0) == AFM_OK, "rewind: %s", afm_last_error());
         if (start > 0) {
@@ -296,13 +178,13 @@ int main(void) {
         }
         for (uint32_t p = start; p < sq->n_total; p++) {
             if (afm_session_eval(ses, &sq->ids[p], 1, false, logits) != AFM_OK) { CHECK(0, "decode at %u: %s", p, afm_last_error()); break; }
-            compare_row(k == 0 ? "[0] token by token" : "[long] token by token", sq, p, logits, &fx, &st);
+            g_failures += teacher_compare_row(k == 0 ? "[0] token by token" : "[long] token by token", &fx, sq, p, logits, MARGIN, &st);
             if (k == 1) {
                 double d = fabs((double)logits[(int32_t)batch_rows[2 * p + 1]] - batch_rows[2 * p]);
                 if (d > max_diff) max_diff = d;
             }
         }
-        print_stats(k == 0 ? "[0] token by token" : "[long] token by token past 512", &st);
+        teacher_stats_print(k == 0 ? "[0] token by token" : "[long] token by token past 512", &st);
         if (k == 1) printf("  [long] token by token vs batch: max |difference| of the batch argmax's logit %.3e\n", max_diff);
         CHECK(st.n && st.kl_sum / st.n < KL_GUARD, "token-by-token mean KL %.3e >= %.0e", st.n ? st.kl_sum / st.n : INFINITY, KL_GUARD);
     }
@@ -311,14 +193,14 @@ int main(void) {
     printf("\nfree-running greedy continuation (afm vs llama.cpp, same prompt ids):\n");
     int32_t *gen = malloc(sizeof *gen * max_total);
     for (uint32_t s = 0; s < fx.n_seqs; s++) {
-        const sequence *sq = &fx.seqs[s];
+        const teacher_sequence *sq = &fx.seqs[s];
         if (s == long_seq) continue;
         const cJSON *pj = cJSON_GetArrayItem(prompts, (int)s);
         uint32_t n_ref = sq->n_total - sq->n_prompt, n_gen = 0;
         CHECK(afm_session_rewind(ses, 0) == AFM_OK, "rewind: %s", afm_last_error());
         if (afm_session_eval(ses, sq->ids, (int32_t)sq->n_prompt, false, logits) != AFM_OK) { CHECK(0, "prompt eval: %s", afm_last_error()); continue; }
         while (n_gen < n_ref) {
-            int32_t t = argmax(logits, (int32_t)V);
+            int32_t t = teacher_argmax(logits, (int32_t)V);
             gen[n_gen++] = t;
             if (afm_tokenizer_is_eog(tok, t) || n_gen == n_ref) break;
             if (afm_session_eval(ses, &t, 1, false, logits) != AFM_OK) { CHECK(0, "free-running eval: %s", afm_last_error()); break; }
@@ -340,8 +222,7 @@ int main(void) {
     afm_tokenizer_free(tok);
     afm_gguf_close(g);
     cJSON_Delete(meta);
-    free(json_text);
-    fixture_free(&fx);
+    teacher_fixture_free(&fx);
     if (g_failures) { printf("%d check(s) failed\n", g_failures); return 1; }
     printf("ok: mean KL %.3e < %.0e (guard); argmax agrees at all %d confident positions\n", mean_kl, KL_GUARD, all.n_strict);
     return 0;

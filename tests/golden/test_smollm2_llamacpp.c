@@ -44,6 +44,7 @@
 #include "model/convert.h"
 #include "tensor/dtype.h"
 #include "tokenizer/tokenizer.h"
+#include "golden/teacher_fixture.h"
 
 #define MARGIN 0.5f        /* llama.cpp top1 - top2 logit gap above which the argmax must agree */
 #define KL_ISSUE 1e-3      /* issue 2's bar on the mean KL: reported (met / NOT MET), see below */
@@ -57,136 +58,20 @@
                             * roundings (BENCHMARKS.md, "afm vs llama.cpp numerics, op by op"). A wrong
                             * RoPE, norm or weight layout gives KL >> 0.1 and confident-argmax misses. */
 #define EXACT_KL 1e-6     /* part 4: mean KL(float64 reference || afm on F32 weights) must be below this */
+#define EXACT_MARGIN 0.01f /* part 4: reference top1 - top2 logit gap above which the argmax must agree */
 #define N_THREADS 1        /* results do not depend on it (kernels/matmul.h); 1 avoids spin-waits on a busy machine */
 
-typedef struct position {
-    float top1, top2, tail;
-    const float *logp;     /* top_k log-probabilities under llama.cpp, most probable first */
-    const uint16_t *ids;   /* their token ids */
-} position;
-
-typedef struct sequence {
-    uint32_t n_prompt, n_total;
-    const int32_t *ids;
-    position *pos;         /* n_total */
-} sequence;
-
-typedef struct fixture {
-    char *data;
-    size_t size;
-    uint32_t n_vocab, top_k, n_seqs;
-    uint64_t model_size;
-    sequence *seqs;
-} fixture;
+static const teacher_format SMOLLM2_TEACHER = {.magic = "AFMLCTF1", .version = 2, .id_bytes = 2, .max_seqs = 1000};
 
 static int g_failures;
 #define CHECK(cond, ...) do { if (!(cond)) { g_failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
     fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
 
-static uint32_t rd_u32(const char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t rd_u64(const char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-
-/* Parses the binary fixture in place (the file is little-endian; so is every machine we run). */
-static int fixture_load(const char *path, fixture *fx) {
-    memset(fx, 0, sizeof *fx);
-    if (afm_read_file(path, &fx->data, &fx->size) != AFM_OK) {
-        fprintf(stderr, "cannot read %s: %s\n", path, afm_last_error());
-        return -1;
-    }
-    const char *p = fx->data, *end = fx->data + fx->size;
-    if (fx->size < 32 || memcmp(p, "AFMLCTF1", 8) || rd_u32(p + 8) != 2) {
-        fprintf(stderr, "%s: not an AFMLCTF1 v2 fixture\n", path);
-        return -1;
-    }
-    fx->n_vocab = rd_u32(p + 12); fx->top_k = rd_u32(p + 16); fx->n_seqs = rd_u32(p + 20);
-    fx->model_size = rd_u64(p + 24);
-    p += 32;
-    if (fx->top_k == 0 || fx->top_k > fx->n_vocab || fx->n_vocab > 65536 || fx->n_seqs == 0 || fx->n_seqs > 1000) {
-        fprintf(stderr, "%s: bad header\n", path);
-        return -1;
-    }
-    fx->seqs = calloc(fx->n_seqs, sizeof *fx->seqs);
-    size_t per_pos = 12 + (size_t)fx->top_k * 6;
-    for (uint32_t s = 0; s < fx->n_seqs; s++) {
-        sequence *sq = &fx->seqs[s];
-        if (end - p < 8) goto truncated;
-        sq->n_prompt = rd_u32(p); sq->n_total = rd_u32(p + 4); p += 8;
-        if (sq->n_prompt == 0 || sq->n_total <= sq->n_prompt || sq->n_total > 4096) goto truncated;
-        if ((size_t)(end - p) < (size_t)sq->n_total * (4 + per_pos)) goto truncated;
-        sq->ids = (const int32_t *)p; p += 4 * (size_t)sq->n_total;
-        sq->pos = calloc(sq->n_total, sizeof *sq->pos);
-        for (uint32_t i = 0; i < sq->n_total; i++) {
-            position *ps = &sq->pos[i];
-            memcpy(&ps->top1, p, 4); memcpy(&ps->top2, p + 4, 4); memcpy(&ps->tail, p + 8, 4);
-            ps->logp = (const float *)(p + 12);
-            ps->ids = (const uint16_t *)(p + 12 + 4 * (size_t)fx->top_k);
-            for (uint32_t k = 0; k < fx->top_k; k++)
-                if (ps->ids[k] >= fx->n_vocab) goto truncated;
-            p += per_pos;
-        }
-        for (uint32_t i = 0; i < sq->n_total; i++)
-            if (sq->ids[i] < 0 || (uint32_t)sq->ids[i] >= fx->n_vocab) goto truncated;
-    }
-    if (p != end) goto truncated;
-    return 0;
-truncated:
-    fprintf(stderr, "%s: malformed or truncated fixture\n", path);
-    return -1;
-}
-
-static void fixture_free(fixture *fx) {
-    for (uint32_t s = 0; fx->seqs && s < fx->n_seqs; s++) free(fx->seqs[s].pos);
-    free(fx->seqs);
-    free(fx->data);
-}
-
-static int32_t argmax(const float *x, int32_t n) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++) if (x[i] > x[best]) best = i;
-    return best;
-}
-
-/* KL(llama || afm) at one position over llama's top-K support + a tail bucket; afm's logits z. */
-static double kl_at(const position *ps, uint32_t top_k, const float *z, int32_t n_vocab) {
-    double m = z[argmax(z, n_vocab)], sum = 0;
-    for (int32_t i = 0; i < n_vocab; i++) sum += exp((double)z[i] - m);
-    double log_norm = m + log(sum), kl = 0, q_top = 0;
-    for (uint32_t k = 0; k < top_k; k++) {
-        double lp = ps->logp[k], lq = (double)z[ps->ids[k]] - log_norm;
-        kl += exp(lp) * (lp - lq);
-        q_top += exp(lq);
-    }
-    double p_tail = ps->tail, q_tail = 1.0 - q_top;
-    if (p_tail > 0) kl += p_tail * (log(p_tail) - log(q_tail > 1e-300 ? q_tail : 1e-300));
-    return kl;
-}
-
-typedef struct stats { double kl_sum, kl_max; int n, n_strict, n_agree_strict, n_agree_all; } stats;
-
 /* Checks afm logits (n rows of n_vocab, for positions first..first+n-1) against llama.cpp. */
-static void compare_rows(const char *label, const sequence *sq, uint32_t first, uint32_t n, const float *logits,
-                         const fixture *fx, stats *st) {
-    for (uint32_t r = 0; r < n; r++) {
-        uint32_t p = first + r;
-        const position *ps = &sq->pos[p];
-        const float *z = logits + (size_t)r * fx->n_vocab;
-        int32_t a = argmax(z, (int32_t)fx->n_vocab);
-        double kl = kl_at(ps, fx->top_k, z, (int32_t)fx->n_vocab);
-        st->kl_sum += kl; st->n++;
-        if (kl > st->kl_max) st->kl_max = kl;
-        st->n_agree_all += a == ps->ids[0];
-        if (ps->top1 - ps->top2 > MARGIN) {
-            st->n_strict++;
-            st->n_agree_strict += a == ps->ids[0];
-            CHECK(a == ps->ids[0], "%s position %u: afm argmax %d (logit %.4f), llama.cpp %d (logit %.4f, lead %.3f over top-2)",
-                  label, p, a, z[a], ps->ids[0], ps->top1, ps->top1 - ps->top2);
-        }
-    }
-}
-
-static void print_stats(const char *label, const stats *st) {
-    printf("  %-28s positions %4d  mean KL %.3e  max KL %.3e  argmax agree %d/%d (confident: %d/%d)\n", label,
-           st->n, st->n ? st->kl_sum / st->n : 0, st->kl_max, st->n_agree_all, st->n, st->n_agree_strict, st->n_strict);
+static void compare_rows(const char *label, const teacher_sequence *sq, uint32_t first, uint32_t n, const float *logits,
+                         const teacher_fixture *fx, teacher_stats *st) {
+    for (uint32_t r = 0; r < n; r++)
+        g_failures += teacher_compare_row(label, fx, sq, first + r, logits + (size_t)r * fx->n_vocab, MARGIN, st);
 }
 
 static char *decode(const afm_tokenizer *tok, const int32_t *ids, size_t n) {
@@ -210,8 +95,8 @@ static double exact_check(const char *src, const char *fx_dir, const char *model
     snprintf(path, sizeof path, "%s/smollm2_exact.bin", fx_dir);
     snprintf(json_path, sizeof json_path, "%s/smollm2_exact.json", fx_dir);
     (void)src;
-    fixture fx;
-    if (fixture_load(path, &fx) != 0) { CHECK(0, "exact fixture %s unreadable", path); return INFINITY; }
+    teacher_fixture fx;
+    if (teacher_fixture_load(path, &SMOLLM2_TEACHER, &fx) != 0) { CHECK(0, "exact fixture %s unreadable", path); return INFINITY; }
     const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(f32_path, sizeof f32_path, "%s/afm_smollm2_f32_%ld.gguf", tmp, (long)getpid());
     afm_convert_options co = {.tokenizer_path = NULL, .out_type = AFM_F32};
@@ -224,31 +109,20 @@ static double exact_check(const char *src, const char *fx_dir, const char *model
     for (uint32_t s = 0; s < fx.n_seqs; s++) if (fx.seqs[s].n_total > max_total) max_total = fx.seqs[s].n_total;
     afm_session_options opt = {.n_ctx = (int32_t)max_total + 8, .n_threads = N_THREADS};
     if (afm_session_create(m, &opt, &ses) != AFM_OK) { CHECK(0, "session: %s", afm_last_error()); goto done; }
-    stats all = {0};
+    teacher_stats all = {0};
     printf("\nexact arithmetic: afm on F32-converted weights vs a float64 forward of the dequantized GGUF:\n");
     for (uint32_t s = 0; s < fx.n_seqs; s++) {
-        const sequence *sq = &fx.seqs[s];
+        const teacher_sequence *sq = &fx.seqs[s];
         if (afm_session_rewind(ses, 0) != AFM_OK || afm_session_eval(ses, sq->ids, (int32_t)sq->n_total, true, logits) != AFM_OK) {
             CHECK(0, "exact eval: %s", afm_last_error());
             continue;
         }
-        for (uint32_t p = 0; p < sq->n_total; p++) {
-            const position *ps = &sq->pos[p];
-            const float *z = logits + (size_t)p * fx.n_vocab;
-            double kl = kl_at(ps, fx.top_k, z, (int32_t)fx.n_vocab);
-            int32_t a = argmax(z, (int32_t)fx.n_vocab);
-            all.kl_sum += kl; all.n++;
-            if (kl > all.kl_max) all.kl_max = kl;
-            all.n_agree_all += a == ps->ids[0];
-            if (ps->top1 - ps->top2 > 0.01f) {
-                all.n_strict++;
-                all.n_agree_strict += a == ps->ids[0];
-                CHECK(a == ps->ids[0], "exact: sequence %u position %u: afm argmax %d, reference %d (lead %.4f)", s, p, a,
-                      ps->ids[0], ps->top1 - ps->top2);
-            }
-        }
+        char label[64];
+        snprintf(label, sizeof label, "exact: sequence %u", s);
+        for (uint32_t p = 0; p < sq->n_total; p++)
+            g_failures += teacher_compare_row(label, &fx, sq, p, logits + (size_t)p * fx.n_vocab, EXACT_MARGIN, &all);
     }
-    print_stats("all prompts, F32 vs float64", &all);
+    teacher_stats_print("all prompts, F32 vs float64", &all);
     /* For context: the shipped Q4_1 model with afm's 8-bit activations against the same exact
      * reference, over the generated positions (comparable with llama.cpp's figures below). */
     afm_model *q = NULL;
@@ -257,10 +131,10 @@ static double exact_check(const char *src, const char *fx_dir, const char *model
         double kq = 0;
         int nq = 0;
         for (uint32_t s = 0; s < fx.n_seqs; s++) {
-            const sequence *sq = &fx.seqs[s];
+            const teacher_sequence *sq = &fx.seqs[s];
             if (afm_session_rewind(qs, 0) != AFM_OK || afm_session_eval(qs, sq->ids, (int32_t)sq->n_total, true, logits) != AFM_OK) break;
             for (uint32_t p = sq->n_prompt - 1; p + 1 < sq->n_total; p++, nq++)
-                kq += kl_at(&sq->pos[p], fx.top_k, logits + (size_t)p * fx.n_vocab, (int32_t)fx.n_vocab);
+                kq += teacher_kl(&fx, &sq->pos[p], logits + (size_t)p * fx.n_vocab);
         }
         if (nq) printf("  afm on the Q4_1 weights (8-bit activations) vs float64, generated positions: mean KL %.2e\n", kq / nq);
     }
@@ -268,9 +142,8 @@ static double exact_check(const char *src, const char *fx_dir, const char *model
     afm_model_free(q);
     mean = all.n ? all.kl_sum / all.n : INFINITY;
     CHECK(mean < EXACT_KL, "exact arithmetic: mean KL %.3e >= %.0e", mean, EXACT_KL);
-    char *jt = NULL; size_t jl = 0;
-    if (afm_read_file(json_path, &jt, &jl) == AFM_OK) {
-        cJSON *j = cJSON_ParseWithLength(jt, jl);
+    cJSON *j = teacher_meta_load(json_path);
+    if (j) {
         const cJSON *nf = cJSON_GetObjectItemCaseSensitive(j, "noise_floor"), *it;
         double lo = INFINITY, hi = 0, elo = INFINITY, ehi = 0;
         cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(nf, "kl_llama_to_llama")) {
@@ -285,13 +158,12 @@ static double exact_check(const char *src, const char *fx_dir, const char *model
             printf("  8-bit activation noise floor (smollm2_exact.json, generated positions): llama.cpp vs itself across "
                    "configurations %.2e .. %.2e; exact vs llama.cpp %.2e .. %.2e\n", lo, hi, elo, ehi);
         cJSON_Delete(j);
-        free(jt);
     }
 done:
     afm_session_free(ses);
     afm_model_free(m);
     remove(f32_path);
-    fixture_free(&fx);
+    teacher_fixture_free(&fx);
     return mean;
 }
 
@@ -312,11 +184,9 @@ int main(void) {
         printf("SKIP: %s not found (run scripts/fetch_smollm2.sh)\n", model_path);
         return 77;
     }
-    fixture fx;
-    if (fixture_load(fx_path, &fx) != 0) return 1;
-    char *json_text = NULL; size_t json_len = 0;
-    cJSON *meta = NULL;
-    if (afm_read_file(json_path, &json_text, &json_len) == AFM_OK) meta = cJSON_ParseWithLength(json_text, json_len);
+    teacher_fixture fx;
+    if (teacher_fixture_load(fx_path, &SMOLLM2_TEACHER, &fx) != 0) return 1;
+    cJSON *meta = teacher_meta_load(json_path);
     const cJSON *prompts = cJSON_GetObjectItemCaseSensitive(meta, "prompts");
 
     afm_gguf *g = NULL;
@@ -346,10 +216,10 @@ int main(void) {
     float *batch0 = malloc((size_t)max_total * fx.n_vocab * sizeof *batch0);
 
     /* 1. Teacher forcing, one batch per sequence with all logits. */
-    stats all = {0};
+    teacher_stats all = {0};
     printf("teacher forcing, batch prefill (KL over llama.cpp's top-%u + tail bucket):\n", fx.top_k);
     for (uint32_t s = 0; s < fx.n_seqs; s++) {
-        const sequence *sq = &fx.seqs[s];
+        const teacher_sequence *sq = &fx.seqs[s];
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(prompts, (int)s), "name"));
         char label[64];
         snprintf(label, sizeof label, "[%s] batch", name ? name : "?");
@@ -359,14 +229,12 @@ int main(void) {
             continue;
         }
         if (s == 0) memcpy(batch0, logits, (size_t)sq->n_total * fx.n_vocab * sizeof *logits);
-        stats st = {0};
+        teacher_stats st = {0};
         compare_rows(label, sq, 0, sq->n_total, logits, &fx, &st);
-        print_stats(label, &st);
-        all.kl_sum += st.kl_sum; all.n += st.n; all.n_strict += st.n_strict;
-        all.n_agree_strict += st.n_agree_strict; all.n_agree_all += st.n_agree_all;
-        if (st.kl_max > all.kl_max) all.kl_max = st.kl_max;
+        teacher_stats_print(label, &st);
+        teacher_stats_add(&all, &st);
     }
-    print_stats("all prompts, batch", &all);
+    teacher_stats_print("all prompts, batch", &all);
     double mean_kl = all.n ? all.kl_sum / all.n : INFINITY;
     printf("  issue 2 bar: mean KL < %.0e: %s (llama.cpp's own batch-vs-incremental KL: see fixture json)\n", KL_ISSUE,
            mean_kl < KL_ISSUE ? "met" : "NOT MET");
@@ -374,8 +242,8 @@ int main(void) {
 
     /* 2. The first sequence again, one token at a time (decode path). */
     if (!batch_only) {
-        const sequence *sq = &fx.seqs[0];
-        stats st = {0};
+        const teacher_sequence *sq = &fx.seqs[0];
+        teacher_stats st = {0};
         double max_diff = 0;
         CHECK(afm_session_rewind(ses, 0) == AFM_OK, "rewind: %s", afm_last_error());
         for (uint32_t p = 0; p < sq->n_total; p++) {
@@ -389,7 +257,7 @@ int main(void) {
                 if (d > max_diff) max_diff = d;
             }
         }
-        print_stats("[0] token-by-token", &st);
+        teacher_stats_print("[0] token-by-token", &st);
         printf("  [0] token-by-token vs batch: max |logit difference| %.3e\n", max_diff);
         CHECK(st.n && st.kl_sum / st.n < KL_GUARD, "token-by-token mean KL %.3e >= %.0e", st.n ? st.kl_sum / st.n : INFINITY, KL_GUARD);
     }
@@ -398,7 +266,7 @@ int main(void) {
     printf("\nfree-running greedy continuation (afm vs llama.cpp, same prompt ids):\n");
     int32_t *gen = malloc(sizeof *gen * max_total);
     for (uint32_t s = 0; s < fx.n_seqs && !batch_only; s++) {
-        const sequence *sq = &fx.seqs[s];
+        const teacher_sequence *sq = &fx.seqs[s];
         const cJSON *pj = cJSON_GetArrayItem(prompts, (int)s);
         uint32_t n_gen_ref = sq->n_total - sq->n_prompt, n_gen = 0;
         CHECK(afm_session_rewind(ses, 0) == AFM_OK, "rewind: %s", afm_last_error());
@@ -407,7 +275,7 @@ int main(void) {
             continue;
         }
         while (n_gen < n_gen_ref) {
-            int32_t t = argmax(logits, (int32_t)fx.n_vocab);
+            int32_t t = teacher_argmax(logits, (int32_t)fx.n_vocab);
             gen[n_gen++] = t;
             if (tok && afm_tokenizer_is_eog(tok, t)) break;
             if (n_gen == n_gen_ref) break;
@@ -442,8 +310,8 @@ int main(void) {
     free(logits); free(batch0);
     afm_tokenizer_free(tok);
     afm_gguf_close(g);
-    cJSON_Delete(meta); free(json_text);
-    fixture_free(&fx);
+    cJSON_Delete(meta);
+    teacher_fixture_free(&fx);
     if (g_failures) { printf("%d check(s) failed\n", g_failures); return 1; }
     printf("ok: mean KL %.3e < %.0e (guard); argmax agrees at all %d confident positions; exact arithmetic: mean KL %.3e < %.0e\n",
            mean_kl, KL_GUARD, all.n_strict, exact_kl, EXACT_KL);
