@@ -24,12 +24,14 @@ Needs: numpy, gguf (and llama-cpp-python for --llama).
 import argparse
 import json
 import os
-import struct
 import sys
 
 import numpy as np
 import gguf
 from gguf.quants import dequantize
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from teacher_fixture import TeacherWriter, log_softmax  # noqa: E402  (log_softmax: smollm2_exact_logprobs.py imports it from here)
 
 TOP_K = 1024
 
@@ -94,12 +96,6 @@ def forward(hp, W, ids):
     return rms(x, W["output_norm.weight"]) @ out_w.T
 
 
-def log_softmax(z):
-    z = np.asarray(z, dtype=np.float64)
-    m = z.max(-1, keepdims=True)
-    return z - (m + np.log(np.exp(z - m).sum(-1, keepdims=True)))
-
-
 def mean_kl(lp, lq):
     return float((np.exp(lp) * (lp - lq)).sum(-1).mean())
 
@@ -147,18 +143,10 @@ def main():
         exact.append(forward(hp, W, ids))
         print(f"exact forward {j + 1}/{len(seqs)} ({len(ids)} tokens)", file=sys.stderr)
 
-    blob = bytearray(b"AFMLCTF1" + struct.pack("<4IQ", 2, n_vocab, TOP_K, len(seqs), os.path.getsize(a.model)))
+    out = TeacherWriter(b"AFMLCTF1", 2, "<u2", n_vocab, TOP_K, len(seqs), a.model)
     for ids, npr, z in zip(seqs, n_prompt, exact):
-        blob += struct.pack("<2I", npr, len(ids)) + np.asarray(ids, dtype="<i4").tobytes()
-        for p in range(len(ids)):
-            lp = log_softmax(z[p])
-            order = np.argsort(-lp, kind="stable")[:TOP_K]
-            tail = max(0.0, 1.0 - float(np.exp(lp[order]).sum()))
-            top2 = np.sort(z[p])[-2:]
-            blob += struct.pack("<3f", float(z[p][order[0]]), float(top2[0]), tail)
-            blob += lp[order].astype("<f4").tobytes() + order.astype("<u2").tobytes()
-    with open(os.path.join(a.fixtures, "smollm2_exact.bin"), "wb") as f:
-        f.write(blob)
+        out.add(npr, ids, z)
+    out.write(os.path.join(a.fixtures, "smollm2_exact.bin"))
 
     summary = dict(generator="scripts/reference/make_exact_reference.py", model=os.path.basename(a.model),
                    model_size=os.path.getsize(a.model), top_k=TOP_K, gguf_py=getattr(gguf, "__version__", "?"),
@@ -181,7 +169,7 @@ def main():
     with open(os.path.join(a.fixtures, "smollm2_exact.json"), "w") as f:
         json.dump(summary, f, indent=1)
         f.write("\n")
-    print(f"wrote {len(blob)} bytes", file=sys.stderr)
+    print(f"wrote {len(out.blob)} bytes", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -31,11 +31,12 @@ import hashlib
 import json
 import os
 import random
-import struct
 import sys
 
 import numpy as np
 import llama_cpp
+
+from teacher_fixture import TeacherWriter, eval_all, greedy
 
 TOP_K = 64
 N_GEN = 64
@@ -97,12 +98,6 @@ def tokenizer_strings():
     return out
 
 
-def log_softmax(z):
-    z = z.astype(np.float64)
-    m = z.max()
-    return z - (m + np.log(np.exp(z - m).sum()))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=os.path.join(ROOT, "models/gemma-3-270m-q4_k_m.gguf"))
@@ -128,39 +123,19 @@ def main():
 
     # 1. teacher forcing
     P = prompts()
-    blob = bytearray(b"AFMG3TF1" + struct.pack("<4IQ", 1, n_vocab, TOP_K, len(P), os.path.getsize(a.model)))
-    meta, tails = [], []
+    out = TeacherWriter(b"AFMG3TF1", 1, "<u4", n_vocab, TOP_K, len(P), a.model)
+    meta = []
     for name, text in P:
         prompt_ids = llm.tokenize(text.encode(), add_bos=True, special=True)
-        llm.reset()
-        llm.eval(prompt_ids)
-        gen = []
-        for _ in range(N_GEN_LONG if len(prompt_ids) > 512 else N_GEN):
-            tok = int(np.argmax(np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)))
-            gen.append(tok)
-            if is_eog(tok):
-                break
-            llm.eval([tok])
+        gen, _ = greedy(llm, prompt_ids, is_eog, N_GEN_LONG if len(prompt_ids) > 512 else N_GEN)
         ids = prompt_ids + gen
-        llm.reset()
-        llm.eval(ids)
-        logits = np.array(llm.scores[: len(ids)], dtype=np.float32)
-        blob += struct.pack("<2I", len(prompt_ids), len(ids)) + np.asarray(ids, dtype="<i4").tobytes()
-        for p in range(len(ids)):
-            z = logits[p]
-            lp = log_softmax(z)
-            order = np.argsort(-lp, kind="stable")[:TOP_K]
-            tail = max(0.0, 1.0 - float(np.exp(lp[order]).sum()))
-            tails.append(tail)
-            top2 = np.partition(z, -2)[-2:]
-            blob += struct.pack("<3f", float(z[order[0]]), float(min(top2)), tail)
-            blob += lp[order].astype("<f4").tobytes() + order.astype("<u4").tobytes()
+        out.add(len(prompt_ids), ids, eval_all(llm, ids))
         gen_text = llm.detokenize(gen).decode("utf-8", errors="replace")
         meta.append(dict(name=name, n_prompt=len(prompt_ids), n_gen=len(gen), llama_text=gen_text,
                          prompt=text if len(text) < 400 else text[:120] + " ... (tinyshakespeare.txt, first 3000 chars)"))
         print(f"[{name}] {len(prompt_ids)} prompt + {len(gen)} generated tokens: {gen_text!r}", file=sys.stderr)
-    with open(os.path.join(a.out, "teacher.bin"), "wb") as f:
-        f.write(blob)
+    out.write(os.path.join(a.out, "teacher.bin"))
+    tails = out.tails
     summary = dict(generator="scripts/reference/make_gemma3_fixtures.py", llama_cpp_python=llama_cpp.__version__,
                    model=os.path.basename(a.model), model_sha256=hashlib.sha256(open(a.model, "rb").read()).hexdigest(),
                    model_size=os.path.getsize(a.model), n_vocab=n_vocab, top_k=TOP_K, n_threads=a.threads,
@@ -169,7 +144,7 @@ def main():
     with open(os.path.join(a.out, "teacher.json"), "w") as f:
         json.dump(summary, f, indent=1, ensure_ascii=False)
         f.write("\n")
-    print(f"{len(tails)} positions, {len(blob)} bytes; mean tail mass {np.mean(tails):.3e}", file=sys.stderr)
+    print(f"{len(tails)} positions, {len(out.blob)} bytes; mean tail mass {np.mean(tails):.3e}", file=sys.stderr)
 
 
 if __name__ == "__main__":

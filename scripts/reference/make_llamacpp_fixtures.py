@@ -31,11 +31,12 @@ import argparse
 import hashlib
 import json
 import os
-import struct
 import sys
 
 import numpy as np
 import llama_cpp
+
+from teacher_fixture import TeacherWriter, eval_all, greedy, log_softmax
 
 TOP_K = 1024
 N_GEN = 64
@@ -76,36 +77,6 @@ def check_template(llm):
         sys.exit(f"error: chat() differs from the GGUF chat template:\n{out!r}\n{chat('X')!r}")
 
 
-def log_softmax(z):
-    z = z.astype(np.float64)
-    m = z.max()
-    return z - (m + np.log(np.exp(z - m).sum()))
-
-
-def eval_all(llm, ids):
-    """llama.cpp logits for every position of ids, from one fresh batch evaluation."""
-    llm.reset()
-    llm.eval(ids)
-    return np.array(llm.scores[: len(ids)], dtype=np.float32)
-
-
-def greedy(llm, prompt_ids, is_eog):
-    """Greedy continuation, one token at a time after a batch prompt (as llama.cpp generates).
-    Returns the generated ids and the logits that chose each of them."""
-    llm.reset()
-    llm.eval(prompt_ids)
-    gen, rows = [], []
-    for _ in range(N_GEN):
-        row = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
-        tok = int(np.argmax(row))
-        gen.append(tok)
-        rows.append(row)
-        if is_eog(tok):
-            break
-        llm.eval([tok])
-    return gen, rows
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -126,25 +97,14 @@ def main():
     is_eog = lambda t: bool(llama_cpp.llama_vocab_is_eog(vocab, t))
 
     os.makedirs(a.out, exist_ok=True)
-    blob = bytearray()
-    assert n_vocab < 65536
-    blob += b"AFMLCTF1" + struct.pack("<4IQ", 2, n_vocab, TOP_K, len(PROMPTS), os.path.getsize(a.model))
-    meta, tails, self_kl, gen_match = [], [], [], 0
+    out = TeacherWriter(b"AFMLCTF1", 2, "<u2", n_vocab, TOP_K, len(PROMPTS), a.model)
+    meta, self_kl, gen_match = [], [], 0
     for name, text in PROMPTS:
         prompt_ids = llm.tokenize(text.encode(), add_bos=True, special=True)
-        gen, gen_rows = greedy(llm, prompt_ids, is_eog)
+        gen, gen_rows = greedy(llm, prompt_ids, is_eog, N_GEN)
         ids = prompt_ids + gen
         logits = eval_all(llm, ids)
-        blob += struct.pack("<2I", len(prompt_ids), len(ids)) + np.asarray(ids, dtype="<i4").tobytes()
-        for p in range(len(ids)):
-            z = logits[p]
-            lp = log_softmax(z)
-            order = np.argsort(-lp, kind="stable")[:TOP_K]
-            tail = max(0.0, 1.0 - float(np.exp(lp[order]).sum()))
-            tails.append(tail)
-            top2 = np.partition(z, -2)[-2:]
-            blob += struct.pack("<3f", float(z[order[0]]), float(min(top2)), tail)
-            blob += lp[order].astype("<f4").tobytes() + order.astype("<u2").tobytes()
+        out.add(len(prompt_ids), ids, logits)
         # llama.cpp against itself: KL(batch || one-token-at-a-time), exact over the full vocabulary
         # and with the top-K + tail estimator the C test uses (to show how loose the bound is).
         for k, row in enumerate(gen_rows):
@@ -162,8 +122,8 @@ def main():
         print(f"[{name}] {len(prompt_ids)} prompt + {len(gen)} generated tokens\n{text}\x1b[1m{gen_text}\x1b[0m\n",
               file=sys.stderr)
 
-    with open(os.path.join(a.out, "smollm2_teacher.bin"), "wb") as f:
-        f.write(blob)
+    out.write(os.path.join(a.out, "smollm2_teacher.bin"))
+    tails = out.tails
     sha = hashlib.sha256(open(a.model, "rb").read()).hexdigest()
     n_gen_total = sum(m["n_gen"] for m in meta)
     summary = dict(
@@ -180,7 +140,7 @@ def main():
     with open(os.path.join(a.out, "smollm2_teacher.json"), "w") as f:
         json.dump(summary, f, indent=1, ensure_ascii=False)
         f.write("\n")
-    print(f"{len(tails)} positions, {len(blob)} bytes; mean tail mass {np.mean(tails):.3e} "
+    print(f"{len(tails)} positions, {len(out.blob)} bytes; mean tail mass {np.mean(tails):.3e} "
           f"(max {np.max(tails):.3e}); llama.cpp batch-vs-incremental mean KL {summary['llama_self_kl_batch_vs_incremental']}, "
           f"batch argmax = generated token at {gen_match}/{n_gen_total}", file=sys.stderr)
 
