@@ -12,6 +12,7 @@
  * Both cut K into the same slices and every C element is one micro-kernel tile entry per slice,
  * so the results are bit-identical between the drivers and across thread counts. */
 #include "model/train_gemm.h"
+#include "model/train_gemm_unit.h"
 #include "base/cpu.h"
 #include "base/error.h"
 #include "base/mem.h"
@@ -257,14 +258,9 @@ static void gemm_units(gemm_job *g, float *ap, float *bp, long u0, long step) {
     const int NR = g->uk.nr;
     long n_units = g->tiles_m * g->tiles_n;
     for (long u = u0; u < n_units; u += step) {
-        long j0 = (u % g->tiles_n) * g->nc_blk, m0 = (u / g->tiles_n) * g->m_chunk;
-        long nc = g->Nc - j0 < g->nc_blk ? g->Nc - j0 : g->nc_blk;
-        long m1 = m0 + g->m_chunk < g->M ? m0 + g->m_chunk : g->M;
-        if (g->K == 0) {  /* empty sum: C = 0 (or unchanged when accumulating) */
-            if (!g->accumulate)
-                for (long i = m0; i < m1; i++) memset(g->c + i * g->c_rs + j0, 0, sizeof(float) * (size_t)nc);
-            continue;
-        }
+        const afm_gemm_unit t = afm_gemm_unit_at(u, g->M, g->Nc, g->m_chunk, g->nc_blk, g->tiles_n);
+        const long j0 = t.j0, nc = t.nc, m0 = t.m0, m1 = t.m1;
+        if (g->K == 0) { afm_gemm_unit_empty_sum(&t, g->c, g->c_rs, g->accumulate); continue; }
         long slice = k_slice(g);
         for (long k0 = 0; k0 < g->K; k0 += slice) {
             long kc = g->K - k0 < slice ? g->K - k0 : slice;

@@ -27,6 +27,7 @@
  * a 32 x 32 f32 buffer and a copy of the valid part. Each C element is summed in the same k order
  * whatever the thread count (the k slices depend on K only), so results do not depend on it. */
 #include "model/train_gemm.h"
+#include "model/train_gemm_unit.h"
 #include "tensor/dtype.h"
 #include <immintrin.h>
 #include <stdint.h>
@@ -232,14 +233,9 @@ static void amx_units(const amx_job *g, uint16_t *abuf, uint32_t *bbuf, long u0,
     const long slice = n_slices ? ((g->K + n_slices - 1) / n_slices + 31) / 32 * 32 : 0;
     _Alignas(64) float edge[32 * 32];
     for (long u = u0; u < n_units; u += step) {
-        long j0 = (u % g->tiles_n) * g->nc_blk, m0 = (u / g->tiles_n) * g->m_chunk;
-        long nc = g->Nc - j0 < g->nc_blk ? g->Nc - j0 : g->nc_blk;
-        long m1 = m0 + g->m_chunk < g->M ? m0 + g->m_chunk : g->M;
-        if (g->K == 0) { /* empty sum: C = 0 (or unchanged when accumulating) */
-            if (!g->accumulate)
-                for (long i = m0; i < m1; i++) memset(g->c + i * g->c_rs + j0, 0, sizeof(float) * (size_t)nc);
-            continue;
-        }
+        const afm_gemm_unit t = afm_gemm_unit_at(u, g->M, g->Nc, g->m_chunk, g->nc_blk, g->tiles_n);
+        const long j0 = t.j0, nc = t.nc, m0 = t.m0, m1 = t.m1;
+        if (g->K == 0) { afm_gemm_unit_empty_sum(&t, g->c, g->c_rs, g->accumulate); continue; }
         const long np = (nc + 31) / 32 * 32;
         for (long k0 = 0; k0 < g->K; k0 += slice) {
             const long kc = g->K - k0 < slice ? g->K - k0 : slice, kcp = (kc + 31) / 32 * 32, pk = kcp / 2;
