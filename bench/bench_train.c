@@ -151,6 +151,38 @@ static int bench_gemm(afm_pool *pool, bool bf16) {
     return 0;
 }
 
+/* A micro-kernel and its packed panels: the MR-row A panels of an MC-row block (rows i .. i+MR at
+ * ap + i * kw) and panels_b NR-wide B panels (panel j at bp + j * kw * nr); k is the depth the
+ * kernel is called with (kw floats per panel row: k for f32, k / 2 for bf16 pairs). */
+typedef struct ukernel_panels {
+    afm_gemm_ukernel fn;
+    int nr;
+    long k, kw;
+    const float *ap, *bp;
+    long panels_b;
+} ukernel_panels;
+
+/* Best GFLOP/s (2 MR nr k per call, thread CPU time) over reps runs of `passes` walks of C
+ * (rows x cols, row-major) as afm_gemm walks it: per MC-row block, every NR-wide column panel
+ * against the block's A panels (B panels reused cyclically). */
+static double ukernel_gflops(ukernel_panels u, float *c, long rows, long cols, int passes, int reps) {
+    double best = 0;
+    for (int rep = 0; rep < reps; rep++) {
+        double t0 = cpu_s();
+        long calls = 0;
+        for (int pass = 0; pass < passes; pass++)
+            for (long i0 = 0; i0 + AFM_GEMM_MC <= rows; i0 += AFM_GEMM_MC)
+                for (long jp = 0; jp < cols / u.nr; jp++) {
+                    const float *bpanel = u.bp + (jp % u.panels_b) * u.kw * u.nr;
+                    for (long i = 0; i < AFM_GEMM_MC; i += AFM_GEMM_MR, calls++)
+                        u.fn(u.k, u.ap + i * u.kw, bpanel, c + (i0 + i) * cols + jp * u.nr, cols, AFM_GEMM_MR, u.nr, true);
+                }
+        double dt = cpu_s() - t0, gf = 2.0 * AFM_GEMM_MR * u.nr * u.k * calls / dt / 1e9;
+        if (gf > best) best = gf;
+    }
+    return best;
+}
+
 /* The micro-kernel in isolation: one B panel (KC x NR, L1) against the A panels of an MC x KC
  * block (L2), as afm_gemm runs it, over a C block that stays in cache. */
 static int bench_ukernel(afm_pool *pool) {
@@ -165,34 +197,15 @@ static int bench_ukernel(afm_pool *pool) {
     afm_rng r;
     afm_rng_seed(&r, 3);
     fill(ap, mc * kc, &r); fill(bp, kc * nr * panels_b, &r);
-    double best = 0;
-    for (int rep = 0; rep < 5; rep++) {
-        double t0 = cpu_s();
-        long calls = 0;
-        for (int it = 0; it < 40; it++)
-            for (long jp = 0; jp < panels_b; jp++)
-                for (long i = 0; i < mc; i += AFM_GEMM_MR, calls++)
-                    fn(kc, ap + i * kc, bp + jp * kc * nr, c + i * nr * panels_b + jp * nr, nr * panels_b, AFM_GEMM_MR, nr, true);
-        double dt = cpu_s() - t0, gf = 2.0 * AFM_GEMM_MR * nr * kc * calls / dt / 1e9;
-        if (gf > best) best = gf;
-    }
+    const ukernel_panels f32 = {fn, nr, kc, kc, ap, bp, panels_b};
+    double best = ukernel_gflops(f32, c, mc, nr * panels_b, 40, 5);
     printf("micro-kernel %s (%dx%d, kc %ld): %.1f GFLOP/s, %.0f%% of the FMA peak (%s) %.1f GFLOP/s\n",
            afm_isa_name(afm_isa_best()), AFM_GEMM_MR, nr, kc, best, 100 * best / peak, isa, peak);
     /* the same calls with C a 64 MiB row-major matrix (8192 columns) walked as afm_gemm walks a
      * wide output: C tiles come from memory, as in the logits and FFN products */
     long cols = 8192, rows = 2048;
     float *cbig = afm_calloc(sizeof(float) * (size_t)rows * (size_t)cols);
-    best = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = cpu_s();
-        long calls = 0;
-        for (long i0 = 0; i0 + mc <= rows; i0 += mc)
-            for (long jp = 0; jp < cols / nr; jp++)
-                for (long i = 0; i < mc; i += AFM_GEMM_MR, calls++)
-                    fn(kc, ap + i * kc, bp + (jp % panels_b) * kc * nr, cbig + (i0 + i) * cols + jp * nr, cols, AFM_GEMM_MR, nr, true);
-        double dt = cpu_s() - t0, gf = 2.0 * AFM_GEMM_MR * nr * kc * calls / dt / 1e9;
-        if (gf > best) best = gf;
-    }
+    best = ukernel_gflops(f32, cbig, rows, cols, 1, 3);
     printf("  with C in memory (%ld x %ld): %.1f GFLOP/s, %.0f%% of the FMA peak\n", rows, cols, best, 100 * best / peak);
     afm_free(cbig);
     if (afm_isa_best() >= AFM_ISA_AVX512 && afm_cpu()->avx512bf16) {
@@ -202,18 +215,8 @@ static int bench_ukernel(afm_pool *pool) {
         float *ap2 = afm_alloc(sizeof(float) * mc * pw), *bp2 = afm_alloc(sizeof(float) * pw * AFM_GEMM_NR_AVX512 * panels_b);
         for (long i = 0; i < mc * pw; i++) ap2[i] = 0.25f + (float)(i % 7) * 0.01f;
         for (long i = 0; i < pw * AFM_GEMM_NR_AVX512 * panels_b; i++) bp2[i] = 0.5f - (float)(i % 5) * 0.01f;
-        best = 0;
-        for (int rep = 0; rep < 5; rep++) {
-            double t0 = cpu_s();
-            long calls = 0;
-            for (int it = 0; it < 40; it++)
-                for (long jp = 0; jp < panels_b; jp++)
-                    for (long i = 0; i < mc; i += AFM_GEMM_MR, calls++)
-                        afm_gemm_ukernel_bf16_avx512(kb, ap2 + i * pw, bp2 + jp * pw * AFM_GEMM_NR_AVX512, c + i * AFM_GEMM_NR_AVX512 * panels_b + jp * AFM_GEMM_NR_AVX512,
-                                                     AFM_GEMM_NR_AVX512 * panels_b, AFM_GEMM_MR, AFM_GEMM_NR_AVX512, true);
-            double dt = cpu_s() - t0, gf = 2.0 * AFM_GEMM_MR * AFM_GEMM_NR_AVX512 * kb * calls / dt / 1e9;
-            if (gf > best) best = gf;
-        }
+        const ukernel_panels bf16 = {afm_gemm_ukernel_bf16_avx512, AFM_GEMM_NR_AVX512, kb, pw, ap2, bp2, panels_b};
+        best = ukernel_gflops(bf16, c, mc, AFM_GEMM_NR_AVX512 * panels_b, 40, 5);
         printf("micro-kernel bf16 vdpbf16ps (%dx%d, k %ld): %.1f GFLOP/s, %.2fx the f32 FMA peak\n", AFM_GEMM_MR, AFM_GEMM_NR_AVX512, kb, best, best / peak);
         printf("RESULT ukernel_bf16_gflops=%.1f f32_peak=%.1f\n", best, peak);
         afm_free(ap2); afm_free(bp2);
