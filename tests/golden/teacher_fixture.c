@@ -89,6 +89,11 @@ cJSON *teacher_meta_load(const char *path) {
     return meta;
 }
 
+const char *teacher_prompt_name(const cJSON *prompts, uint32_t s) {
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(prompts, (int)s), "name"));
+    return name ? name : "?";
+}
+
 int32_t teacher_argmax(const float *x, int32_t n) {
     int32_t best = 0;
     for (int32_t i = 1; i < n; i++) if (x[i] > x[best]) best = i;

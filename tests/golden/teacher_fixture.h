@@ -58,6 +58,8 @@ void teacher_fixture_free(teacher_fixture *fx);
 /* The fixture's companion JSON (prompts, the teacher's texts, versions), parsed; NULL when it is
  * missing or not JSON (the tests then print "?" for names). Free with cJSON_Delete. */
 struct cJSON *teacher_meta_load(const char *path);
+/* The "name" of prompt s in the JSON's "prompts" array, or "?" where there is none. */
+const char *teacher_prompt_name(const struct cJSON *prompts, uint32_t s);
 
 /* The k-th most probable token id at ps (k < top_k). */
 uint32_t teacher_id(const teacher_fixture *fx, const teacher_position *ps, uint32_t k);

@@ -132,9 +132,8 @@ int main(void) {
     printf("teacher forcing, batch prefill in chunks of %d (KL over llama.cpp's top-%u + tail bucket):\n", CHUNK, fx.top_k);
     for (uint32_t s = 0; s < fx.n_seqs; s++) {
         const teacher_sequence *sq = &fx.seqs[s];
-        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(prompts, (int)s), "name"));
         char label[96];
-        snprintf(label, sizeof label, "[%s] batch", name ? name : "?");
+        snprintf(label, sizeof label, "[%s] batch", teacher_prompt_name(prompts, s));
         CHECK(afm_session_rewind(ses, 0) == AFM_OK, "rewind: %s", afm_last_error());
         teacher_stats st = {0};
         /* the long prompt's first LONG_SKIP positions only fill the cache (the short prompts cover

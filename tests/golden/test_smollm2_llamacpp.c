@@ -220,9 +220,8 @@ int main(void) {
     printf("teacher forcing, batch prefill (KL over llama.cpp's top-%u + tail bucket):\n", fx.top_k);
     for (uint32_t s = 0; s < fx.n_seqs; s++) {
         const teacher_sequence *sq = &fx.seqs[s];
-        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(prompts, (int)s), "name"));
         char label[64];
-        snprintf(label, sizeof label, "[%s] batch", name ? name : "?");
+        snprintf(label, sizeof label, "[%s] batch", teacher_prompt_name(prompts, s));
         CHECK(afm_session_rewind(ses, 0) == AFM_OK, "rewind: %s", afm_last_error());
         if (afm_session_eval(ses, sq->ids, (int32_t)sq->n_total, true, logits) != AFM_OK) {
             CHECK(0, "%s eval: %s", label, afm_last_error());
@@ -286,8 +285,7 @@ int main(void) {
         }
         uint32_t same = 0;
         while (same < n_gen && same < n_gen_ref && gen[same] == sq->ids[sq->n_prompt + same]) same++;
-        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pj, "name"));
-        printf("--- [%s] %u tokens identical to llama.cpp's %u (afm generated %u)\n", name ? name : "?", same,
+        printf("--- [%s] %u tokens identical to llama.cpp's %u (afm generated %u)\n", teacher_prompt_name(prompts, s), same,
                n_gen_ref, n_gen);
         const char *prompt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pj, "prompt"));
         const char *ref_text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pj, "llama_text"));
