@@ -60,6 +60,70 @@ def log_softmax(z):
     return z - (m + np.log(np.exp(z - m).sum()))
 
 
+def make_items(shared, out, subjects=SUBJECTS, mmlu_rows=MMLU_ROWS, boolq_rows=BOOLQ_ROWS):
+    """The items (task, subject, row, context text, choices, gold) in fixture order; with out set, also
+    writes the data subset afm eval reads: out/mmlu/{test,dev}/<subject>_{test,dev}.csv, out/boolq.jsonl."""
+    items = []
+    mm = os.path.join(shared, "data", "mmlu")
+    for s in subjects:
+        test, dev = read_csv(f"{mm}/test/{s}_test.csv"), read_csv(f"{mm}/dev/{s}_dev.csv")
+        if out:
+            write_csv(f"{out}/mmlu/test/{s}_test.csv", [test[i] for i in mmlu_rows])
+            write_csv(f"{out}/mmlu/dev/{s}_dev.csv", dev[:5])
+        prefix = "The following are multiple choice questions (with answers) about %s.\n\n" % s.replace("_", " ")
+        prefix += "".join(mmlu_question(r) + " " + r[5] + "\n\n" for r in dev[:5])
+        for i in mmlu_rows:
+            items.append(dict(task="mmlu", subject=s, row=i, context=prefix + mmlu_question(test[i]),
+                              choices=[" A", " B", " C", " D"], gold="ABCD".index(test[i][5])))
+    bq = json.load(open(os.path.join(shared, "data", "qa", "boolq_validation.json")))
+    f = open(f"{out}/boolq.jsonl", "w", encoding="utf-8") if out else None
+    for i in boolq_rows:
+        it = bq[i]
+        if f:
+            f.write(json.dumps(it, ensure_ascii=False) + "\n")
+        items.append(dict(task="boolq", row=i, context="%s\nQuestion: %s?\nAnswer:" % (it["passage"], it["question"]),
+                          choices=[" no", " yes"], gold=int(bool(it["answer"]))))
+    if f:
+        f.close()
+    return items
+
+
+def split_tokens(tok, it):
+    """lm-eval's split with llama.cpp's tokenizer: ctx = tok(context), cont = tok(context + choice)[len(ctx):]."""
+    ctx = it["context"]
+    stripped = ctx.rstrip(" ")
+    ctx_ids = tok.tokenize(stripped.encode(), add_bos=True, special=False)
+    conts = []
+    for ch in it["choices"]:
+        whole = tok.tokenize((stripped + ctx[len(stripped):] + ch).encode(), add_bos=True, special=False)
+        assert whole[:len(ctx_ids)] == ctx_ids, "context tokens change when a choice is appended"
+        conts.append(whole[len(ctx_ids):])
+    return ctx_ids, conts
+
+
+def choice_logprobs(llm, ctx_ids, conts):
+    """log P(cont | ctx) per choice (float64 sums), each evaluated from an empty KV cache."""
+    lps, done = [], None
+    for cont in conts:
+        ids = ctx_ids + cont[:-1]
+        if ids != done:  # one-token choices share one evaluation of the context
+            llm.reset()
+            llm.eval(ids)
+            done = ids
+        lp = 0.0
+        for k, t in enumerate(cont):
+            lp += float(log_softmax(llm.scores[len(ctx_ids) - 1 + k])[t])
+        lps.append(lp)
+    return lps
+
+
+def open_llama(path, kv_type, threads):
+    """llama.cpp with logits for every position, flash attention off, K and V of ggml type kv_type."""
+    return llama_cpp.Llama(model_path=path, n_ctx=4096, n_batch=512, n_ubatch=512, n_threads=threads,
+                           n_threads_batch=threads, logits_all=True, flash_attn=False, type_k=kv_type,
+                           type_v=kv_type, verbose=False)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -68,55 +132,16 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
 
-    items = []
-    mm = os.path.join(a.shared, "data", "mmlu")
-    for s in SUBJECTS:
-        test, dev = read_csv(f"{mm}/test/{s}_test.csv"), read_csv(f"{mm}/dev/{s}_dev.csv")
-        write_csv(f"{a.out}/mmlu/test/{s}_test.csv", [test[i] for i in MMLU_ROWS])
-        write_csv(f"{a.out}/mmlu/dev/{s}_dev.csv", dev[:5])
-        prefix = "The following are multiple choice questions (with answers) about %s.\n\n" % s.replace("_", " ")
-        prefix += "".join(mmlu_question(r) + " " + r[5] + "\n\n" for r in dev[:5])
-        for i in MMLU_ROWS:
-            items.append(dict(task="mmlu", subject=s, row=i, context=prefix + mmlu_question(test[i]),
-                              choices=[" A", " B", " C", " D"], gold="ABCD".index(test[i][5])))
-    bq = json.load(open(os.path.join(a.shared, "data", "qa", "boolq_validation.json")))
-    with open(f"{a.out}/boolq.jsonl", "w", encoding="utf-8") as f:
-        for i in BOOLQ_ROWS:
-            it = bq[i]
-            f.write(json.dumps(it, ensure_ascii=False) + "\n")
-            items.append(dict(task="boolq", row=i, context="%s\nQuestion: %s?\nAnswer:" % (it["passage"], it["question"]),
-                              choices=[" no", " yes"], gold=int(bool(it["answer"]))))
-
+    items = make_items(a.shared, a.out)
     configs = {"f16kv": 1, "f32kv": 0}  # ggml type ids of K and V: 1 = F16 (llama.cpp's default), 0 = F32
-    llms = {name: llama_cpp.Llama(model_path=a.model, n_ctx=4096, n_batch=512, n_ubatch=512, n_threads=a.threads,
-                                  n_threads_batch=a.threads, logits_all=True, flash_attn=False, type_k=t, type_v=t,
-                                  verbose=False)
-            for name, t in configs.items()}
+    llms = {name: open_llama(a.model, t, a.threads) for name, t in configs.items()}
     tok = llms["f16kv"]
     for it in items:
-        ctx = it["context"]
-        stripped = ctx.rstrip(" ")
-        ctx_ids = tok.tokenize(stripped.encode(), add_bos=True, special=False)
-        conts = []
-        for ch in it["choices"]:
-            whole = tok.tokenize((stripped + ctx[len(stripped):] + ch).encode(), add_bos=True, special=False)
-            assert whole[:len(ctx_ids)] == ctx_ids, "context tokens change when a choice is appended"
-            conts.append(whole[len(ctx_ids):])
+        ctx_ids, conts = split_tokens(tok, it)
         it["context_tokens"] = ctx_ids
         it["continuation_tokens"] = conts
         for name, llm in llms.items():
-            lps, done = [], None
-            for cont in conts:
-                ids = ctx_ids + cont[:-1]
-                if ids != done:  # one-token choices share one evaluation of the context
-                    llm.reset()
-                    llm.eval(ids)
-                    done = ids
-                lp = 0.0
-                for k, t in enumerate(cont):
-                    lp += float(log_softmax(llm.scores[len(ctx_ids) - 1 + k])[t])
-                lps.append(lp)
-            it["logprobs_" + name] = lps
+            it["logprobs_" + name] = choice_logprobs(llm, ctx_ids, conts)
         del it["context"]
         print(it["task"], it.get("subject", ""), it["row"], len(ctx_ids), ["%.4f" % x for x in it["logprobs_f16kv"]],
               "f32kv-f16kv max %.4f" % max(abs(x - y) for x, y in zip(it["logprobs_f16kv"], it["logprobs_f32kv"])))
