@@ -20,7 +20,8 @@ two configurations: its defaults (f16 K/V cache) and an f32 K/V cache; flash att
 both. The fixture stores both; the test compares afm with the default one and reports both.
 
 Writes tests/fixtures/eval/llamacpp_choice/: mmlu/{test,dev}/<subject>_{test,dev}.csv (the
-sampled questions and their subjects' dev rows), boolq.jsonl, reference.json.
+sampled questions and their subjects' dev rows), boolq.jsonl, reference.json. Its item, token and
+scoring functions are reused by llamacpp_f32_choice_logprobs.py (the same items on the F32 model).
 
 usage: python3 scripts/reference/llamacpp_choice_logprobs.py [--model models/SmolLM2-135M-Instruct.Q4_1.gguf]
        [--shared /work/shared] [--out tests/fixtures/eval/llamacpp_choice] [--threads 2]
