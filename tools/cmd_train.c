@@ -67,6 +67,11 @@ static int dry_run(const afm_recipe *r, const char *data_dir, int n_ranks, bool 
            gib(p.bytes_acts));
     if (p.n_ranks > 1) printf(", MPI buffer %.2f GiB", gib(p.bytes_comm));
     printf(", total %.2f GiB\n", gib(p.bytes_weights + p.bytes_grads + p.bytes_optim + p.bytes_acts + p.bytes_comm));
+    if (r->distill.mode == AFM_DISTILL_OFF)
+        printf("output layer: in chunks of %d tokens, %.1f MiB of logits at a time (all of them at once would be %.2f GiB)\n",
+               p.out_chunk, p.bytes_logits_chunk / 1048576.0, gib(p.bytes_logits_full));
+    else
+        printf("output layer: full logits for distillation (student %.2f GiB and teacher, in the activations)\n", gib(p.bytes_logits_full));
     double total_flops = 0;
     for (int i = 0; i < r->n_stages; i++) {
         const afm_stage *s = &r->stages[i];

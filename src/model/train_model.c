@@ -96,6 +96,17 @@ static size_t scratch_row(const afm_config *c, size_t T) {
 /* Activation and scratch sizes, in floats, for N = B*T rows. */
 typedef struct act_sizes { size_t per_layer, final, scratch; } act_sizes;
 
+int afm_train_out_chunk(const afm_config *cfg, int B, int T) {
+    long N = (long)B * T, rows = AFM_OUT_CHUNK_BYTES / (4L * (cfg->n_vocab > 0 ? cfg->n_vocab : 1));
+    if (rows < 64) rows = 64;
+    if (rows > N) rows = N;
+    return (int)(rows > 0 ? rows : 1);
+}
+
+size_t afm_train_logits_bytes(const afm_config *cfg, int B, int T) {
+    return sizeof(float) * (size_t)B * (size_t)T * (size_t)cfg->n_vocab;
+}
+
 static act_sizes act_size(const afm_config *c, size_t B, size_t T) {
     size_t N = B * T, D = (size_t)c->dim, QD = (size_t)c->n_heads * c->head_dim, KD = (size_t)c->n_kv_heads * c->head_dim;
     size_t F = (size_t)c->ffn_dim, H = (size_t)c->n_heads, KH = (size_t)c->n_kv_heads, V = (size_t)c->n_vocab;
@@ -105,7 +116,9 @@ static act_sizes act_size(const afm_config *c, size_t B, size_t T) {
                   (qkn ? N * QD + N * KD + N * H + N * KH : 0) + N * QD + N * KD /* q, k */ +
                   B * H * T * 2 /* attention stats */ + N * QD /* att */ + N * D /* h */ + N * D + N /* x_n2, rstd2 */ +
                   3 * N * F /* gu, act */ + N * D /* resid[l] */;
-    s.final = N * D /* resid[L] */ + N * D + N /* x_nf, rstdf */ + N * V + 2 * N;
+    size_t C = (size_t)afm_train_out_chunk(c, (int)B, (int)T);
+    s.final = N * D /* resid[L] */ + N * D + N /* x_nf, rstdf */ + 2 * N /* lse, losses */ +
+              C * V + 2 * C + 1 /* chunk logits, chunk losses (double, aligned) */;
     size_t scr = scratch_row(c, T);
     s.scratch = 2 * N * D /* d_resid, d_xn */ + N * QD /* d_att */ + N * (QD + 2 * KD) /* d_qkv */ +
                 3 * N * F /* d_act, d_gu */ + 512 * scr + T * (size_t)c->head_dim /* rope tables */;
@@ -215,7 +228,12 @@ afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool 
         TAKE(A->gu, 2 * N * F); TAKE(A->act, N * F);
     }
     TAKE(m->resid[cfg->n_layers], N * D);
-    TAKE(m->x_nf, N * D); TAKE(m->rstdf, N); TAKE(m->logits, N * V); TAKE(m->lse, N); TAKE(m->losses, N);
+    TAKE(m->x_nf, N * D); TAKE(m->rstdf, N); TAKE(m->lse, N); TAKE(m->losses, N);
+    m->out_chunk = m->out_chunk_cap = afm_train_out_chunk(cfg, B, T);
+    TAKE(m->chunk_logits, (size_t)m->out_chunk_cap * V);
+    if ((a - m->act_mem) & 1) a++; /* act_mem is 64-byte aligned: an even float offset aligns the doubles */
+    m->chunk_loss = (double *)(void *)a;
+    a += 2 * (size_t)m->out_chunk_cap;
     TAKE(m->d_resid, N * D); TAKE(m->d_xn, N * D);
     TAKE(m->d_att, N * QD); TAKE(m->d_qkv, N * (QD + 2 * KD));
     TAKE(m->d_act, N * F); TAKE(m->d_gu, 2 * N * F);
@@ -234,6 +252,7 @@ void afm_train_model_free(afm_train_model *m) {
     afm_free(m->params);
     afm_free(m->grads);
     afm_free(m->act_mem);
+    afm_free(m->logits);
     afm_free(m->d_scores);
     free(m->tensors);
     free(m->p.layers);
@@ -294,7 +313,8 @@ const char *afm_train_prof_name(int id) {
         if (m->prof) m->prof[id] += m->prof_clock() - tp0_; \
     } while (0)
 
-afm_status afm_train_forward(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t, double *loss) {
+/* Checks the batch and token ids and records them for backward. */
+static afm_status begin_batch(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t) {
     const afm_config *c = &m->cfg;
     if (b <= 0 || t <= 0 || b > m->B || t > m->T)
         return afm_error(AFM_ERR_INVALID_ARG, "batch (%d, %d) does not fit the model's capacity (%d, %d)", b, t, m->B, m->T);
@@ -305,27 +325,33 @@ afm_status afm_train_forward(afm_train_model *m, const int32_t *tokens, const in
         if (targets && targets[n] >= c->n_vocab)
             return afm_error(AFM_ERR_RANGE, "target id %d at position %ld is outside the vocabulary [0, %d)", targets[n], n, c->n_vocab);
     }
-    afm_pool *P = m->pool;
-    afm_gemm_ws *W = m->gemm;
-    long D = c->dim, hd = c->head_dim, H = c->n_heads, KH = c->n_kv_heads, QD = H * hd, KD = KH * hd, F = c->ffn_dim, V = c->n_vocab;
-    float eps = c->norm_eps, scale = (float)(1.0 / sqrt((double)hd));
-    if (m->rope_theta_tab != (double)c->rope_theta) {
-        afm_rope_table(m->rope_cos, m->rope_sin, m->T, hd, (double)c->rope_theta);
-        m->rope_theta_tab = (double)c->rope_theta;
-    }
     m->tokens = tokens;
     m->targets = targets;
     m->logits_are_grads = false;
     m->cur_b = b;
     m->cur_t = t;
+    return AFM_OK;
+}
 
+/* The layers: embeddings to the final norm's output x_nf (N, D). */
+static void forward_layers(afm_train_model *m) {
+    const afm_config *c = &m->cfg;
+    afm_pool *P = m->pool;
+    afm_gemm_ws *W = m->gemm;
+    long b = m->cur_b, t = m->cur_t, N = b * t;
+    long D = c->dim, hd = c->head_dim, H = c->n_heads, KH = c->n_kv_heads, QD = H * hd, KD = KH * hd, F = c->ffn_dim;
+    float eps = c->norm_eps, scale = (float)(1.0 / sqrt((double)hd));
+    if (m->rope_theta_tab != (double)c->rope_theta) {
+        afm_rope_table(m->rope_cos, m->rope_sin, m->T, hd, (double)c->rope_theta);
+        m->rope_theta_tab = (double)c->rope_theta;
+    }
     /* q/k/v and gate/up are one GEMM each (their weights are adjacent in the parameter buffer);
      * each residual add is fused with the RMSNorm that follows it */
     const long S = QD + 2 * KD;
     afm_qk_args qa = {.N = N, .T = t, .H = H, .KH = KH, .hd = hd, .S = S, .layout = c->rope_layout, .qk_norm = c->qk_norm,
                       .eps = eps, .cosv = m->rope_cos, .sinv = m->rope_sin};
     const afm_attn_strides rs = {.v = S};
-    TP(AFM_TP_F_EMBED, afm_embed_fwd(P, m->resid[0], m->p.tok_embd, tokens, N, D));
+    TP(AFM_TP_F_EMBED, afm_embed_fwd(P, m->resid[0], m->p.tok_embd, m->tokens, N, D));
     TP(AFM_TP_F_NORM, afm_rmsnorm_fwd(P, m->acts[0].x_n1, m->acts[0].rstd1, m->resid[0], m->p.layers[0].attn_norm, N, D, eps));
     for (int l = 0; l < c->n_layers; l++) {
         afm_layer_params *L = &m->p.layers[l];
@@ -349,29 +375,64 @@ afm_status afm_train_forward(afm_train_model *m, const int32_t *tokens, const in
                                              last ? m->rstdf : m->acts[l + 1].rstd1, A->h, m->d_xn,
                                              last ? m->p.output_norm : m->p.layers[l + 1].attn_norm, N, D, eps));
     }
-    TP(AFM_TP_F_LOGITS, afm_linear_fwd(P, W, m->logits, m->x_nf, m->p.output, N, D, V));
+}
+
+afm_status afm_train_forward(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t, double *loss) {
+    AFM_TRY(begin_batch(m, tokens, targets, b, t));
+    long N = (long)b * t, D = m->cfg.dim, V = m->cfg.n_vocab;
+    if (!m->logits) {
+        size_t bytes = afm_train_logits_bytes(&m->cfg, m->B, m->T);
+        if (!(m->logits = afm_alloc(bytes))) {
+            m->tokens = NULL;
+            return afm_error(AFM_ERR_NOMEM, "out of memory for the full logits (%d x %d x %d floats, %.1f MiB)", m->B, m->T,
+                             m->cfg.n_vocab, bytes / 1048576.0);
+        }
+    }
+    forward_layers(m);
+    TP(AFM_TP_F_LOGITS, afm_linear_fwd(m->pool, m->gemm, m->logits, m->x_nf, m->p.output, N, D, V));
     m->loss = 0.0;
     m->n_valid = 0;
-    if (targets) TP(AFM_TP_F_XENT, m->loss = afm_xent_fwd(P, m->lse, m->losses, m->logits, targets, N, V, m->z_loss, &m->n_valid));
+    if (targets) TP(AFM_TP_F_XENT, m->loss = afm_xent_fwd(m->pool, m->lse, m->losses, m->logits, targets, N, V, m->z_loss, &m->n_valid));
     if (loss) *loss = m->loss;
     return AFM_OK;
 }
 
-afm_status afm_train_backward(afm_train_model *m, float scale) {
+/* The output layer and the loss over chunks of out_chunk rows of x_nf (see afm_train_step); with
+ * grad, d(x_nf) goes to d_xn and dW_out is accumulated, seeded with d(loss)/d(loss_n) = seed. */
+static void output_chunked(afm_train_model *m, bool grad, float seed) {
+    afm_pool *P = m->pool;
+    afm_gemm_ws *W = m->gemm;
+    long N = (long)m->cur_b * m->cur_t, D = m->cfg.dim, V = m->cfg.n_vocab;
+    long C = m->out_chunk < 1 ? 1 : m->out_chunk > m->out_chunk_cap ? m->out_chunk_cap : m->out_chunk;
+    double sum = 0.0;
+    for (long n0 = 0; n0 < N; n0 += C) {
+        long c = N - n0 < C ? N - n0 : C;
+        const float *x = m->x_nf + n0 * D;
+        float *lg = m->chunk_logits;
+        TP(AFM_TP_F_LOGITS, afm_linear_fwd(P, W, lg, x, m->p.output, c, D, V));
+        TP(AFM_TP_F_XENT, sum += afm_xent_chunk(P, lg, m->lse + n0, m->losses + n0, m->chunk_loss, m->targets + n0, c, V,
+                                                m->z_loss, grad, seed));
+        if (!grad) continue;
+        TP(AFM_TP_B_LOGITS_DW, afm_linear_bwd_w(P, W, m->g.output, lg, x, c, D, V));
+        TP(AFM_TP_B_LOGITS_DX, afm_linear_bwd_x(P, W, m->d_xn + n0 * D, lg, m->p.output, c, D, V, false));
+    }
+    m->loss = m->n_valid > 0 ? sum / (double)m->n_valid : 0.0;
+}
+
+static long count_valid(const int32_t *targets, long N) {
+    long n = 0;
+    for (long i = 0; i < N; i++) n += targets[i] >= 0;
+    return n;
+}
+
+/* The backward from d_xn = d(x_nf) (N, D) through the final norm and the layers. */
+static void backward_layers(afm_train_model *m) {
     const afm_config *c = &m->cfg;
-    if (!m->tokens || !m->targets) return afm_error(AFM_ERR_INVALID_ARG, "backward needs a forward with targets first");
     afm_pool *P = m->pool;
     afm_gemm_ws *W = m->gemm;
     long b = m->cur_b, t = m->cur_t, N = b * t;
-    long D = c->dim, hd = c->head_dim, H = c->n_heads, KH = c->n_kv_heads, QD = H * hd, KD = KH * hd, F = c->ffn_dim, V = c->n_vocab;
+    long D = c->dim, hd = c->head_dim, H = c->n_heads, KH = c->n_kv_heads, QD = H * hd, KD = KH * hd, F = c->ffn_dim;
     float sc = (float)(1.0 / sqrt((double)hd));
-    /* the loss is a mean over counted rows: seed d(loss)/d(loss_n) = scale / n_valid */
-    float seed = m->n_valid > 0 ? scale / (float)m->n_valid : 0.0f;
-    if (!m->logits_are_grads) TP(AFM_TP_B_XENT, afm_xent_bwd(P, m->logits, m->lse, m->targets, N, V, m->z_loss, seed));
-    m->logits_are_grads = false;
-    float *dlogits = m->logits;
-    TP(AFM_TP_B_LOGITS_DW, afm_linear_bwd_w(P, W, m->g.output, dlogits, m->x_nf, N, D, V));
-    TP(AFM_TP_B_LOGITS_DX, afm_linear_bwd_x(P, W, m->d_xn, dlogits, m->p.output, N, D, V, false));
     TP(AFM_TP_B_NORM, afm_rmsnorm_bwd(P, m->d_resid, m->g.output_norm, m->d_xn, m->resid[c->n_layers], m->rstdf, m->p.output_norm, N, D, m->scratch, false));
     const long S = QD + 2 * KD;
     afm_qk_args qa = {.N = N, .T = t, .H = H, .KH = KH, .hd = hd, .S = S, .layout = c->rope_layout, .qk_norm = c->qk_norm,
@@ -405,6 +466,45 @@ afm_status afm_train_backward(afm_train_model *m, float scale) {
         TP(AFM_TP_B_NORM, afm_rmsnorm_bwd(P, m->d_resid, G->attn_norm, m->d_xn, m->resid[l], A->rstd1, L->attn_norm, N, D, m->scratch, true));
     }
     TP(AFM_TP_B_EMBED, afm_embed_bwd(P, m->g.tok_embd, m->d_resid, m->tokens, N, D));
-    m->tokens = NULL; /* logits now hold gradients: a second backward needs a new forward */
+    m->tokens = NULL; /* activations are spent: a second backward needs a new forward */
+}
+
+afm_status afm_train_backward(afm_train_model *m, float scale) {
+    if (!m->tokens || !m->targets || !m->logits) return afm_error(AFM_ERR_INVALID_ARG, "backward needs afm_train_forward with targets first");
+    afm_pool *P = m->pool;
+    afm_gemm_ws *W = m->gemm;
+    long N = (long)m->cur_b * m->cur_t, D = m->cfg.dim, V = m->cfg.n_vocab;
+    /* the loss is a mean over counted rows: seed d(loss)/d(loss_n) = scale / n_valid */
+    float seed = m->n_valid > 0 ? scale / (float)m->n_valid : 0.0f;
+    if (!m->logits_are_grads) TP(AFM_TP_B_XENT, afm_xent_bwd(P, m->logits, m->lse, m->targets, N, V, m->z_loss, seed));
+    m->logits_are_grads = false;
+    float *dlogits = m->logits;
+    TP(AFM_TP_B_LOGITS_DW, afm_linear_bwd_w(P, W, m->g.output, dlogits, m->x_nf, N, D, V));
+    TP(AFM_TP_B_LOGITS_DX, afm_linear_bwd_x(P, W, m->d_xn, dlogits, m->p.output, N, D, V, false));
+    backward_layers(m);
+    return AFM_OK;
+}
+
+afm_status afm_train_step(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t, float scale,
+                          double *loss) {
+    if (!targets) return afm_error(AFM_ERR_INVALID_ARG, "a training step needs targets");
+    AFM_TRY(begin_batch(m, tokens, targets, b, t));
+    forward_layers(m);
+    m->n_valid = count_valid(targets, (long)b * t);
+    /* the loss is a mean over counted rows: seed d(loss)/d(loss_n) = scale / n_valid (as backward) */
+    output_chunked(m, true, m->n_valid > 0 ? scale / (float)m->n_valid : 0.0f);
+    backward_layers(m);
+    if (loss) *loss = m->loss;
+    return AFM_OK;
+}
+
+afm_status afm_train_eval_loss(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t, double *loss) {
+    if (!targets) return afm_error(AFM_ERR_INVALID_ARG, "a loss needs targets");
+    AFM_TRY(begin_batch(m, tokens, targets, b, t));
+    forward_layers(m);
+    m->n_valid = count_valid(targets, (long)b * t);
+    output_chunked(m, false, 0.0f);
+    m->tokens = NULL;
+    if (loss) *loss = m->loss;
     return AFM_OK;
 }

@@ -80,7 +80,16 @@ typedef struct afm_train_model {
     float *act_mem;
     float **resid;         /* L+1 residual streams (N, D): resid[0] = embeddings */
     afm_layer_acts *acts;
-    float *x_nf, *rstdf, *logits, *lse, *losses; /* final norm, (N, V) logits, per-row lse, loss */
+    float *x_nf, *rstdf, *lse, *losses; /* final norm, per-row lse and loss (N) */
+    /* Full (N, V) logits of afm_train_forward: allocated by its first call (B*T*V floats, e.g.
+     * 200 MB at N = 1024, V = 49152), never by afm_train_step / afm_train_eval_loss. */
+    float *logits;
+    /* Fused output layer (afm_train_step, afm_train_eval_loss): tokens per chunk, 1 ..
+     * out_chunk_cap (create sets afm_train_out_chunk(cfg, B, T); callers may lower it), the
+     * chunk's logits / their gradient (out_chunk_cap, V) and each row's loss in double. */
+    int out_chunk, out_chunk_cap;
+    float *chunk_logits;
+    double *chunk_loss;
     /* backward scratch */
     float *d_resid, *d_xn, *d_att, *d_qkv, *d_act, *d_gu, *scratch; /* d_qkv, d_gu: layouts of qkv, gu */
     float *d_scores;       /* attention scratch: (threads, 2, min(T, AFM_ATTN_QB), T), own allocation */
@@ -119,18 +128,42 @@ void afm_train_model_free(afm_train_model *m);
 /* Checks what training needs of a config (positive sizes, GQA divisibility, even head_dim). */
 afm_status afm_train_config_check(const afm_config *cfg);
 size_t afm_train_n_params(const afm_config *cfg);
-/* Bytes of activations + backward scratch for (B, T). */
+/* Bytes of activations + backward scratch for (B, T) of a training step (afm_train_step: the
+ * output layer in chunks of afm_train_out_chunk rows, no (N, V) logits). */
 size_t afm_train_act_bytes(const afm_config *cfg, int B, int T);
+/* Bytes of the full (B*T, V) logits that afm_train_forward adds (inference parity, distillation). */
+size_t afm_train_logits_bytes(const afm_config *cfg, int B, int T);
+/* Default tokens per chunk of the fused output layer: about AFM_OUT_CHUNK_BYTES of logits, at
+ * least 64 rows (the dW product's depth), at most B*T. */
+#ifndef AFM_OUT_CHUNK_BYTES
+#define AFM_OUT_CHUNK_BYTES (8L << 20)
+#endif
+int afm_train_out_chunk(const afm_config *cfg, int B, int T);
 
 /* afm.md §1.3 init: linear weights N(0, 1/fan_in), embeddings N(0, 1/D), norm gains 1. */
 void afm_train_model_init(afm_train_model *m, uint64_t seed);
 const afm_param_tensor *afm_train_find_tensor(const afm_train_model *m, const char *name);
 
-/* Forward over tokens (b, t) (b <= B, t <= T). targets (b, t), entries < 0 are ignored;
- * targets NULL: logits only. Writes the mean loss (CE + z * lse^2) to *loss. The arrays must stay
- * valid until backward. Fails on out-of-range token ids. */
+/* Forward over tokens (b, t) (b <= B, t <= T) keeping the full logits in m->logits (N, V).
+ * targets (b, t), entries < 0 are ignored; targets NULL: logits only. Writes the mean loss
+ * (CE + z * lse^2) to *loss. The arrays must stay valid until backward. Fails on out-of-range
+ * token ids. For callers that need the logits (inference parity, distillation); training steps
+ * use afm_train_step. */
 afm_status afm_train_forward(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t, double *loss);
-/* Adds d(scale * loss)/dθ into grads (scale = 1/accumulation steps). Overwrites the logits. */
+/* After afm_train_forward: adds d(scale * loss)/dθ into grads (scale = 1/accumulation steps).
+ * Overwrites the logits. */
 afm_status afm_train_backward(afm_train_model *m, float scale);
+
+/* Forward and backward in one call without the (N, V) logits: after the layers, the output layer
+ * and the loss run over chunks of m->out_chunk tokens, in order: logits_c = x_c Wᵀ, the loss
+ * terms, logits_c turned in place into d(scale * loss)/d(logits_c), dW_out += dlogits_cᵀ x_c and
+ * dx_c = dlogits_c W; then the backward through the layers. Every value but dW_out (and the loss,
+ * summed in double in row order) is bit-identical to forward + backward; dW_out differs only by
+ * the grouping of its f32 sums (the chunks), in a fixed order whatever the thread count. targets
+ * are required. Adds into grads like afm_train_backward; *loss as afm_train_forward's. */
+afm_status afm_train_step(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t, float scale,
+                          double *loss);
+/* The loss alone (validation), with the output layer in chunks as afm_train_step; no backward may follow. */
+afm_status afm_train_eval_loss(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t, double *loss);
 void afm_train_zero_grad(afm_train_model *m);
 #endif

@@ -322,22 +322,36 @@ typedef struct xent_ctx {
     long part_n[XENT_MAX_THREADS];
 } xent_ctx;
 
+/* One row of logits x (V): returns lse in double (and *lse_f = (float)lse). */
+static double xent_row_lse(const float *x, long V, bool avx2) {
+    float mx = -INFINITY;
+    double se = 0.0;
+    if (avx2) {
+        mx = afm_tv_max_avx2(x, V);
+        se = afm_tv_exp_sum_avx2(NULL, x, V, mx);
+    } else {
+        for (long j = 0; j < V; j++) mx = x[j] > mx ? x[j] : mx;
+        for (long j = 0; j < V; j++) se += expf(x[j] - mx);
+    }
+    return (double)mx + log(se);
+}
+
+/* One counted row (target y >= 0): x (V) becomes d/dx_j [lse - x_y + z lse^2] * scale
+ * = (p_j (1 + 2 z lse) - [j == y]) * scale, from the row's lse l (f32, as stored). */
+static void xent_row_grad(float *x, long V, int32_t y, float l, float z, float scale, bool avx2) {
+    float k = (1.0f + 2.0f * z * l) * scale;
+    if (avx2) afm_tv_exp_scale_avx2(x, x, V, l, k);
+    else for (long j = 0; j < V; j++) x[j] = expf(x[j] - l) * k;
+    x[y] -= scale;
+}
+
 static void xent_fwd_rows(void *p, long lo, long hi, int ith) {
     xent_ctx *c = p;
     double sum = 0.0;
     long cnt = 0;
     for (long n = lo; n < hi; n++) {
         const float *x = c->logits + n * c->V;
-        float mx = -INFINITY;
-        double se = 0.0;
-        if (c->avx2) {
-            mx = afm_tv_max_avx2(x, c->V);
-            se = afm_tv_exp_sum_avx2(NULL, x, c->V, mx);
-        } else {
-            for (long j = 0; j < c->V; j++) mx = x[j] > mx ? x[j] : mx;
-            for (long j = 0; j < c->V; j++) se += expf(x[j] - mx);
-        }
-        double lse = (double)mx + log(se);
+        double lse = xent_row_lse(x, c->V, c->avx2);
         c->lse[n] = (float)lse;
         if (c->tgt[n] < 0) { c->losses[n] = 0.0f; continue; }
         double l = lse - (double)x[c->tgt[n]] + (double)c->z * lse * lse;
@@ -367,13 +381,43 @@ static void xent_bwd_rows(void *p, long lo, long hi, int ith) {
     for (long n = lo; n < hi; n++) {
         float *x = c->logits + n * c->V;
         if (c->tgt[n] < 0) { memset(x, 0, sizeof(float) * (size_t)c->V); continue; }
-        float l = c->lse[n];
-        /* d/dx_j [lse - x_y + z lse^2] = p_j (1 + 2 z lse) - [j == y] */
-        float k = (1.0f + 2.0f * c->z * l) * c->scale;
-        if (c->avx2) afm_tv_exp_scale_avx2(x, x, c->V, l, k);
-        else for (long j = 0; j < c->V; j++) x[j] = expf(x[j] - l) * k;
-        x[c->tgt[n]] -= c->scale;
+        xent_row_grad(x, c->V, c->tgt[n], c->lse[n], c->z, c->scale, c->avx2);
     }
+}
+
+/* afm_xent_chunk: both passes per row, each row's loss kept in double for an ordered sum */
+typedef struct xent_chunk_ctx { xent_ctx x; double *row_loss; bool grad; } xent_chunk_ctx;
+
+static void xent_chunk_rows(void *p, long lo, long hi, int ith) {
+    (void)ith;
+    xent_chunk_ctx *k = p;
+    xent_ctx *c = &k->x;
+    for (long n = lo; n < hi; n++) {
+        float *x = c->logits + n * c->V;
+        double lse = xent_row_lse(x, c->V, c->avx2);
+        c->lse[n] = (float)lse;
+        if (c->tgt[n] < 0) {
+            c->losses[n] = 0.0f;
+            k->row_loss[n] = 0.0;
+            if (k->grad) memset(x, 0, sizeof(float) * (size_t)c->V);
+            continue;
+        }
+        double l = lse - (double)x[c->tgt[n]] + (double)c->z * lse * lse;
+        c->losses[n] = (float)l;
+        k->row_loss[n] = l;
+        if (k->grad) xent_row_grad(x, c->V, c->tgt[n], c->lse[n], c->z, c->scale, c->avx2);
+    }
+}
+
+double afm_xent_chunk(afm_pool *pool, float *logits, float *lse, float *losses, double *row_loss, const int32_t *targets,
+                      long C, long V, float z, bool grad, float scale) {
+    xent_chunk_ctx k = {.x = {.lse = lse, .losses = losses, .logits = logits, .tgt = targets, .V = V, .z = z, .scale = scale,
+                              .avx2 = afm_isa_best() >= AFM_ISA_AVX2},
+                        .row_loss = row_loss, .grad = grad};
+    afm_parallel_for(pool, C, xent_chunk_rows, &k);
+    double sum = 0.0;
+    for (long n = 0; n < C; n++) sum += row_loss[n];
+    return sum;
 }
 
 void afm_xent_bwd(afm_pool *pool, float *logits, const float *lse, const int32_t *targets, long N, long V, float z, float scale) {

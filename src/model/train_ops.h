@@ -93,6 +93,13 @@ double afm_xent_fwd(afm_pool *pool, float *lse, float *losses, const float *logi
 /* Overwrites logits with dloss/dlogits * scale:  ((1 + 2 z lse) softmax - onehot(y)) * scale
  * for counted rows, 0 for ignored rows. */
 void afm_xent_bwd(afm_pool *pool, float *logits, const float *lse, const int32_t *targets, long N, long V, float z, float scale);
+/* Both for one chunk of C rows (the fused output layer of afm_train_step), row by row with the
+ * per-row maths and roundings of the two functions above: lse, losses (C) as afm_xent_fwd,
+ * row_loss (C) each row's loss in double (0 for ignored rows), and with grad the logits become
+ * the gradient as afm_xent_bwd makes it. Returns the sum of row_loss in row order (independent of
+ * the thread count). */
+double afm_xent_chunk(afm_pool *pool, float *logits, float *lse, float *losses, double *row_loss, const int32_t *targets,
+                      long C, long V, float z, bool grad, float scale);
 
 /* ---- fused ops (train_fused.c): one pass and one pool job where the model chains several ---- */
 

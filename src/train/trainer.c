@@ -84,7 +84,15 @@ afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, int n_ranks
         p->tokens_per_step[i] = tok;
         p->flops_per_step[i] = tok * (6.0 * mm + 6.0 * c.n_layers * s->seq_len * QD);
         double a = (double)afm_train_act_bytes(&c, s->batch_size / G, s->seq_len); /* one group's rows at a time */
+        /* distillation: the student's full logits (one group's rows) and the teacher's (the whole micro-batch) */
+        if (r->distill.mode != AFM_DISTILL_OFF)
+            a += (double)afm_train_logits_bytes(&c, s->batch_size / G, s->seq_len) +
+                 (double)afm_train_logits_bytes(&c, s->batch_size, s->seq_len);
         if (a > p->bytes_acts) p->bytes_acts = a;
+        double full = (double)afm_train_logits_bytes(&c, s->batch_size / G, s->seq_len);
+        if (full > p->bytes_logits_full) p->bytes_logits_full = full;
+        int oc = afm_train_out_chunk(&c, s->batch_size / G, s->seq_len);
+        if (oc > p->out_chunk) { p->out_chunk = oc; p->bytes_logits_chunk = 4.0 * oc * (double)n_vocab; }
         p->total_steps += s->steps;
     }
     return AFM_OK;
@@ -291,7 +299,7 @@ static afm_status val_loss(afm_train_model *m, const afm_data *d, const afm_stag
     for (int64_t k = 0; k < batches; k++) {
         AFM_TRY(afm_data_val_batch(d, (int)k, s->batch_size, s->seq_len, x, y));
         double l;
-        AFM_TRY(afm_train_forward(m, x, y, s->batch_size, s->seq_len, &l));
+        AFM_TRY(afm_train_eval_loss(m, x, y, s->batch_size, s->seq_len, &l));
         sum += l;
     }
     *out = sum / (double)batches;
@@ -371,9 +379,14 @@ static afm_status micro_step(trainer *t, int g, int G, int b, int T, int accum, 
     }
     const int32_t *x = t->x + (long)lo * T, *y = t->y + (long)lo * T;
     float scale = (float)(w / accum); /* = 1.0f / accum with one process */
-    AFM_TRY(afm_train_forward(t->m, x, y, br, T, &l));
-    if (t->teacher) AFM_TRY(distill_step(t, x, y, br, T, scale, &l, mon));
-    AFM_TRY(afm_train_backward(t->m, scale));
+    if (t->teacher) {
+        /* distillation reads the student's full logits (and the teacher's): the unchunked path */
+        AFM_TRY(afm_train_forward(t->m, x, y, br, T, &l));
+        AFM_TRY(distill_step(t, x, y, br, T, scale, &l, mon));
+        AFM_TRY(afm_train_backward(t->m, scale));
+    } else {
+        AFM_TRY(afm_train_step(t->m, x, y, br, T, scale, &l)); /* output layer in chunks, no (N, V) logits */
+    }
     *loss += l * w / accum;
     kl[0] += mon[0] * w / accum;
     kl[1] += mon[1] * w / accum;

@@ -79,6 +79,11 @@ typedef struct afm_train_plan {
     bool shard_optimizer;
     double bytes_weights, bytes_grads, bytes_optim, bytes_acts; /* activations: the largest stage */
     double bytes_comm;                                          /* MPI receive buffer (n_ranks > 1) */
+    /* output layer (in bytes_acts): training steps keep out_chunk tokens of logits
+     * (bytes_logits_chunk) instead of all of them (bytes_logits_full, the largest stage);
+     * distillation keeps the full logits (student and teacher, counted in bytes_acts) */
+    int out_chunk;
+    double bytes_logits_chunk, bytes_logits_full;
     double flops_per_step[AFM_RECIPE_MAX_STAGES];              /* 6N + attention, per optimizer step */
     double tokens_per_step[AFM_RECIPE_MAX_STAGES];
 } afm_train_plan;
