@@ -15,8 +15,8 @@ static void on_signal(int sig) { (void)sig; g_stop = 1; }
 
 static int usage(FILE *f) {
     fprintf(f, "usage: afm train --recipe FILE.json --data DIR --out RUN [--max-steps N] [--resume] [--threads N] [--quiet]\n"
-               "                 [--shard-optimizer]\n"
-               "       afm train --recipe FILE.json [--data DIR] --dry-run [--ranks N] [--shard-optimizer]\n"
+               "                 [--shard-optimizer] [--checkpoint-activations]\n"
+               "       afm train --recipe FILE.json [--data DIR] --dry-run [--ranks N] [--shard-optimizer] [--checkpoint-activations]\n"
                "Trains the recipe's model on DIR (made by 'afm data prepare'), writing RUN/metrics.jsonl and\n"
                "checkpoints RUN/ckpt/step-N/{model.gguf,state.bin}. SIGINT/SIGTERM write a checkpoint and stop;\n"
                "--resume continues from the newest valid checkpoint (bit-exact with the same --threads).\n"
@@ -24,7 +24,9 @@ static int usage(FILE *f) {
                "Data parallel: mpirun -np N afm train ... splits each batch across N processes (N must divide\n"
                "every stage's batch_size; docs/training-mpi.md); SIGUSR1 to mpirun checkpoints and stops.\n"
                "--shard-optimizer (or the recipe's \"shard_optimizer\": true) keeps each process's optimizer state\n"
-               "for its 1/N of the parameters only (ZeRO-1); --dry-run --ranks N plans for N processes.\n");
+               "for its 1/N of the parameters only (ZeRO-1); --dry-run --ranks N plans for N processes.\n"
+               "--checkpoint-activations (or the recipe's \"checkpoint_activations\": true) keeps only each layer's\n"
+               "input and recomputes the layer in the backward pass: less memory, the same gradients bit for bit.\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -67,6 +69,9 @@ static int dry_run(const afm_recipe *r, const char *data_dir, int n_ranks, bool 
            gib(p.bytes_acts));
     if (p.n_ranks > 1) printf(", MPI buffer %.2f GiB", gib(p.bytes_comm));
     printf(", total %.2f GiB\n", gib(p.bytes_weights + p.bytes_grads + p.bytes_optim + p.bytes_acts + p.bytes_comm));
+    if (p.checkpoint_activations)
+        printf("activation checkpointing: activations %.2f GiB instead of %.2f GiB (each layer's input kept, its internals "
+               "recomputed in the backward pass)\n", gib(p.bytes_acts), gib(p.bytes_acts_plain));
     if (r->distill.mode == AFM_DISTILL_OFF)
         printf("output layer: in chunks of %d tokens, %.1f MiB of logits at a time (all of them at once would be %.2f GiB)\n",
                p.out_chunk, p.bytes_logits_chunk / 1048576.0, gib(p.bytes_logits_full));
@@ -88,7 +93,7 @@ int cmd_train(int argc, char **argv) {
     const char *recipe_path = NULL;
     afm_train_options o;
     memset(&o, 0, sizeof o);
-    bool dry = false, quiet = false;
+    bool dry = false, quiet = false, ckpt_acts = false;
     int n_ranks = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -101,6 +106,7 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--resume")) o.resume = true;
         else if (!strcmp(a, "--dry-run")) dry = true;
         else if (!strcmp(a, "--shard-optimizer")) o.shard_optimizer = true;
+        else if (!strcmp(a, "--checkpoint-activations")) ckpt_acts = true;
         else if (!strcmp(a, "--ranks") && next) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
@@ -116,6 +122,7 @@ int cmd_train(int argc, char **argv) {
     afm_recipe *r = malloc(sizeof *r);
     if (!r) return 1;
     if (afm_recipe_load(recipe_path, r) != AFM_OK) { fprintf(stderr, "error: %s\n", afm_last_error()); free(r); return 1; }
+    if (ckpt_acts) r->checkpoint_activations = true;
     if (dry) { int rc = dry_run(r, o.data_dir, n_ranks, o.shard_optimizer); free(r); return rc; }
     if (!o.data_dir || !o.run_dir) { fprintf(stderr, "error: --data and --out are required\n"); free(r); return usage(stderr); }
     o.stop = &g_stop;

@@ -125,9 +125,16 @@ static act_sizes act_size(const afm_config *c, size_t B, size_t T) {
     return s;
 }
 
-size_t afm_train_act_bytes(const afm_config *cfg, int B, int T) {
+size_t afm_train_act_bytes_opts(const afm_config *cfg, int B, int T, const afm_train_model_opts *o) {
     act_sizes s = act_size(cfg, (size_t)B, (size_t)T);
-    return sizeof(float) * (s.per_layer * (size_t)cfg->n_layers + s.final + s.scratch);
+    size_t L = (size_t)cfg->n_layers, resid = (size_t)B * (size_t)T * (size_t)cfg->dim;
+    /* checkpointing: every layer's input (resid[l]), the internals of one layer */
+    size_t layers = o && o->checkpoint_activations ? L * resid + (s.per_layer - resid) : L * s.per_layer;
+    return sizeof(float) * (layers + s.final + s.scratch);
+}
+
+size_t afm_train_act_bytes(const afm_config *cfg, int B, int T) {
+    return afm_train_act_bytes_opts(cfg, B, T, NULL);
 }
 
 static void set_views(const afm_config *c, float *base, afm_param_views *v, const afm_param_tensor *t) {
@@ -156,6 +163,11 @@ static void set_views(const afm_config *c, float *base, afm_param_views *v, cons
 }
 
 afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool *pool, afm_train_model **out) {
+    return afm_train_model_create_opts(cfg, B, T, NULL, pool, out);
+}
+
+afm_status afm_train_model_create_opts(const afm_config *cfg, int B, int T, const afm_train_model_opts *opts, afm_pool *pool,
+                                       afm_train_model **out) {
     *out = NULL;
     AFM_TRY(afm_train_config_check(cfg));
     if (B <= 0 || T <= 0) return afm_error(AFM_ERR_INVALID_ARG, "training batch must be positive (got B=%d, T=%d)", B, T);
@@ -166,6 +178,7 @@ afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool 
     m->pool = pool;
     m->B = B;
     m->T = T;
+    m->checkpoint = opts && opts->checkpoint_activations;
     afm_status st = afm_gemm_ws_create(afm_pool_size(pool), &m->gemm);
     if (st != AFM_OK) { afm_train_model_free(m); return st; }
 
@@ -189,7 +202,7 @@ afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool 
     /* attention scratch: a query block of probabilities and one of their gradients per thread (train_ops.h) */
     m->d_scores = afm_alloc(sizeof(float) * (size_t)afm_pool_size(pool) * 2 * (size_t)(T < AFM_ATTN_QB ? T : AFM_ATTN_QB) * (size_t)T);
     m->grads = afm_calloc(pbytes);
-    size_t abytes = afm_train_act_bytes(cfg, B, T);
+    size_t abytes = afm_train_act_bytes_opts(cfg, B, T, opts);
     m->act_mem = afm_alloc(abytes);
     if (!m->params || !m->grads || !m->act_mem || !m->d_scores) {
         afm_train_model_free(m);
@@ -218,6 +231,7 @@ afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool 
     for (int l = 0; l < cfg->n_layers; l++) {
         afm_layer_acts *A = &m->acts[l];
         TAKE(m->resid[l], N * D);
+        if (m->checkpoint && l > 0) { *A = m->acts[0]; continue; } /* one set of internals, shared */
         TAKE(A->x_n1, N * D); TAKE(A->rstd1, N);
         TAKE(A->qkv, N * (QD + 2 * KD));
         if (qkn) { TAKE(A->q_mid, N * QD); TAKE(A->k_mid, N * KD); TAKE(A->q_rstd, N * H); TAKE(A->k_rstd, N * KH); }
@@ -333,41 +347,53 @@ static afm_status begin_batch(afm_train_model *m, const int32_t *tokens, const i
     return AFM_OK;
 }
 
-/* The layers: embeddings to the final norm's output x_nf (N, D). */
-static void forward_layers(afm_train_model *m) {
+/* Layer l's internals from its normed input A->x_n1 up to act = SwiGLU(n2(h)) (the input of
+ * the down projection); d_xn and d_scores serve as scratch. The forward and the recomputation
+ * of checkpointed layers both run this, so they give the same bits. */
+static void layer_fwd_to_act(afm_train_model *m, int l) {
     const afm_config *c = &m->cfg;
     afm_pool *P = m->pool;
     afm_gemm_ws *W = m->gemm;
     long b = m->cur_b, t = m->cur_t, N = b * t;
     long D = c->dim, hd = c->head_dim, H = c->n_heads, KH = c->n_kv_heads, QD = H * hd, KD = KH * hd, F = c->ffn_dim;
     float eps = c->norm_eps, scale = (float)(1.0 / sqrt((double)hd));
+    /* q/k/v and gate/up are one GEMM each (their weights are adjacent in the parameter buffer);
+     * each residual add is fused with the RMSNorm that follows it */
+    const long S = QD + 2 * KD;
+    const afm_attn_strides rs = {.v = S};
+    afm_layer_params *L = &m->p.layers[l];
+    afm_layer_acts *A = &m->acts[l];
+    afm_qk_args qa = {.N = N, .T = t, .H = H, .KH = KH, .hd = hd, .S = S, .layout = c->rope_layout, .qk_norm = c->qk_norm,
+                      .eps = eps, .cosv = m->rope_cos, .sinv = m->rope_sin, .q_norm = L->q_norm, .k_norm = L->k_norm};
+    float *x = m->resid[l];
+    TP(AFM_TP_F_QKV, afm_linear_fwd(P, W, A->qkv, A->x_n1, L->wq, N, D, S));
+    TP(AFM_TP_F_ROPE_QKN, afm_qk_fwd(P, &qa, A->q, A->k, A->q_mid, A->k_mid, A->q_rstd, A->k_rstd, A->qkv));
+    TP(AFM_TP_F_ATTN, afm_attention_fwd_gemm_strided(P, W, A->att, A->attn_stats, A->q, A->k, A->qkv + QD + KD, b, t, H,
+                                                     KH, hd, scale, m->d_scores, &rs));
+    /* d_xn: scratch for Wo·att, then for Wdown·act */
+    TP(AFM_TP_F_WO, afm_linear_fwd(P, W, m->d_xn, A->att, L->wo, N, QD, D));
+    TP(AFM_TP_F_ADD, afm_add_rmsnorm_fwd(P, A->h, A->x_n2, A->rstd2, x, m->d_xn, L->ffn_norm, N, D, eps));
+    TP(AFM_TP_F_GATEUP, afm_linear_fwd(P, W, A->gu, A->x_n2, L->w_gate, N, D, 2 * F));
+    TP(AFM_TP_F_SWIGLU, afm_swiglu_fwd_fused(P, A->act, A->gu, N, F));
+}
+
+/* The layers: embeddings to the final norm's output x_nf (N, D). */
+static void forward_layers(afm_train_model *m) {
+    const afm_config *c = &m->cfg;
+    afm_pool *P = m->pool;
+    afm_gemm_ws *W = m->gemm;
+    long N = (long)m->cur_b * m->cur_t, D = c->dim, hd = c->head_dim, F = c->ffn_dim;
+    float eps = c->norm_eps;
     if (m->rope_theta_tab != (double)c->rope_theta) {
         afm_rope_table(m->rope_cos, m->rope_sin, m->T, hd, (double)c->rope_theta);
         m->rope_theta_tab = (double)c->rope_theta;
     }
-    /* q/k/v and gate/up are one GEMM each (their weights are adjacent in the parameter buffer);
-     * each residual add is fused with the RMSNorm that follows it */
-    const long S = QD + 2 * KD;
-    afm_qk_args qa = {.N = N, .T = t, .H = H, .KH = KH, .hd = hd, .S = S, .layout = c->rope_layout, .qk_norm = c->qk_norm,
-                      .eps = eps, .cosv = m->rope_cos, .sinv = m->rope_sin};
-    const afm_attn_strides rs = {.v = S};
     TP(AFM_TP_F_EMBED, afm_embed_fwd(P, m->resid[0], m->p.tok_embd, m->tokens, N, D));
     TP(AFM_TP_F_NORM, afm_rmsnorm_fwd(P, m->acts[0].x_n1, m->acts[0].rstd1, m->resid[0], m->p.layers[0].attn_norm, N, D, eps));
     for (int l = 0; l < c->n_layers; l++) {
         afm_layer_params *L = &m->p.layers[l];
         afm_layer_acts *A = &m->acts[l];
-        float *x = m->resid[l];
-        TP(AFM_TP_F_QKV, afm_linear_fwd(P, W, A->qkv, A->x_n1, L->wq, N, D, S));
-        qa.q_norm = L->q_norm;
-        qa.k_norm = L->k_norm;
-        TP(AFM_TP_F_ROPE_QKN, afm_qk_fwd(P, &qa, A->q, A->k, A->q_mid, A->k_mid, A->q_rstd, A->k_rstd, A->qkv));
-        TP(AFM_TP_F_ATTN, afm_attention_fwd_gemm_strided(P, W, A->att, A->attn_stats, A->q, A->k, A->qkv + QD + KD, b, t, H,
-                                                         KH, hd, scale, m->d_scores, &rs));
-        /* d_xn: scratch for Wo·att, then for Wdown·act */
-        TP(AFM_TP_F_WO, afm_linear_fwd(P, W, m->d_xn, A->att, L->wo, N, QD, D));
-        TP(AFM_TP_F_ADD, afm_add_rmsnorm_fwd(P, A->h, A->x_n2, A->rstd2, x, m->d_xn, L->ffn_norm, N, D, eps));
-        TP(AFM_TP_F_GATEUP, afm_linear_fwd(P, W, A->gu, A->x_n2, L->w_gate, N, D, 2 * F));
-        TP(AFM_TP_F_SWIGLU, afm_swiglu_fwd_fused(P, A->act, A->gu, N, F));
+        layer_fwd_to_act(m, l);
         TP(AFM_TP_F_DOWN, afm_linear_fwd(P, W, m->d_xn, A->act, L->w_down, N, F, D));
         /* out = h + Wdown·act, normed for the next layer (or the output) */
         bool last = l + 1 == c->n_layers;
@@ -442,6 +468,13 @@ static void backward_layers(afm_train_model *m) {
     for (int l = c->n_layers - 1; l >= 0; l--) {
         afm_layer_params *L = &m->p.layers[l], *G = &m->g.layers[l];
         afm_layer_acts *A = &m->acts[l];
+        if (m->checkpoint && l + 1 < c->n_layers) {
+            /* recompute layer l's internals from its input (the last layer's are still in place);
+             * d_xn and d_scores are free here. x_n1 is what forward's fused add + norm wrote:
+             * afm_rmsnorm_row of the same resid[l] */
+            TP(AFM_TP_F_NORM, afm_rmsnorm_fwd(P, A->x_n1, A->rstd1, m->resid[l], L->attn_norm, N, D, c->norm_eps));
+            layer_fwd_to_act(m, l);
+        }
         /* out = h + Wdown · act: d_resid is both d(out) and, below, the running d(h) */
         TP(AFM_TP_B_DOWN_DW, afm_linear_bwd_w(P, W, G->w_down, m->d_resid, A->act, N, F, D));
         TP(AFM_TP_B_DOWN_DX, afm_linear_bwd_x(P, W, m->d_act, m->d_resid, L->w_down, N, F, D, false));

@@ -69,6 +69,12 @@ typedef struct afm_train_model {
     afm_pool *pool;        /* borrowed */
     afm_gemm_ws *gemm;
     int B, T;              /* capacity: forward accepts b <= B, t <= T */
+    /* Activation checkpointing (afm_train_model_opts): all layers share one set of internals
+     * (acts[l] are the same buffers); forward keeps every layer's input resid[l], and backward
+     * recomputes layer l's internals from it (the last layer's are still there) before its
+     * backward, with the same ops in the same order: the same bits as without checkpointing, for
+     * about one more forward pass of the layers. */
+    bool checkpoint;
     float z_loss;          /* z-loss coefficient (0: plain cross-entropy) */
 
     size_t n_params;
@@ -121,9 +127,16 @@ typedef enum afm_train_prof_id {
 } afm_train_prof_id;
 const char *afm_train_prof_name(int id);
 
+typedef struct afm_train_model_opts {
+    bool checkpoint_activations; /* keep only each layer's input; recompute its internals in backward */
+} afm_train_model_opts;
+
 /* Allocates parameters, gradients and activations for batches up to (B, T). The pool is
- * borrowed and must outlive the model. Parameters are uninitialized: call init or load. */
+ * borrowed and must outlive the model. Parameters are uninitialized: call init or load.
+ * opts NULL: the defaults (no checkpointing). */
 afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool *pool, afm_train_model **out);
+afm_status afm_train_model_create_opts(const afm_config *cfg, int B, int T, const afm_train_model_opts *opts, afm_pool *pool,
+                                       afm_train_model **out);
 void afm_train_model_free(afm_train_model *m);
 /* Checks what training needs of a config (positive sizes, GQA divisibility, even head_dim). */
 afm_status afm_train_config_check(const afm_config *cfg);
@@ -131,6 +144,8 @@ size_t afm_train_n_params(const afm_config *cfg);
 /* Bytes of activations + backward scratch for (B, T) of a training step (afm_train_step: the
  * output layer in chunks of afm_train_out_chunk rows, no (N, V) logits). */
 size_t afm_train_act_bytes(const afm_config *cfg, int B, int T);
+/* The same with options (activation checkpointing: L (N, D) layer inputs and one layer's internals). */
+size_t afm_train_act_bytes_opts(const afm_config *cfg, int B, int T, const afm_train_model_opts *opts);
 /* Bytes of the full (B*T, V) logits that afm_train_forward adds (inference parity, distillation). */
 size_t afm_train_logits_bytes(const afm_config *cfg, int B, int T);
 /* Default tokens per chunk of the fused output layer: about AFM_OUT_CHUNK_BYTES of logits, at

@@ -160,7 +160,7 @@ afm_status afm_recipe_parse(const char *json, size_t len, afm_recipe *r) {
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root) return afm_error(AFM_ERR_FORMAT, "recipe: not valid JSON (near byte %ld)", (long)(cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - json : 0));
     static const char *const keys[] = {"model", "optimizer", "seed", "z_loss", "val_fraction", "eval_every", "eval_batches",
-                                       "checkpoint_every", "log_every", "max_bad_steps", "stages", "name", "description", "distill", "shard_optimizer", "reduce_groups", "compute", NULL};
+                                       "checkpoint_every", "log_every", "max_bad_steps", "stages", "name", "description", "distill", "shard_optimizer", "reduce_groups", "compute", "checkpoint_activations", NULL};
     afm_status st = AFM_OK;
     if (!cJSON_IsObject(root)) st = afm_error(AFM_ERR_FORMAT, "recipe: the top level must be an object");
     if (st == AFM_OK) st = check_keys(root, "the recipe", keys);
@@ -179,6 +179,9 @@ afm_status afm_recipe_parse(const char *json, size_t len, afm_recipe *r) {
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "shard_optimizer");
     if (st == AFM_OK && so && !cJSON_IsBool(so)) st = afm_error(AFM_ERR_FORMAT, "recipe: shard_optimizer must be true or false");
     r->shard_optimizer = so && cJSON_IsTrue(so);
+    const cJSON *ca = cJSON_GetObjectItemCaseSensitive(root, "checkpoint_activations");
+    if (st == AFM_OK && ca && !cJSON_IsBool(ca)) st = afm_error(AFM_ERR_FORMAT, "recipe: checkpoint_activations must be true or false");
+    r->checkpoint_activations = ca && cJSON_IsTrue(ca);
     if (st == AFM_OK) { st = integer(root, "recipe", "reduce_groups", 0, 4096, 0, &v); r->reduce_groups = (int)v; }
     const cJSON *cm = cJSON_GetObjectItemCaseSensitive(root, "compute");
     if (st == AFM_OK && cm && !(cJSON_IsString(cm) && (!strcmp(cm->valuestring, "f32") || !strcmp(cm->valuestring, "bf16"))))

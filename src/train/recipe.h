@@ -22,6 +22,9 @@
  * "compute": "f32" (default) or "bf16": bf16 compute for every matrix product (inputs rounded to
  * bfloat16, f32 accumulation; master weights, gradients, optimizer state and the other ops stay
  * f32; model/train_gemm.h afm_gemm_ws_set_bf16).
+ * "checkpoint_activations": true keeps only each layer's input in the forward pass and recomputes
+ * the layer's internals in the backward (model/train_model.h; same gradients, bit for bit, for
+ * about a third more compute; the same as `afm train --checkpoint-activations`).
  * Optional "distill": {"teacher": "PATH.gguf", "mode": "afm"|"kl", ...} (train/distill.h).
  * Every key is checked: unknown keys, wrong types and impossible shapes are errors that name
  * the key. */
@@ -58,6 +61,7 @@ typedef struct afm_recipe {
     bool shard_optimizer;   /* ZeRO-1 over MPI ranks */
     int reduce_groups;      /* 0: one row group per process */
     bool compute_bf16;      /* "compute": "bf16" */
+    bool checkpoint_activations; /* "checkpoint_activations": true (or afm train --checkpoint-activations) */
     afm_distill_config distill; /* "distill" (train/distill.h); mode AFM_DISTILL_OFF when absent */
     int n_stages;
     afm_stage stages[AFM_RECIPE_MAX_STAGES];

@@ -66,6 +66,7 @@ afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, int n_ranks
     int G;
     AFM_TRY(check_groups(r, n_ranks, &G));
     p->reduce_groups = G;
+    p->checkpoint_activations = r->checkpoint_activations;
     p->bytes_grads = p->bytes_weights * (double)(G / n_ranks); /* one buffer per row group on this process */
     /* m and v for this rank's range: the largest of N balanced ranges when sharded */
     double owned = p->shard_optimizer ? (double)(p->n_params / n_ranks + (p->n_params % n_ranks != 0)) : (double)p->n_params;
@@ -83,11 +84,17 @@ afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, int n_ranks
         double tok = (double)s->seq_len * s->batch_size * s->grad_accum;
         p->tokens_per_step[i] = tok;
         p->flops_per_step[i] = tok * (6.0 * mm + 6.0 * c.n_layers * s->seq_len * QD);
-        double a = (double)afm_train_act_bytes(&c, s->batch_size / G, s->seq_len); /* one group's rows at a time */
+        afm_train_model_opts mo = {.checkpoint_activations = r->checkpoint_activations};
+        double a = (double)afm_train_act_bytes_opts(&c, s->batch_size / G, s->seq_len, &mo); /* one group's rows at a time */
+        double a_plain = (double)afm_train_act_bytes(&c, s->batch_size / G, s->seq_len);
         /* distillation: the student's full logits (one group's rows) and the teacher's (the whole micro-batch) */
-        if (r->distill.mode != AFM_DISTILL_OFF)
-            a += (double)afm_train_logits_bytes(&c, s->batch_size / G, s->seq_len) +
-                 (double)afm_train_logits_bytes(&c, s->batch_size, s->seq_len);
+        if (r->distill.mode != AFM_DISTILL_OFF) {
+            double extra = (double)afm_train_logits_bytes(&c, s->batch_size / G, s->seq_len) +
+                           (double)afm_train_logits_bytes(&c, s->batch_size, s->seq_len);
+            a += extra;
+            a_plain += extra;
+        }
+        if (a_plain > p->bytes_acts_plain) p->bytes_acts_plain = a_plain;
         if (a > p->bytes_acts) p->bytes_acts = a;
         double full = (double)afm_train_logits_bytes(&c, s->batch_size / G, s->seq_len);
         if (full > p->bytes_logits_full) p->bytes_logits_full = full;
@@ -470,7 +477,8 @@ static afm_status setup(trainer *t) {
         }
     }
     AFM_TRY(afm_data_set_split(t->data, r->val_fraction, Tmax));
-    AFM_TRY(afm_train_model_create(&c, Bmax, Tmax, t->pool, &t->m));
+    afm_train_model_opts mo = {.checkpoint_activations = r->checkpoint_activations};
+    AFM_TRY(afm_train_model_create_opts(&c, Bmax, Tmax, &mo, t->pool, &t->m));
     t->m->z_loss = r->z_loss;
     afm_gemm_ws_set_bf16(t->m->gemm, r->compute_bf16);
     if (r->distill.mode != AFM_DISTILL_OFF) AFM_TRY(open_teacher(t, Bmax, Tmax));

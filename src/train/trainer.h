@@ -83,6 +83,8 @@ typedef struct afm_train_plan {
      * (bytes_logits_chunk) instead of all of them (bytes_logits_full, the largest stage);
      * distillation keeps the full logits (student and teacher, counted in bytes_acts) */
     int out_chunk;
+    bool checkpoint_activations;
+    double bytes_acts_plain; /* activations without checkpointing (= bytes_acts when it is off) */
     double bytes_logits_chunk, bytes_logits_full;
     double flops_per_step[AFM_RECIPE_MAX_STAGES];              /* 6N + attention, per optimizer step */
     double tokens_per_step[AFM_RECIPE_MAX_STAGES];

@@ -83,6 +83,14 @@ truncate -s 100 "$W/D/ckpt/step-000000009/state.bin"
 "$AFM" train --recipe "$W/micro.json" --data "$W/data" --out "$W/D" --threads 1 --quiet --resume 2>/dev/null || fail "run D resume after corruption"
 diff <(losses "$W/A") <(losses "$W/D") >/dev/null || fail "run D differs after resuming from the older checkpoint"
 
+# activation checkpointing: the same run, recomputing each layer in the backward, equals run A bit for bit
+"$AFM" train --recipe "$W/micro.json" --data "$W/data" --out "$W/K" --threads 1 --quiet --checkpoint-activations 2>"$W/K.log" || { cat "$W/K.log"; fail "run K (--checkpoint-activations)"; }
+diff <(losses "$W/A") <(losses "$W/K") >/dev/null || fail "run K (--checkpoint-activations) differs from run A"
+cmp -s "$(final_model "$W/A")/model.gguf" "$(final_model "$W/K")/model.gguf" || fail "final model of run K differs"
+sed 's/"seed": 7/"seed": 7, "checkpoint_activations": 1/' "$W/micro.json" > "$W/bad0.json"
+"$AFM" train --recipe "$W/bad0.json" --data "$W/data" --out "$W/E" 2>"$W/e.log" && fail "checkpoint_activations 1 accepted"
+grep -q 'checkpoint_activations must be true or false' "$W/e.log" || fail "checkpoint_activations message: $(cat "$W/e.log")"
+
 # bad input
 sed 's/"seed": 7/"seed": 7, "sede": 1/' "$W/micro.json" > "$W/bad1.json"
 "$AFM" train --recipe "$W/bad1.json" --data "$W/data" --out "$W/E" 2>"$W/e.log" && fail "unknown key accepted"
@@ -100,5 +108,8 @@ grep -q 'another tokenizer' "$W/e.log" || fail "tokenizer mismatch message: $(ca
 
 "$AFM" train --recipe "$SRC/configs/recipes/afm-on-device-3b.json" --dry-run > "$W/plan.txt" || fail "3B dry run"
 grep -q 'parameters: 2737739264' "$W/plan.txt" || fail "3B parameter count: $(cat "$W/plan.txt")"
+grep -q 'output layer: in chunks of 64 tokens' "$W/plan.txt" || fail "3B output-layer line: $(cat "$W/plan.txt")"
+"$AFM" train --recipe "$SRC/configs/recipes/afm-on-device-3b.json" --dry-run --checkpoint-activations > "$W/plan2.txt" || fail "3B dry run, checkpointing"
+grep -q 'activation checkpointing: activations' "$W/plan2.txt" || fail "3B checkpointing line: $(cat "$W/plan2.txt")"
 "$AFM" train --recipe "$SRC/configs/recipes/tiny.json" --data "$W/data" --dry-run > /dev/null || fail "tiny dry run"
 echo "ok"
