@@ -98,7 +98,7 @@ typedef struct act_sizes { size_t per_layer, final, scratch; } act_sizes;
 
 int afm_train_out_chunk(const afm_config *cfg, int B, int T) {
     long N = (long)B * T, rows = AFM_OUT_CHUNK_BYTES / (4L * (cfg->n_vocab > 0 ? cfg->n_vocab : 1));
-    if (rows < 64) rows = 64;
+    if (rows < AFM_OUT_CHUNK_MIN) rows = AFM_OUT_CHUNK_MIN;
     if (rows > N) rows = N;
     return (int)(rows > 0 ? rows : 1);
 }

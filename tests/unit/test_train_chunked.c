@@ -69,7 +69,7 @@ int main(void) {
         for (int i = 0; i < N; i++) { tok[i] = (int32_t)(afm_rng_u64(&rng) % (uint64_t)s->V); tgt[i] = (int32_t)(afm_rng_u64(&rng) % (uint64_t)s->V); }
         for (int i = 5; i < 10; i++) tgt[i] = -1; /* chunk [5, 10) at chunk size 5: nothing counted */
         tgt[N - 1] = -1;
-        const int chunks[6] = {1, 5, 64, N - 1, N, 4 * N};
+        const int chunks[6] = {1, 5, 64, N - 1, N, 4 * N}; /* 4N: clamped to the capacity (N) */
         for (int tied = 0; tied < 2; tied++)
             for (int zl = 0; zl < 2; zl++)
                 for (int bf = 0; bf < 2; bf++) {
@@ -87,7 +87,7 @@ int main(void) {
                     afm_train_model *m2 = make(s, tied, z, bf, pool2);
                     int cap = m->out_chunk_cap;
                     long want = AFM_OUT_CHUNK_BYTES / (4L * s->V);
-                    want = want < 64 ? 64 : want > N ? N : want;
+                    want = want < AFM_OUT_CHUNK_MIN ? AFM_OUT_CHUNK_MIN : want > N ? N : want;
                     CHECK(cap == want && cap == N, "default chunk %d, expected %ld (= N here, so every chunk size below is tried)", cap, want);
                     for (int ci = 0; ci < 6; ci++) {
                         int C = chunks[ci];
