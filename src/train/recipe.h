@@ -24,7 +24,7 @@
  * f32; model/train_gemm.h afm_gemm_ws_set_bf16).
  * "checkpoint_activations": true keeps only each layer's input in the forward pass and recomputes
  * the layer's internals in the backward (model/train_model.h; same gradients, bit for bit, for
- * about a third more compute; the same as `afm train --checkpoint-activations`).
+ * one more forward pass of the layers, 10-15% fewer tokens/s; the same as `afm train --checkpoint-activations`).
  * Optional "distill": {"teacher": "PATH.gguf", "mode": "afm"|"kl", ...} (train/distill.h).
  * Every key is checked: unknown keys, wrong types and impossible shapes are errors that name
  * the key. */
