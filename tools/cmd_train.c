@@ -72,11 +72,9 @@ static int dry_run(const afm_recipe *r, const char *data_dir, int n_ranks, bool 
     if (p.checkpoint_activations)
         printf("activation checkpointing: activations %.2f GiB instead of %.2f GiB (each layer's input kept, its internals "
                "recomputed in the backward pass)\n", gib(p.bytes_acts), gib(p.bytes_acts_plain));
-    if (r->distill.mode == AFM_DISTILL_OFF)
-        printf("output layer: in chunks of %d tokens, %.1f MiB of logits at a time (all of them at once would be %.2f GiB)\n",
-               p.out_chunk, p.bytes_logits_chunk / 1048576.0, gib(p.bytes_logits_full));
-    else
-        printf("output layer: full logits for distillation (student %.2f GiB and teacher, in the activations)\n", gib(p.bytes_logits_full));
+    printf("output layer: in chunks of %d tokens, %.1f MiB of logits at a time (all of them at once would be %.2f GiB)%s\n",
+           p.out_chunk, p.bytes_logits_chunk / 1048576.0, gib(p.bytes_logits_full),
+           r->distill.mode != AFM_DISTILL_OFF ? "; distillation: plus one sequence of the teacher's logits" : "");
     double total_flops = 0;
     for (int i = 0; i < r->n_stages; i++) {
         const afm_stage *s = &r->stages[i];

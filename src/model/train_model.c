@@ -424,8 +424,10 @@ afm_status afm_train_forward(afm_train_model *m, const int32_t *tokens, const in
 }
 
 /* The output layer and the loss over chunks of out_chunk rows of x_nf (see afm_train_step); with
- * grad, d(x_nf) goes to d_xn and dW_out is accumulated, seeded with d(loss)/d(loss_n) = seed. */
-static void output_chunked(afm_train_model *m, bool grad, float seed) {
+ * grad, d(x_nf) goes to d_xn and dW_out is accumulated, seeded with d(loss)/d(loss_n) = seed.
+ * With fn, fn computes the loss and the logits' gradient of each chunk instead of cross-entropy
+ * (m->loss is then left at 0: the caller keeps its loss). */
+static afm_status output_chunked(afm_train_model *m, bool grad, float seed, afm_out_loss_fn fn, void *ctx) {
     afm_pool *P = m->pool;
     afm_gemm_ws *W = m->gemm;
     long N = (long)m->cur_b * m->cur_t, D = m->cfg.dim, V = m->cfg.n_vocab;
@@ -436,13 +438,20 @@ static void output_chunked(afm_train_model *m, bool grad, float seed) {
         const float *x = m->x_nf + n0 * D;
         float *lg = m->chunk_logits;
         TP(AFM_TP_F_LOGITS, afm_linear_fwd(P, W, lg, x, m->p.output, c, D, V));
-        TP(AFM_TP_F_XENT, sum += afm_xent_chunk(P, lg, m->lse + n0, m->losses + n0, m->chunk_loss, m->targets + n0, c, V,
-                                                m->z_loss, grad, seed));
+        if (fn) {
+            afm_status st;
+            TP(AFM_TP_F_XENT, st = fn(ctx, lg, n0, c, V));
+            if (st != AFM_OK) return st;
+        } else {
+            TP(AFM_TP_F_XENT, sum += afm_xent_chunk(P, lg, m->lse + n0, m->losses + n0, m->chunk_loss, m->targets + n0, c, V,
+                                                    m->z_loss, grad, seed));
+        }
         if (!grad) continue;
         TP(AFM_TP_B_LOGITS_DW, afm_linear_bwd_w(P, W, m->g.output, lg, x, c, D, V));
         TP(AFM_TP_B_LOGITS_DX, afm_linear_bwd_x(P, W, m->d_xn + n0 * D, lg, m->p.output, c, D, V, false));
     }
-    m->loss = m->n_valid > 0 ? sum / (double)m->n_valid : 0.0;
+    m->loss = m->n_valid > 0 && !fn ? sum / (double)m->n_valid : 0.0;
+    return AFM_OK;
 }
 
 static long count_valid(const int32_t *targets, long N) {
@@ -525,9 +534,22 @@ afm_status afm_train_step(afm_train_model *m, const int32_t *tokens, const int32
     forward_layers(m);
     m->n_valid = count_valid(targets, (long)b * t);
     /* the loss is a mean over counted rows: seed d(loss)/d(loss_n) = scale / n_valid (as backward) */
-    output_chunked(m, true, m->n_valid > 0 ? scale / (float)m->n_valid : 0.0f);
+    afm_status st = output_chunked(m, true, m->n_valid > 0 ? scale / (float)m->n_valid : 0.0f, NULL, NULL);
+    if (st != AFM_OK) { m->tokens = NULL; return st; }
     backward_layers(m);
     if (loss) *loss = m->loss;
+    return AFM_OK;
+}
+
+afm_status afm_train_step_loss(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t,
+                               afm_out_loss_fn fn, void *ctx) {
+    if (!fn) return afm_error(AFM_ERR_INVALID_ARG, "afm_train_step_loss needs a loss function");
+    AFM_TRY(begin_batch(m, tokens, targets, b, t));
+    forward_layers(m);
+    m->n_valid = targets ? count_valid(targets, (long)b * t) : 0;
+    afm_status st = output_chunked(m, true, 0.0f, fn, ctx);
+    if (st != AFM_OK) { m->tokens = NULL; return st; }
+    backward_layers(m);
     return AFM_OK;
 }
 
@@ -536,8 +558,9 @@ afm_status afm_train_eval_loss(afm_train_model *m, const int32_t *tokens, const 
     AFM_TRY(begin_batch(m, tokens, targets, b, t));
     forward_layers(m);
     m->n_valid = count_valid(targets, (long)b * t);
-    output_chunked(m, false, 0.0f);
+    afm_status st = output_chunked(m, false, 0.0f, NULL, NULL);
     m->tokens = NULL;
+    AFM_TRY(st);
     if (loss) *loss = m->loss;
     return AFM_OK;
 }

@@ -108,7 +108,7 @@ typedef struct afm_train_model {
     long n_valid;
     double loss;
     /* Set by a caller that, after forward, replaced the logits with scale · d(its loss)/d(logits)
-     * (distillation, train/distill.h): backward then starts from them instead of the cross-entropy
+     * (e.g. a distillation loss, train/distill.h): backward then starts from them instead of the cross-entropy
      * gradient. forward clears it. */
     bool logits_are_grads;
     /* Optional per-op timing (bench_train profile): when prof is non-NULL, forward and backward
@@ -146,7 +146,7 @@ size_t afm_train_n_params(const afm_config *cfg);
 size_t afm_train_act_bytes(const afm_config *cfg, int B, int T);
 /* The same with options (activation checkpointing: L (N, D) layer inputs and one layer's internals). */
 size_t afm_train_act_bytes_opts(const afm_config *cfg, int B, int T, const afm_train_model_opts *opts);
-/* Bytes of the full (B*T, V) logits that afm_train_forward adds (inference parity, distillation). */
+/* Bytes of the full (B*T, V) logits that afm_train_forward adds (tests, inference parity). */
 size_t afm_train_logits_bytes(const afm_config *cfg, int B, int T);
 /* Default tokens per chunk of the fused output layer: about AFM_OUT_CHUNK_BYTES of logits, at
  * least AFM_OUT_CHUNK_MIN rows, at most B*T. Every chunk packs the output matrix again for its
@@ -165,7 +165,7 @@ const afm_param_tensor *afm_train_find_tensor(const afm_train_model *m, const ch
 /* Forward over tokens (b, t) (b <= B, t <= T) keeping the full logits in m->logits (N, V).
  * targets (b, t), entries < 0 are ignored; targets NULL: logits only. Writes the mean loss
  * (CE + z * lse^2) to *loss. The arrays must stay valid until backward. Fails on out-of-range
- * token ids. For callers that need the logits (inference parity, distillation); training steps
+ * token ids. For callers that need every logit (tests, inference parity); training steps
  * use afm_train_step. */
 afm_status afm_train_forward(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t, double *loss);
 /* After afm_train_forward: adds d(scale * loss)/dθ into grads (scale = 1/accumulation steps).
@@ -181,6 +181,14 @@ afm_status afm_train_backward(afm_train_model *m, float scale);
  * are required. Adds into grads like afm_train_backward; *loss as afm_train_forward's. */
 afm_status afm_train_step(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t, float scale,
                           double *loss);
+/* A loss of the caller's on the logits (distillation): called for consecutive chunks of rows in
+ * order, rows n0 .. n0+rows-1 of the batch, it replaces logits (rows, V) with
+ * d(scale · loss)/d(logits) (and keeps the loss itself). */
+typedef afm_status (*afm_out_loss_fn)(void *ctx, float *logits, long n0, long rows, long V);
+/* afm_train_step with fn in place of the cross-entropy: the same chunked output layer and
+ * backward, without the (N, V) logits. targets may be NULL (fn knows its labels). */
+afm_status afm_train_step_loss(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t,
+                               afm_out_loss_fn fn, void *ctx);
 /* The loss alone (validation), with the output layer in chunks as afm_train_step; no backward may follow. */
 afm_status afm_train_eval_loss(afm_train_model *m, const int32_t *tokens, const int32_t *targets, int b, int t, double *loss);
 void afm_train_zero_grad(afm_train_model *m);

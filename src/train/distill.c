@@ -63,20 +63,32 @@ static double lse_t(const float *x, long V, double T) {
 
 afm_status afm_distill_loss(const afm_distill_config *c, float *logits, const float *teacher, const int32_t *labels,
                             long N, long V, bool want_grad, float scale, afm_distill_stats *out) {
-    if (c->mode != AFM_DISTILL_AFM && c->mode != AFM_DISTILL_KL) return afm_error(AFM_ERR_INVALID_ARG, "distillation loss: no mode set");
     long cnt = 0;
-    for (long n = 0; n < N; n++) {
+    for (long n = 0; n < N; n++) cnt += labels[n] >= 0;
+    afm_distill_sums s = {0};
+    AFM_TRY(afm_distill_loss_rows(c, logits, teacher, labels, N, V, want_grad, scale, cnt, &s));
+    out->loss = cnt > 0 ? s.loss / (double)cnt : 0.0;
+    out->kl1 = cnt > 0 ? s.kl1 / (double)cnt : 0.0;
+    out->top1 = cnt > 0 ? s.top1 / (double)cnt : 0.0;
+    out->n_valid = cnt;
+    return AFM_OK;
+}
+
+afm_status afm_distill_loss_rows(const afm_distill_config *c, float *logits, const float *teacher, const int32_t *labels,
+                                 long N, long V, bool want_grad, float scale, long n_total, afm_distill_sums *acc) {
+    if (c->mode != AFM_DISTILL_AFM && c->mode != AFM_DISTILL_KL) return afm_error(AFM_ERR_INVALID_ARG, "distillation loss: no mode set");
+    for (long n = 0; n < N; n++)
         if (labels[n] >= V) return afm_error(AFM_ERR_RANGE, "distillation: label %d at position %ld is outside the vocabulary [0, %ld)", labels[n], n, V);
-        cnt += labels[n] >= 0;
-    }
-    double sum = 0.0, sum_kl = 0.0, agree = 0.0;
+    double sum = acc->loss, sum_kl = acc->kl1, agree = acc->top1;
+    long cnt = acc->n_valid;
     const double T = c->temperature, a = c->alpha, w = c->top1_weight;
-    const double g = cnt > 0 ? (double)scale / (double)cnt : 0.0;
+    const double g = n_total > 0 ? (double)scale / (double)n_total : 0.0;
     for (long n = 0; n < N; n++) {
         float *z = logits + n * V;
         const float *t = teacher + n * V;
         int32_t y = labels[n];
         if (y < 0) { if (want_grad) memset(z, 0, sizeof(float) * (size_t)V); continue; }
+        cnt++;
         double lz = lse_t(z, V, 1.0), lt = lse_t(t, V, 1.0);
         /* monitoring: KL(σ(t) || σ(z)) = Σ p_j ((t_j - lt) - (z_j - lz)) */
         double k1 = 0.0;
@@ -111,10 +123,10 @@ afm_status afm_distill_loss(const afm_distill_config *c, float *logits, const fl
             }
         }
     }
-    out->loss = cnt > 0 ? sum / (double)cnt : 0.0;
-    out->kl1 = cnt > 0 ? sum_kl / (double)cnt : 0.0;
-    out->top1 = cnt > 0 ? agree / (double)cnt : 0.0;
-    out->n_valid = cnt;
+    acc->loss = sum;
+    acc->kl1 = sum_kl;
+    acc->top1 = agree;
+    acc->n_valid = cnt;
     return AFM_OK;
 }
 

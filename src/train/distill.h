@@ -52,6 +52,14 @@ typedef struct afm_distill_stats {
 afm_status afm_distill_loss(const afm_distill_config *c, float *logits, const float *teacher, const int32_t *labels,
                             long N, long V, bool want_grad, float scale, afm_distill_stats *out);
 
+/* The same over rows of a larger batch, as sums: acc (loss, kl1, top1, n_valid) is added to in
+ * row order, and the gradient uses the batch's count n_total: scale · ∂(sum of the rows' losses /
+ * n_total)/∂z. Called on consecutive row ranges with one accumulator, it gives the bits of one
+ * afm_distill_loss call over all of them (which is this over all rows, then the means). */
+typedef struct afm_distill_sums { double loss, kl1, top1; long n_valid; } afm_distill_sums;
+afm_status afm_distill_loss_rows(const afm_distill_config *c, float *logits, const float *teacher, const int32_t *labels,
+                                 long N, long V, bool want_grad, float scale, long n_total, afm_distill_sums *acc);
+
 /* A loaded teacher evaluating whole rows of tokens. */
 typedef struct afm_distill_teacher afm_distill_teacher;
 /* Loads c->teacher; fails unless its vocabulary size is n_vocab and, when both are known, its

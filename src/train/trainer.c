@@ -87,10 +87,10 @@ afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, int n_ranks
         afm_train_model_opts mo = {.checkpoint_activations = r->checkpoint_activations};
         double a = (double)afm_train_act_bytes_opts(&c, s->batch_size / G, s->seq_len, &mo); /* one group's rows at a time */
         double a_plain = (double)afm_train_act_bytes(&c, s->batch_size / G, s->seq_len);
-        /* distillation: the student's full logits (one group's rows) and the teacher's (the whole micro-batch) */
+        /* distillation: one row (sequence) of the teacher's logits at a time (the teacher's own
+         * weights and cache are not counted) */
         if (r->distill.mode != AFM_DISTILL_OFF) {
-            double extra = (double)afm_train_logits_bytes(&c, s->batch_size / G, s->seq_len) +
-                           (double)afm_train_logits_bytes(&c, s->batch_size, s->seq_len);
+            double extra = (double)afm_train_logits_bytes(&c, 1, s->seq_len);
             a += extra;
             a_plain += extra;
         }
@@ -328,7 +328,7 @@ typedef struct trainer {
     int32_t *x, *y;
     double *weights[AFM_RECIPE_MAX_STAGES];
     afm_distill_teacher *teacher; /* recipe "distill"; NULL otherwise */
-    float *teacher_logits;        /* (B·T, V) */
+    float *teacher_logits;        /* (T, V): one row of the micro-batch at a time */
 } trainer;
 
 static void trainer_free(trainer *t) {
@@ -362,15 +362,41 @@ static long count_targets(const int32_t *y, long n) {
  * adding that times d(loss)/dθ / accum into the gradients and loss / accum into *loss. Summed
  * over the groups in group order (dist.h), gradients and losses are the global batch's. */
 /* Distillation (train/distill.h): the teacher's logits for the same rows replace the loss and
- * the gradient of the logits (scale as backward's). */
+ * the gradient of the logits (scale as backward's), chunk by chunk of the student's output layer
+ * (afm_train_step_loss): the teacher evaluates one row (sequence) of T tokens at a time, when
+ * the chunks reach it, into a (T, V) buffer; the sums run in row order, so loss and gradients
+ * are those of one afm_distill_loss over the whole micro-batch. */
+typedef struct distill_ctx {
+    trainer *t;
+    const int32_t *x, *y;
+    int T;
+    float scale;
+    long n_total, row;            /* counted targets of the micro-batch; the row in teacher_logits */
+    afm_distill_sums acc;
+} distill_ctx;
+
+static afm_status distill_chunk(void *p, float *logits, long n0, long rows, long V) {
+    distill_ctx *d = p;
+    for (long n = n0; n < n0 + rows;) {
+        long r = n / d->T, end = (r + 1) * d->T < n0 + rows ? (r + 1) * d->T : n0 + rows;
+        if (r != d->row) {
+            AFM_TRY(afm_distill_teacher_logits(d->t->teacher, d->x + r * d->T, 1, d->T, d->t->teacher_logits));
+            d->row = r;
+        }
+        AFM_TRY(afm_distill_loss_rows(&d->t->r->distill, logits + (n - n0) * V, d->t->teacher_logits + (n - r * d->T) * V,
+                                      d->y + n, end - n, V, true, d->scale, d->n_total, &d->acc));
+        n = end;
+    }
+    return AFM_OK;
+}
+
 static afm_status distill_step(trainer *t, const int32_t *x, const int32_t *y, int b, int T, float scale, double *loss, double *mon) {
-    afm_distill_stats ds;
-    AFM_TRY(afm_distill_teacher_logits(t->teacher, x, b, T, t->teacher_logits));
-    AFM_TRY(afm_distill_loss(&t->r->distill, t->m->logits, t->teacher_logits, y, (long)b * T, t->m->cfg.n_vocab, true, scale, &ds));
-    t->m->logits_are_grads = true;
-    *loss = ds.loss;
-    mon[0] = ds.kl1;
-    mon[1] = ds.top1;
+    distill_ctx d = {t, x, y, T, scale, count_targets(y, (long)b * T), -1, {0, 0, 0, 0}};
+    AFM_TRY(afm_train_step_loss(t->m, x, y, b, T, distill_chunk, &d));
+    long c = d.acc.n_valid;
+    *loss = c > 0 ? d.acc.loss / (double)c : 0.0;
+    mon[0] = c > 0 ? d.acc.kl1 / (double)c : 0.0;
+    mon[1] = c > 0 ? d.acc.top1 / (double)c : 0.0;
     return AFM_OK;
 }
 
@@ -387,10 +413,7 @@ static afm_status micro_step(trainer *t, int g, int G, int b, int T, int accum, 
     const int32_t *x = t->x + (long)lo * T, *y = t->y + (long)lo * T;
     float scale = (float)(w / accum); /* = 1.0f / accum with one process */
     if (t->teacher) {
-        /* distillation reads the student's full logits (and the teacher's): the unchunked path */
-        AFM_TRY(afm_train_forward(t->m, x, y, br, T, &l));
-        AFM_TRY(distill_step(t, x, y, br, T, scale, &l, mon));
-        AFM_TRY(afm_train_backward(t->m, scale));
+        AFM_TRY(distill_step(t, x, y, br, T, scale, &l, mon)); /* chunked too: no (N, V) logits of either model */
     } else {
         AFM_TRY(afm_train_step(t->m, x, y, br, T, scale, &l)); /* output layer in chunks, no (N, V) logits */
     }
@@ -446,8 +469,9 @@ static afm_status open_teacher(trainer *t, int Bmax, int Tmax) {
     int32_t V = t->m->cfg.n_vocab;
     AFM_TRY(afm_distill_teacher_open(&t->r->distill, V, hash, Tmax, t->o->n_threads, &t->teacher));
     size_t n;
-    if (!afm_mul_ok((size_t)Bmax * (size_t)Tmax, (size_t)V, &n) || !(t->teacher_logits = malloc(n * sizeof(float))))
-        return afm_error(AFM_ERR_NOMEM, "out of memory for the teacher's logits (%d x %d x %d)", Bmax, Tmax, V);
+    (void)Bmax; /* one row (sequence) of the teacher's logits at a time */
+    if (!afm_mul_ok((size_t)Tmax, (size_t)V, &n) || !(t->teacher_logits = malloc(n * sizeof(float))))
+        return afm_error(AFM_ERR_NOMEM, "out of memory for the teacher's logits (%d x %d)", Tmax, V);
     return AFM_OK;
 }
 

@@ -81,7 +81,7 @@ typedef struct afm_train_plan {
     double bytes_comm;                                          /* MPI receive buffer (n_ranks > 1) */
     /* output layer (in bytes_acts): training steps keep out_chunk tokens of logits
      * (bytes_logits_chunk) instead of all of them (bytes_logits_full, the largest stage);
-     * distillation keeps the full logits (student and teacher, counted in bytes_acts) */
+     * distillation adds one sequence of the teacher's logits (in bytes_acts) */
     int out_chunk;
     bool checkpoint_activations;
     double bytes_acts_plain; /* activations without checkpointing (= bytes_acts when it is off) */

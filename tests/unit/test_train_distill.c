@@ -175,6 +175,70 @@ static void test_hook(afm_pool *pool) {
     afm_train_model_free(m);
 }
 
+/* The trainer's chunked distillation (afm_train_step_loss + afm_distill_loss_rows over chunks of
+ * 5 rows, with the batch's count) against the full path (afm_train_forward, afm_distill_loss on
+ * the (N, V) logits, the logits_are_grads hook, afm_train_backward): the same loss and KL/top-1
+ * sums bit for bit, every gradient but the output matrix's bit for bit, that one to 1e-5. */
+typedef struct chunk_ctx { const afm_distill_config *dc; const float *teacher; const int32_t *y; float scale; long n_total; afm_distill_sums acc; } chunk_ctx;
+
+static afm_status chunk_fn(void *p, float *logits, long n0, long rows, long V) {
+    chunk_ctx *c = p;
+    return afm_distill_loss_rows(c->dc, logits, c->teacher + n0 * V, c->y + n0, rows, V, true, c->scale, c->n_total, &c->acc);
+}
+
+static void test_chunked(afm_pool *pool) {
+    afm_config c = small_config();
+    enum { B = 2, T = 8, N = B * T, V = 48 };
+    const char *modes[2] = {"{\"teacher\":\"x\",\"mode\":\"afm\"}", "{\"teacher\":\"x\",\"mode\":\"kl\",\"temperature\":2,\"alpha\":0.3}"};
+    for (int mi = 0; mi < 2; mi++) {
+        afm_train_model *m;
+        if (afm_train_model_create(&c, B, T, pool, &m) != AFM_OK) { CHECK(0, "create"); return; }
+        afm_train_model_init(m, 9);
+        afm_rng r;
+        afm_rng_seed(&r, 21);
+        int32_t x[N], y[N];
+        float *teacher = malloc(sizeof(float) * N * V);
+        for (int i = 0; i < N; i++) { x[i] = (int32_t)(afm_rng_u64(&r) % V); y[i] = (int32_t)(afm_rng_u64(&r) % V); }
+        for (int i = 0; i < N * V; i++) teacher[i] = 2.0f * afm_rng_normal(&r);
+        y[6] = y[7] = -1;
+        afm_distill_config dc;
+        parse(modes[mi], &dc);
+        afm_train_zero_grad(m);
+        afm_train_forward(m, x, y, B, T, NULL);
+        afm_distill_stats ds;
+        afm_distill_loss(&dc, m->logits, teacher, y, N, V, true, 0.5f, &ds);
+        m->logits_are_grads = true;
+        afm_train_backward(m, 0.5f);
+        float *g_full = malloc(sizeof(float) * m->n_params);
+        memcpy(g_full, m->grads, sizeof(float) * m->n_params);
+        chunk_ctx cc = {&dc, teacher, y, 0.5f, ds.n_valid, {0, 0, 0, 0}};
+        m->out_chunk = 5;
+        afm_train_zero_grad(m);
+        CHECK(afm_train_step_loss(m, x, y, B, T, chunk_fn, &cc) == AFM_OK, "step_loss: %s", afm_last_error());
+        CHECK(cc.acc.n_valid == ds.n_valid && cc.acc.loss / (double)cc.acc.n_valid == ds.loss &&
+              cc.acc.kl1 / (double)cc.acc.n_valid == ds.kl1 && cc.acc.top1 / (double)cc.acc.n_valid == ds.top1,
+              "%s: chunked sums differ (loss %.17g vs %.17g)", modes[mi], cc.acc.loss / (double)cc.acc.n_valid, ds.loss);
+        const afm_param_tensor *out = afm_train_find_tensor(m, "token_embd.weight"); /* tied */
+        double e_out = 0, mx = 0;
+        for (int i = 0; i < m->n_tensors; i++) {
+            const afm_param_tensor *t = &m->tensors[i];
+            if (t == out) {
+                for (size_t j = 0; j < t->numel; j++) {
+                    e_out = fmax(e_out, fabs(m->grads[t->offset + j] - g_full[t->offset + j]));
+                    mx = fmax(mx, fabs(g_full[t->offset + j]));
+                }
+            } else {
+                CHECK(!memcmp(m->grads + t->offset, g_full + t->offset, sizeof(float) * t->numel), "%s: %s gradient differs", modes[mi], t->name);
+            }
+        }
+        CHECK(e_out <= 1e-5 * mx, "%s: output-matrix gradient differs by %.3g (max %.3g)", modes[mi], e_out, mx);
+        printf("chunked distillation (%s): loss %.6f as the full path, output-matrix gradient rel %.2g\n", mi ? "kl" : "afm", ds.loss, e_out / mx);
+        free(g_full);
+        free(teacher);
+        afm_train_model_free(m);
+    }
+}
+
 static void test_parse(void) {
     afm_distill_config c;
     CHECK(afm_distill_parse(NULL, &c) == AFM_OK && c.mode == AFM_DISTILL_OFF, "absent: off");
@@ -289,6 +353,7 @@ int main(void) {
     test_finite_differences();
     test_parse();
     test_hook(pool);
+    test_chunked(pool);
     test_end_to_end(pool);
     afm_pool_free(pool);
     if (!g_fail) printf("test_train_distill: ok\n");
