@@ -42,6 +42,30 @@ static inline __m256 exp8(__m256 x) {
     return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));                   /* NaN stays */
 }
 
+/* exp8 for the max-subtracted inputs of softmax: x <= 0, -inf or NaN. The same operations as
+ * exp8 minus those that only act on other inputs (the upper clamp, 2^128, +inf), so the result is
+ * bit for bit exp8's: -inf and x < -87.3 give 0, and NaN stays NaN (max(lo, NaN) passes the NaN
+ * on, and no mask clears it). */
+static inline __m256 exp8_nonpos(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.3f);
+    __m256 xc = _mm256_max_ps(lo, x); /* NaN as the second operand: returned */
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.f / 5040.f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 720.f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 120.f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 24.f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 6.f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y); /* tiny -> 0 */
+}
+
 static inline float hmax8(__m256 v) {
     __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
@@ -70,12 +94,12 @@ void afm_softmax_avx2(float *x, int64_t n) {
     for (i = body; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     __m256 vm = _mm256_set1_ps(mx), vs = _mm256_setzero_ps();
     for (i = 0; i < body; i += 8) {
-        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        __m256 e = exp8_nonpos(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
         _mm256_storeu_ps(x + i, e);
         vs = _mm256_add_ps(vs, e);
     }
     if (tail) {
-        __m256 e = exp8(_mm256_sub_ps(_mm256_maskload_ps(x + body, tm), vm));
+        __m256 e = exp8_nonpos(_mm256_sub_ps(_mm256_maskload_ps(x + body, tm), vm));
         e = _mm256_and_ps(e, _mm256_castsi256_ps(tm));
         _mm256_maskstore_ps(x + body, tm, e);
         vs = _mm256_add_ps(vs, e);

@@ -55,6 +55,29 @@ static int check_exp_ops(void) {
     afm_softmax_scalar(b, 9);
     for (int i = 0; i < 9; i++)
         if (isnan(a[i]) != isnan(b[i])) { fprintf(stderr, "softmax NaN row: lane %d differs\n", i); fails++; break; }
+    /* rows with -inf entries (masked keys: exactly 0), a +inf entry or only -inf (both: all NaN),
+     * and values far below 0 (tail lanes of x - max far above 0): as the scalar version */
+    const float NI = -INFINITY;
+    float rows[5][11] = {{0.5f, NI, 2.f, NI, NI, -3.f, 1.f, NI, 0.f, 4.f, NI},
+                         {1.f, 2.f, INFINITY, 3.f, 4.f, 5.f, 6.f, 7.f, 8.f, 9.f, 10.f},
+                         {NI, NI, NI, NI, NI, NI, NI, NI, NI, NI, NI},
+                         {-1e30f, -2e30f, -1e30f, -3e30f, -1e30f, -1e30f, -5e29f, -1e30f, -1e30f, -2e30f, -1e30f},
+                         {-100.f, -300.f, -90.f, -95.f, -400.f, -100.f, -187.f, -188.f, -91.f, -92.f, -1e4f}};
+    for (int k = 0; k < 5; k++)
+        for (int len = 9; len <= 11; len++) {
+            float c[11], d[11];
+            memcpy(c, rows[k], sizeof c);
+            memcpy(d, rows[k], sizeof d);
+            afm_softmax(c, len);
+            afm_softmax_scalar(d, len);
+            for (int i = 0; i < len; i++)
+                if (isnan(c[i]) != isnan(d[i]) || (!isnan(d[i]) && !(fabsf(c[i] - d[i]) <= 4e-7f * fabsf(d[i]) + 1e-30f)) ||
+                    (rows[k][i] == NI && k != 2 && c[i] != 0)) {
+                    fprintf(stderr, "softmax special row %d n=%d i=%d: %g scalar %g\n", k, len, i, c[i], d[i]);
+                    fails++;
+                    break;
+                }
+        }
     return fails;
 }
 
