@@ -5,6 +5,9 @@
  * lives at Kb[afm_attn_k_index(j, d, hd)] = Kb[((j / 8) * hd + d) * 8 + j % 8]. Values stay
  * row-major, V[j * hd + d], which is already the layout the weighted sum wants.
  *
+ * Kb holds whole blocks: ceil(n / 8) of them (hd * 8 elements each); the unused positions of a
+ * partial last block are read but never affect S (each lane is its own sum).
+ *
  *   scores: S[r * lds + j] = scale * sum_d Q[r * ldq + d] K(j, d)     r < rows, j < n
  *   mix:    O[r * ldo + d] = sum_{j < n} P[r * ldp + j] V[j * hd + d]  r < rows, d < hd
  *

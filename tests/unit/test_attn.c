@@ -1,9 +1,11 @@
 /* Attention products (kernels/attn.h): the dispatched variant and the scalar reference against a
  * double-precision sum written here from the layout's definition (key j, dimension d of the
- * blocked K at ((j / 8) * hd + d) * 8 + j % 8; V row-major), for head sizes 8, 64, 72 and 5
- * (leftover vector lanes), 1..13 query rows (row tiles and their leftovers), key counts around
- * the 8-key blocks, the 64-key score chunks and the 256-key mix chunks, and padded leading
- * dimensions. Tolerance: 2e-6 times the sum of |terms|, the rounding of a float sum in another
+ * blocked K at ((j / 8) * hd + d) * 8 + j % 8; V row-major), for head sizes 8, 64, 72, 56 and 5
+ * (32-, 16-, 8-wide and one-lane dimension tiles), 1..13 query rows (3-row tiles and their
+ * leftovers), key counts around the 8-key blocks, the 4-block score tiles and the 64-key score and
+ * mix chunks, and padded leading dimensions. The unused lanes of a partial last key block hold
+ * NaN (the kernels read the whole block but must not use them), and scores must leave the
+ * columns past n untouched. Tolerance: 2e-6 times the sum of |terms|, the rounding of a float sum in another
  * order. The AVX2 variant must moreover equal, bit for bit, one fmaf chain per output in index
  * order (scores: over d, then times the scale; mix: over j), whatever the tiles and chunks: the
  * forward pass relies on it for results that do not depend on how tokens are batched.
@@ -41,13 +43,24 @@ static int check(int64_t hd, int64_t rows, int64_t n) {
             K[((j / 8) * hd + d) * 8 + j % 8] = Kr[j * hd + d];
             V[j * hd + d] = frand();
         }
+    for (int64_t j = n; j < nblk * 8; j++) /* unused lanes of a partial last block: must not leak */
+        for (int64_t d = 0; d < hd; d++) K[((j / 8) * hd + d) * 8 + j % 8] = NAN;
     for (int64_t i = 0; i < rows * lds; i++) P[i] = frand();
+    for (int64_t i = 0; i < rows * lds; i++) S[i] = -7.0f; /* sentinel: columns n .. lds-1 stay */
     const float scale = 0.125f;
     afm_attn_scores(Q, ldq, rows, K, n, hd, scale, S, lds);
     afm_attn_scores_scalar(Q, ldq, rows, K, n, hd, scale, S0, lds);
     afm_attn_mix(P, lds, rows, V, n, hd, O, ldo);
     afm_attn_mix_scalar(P, lds, rows, V, n, hd, O0, ldo);
     int fails = 0;
+    for (int64_t r = 0; r < rows && !fails; r++)
+        for (int64_t j = n; j < lds; j++)
+            if (S[r * lds + j] != -7.0f) {
+                fprintf(stderr, "scores hd=%lld rows=%lld n=%lld: S[%lld,%lld] past the keys was written\n", (long long)hd,
+                        (long long)rows, (long long)n, (long long)r, (long long)j);
+                fails++;
+                break;
+            }
     for (int64_t r = 0; r < rows && !fails; r++) {
         for (int64_t j = 0; j < n && !fails; j++) {
             double want = 0, mag = 0;
@@ -102,7 +115,7 @@ static int check(int64_t hd, int64_t rows, int64_t n) {
     uint16_t *Kh = calloc(nk, 2), *Vh = malloc(2 * nv);
     float *Kc = malloc(4 * nk), *Vc = malloc(4 * nv);
     float *S1 = malloc(sizeof(float) * (size_t)(rows * lds)), *O1 = malloc(sizeof(float) * (size_t)(rows * ldo));
-    for (size_t i = 0; i < nk; i++) { Kh[i] = afm_f32_to_f16(K[i]); Kc[i] = afm_f16_to_f32(Kh[i]); }
+    for (size_t i = 0; i < nk; i++) { Kh[i] = afm_f32_to_f16(K[i]); Kc[i] = afm_f16_to_f32(Kh[i]); } /* NaN stays NaN */
     for (size_t i = 0; i < nv; i++) { Vh[i] = afm_f32_to_f16(V[i]); Vc[i] = afm_f16_to_f32(Vh[i]); }
     for (int variant = 0; variant < 2; variant++) {
         if (variant == 0) {
@@ -132,7 +145,7 @@ static int check(int64_t hd, int64_t rows, int64_t n) {
 }
 
 int main(void) {
-    const int64_t hds[] = {8, 64, 72, 5}, ns[] = {1, 7, 8, 9, 16, 63, 64, 65, 130, 200, 256, 300, 517};
+    const int64_t hds[] = {8, 64, 72, 56, 5}, ns[] = {1, 7, 8, 9, 16, 31, 63, 64, 65, 127, 130, 200, 256, 300, 517};
     int fails = 0;
     for (size_t h = 0; h < sizeof hds / sizeof *hds; h++)
         for (int64_t rows = 1; rows <= 13; rows++)
