@@ -179,7 +179,8 @@ static void ukernel(int64_t kc, const float *A, const float *B, const float *Ci,
 
 /* ------------------------------------------------------------ one unit of rows */
 
-/* y[t, r] for rows r0 .. r1-1, all T tokens. Loops, outermost first: NC rows (rs), MC tokens (ic),
+/* y[t, r] for rows r0 .. r1-1, all T tokens. Loops, outermost first: row blocks of at most NC rows
+ * (rs; equal panel counts), MC tokens (g0),
  * K-slices (pc: pack the slice of the NC rows), 24-row panels (p), 4-token groups (g). Between
  * K-slices the tile sums live in Cb (MC x NC, row stride NC): reloading them from y itself, whose
  * rows are R floats apart (often a multiple of 4 KiB), would put the 4 rows of a tile in one L1
@@ -194,8 +195,13 @@ INLINE void gemmf_rows(const afm_dtype wt, const uint8_t *W, size_t rb, int64_t 
     if (mcg < 1) mcg = 1;
     int64_t nmc = (ngroups + mcg - 1) / mcg;
     mcg = (ngroups + nmc - 1) / nmc; /* equal blocks */
-    for (int64_t rs = r0; rs < r1; rs += NC) {
-        int64_t nrows = r1 - rs < NC ? r1 - rs : NC, npanels = (nrows + NR - 1) / NR;
+    /* NC blocks of equal panel counts (within one): 16 panels as 5 + 5 + 5 + 1 would run the last
+     * panel alone, re-reading the x slices from L3 for 24 rows, so they go as 4 x 4 */
+    const int64_t unit_panels = (r1 - r0 + NR - 1) / NR, nblocks = (unit_panels + NC / NR - 1) / (NC / NR);
+    for (int64_t b = 0, rs = r0, rs_next; b < nblocks; b++, rs = rs_next) {
+        int64_t bp = unit_panels / nblocks + (b < unit_panels % nblocks); /* panels in this block */
+        rs_next = rs + bp * NR < r1 ? rs + bp * NR : r1;
+        int64_t nrows = rs_next - rs, npanels = bp;
         for (int64_t g0 = 0; g0 < ngroups; g0 += mcg) {
             int64_t g1 = g0 + mcg < ngroups ? g0 + mcg : ngroups;
             for (int64_t pc = 0; pc < K; pc += kcb) {
@@ -206,7 +212,7 @@ INLINE void gemmf_rows(const afm_dtype wt, const uint8_t *W, size_t rb, int64_t 
                 int64_t rn = rs, pn = pc + kcb;
                 if (pn >= K) {
                     pn = 0;
-                    if (g1 >= ngroups) rn = rs + NC;
+                    if (g1 >= ngroups) rn = rs_next;
                 }
                 int64_t kn = K - pn < kcb ? K - pn : kcb;
                 for (int64_t p = 0; p < npanels; p++) {

@@ -559,7 +559,7 @@ typedef struct {
     afm_dtype wt;
     const uint8_t *W;
     size_t row_bytes;
-    int64_t rows, cols, T, unit_rows;
+    int64_t rows, cols, T;
     int nunits;
     atomic_int next;
     const float *x;
@@ -578,8 +578,11 @@ static void gemmf_rows_job(void *p, int ith, int nth) {
     (void)nth;
     gemmf_job *j = p;
     float *work = j->work + (size_t)ith * AFM_GEMMF_WORK_FLOATS;
+    const long npanels = (long)((j->rows + AFM_GEMMF_NR - 1) / AFM_GEMMF_NR);
     for (int u; (u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->nunits;) {
-        int64_t r0 = (int64_t)u * j->unit_rows, r1 = r0 + j->unit_rows < j->rows ? r0 + j->unit_rows : j->rows;
+        long p0, p1; /* unit u: panels [p0, p1), the panels split as evenly as whole panels allow */
+        afm_split_range(npanels, u, j->nunits, &p0, &p1);
+        int64_t r0 = (int64_t)p0 * AFM_GEMMF_NR, r1 = (int64_t)p1 * AFM_GEMMF_NR < j->rows ? (int64_t)p1 * AFM_GEMMF_NR : j->rows;
         afm_gemmf_rows_avx2(j->wt, j->W, j->row_bytes, r0, r1, j->cols, j->Ap, j->T, j->y, j->rows, work);
     }
 }
@@ -598,10 +601,11 @@ static afm_status gemmf_run(afm_pool *pool, float *y, const void *W, afm_dtype w
     gemmf_job j = {.wt = wt, .W = W, .row_bytes = afm_dtype_row_size(wt, cols), .rows = rows, .cols = cols, .T = T,
                    .x = x, .y = y, .Ap = buf, .work = buf + ap};
     afm_pool_run(pool, gemmf_pack_job, &j);
-    /* about UNITS_PER_THREAD units per thread, whole 16-row panels */
-    int64_t target = (int64_t)nth * UNITS_PER_THREAD, panel = AFM_GEMMF_NR;
-    j.unit_rows = nth == 1 ? rows : ((rows + target - 1) / target + panel - 1) / panel * panel;
-    j.nunits = (int)((rows + j.unit_rows - 1) / j.unit_rows);
+    /* UNITS_PER_THREAD units per thread (one with one thread), each a run of whole NR-row panels,
+     * their panel counts differing by at most one: units rounded up to whole panels left a short
+     * last unit (1024 rows at 2 threads: 7 x 144 + 16), so one thread did 12% more than the other. */
+    int64_t npanels = (rows + AFM_GEMMF_NR - 1) / AFM_GEMMF_NR, target = nth == 1 ? 1 : (int64_t)nth * UNITS_PER_THREAD;
+    j.nunits = (int)(target < npanels ? target : npanels);
     atomic_init(&j.next, 0);
     afm_pool_run(pool, gemmf_rows_job, &j);
     return AFM_OK;
