@@ -218,12 +218,18 @@ INLINE void gemmf_rows(const afm_dtype wt, const uint8_t *W, size_t rb, int64_t 
                 for (int64_t p = 0; p < npanels; p++) {
                     const float *B = Bp + p * NR * kc;
                     int64_t nr = nrows - p * NR < NR ? nrows - p * NR : NR;
-                    /* Fetch the next slice's rows of this panel into L2 while the panel computes:
-                     * packing then need not wait for memory (the weights are read once). */
-                    for (int64_t r = rn + p * NR; r < rn + (p + 1) * NR && r < r1; r++)
-                        for (int64_t o = 0; o < kn * (int64_t)esz; o += 64)
-                            _mm_prefetch((const char *)(W + (size_t)r * rb + (size_t)pn * esz + (size_t)o), _MM_HINT_T1);
+                    /* Fetch the next slice's rows of this panel into L2 while the panel computes,
+                     * so packing need not wait for memory (the weights are read once): the
+                     * nlines lines are spread evenly over the panel's g1 - g0 micro-kernel calls,
+                     * a few per call, rather than a burst of 24 x 6 that competes with the
+                     * micro-kernel's own misses (packing is ~10% of the profile of a 2-thread
+                     * AFM-3B F16 prefill, most of it waiting for the weight loads). */
+                    const int64_t pr0 = rn + p * NR, pr1 = rn + (p + 1) * NR < r1 ? rn + (p + 1) * NR : r1;
+                    const int64_t lpr = (kn * (int64_t)esz + 63) / 64, nlines = pr1 > pr0 ? (pr1 - pr0) * lpr : 0;
                     for (int64_t g = g0; g < g1; g++) {
+                        for (int64_t l = (g - g0) * nlines / (g1 - g0); l < (g - g0 + 1) * nlines / (g1 - g0); l++)
+                            _mm_prefetch((const char *)(W + (size_t)(pr0 + l / lpr) * rb + (size_t)pn * esz + (size_t)(l % lpr) * 64),
+                                         _MM_HINT_T1);
                         const float *A = Ap + pc * ngroups * MR + g * kc * MR;
                         float *cb = Cb + (g - g0) * MR * NC + p * NR, *yt = y + g * MR * ldy + rs + p * NR;
                         int64_t nt = T - g * MR < MR ? T - g * MR : MR;
