@@ -115,15 +115,20 @@ static inline __m256 silu_mul8(__m256 g, __m256 u) {
     return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.f), e)), u);
 }
 
-void afm_silu_mul_avx2(float *gate, const float *up, int64_t n) {
+/* gate[i] = act_mul8(gate[i], up[i]) over n elements, 8 at a time, the tail masked; inlined into
+ * each caller with its activation (a constant), so no call per vector */
+static inline __attribute__((always_inline)) void glu_apply(float *gate, const float *up, int64_t n,
+                                                            __m256 (*act_mul8)(__m256, __m256)) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(gate + i, silu_mul8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+        _mm256_storeu_ps(gate + i, act_mul8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
     if (i < n) {
         __m256i tm = tail_mask(n - i);
-        _mm256_maskstore_ps(gate + i, tm, silu_mul8(_mm256_maskload_ps(gate + i, tm), _mm256_maskload_ps(up + i, tm)));
+        _mm256_maskstore_ps(gate + i, tm, act_mul8(_mm256_maskload_ps(gate + i, tm), _mm256_maskload_ps(up + i, tm)));
     }
 }
+
+void afm_silu_mul_avx2(float *gate, const float *up, int64_t n) { glu_apply(gate, up, n, silu_mul8); }
 
 /* gate = gelu_tanh(gate) * up = gate / (1 + exp(-2u)) * up, u = sqrt(2/pi) (g + 0.044715 g^3).
  * For g << 0, exp(-2u) overflows to inf and the quotient is -0 (true value below 1e-30 in
@@ -135,18 +140,10 @@ static inline __m256 gelu_tanh_mul8(__m256 g, __m256 u) {
     return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.f), e)), u);
 }
 
-void afm_gelu_tanh_mul_avx2(float *gate, const float *up, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(gate + i, gelu_tanh_mul8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
-    if (i < n) {
-        __m256i tm = tail_mask(n - i);
-        _mm256_maskstore_ps(gate + i, tm, gelu_tanh_mul8(_mm256_maskload_ps(gate + i, tm), _mm256_maskload_ps(up + i, tm)));
-    }
-}
+void afm_gelu_tanh_mul_avx2(float *gate, const float *up, int64_t n) { glu_apply(gate, up, n, gelu_tanh_mul8); }
 
-/* RMSNorm with the sum of squares in double like the scalar version, in 4 x 4 lanes (another
- * order of the same double sum), then out = (x * r) * g in float as there. */
+/* RMSNorm with the scalar version's rounding (squares in f32, summed in double: here in 4 x 4
+ * lanes, another order of the same double sum), then out = (x * r) * g in float as there. */
 void afm_rmsnorm_avx2(float *out, const float *x, const float *g, int64_t n, float eps) {
     /* the same rounding as afm_rmsnorm_scalar: squares in f32, summed in double */
     __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
