@@ -26,7 +26,17 @@ if command -v clang >/dev/null; then
       mkdir -p "build/fuzz/corpus/$(basename "$f")"
       corpus=("build/fuzz/corpus/$(basename "$f")" "tests/fuzz/corpus/$(basename "$f")")
     fi
-    "$f" -max_total_time="${AFM_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 "${corpus[@]}" >/dev/null 2>&1 || { echo "fuzz target $f failed"; "$f" -runs=0 2>&1 | tail -n 20; exit 1; }
+    # A failing input is saved under build/fuzz/artifacts/; the sanitizer's report and the input
+    # (hex) are printed so that a CI log alone is enough to reproduce the failure.
+    mkdir -p build/fuzz/artifacts
+    log="build/fuzz/$(basename "$f").log"
+    if ! "$f" -max_total_time="${AFM_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 \
+         -artifact_prefix=build/fuzz/artifacts/ "${corpus[@]}" >"$log" 2>&1; then
+      echo "fuzz target $f failed; its report:"
+      grep -v '^#[0-9]\|^INFO:' "$log" | tail -n 60
+      for a in build/fuzz/artifacts/*; do [ -f "$a" ] && { echo "input $a:"; od -An -c "$a" | head -n 20; }; done
+      exit 1
+    fi
   done
 fi
 echo "all tests passed"

@@ -145,9 +145,14 @@ char *afm_math_extract(const char *r) {
 
 /* length in bytes of the UTF-8 character starting with byte c (Python indexes code points) */
 static size_t u8len(unsigned char c) { return c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1; }
+/* the same, clamped to the n - i bytes left, so a truncated or invalid sequence never reads past n */
+static size_t u8len_in(const char *s, size_t i, size_t n) {
+    size_t l = u8len((unsigned char)s[i]);
+    return l < n - i ? l : n - i;
+}
 static size_t u8count(const char *s, size_t n) {
     size_t k = 0;
-    for (size_t i = 0; i < n; i += u8len((unsigned char)s[i])) k++;
+    for (size_t i = 0; i < n; i += u8len_in(s, i, n)) k++;
     return k;
 }
 
@@ -213,8 +218,8 @@ static step_status fix_fracs(char **s) {
             afm_sb_append(&b, part, len);
         } else {
             if (u8count(part, len) < 2) { afm_sb_free(&b); return ST_OK; }
-            size_t al = u8len((unsigned char)part[0]);
-            size_t bl = u8len((unsigned char)part[al]);
+            size_t al = u8len_in(part, 0, len); /* u8count >= 2 leaves at least one byte after a */
+            size_t bl = u8len_in(part, al, len);
             const char *a = part, *c = part + al, *post = part + al + bl;
             size_t post_n = len - al - bl;
             afm_sb_puts(&b, "{");

@@ -163,6 +163,11 @@ static void test_tricky(void) {
     CHECK(!afm_math_equiv("\\frac{1}{3}", "0.33"), "no rounding");
     CHECK(!afm_math_equiv("12", "120"), "digits matter");
     CHECK(!afm_math_equiv("(1,2)", "(2,1)"), "tuples keep order");
+    /* invalid UTF-8 after \frac / \sqrt (a lead byte promising more bytes than remain) must not
+     * read or copy past the string: found by fuzz_eval; ASan checks this run */
+    CHECK(!afm_math_equiv("\\frac" "c\x95\xe9i", "1"), "invalid UTF-8 after frac");
+    CHECK(!afm_math_equiv("\\fracc\xf0", "1"), "truncated UTF-8 after frac");
+    CHECK(!afm_math_equiv("\\sqrt\xe9", "1"), "truncated UTF-8 after sqrt");
 }
 
 int main(void) {
