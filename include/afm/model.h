@@ -100,6 +100,20 @@ afm_status afm_session_rewind(afm_session *s, int32_t n_past);
  * Fails with AFM_ERR_RANGE (and changes nothing) if n_past + n exceeds n_ctx. */
 afm_status afm_session_eval(afm_session *s, const int32_t *tokens, int32_t n, bool all_logits, float *logits);
 
+/* Batched decode: advances each of n distinct sessions by one token, sessions[i] by tokens[i] at
+ * its own position n_past_i, and writes logits (n, n_vocab), row i sessions[i]'s next-token
+ * logits. The n rows go through every weight matrix together (one matrix-matrix product per
+ * weight instead of n matrix-vector ones, so the weights are read once for all n), while each
+ * row's RoPE uses its own position and its keys/values go into, and its attention reads only,
+ * its own session's cache. Row i's logits are those of afm_session_eval(sessions[i], &tokens[i],
+ * 1, false, ...): bit for bit with quantized weights (their kernels compute a row the same way in
+ * any batch), up to float summation order with f32/f16/bf16 weights.
+ * The sessions must share the model, the KV-cache type and the active adapters (the same
+ * afm_adapter objects and scales). sessions[0] hosts the batch: its threads and scratch are used,
+ * so no other session's context may be longer than its. Every session needs a free position
+ * (AFM_ERR_RANGE otherwise). All checks happen before any work; on failure no session changes. */
+afm_status afm_session_eval_multi(afm_session *const *sessions, int32_t n, const int32_t *tokens, float *logits);
+
 #ifdef __cplusplus
 }
 #endif

@@ -69,6 +69,9 @@ struct afm_session {
     float *work;                   /* one buffer holding the scratch views above (carve_scratch) */
     afm_trace_fn trace;            /* debug hook (model/trace.h), NULL: off */
     void *trace_user;
+    afm_session *const *rows;      /* while this session hosts an afm_session_eval_multi chunk: row t
+                                    * belongs to rows[t] (its KV cache, RoPE tables and position
+                                    * rows[t]->n_past); NULL: row t is this session's, at n_past + t */
 };
 
 /* Whether the local (sliding-window) layers need RoPE tables of their own. */
@@ -223,6 +226,11 @@ static void *v_head(const afm_session *s, int l, int g) {
            ((size_t)l * c->n_kv_heads + (size_t)g) * (size_t)s->n_ctx * (size_t)c->head_dim * s->kv_esize;
 }
 
+/* Row t of the chunk that session s computes: whose KV cache and RoPE tables it uses, and its
+ * position (p0 + t for the contiguous chunk of one sequence starting at p0). */
+static const afm_session *row_session(const afm_session *s, long t) { return s->rows ? s->rows[t] : s; }
+static int32_t row_pos(const afm_session *s, int32_t p0, long t) { return s->rows ? s->rows[t]->n_past : p0 + (int32_t)t; }
+
 /* Attention products against layer l, KV head g, for either cache type. With the f16 cache the
  * queries (scores) and the attention weights (mix) are rounded to f16 first, so every product is
  * one of two f16 values, summed in f32 (what llama.cpp's f16 cache computes). q / p are rounded in
@@ -279,13 +287,14 @@ static void attn_worker(void *ctx, int ith, int nth) {
     afm_split_range((long)j->T * H, ith, nth, &lo, &hi);
     for (long w = lo; w < hi; w++) {
         int t = (int)(w / H), h = (int)(w % H), g = h / group;
-        int32_t pos = j->p0 + t, first = first_key(pos, W), ka = block_floor(first);
+        const afm_session *kv = row_session(s, t); /* the cache this row attends over */
+        int32_t pos = row_pos(s, j->p0, t), first = first_key(pos, W), ka = block_floor(first);
         int32_t n_keys = pos + 1 - ka; /* causal: keys ka..pos */
         float *q = s->q + (size_t)t * qd + (size_t)h * hd; /* read only here (rounded in place for f16) */
-        attn_scores(s, j->layer, g, ka, q, 1, n_keys, scale, sc, n_keys);
+        attn_scores(kv, j->layer, g, ka, q, 1, n_keys, scale, sc, n_keys);
         afm_softmax(sc + (first - ka), pos + 1 - first);
         if (first > ka) memset(sc, 0, (size_t)(first - ka) * sizeof(float));
-        attn_mix(s, j->layer, g, ka, sc, n_keys, 1, n_keys, s->att + (size_t)t * qd + (size_t)h * hd, hd);
+        attn_mix(kv, j->layer, g, ka, sc, n_keys, 1, n_keys, s->att + (size_t)t * qd + (size_t)h * hd, hd);
     }
 }
 
@@ -410,11 +419,13 @@ static void rope_store_worker(void *ctx, int ith, int nth) {
     int64_t hd = c->head_dim, qd = (int64_t)c->n_heads * hd, kvd = s->kv_dim, half = hd / 2;
     int half_layout = c->rope_layout == AFM_ROPE_HALF;
     bool local = s->rope_cos_local && afm_config_layer_is_local(c, j->layer);
-    const float *cos_t = local ? s->rope_cos_local : s->rope_cos, *sin_t = local ? s->rope_sin_local : s->rope_sin;
     long lo, hi;
     afm_split_range(j->T, ith, nth, &lo, &hi);
     for (long t = lo; t < hi; t++) {
-        const float *cs = cos_t + (size_t)(j->p0 + t) * half, *sn = sin_t + (size_t)(j->p0 + t) * half;
+        const afm_session *kv = row_session(s, t); /* its tables and cache */
+        int32_t pos = row_pos(s, j->p0, t);
+        const float *cos_t = local ? kv->rope_cos_local : kv->rope_cos, *sin_t = local ? kv->rope_sin_local : kv->rope_sin;
+        const float *cs = cos_t + (size_t)pos * half, *sn = sin_t + (size_t)pos * half;
         for (int h = 0; h < c->n_heads && (j->rope & ROPE_Q); h++) {
             float *v = s->q + t * qd + h * hd;
             if (c->qk_norm == AFM_QK_NORM_BEFORE_ROPE) afm_rmsnorm(v, v, L->q_norm, hd, c->norm_eps);
@@ -430,14 +441,14 @@ static void rope_store_worker(void *ctx, int ith, int nth) {
         }
         for (int g = 0; g < c->n_kv_heads; g++) {
             const float *kt = s->k + (size_t)t * kvd + (size_t)g * hd, *vt = s->v + (size_t)t * kvd + (size_t)g * hd;
-            size_t vpos = (size_t)(j->p0 + t) * (size_t)hd;
+            size_t vpos = (size_t)pos * (size_t)hd;
             if (s->kv_type == AFM_KV_F16) {
-                uint16_t *kh = k_head(s, j->layer, g), *vh = v_head(s, j->layer, g);
-                for (int64_t d = 0; d < hd; d++) kh[afm_attn_k_index(j->p0 + t, d, hd)] = afm_f32_to_f16(kt[d]);
+                uint16_t *kh = k_head(kv, j->layer, g), *vh = v_head(kv, j->layer, g);
+                for (int64_t d = 0; d < hd; d++) kh[afm_attn_k_index(pos, d, hd)] = afm_f32_to_f16(kt[d]);
                 afm_vec_to_f16(vh + vpos, vt, hd);
             } else {
-                float *kh = k_head(s, j->layer, g), *vh = v_head(s, j->layer, g);
-                for (int64_t d = 0; d < hd; d++) kh[afm_attn_k_index(j->p0 + t, d, hd)] = kt[d];
+                float *kh = k_head(kv, j->layer, g), *vh = v_head(kv, j->layer, g);
+                for (int64_t d = 0; d < hd; d++) kh[afm_attn_k_index(pos, d, hd)] = kt[d];
                 memcpy(vh + vpos, vt, (size_t)hd * sizeof(float));
             }
         }
@@ -471,7 +482,8 @@ static afm_status mm_lora(afm_session *s, float *y, const afm_weight *w, int slo
  * none (the chunk only extends the KV cache). */
 typedef enum { OUT_ALL, OUT_LAST, OUT_NONE } chunk_out;
 
-/* Forward of T <= UBATCH tokens at positions p0..; writes logits as `out` says (OUT_ALL: all rows
+/* Forward of T <= UBATCH tokens at positions p0.. (or, with s->rows, one token of each of T
+ * sessions at their own positions; OUT_ALL only); writes logits as `out` says (OUT_ALL: all rows
  * into `logits`, (T, n_vocab)). Each residual add is fused with the RMSNorm that follows it (the
  * next sub-layer's, or the output norm).
  * Without all rows' logits the last layer is cut short: its keys and values are still computed
@@ -520,7 +532,7 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, ch
         TRACE("Qcur", l, s->q, T, (int64_t)c->n_heads * c->head_dim);
         TRACE("Kcur", l, s->k, T, s->kv_dim);
         TRACE("Vcur", l, s->v, T, s->kv_dim);
-        if (T >= ATTN_GEMM_MIN_T) {
+        if (T >= ATTN_GEMM_MIN_T && !s->rows) {
             AFM_TRY(attention_gemm(s, l, T, p0));
         } else {
             attn_job job = {s, l, T, p0};
@@ -557,7 +569,8 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, ch
     } else if (out == OUT_LAST) {
         AFM_TRY(mm_lora(s, s->last_logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn + (size_t)(T - 1) * d, 1));
     }
-    s->n_past += T_in;
+    if (s->rows) for (int t = 0; t < T_in; t++) s->rows[t]->n_past++;
+    else s->n_past += T_in;
     return AFM_OK;
 }
 
@@ -578,6 +591,53 @@ afm_status afm_session_eval(afm_session *s, const int32_t *tokens, int32_t n, bo
         afm_status st = forward_chunk(s, tokens + i, T, out, all_logits ? logits + (size_t)i * c->n_vocab : NULL);
         if (st != AFM_OK) { s->n_past = start; return st; }
         if (last && !all_logits && logits) memcpy(logits, s->last_logits, (size_t)c->n_vocab * sizeof(float));
+    }
+    return AFM_OK;
+}
+
+/* One decode step of n sequences together: row i of one forward batch is sessions[i]'s next token.
+ * The host session sessions[0] lends its threads, scratch and adapter set; each row reads its own
+ * session's RoPE tables and position, and writes and attends over its own session's cache (the
+ * decode attention, per (row, head)). Chunks of UBATCH rows. Each check that can fail is done
+ * before anything is computed; a failure inside a chunk (out of memory in a kernel) undoes the
+ * positions the earlier chunks advanced. */
+afm_status afm_session_eval_multi(afm_session *const *sessions, int32_t n, const int32_t *tokens, float *logits) {
+    if (n <= 0 || !sessions || !tokens || !logits)
+        return afm_error(AFM_ERR_INVALID_ARG, "eval_multi: need n >= 1 sessions (got %d), tokens and logits", n);
+    afm_session *host = sessions[0];
+    if (!host) return afm_error(AFM_ERR_INVALID_ARG, "eval_multi: session 0 is NULL");
+    const afm_config *c = &host->m->cfg;
+    for (int32_t i = 0; i < n; i++) {
+        const afm_session *si = sessions[i];
+        if (!si) return afm_error(AFM_ERR_INVALID_ARG, "eval_multi: session %d is NULL", i);
+        if (si->m != host->m) return afm_error(AFM_ERR_INVALID_ARG, "eval_multi: session %d runs another model than session 0", i);
+        if (si->kv_type != host->kv_type)
+            return afm_error(AFM_ERR_INVALID_ARG, "eval_multi: session %d's KV cache is %s, session 0's is %s", i,
+                             si->kv_type == AFM_KV_F16 ? "f16" : "f32", host->kv_type == AFM_KV_F16 ? "f16" : "f32");
+        if (si->n_ctx > host->n_ctx)
+            return afm_error(AFM_ERR_INVALID_ARG, "eval_multi: session %d's context (%d) is longer than session 0's (%d), whose "
+                             "scratch serves the batch", i, si->n_ctx, host->n_ctx);
+        bool same_lora = si->lora.n == host->lora.n;
+        for (int32_t a = 0; same_lora && a < si->lora.n; a++)
+            same_lora = si->lora.a[a] == host->lora.a[a] && si->lora.scale[a] == host->lora.scale[a];
+        if (!same_lora) return afm_error(AFM_ERR_INVALID_ARG, "eval_multi: session %d's active adapters differ from session 0's", i);
+        if (si->n_past + 1 > si->n_ctx)
+            return afm_error(AFM_ERR_RANGE, "eval_multi: session %d is full (%d of %d positions used)", i, si->n_past, si->n_ctx);
+        if (tokens[i] < 0 || tokens[i] >= c->n_vocab)
+            return afm_error(AFM_ERR_INVALID_ARG, "eval_multi: token id %d of session %d is outside the vocabulary (0..%d)",
+                             tokens[i], i, c->n_vocab - 1);
+        for (int32_t k = 0; k < i; k++)
+            if (sessions[k] == si) return afm_error(AFM_ERR_INVALID_ARG, "eval_multi: session %d is also session %d", i, k);
+    }
+    for (int32_t i = 0; i < n; i += UBATCH) {
+        int T = n - i < UBATCH ? n - i : UBATCH;
+        host->rows = sessions + i;
+        afm_status st = forward_chunk(host, tokens + i, T, OUT_ALL, logits + (size_t)i * c->n_vocab);
+        host->rows = NULL;
+        if (st != AFM_OK) {
+            for (int32_t k = 0; k < i; k++) sessions[k]->n_past--;
+            return st;
+        }
     }
     return AFM_OK;
 }
