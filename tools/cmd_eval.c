@@ -18,7 +18,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: afm eval -m MODEL [--adapter FILE [--adapter-scale S]] --task TASK [--data PATH] [--limit N] [--shots K]\n"
             "                [--threads N] [--parallel P] [--ctx N] [--kv-type f32|f16] [--max-tokens N] [--no-chat]\n"
-            "                [--no-prefix-cache]\n"
+            "                [--batch N] [--no-prefix-cache]\n"
             "                [--record-tokens] [--no-progress] [--out results.json]\n"
             "       afm eval --task TASK [--data PATH] --responses FILE [--limit N] [--out results.json]\n"
             "       afm eval --task pairwise -m JUDGE [--data PROMPTS] --responses A [--responses-b B] [--out results.json]\n"
@@ -35,6 +35,10 @@ static void usage(FILE *f) {
             "contiguous item ranges with N/P threads each, an idle one taking half of a busy one's rest\n"
             "(default: one single-threaded session per thread; perplexity always uses one). Results do\n"
             "not depend on N or P (bit for bit with quantized weights, else up to float rounding).\n"
+            "--batch N: generation tasks decode N items at once per session worker (N sessions, each\n"
+            "with its own prefix cache; every step one batched forward that reads the weights once for\n"
+            "all N tokens). Default 8; 1: one item at a time. Outputs do not depend on N (bit for bit\n"
+            "with quantized weights, else up to float rounding).\n"
             "--kv-type f16: keep the KV cache in f16 (half the memory; llama.cpp's default).\n"
             "--no-prefix-cache: score every choice from an empty KV cache (benchmark baseline).\n"
             "--record-tokens: multiple-choice records also hold the context and continuation token ids.\n");
@@ -81,6 +85,14 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--shots")) { NEED_VALUE(); ro.shots = atoi(v); }
         else if (!strcmp(a, "--threads")) { NEED_VALUE(); ro.n_threads = atoi(v); }
         else if (!strcmp(a, "--parallel")) { NEED_VALUE(); ro.parallel = atoi(v); }
+        else if (!strcmp(a, "--batch")) {
+            NEED_VALUE();
+            ro.batch = atoi(v);
+            if (ro.batch < 1 || ro.batch > AFM_EVAL_MAX_BATCH) {
+                fprintf(stderr, "error: --batch must be 1..%d, not '%s'\n", AFM_EVAL_MAX_BATCH, v);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--ctx")) { NEED_VALUE(); ro.n_ctx = atoi(v); }
         else if (!strcmp(a, "--kv-type")) {
             NEED_VALUE();

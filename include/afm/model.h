@@ -114,6 +114,12 @@ afm_status afm_session_eval(afm_session *s, const int32_t *tokens, int32_t n, bo
  * (AFM_ERR_RANGE otherwise). All checks happen before any work; on failure no session changes. */
 afm_status afm_session_eval_multi(afm_session *const *sessions, int32_t n, const int32_t *tokens, float *logits);
 
+/* Makes dst's cache hold src's first n positions (dst's n_past becomes n; what dst held is
+ * dropped): a prefix computed once can seed other sessions, at the cost of copying its keys and
+ * values instead of evaluating it. Same model, KV type and active adapters; n <= src's n_past and
+ * <= dst's context. */
+afm_status afm_session_copy_prefix(afm_session *dst, const afm_session *src, int32_t n);
+
 #ifdef __cplusplus
 }
 #endif

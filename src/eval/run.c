@@ -27,7 +27,8 @@
 
 void afm_eval_run_options_default(afm_eval_run_options *o) {
     *o = (afm_eval_run_options){.limit = 0, .shots = -1, .n_threads = 0, .n_ctx = 0, .max_tokens = 0,
-                                .progress = true, .chat = true, .adapter = NULL, .adapter_scale = 1.0f};
+                                .progress = true, .chat = true, .adapter = NULL, .adapter_scale = 1.0f,
+                                .batch = AFM_EVAL_DEFAULT_BATCH};
 }
 
 typedef struct runner {
@@ -35,6 +36,7 @@ typedef struct runner {
     afm_tokenizer *tok;
     afm_session *sess;
     afm_adapter *adapter;  /* LoRA adapter applied in the session, or NULL */
+    bool owns_adapter;     /* loaded by this runner (else shared with the worker's first slot) */
     int32_t n_vocab, n_ctx;
     int32_t *cache;        /* tokens in the KV cache, in order */
     int32_t n_cache;
@@ -45,15 +47,25 @@ typedef struct runner {
     /* where the time goes (reported in results.json config.profile) */
     double n_forward;      /* tokens run through the model */
     double n_reused;       /* prompt tokens found in the cache instead */
+    double n_copied;       /* of those, copied from another slot's cache (afm_session_copy_prefix) */
     double n_forward_calls;
     double t_forward, t_tokenize; /* wall seconds in afm_session_eval / the tokenizer */
+    double n_decode, n_decode_calls, t_decode; /* generation steps: tokens appended, forward calls
+                           * (a batched call counted once, on its first runner) and their seconds */
     double t_done;         /* when this runner's worker ran out of items (afm_eval_now_s) */
 } runner;
 
 enum { BATCH = 64 }; /* rows of all-position logits per perplexity step */
+/* A peer's cached prefix is copied only if it is this many tokens longer than the slot's own:
+ * copying costs ~1/100 of evaluating the tokens (a memcpy of their keys and values), but a few
+ * tokens are not worth a pass over every layer's cache. */
+enum { AFM_EVAL_MIN_COPY = 16 };
 
-/* A runner on an already loaded model and tokenizer (shared, read-only, by all runners). */
-static afm_status runner_open(runner *r, afm_model *model, afm_tokenizer *tok, int n_threads, const afm_eval_run_options *o) {
+/* A runner on an already loaded model and tokenizer (shared, read-only, by all runners). With
+ * o->adapter, `shared` (if not NULL) is that adapter already loaded by another runner: the slots
+ * of one batch need the same afm_adapter object (afm_session_eval_multi). */
+static afm_status runner_open(runner *r, afm_model *model, afm_tokenizer *tok, int n_threads, const afm_eval_run_options *o,
+                              afm_adapter *shared) {
     memset(r, 0, sizeof *r);
     r->model = model;
     r->tok = tok;
@@ -62,7 +74,9 @@ static afm_status runner_open(runner *r, afm_model *model, afm_tokenizer *tok, i
     afm_session_options so = {.n_ctx = o->n_ctx, .n_threads = n_threads, .kv_type = (afm_kv_type)o->kv_type};
     AFM_TRY(afm_session_create(r->model, &so, &r->sess));
     if (o->adapter) {
-        AFM_TRY(afm_adapter_load(r->model, o->adapter, &r->adapter));
+        if (shared) r->adapter = shared;
+        else AFM_TRY(afm_adapter_load(r->model, o->adapter, &r->adapter));
+        r->owns_adapter = !shared;
         float scale = o->adapter_scale;
         AFM_TRY(afm_session_set_adapters(r->sess, &r->adapter, &scale, 1));
     }
@@ -76,7 +90,7 @@ static afm_status runner_open(runner *r, afm_model *model, afm_tokenizer *tok, i
 
 static void runner_close(runner *r) {
     afm_session_free(r->sess);
-    afm_adapter_free(r->adapter);
+    if (r->owns_adapter) afm_adapter_free(r->adapter);
     free(r->cache);
     free(r->last);
     memset(r, 0, sizeof *r);
@@ -227,51 +241,143 @@ static afm_status score_choices(runner *r, const char *ctx, bool special, const 
     return st;
 }
 
-/* Greedy generation after `prompt` until an end-of-generation token, a stop string or
- * max_tokens; *out malloc'd (stop string excluded). *truncated: stopped by the context end. */
-static afm_status generate(runner *r, const char *prompt, bool special, int max_tokens, const char *const *stops,
-                           char **out, bool *truncated) {
+/* ---- greedy generation ----
+ * After `prompt`, each step appends the argmax of r->last until an end-of-generation token, a stop
+ * string (cut off the text), max_tokens or the context end (truncated). A generation is a state
+ * on one runner, so that the steps of several runners (a worker's batch slots) can run as one
+ * batched forward (afm_session_eval_multi): each runner's tokens, cache and logits stay its own,
+ * and the quantized kernels compute each row as a lone decode step does, so an item's text does
+ * not depend on which items run beside it. */
+typedef struct gen {
+    runner *r;
+    int max_tokens, t;          /* cap; tokens appended so far */
+    const char *const *stops;
+    afm_strbuf b;               /* text so far */
+    afm_detok_stream ds;
+    bool truncated;             /* stopped by the context end */
+    int32_t next;               /* the token gen_next chose, to append */
+} gen;
+
+/* Before feeding toks[0..n) to r: if one of the peers' caches (the other slots of r's worker)
+ * shares a longer prefix with toks than r's own, r's cache takes that prefix by copy (keys and
+ * values computed once serve every slot: GSM8K's 8-shot prefix is evaluated once per worker, not
+ * once per slot). The copied keys and values are those r would compute itself (each position's
+ * row computed the same way in any batch with quantized weights; up to float rounding otherwise,
+ * as with any reused prefix). */
+static afm_status adopt_prefix(runner *r, runner *peers, int n_peers, const int32_t *toks, int32_t n) {
+    if (r->no_reuse) return AFM_OK;
+    int32_t own = 0, best = 0;
+    while (own < n && own < r->n_cache && r->cache[own] == toks[own]) own++;
+    runner *from = NULL;
+    for (int k = 0; k < n_peers; k++) {
+        runner *p = &peers[k];
+        if (p == r) continue;
+        int32_t l = 0;
+        while (l < n && l < p->n_cache && p->cache[l] == toks[l]) l++;
+        if (l > best) { best = l; from = p; }
+    }
+    if (!from || best <= own + AFM_EVAL_MIN_COPY) return AFM_OK;
+    AFM_TRY(afm_session_copy_prefix(r->sess, from->sess, best));
+    memcpy(r->cache, toks, (size_t)best * sizeof *toks);
+    r->n_cache = best;
+    r->last_valid = false;
+    r->n_copied += best - own;
+    return AFM_OK;
+}
+
+/* Encodes and feeds the prompt (reusing the cached prefix, or a longer one from a peer's cache).
+ * On failure nothing needs freeing. */
+static afm_status gen_start(gen *g, runner *r, runner *peers, int n_peers, const char *prompt, bool special, int max_tokens,
+                            const char *const *stops) {
+    memset(g, 0, sizeof *g);
+    g->r = r;
+    g->max_tokens = max_tokens;
+    g->stops = stops;
     int32_t *ids = NULL, n = 0;
     AFM_TRY(encode(r, prompt, true, special, &ids, &n));
-    afm_status st = feed(r, ids, n);
+    afm_status st = n > r->n_ctx ? AFM_OK : adopt_prefix(r, peers, n_peers, ids, n);
+    if (st == AFM_OK) st = feed(r, ids, n);
     free(ids);
-    *truncated = false;
-    afm_strbuf b;
-    afm_sb_init(&b);
-    afm_detok_stream ds;
-    afm_detok_init(&ds, r->tok);
+    if (st != AFM_OK) return st;
+    afm_sb_init(&g->b);
+    afm_detok_init(&g->ds, r->tok);
+    return AFM_OK;
+}
+
+/* Reads the next token off r->last: true with it in g->next if it is to be appended, false when
+ * the generation ends here. */
+static bool gen_next(gen *g) {
+    runner *r = g->r;
+    if (g->t >= g->max_tokens) return false;
+    int32_t next = argmax(r->last, r->n_vocab);
+    if (afm_tokenizer_is_eog(r->tok, next)) return false;
     char piece[256];
-    for (int t = 0; st == AFM_OK && t < max_tokens; t++) {
-        int32_t next = argmax(r->last, r->n_vocab);
-        if (afm_tokenizer_is_eog(r->tok, next)) break;
-        size_t k = afm_detok_push(&ds, next, piece, sizeof piece);
-        afm_sb_append(&b, piece, k);
-        bool stop = false;
-        for (const char *const *s = stops; s && *s && b.s; s++) {
-            char *h = strstr(b.s, *s);
-            if (h) { *h = '\0'; b.n = (size_t)(h - b.s); stop = true; }
-        }
-        if (stop) break;
-        if (r->n_cache >= r->n_ctx) { *truncated = true; break; }
-        st = append(r, &next, 1, NULL);
+    size_t k = afm_detok_push(&g->ds, next, piece, sizeof piece);
+    afm_sb_append(&g->b, piece, k);
+    bool stop = false;
+    for (const char *const *s = g->stops; s && *s && g->b.s; s++) {
+        char *h = strstr(g->b.s, *s);
+        if (h) { *h = '\0'; g->b.n = (size_t)(h - g->b.s); stop = true; }
     }
-    size_t k = afm_detok_flush(&ds, piece, sizeof piece);
-    afm_sb_append(&b, piece, k);
-    /* a token cap can stop in the middle of a character: invalid bytes become U+FFFD (as
-     * tokenizers' lossy decode does), so results.json stays valid UTF-8 */
+    if (stop) return false;
+    if (r->n_cache >= r->n_ctx) { g->truncated = true; return false; }
+    g->next = next;
+    return true;
+}
+
+/* The generated text (malloc'd; NULL when out of memory); frees the generation's buffers.
+ * A token cap can stop in the middle of a character: invalid bytes become U+FFFD (as
+ * tokenizers' lossy decode does), so results.json stays valid UTF-8. */
+static char *gen_finish(gen *g) {
+    char piece[256];
+    size_t k = afm_detok_flush(&g->ds, piece, sizeof piece);
+    afm_sb_append(&g->b, piece, k);
     afm_strbuf clean;
     afm_sb_init(&clean);
-    for (size_t i = 0; b.s && i < b.n;) {
-        int l = afm_utf8_valid_len((const unsigned char *)b.s + i, b.n - i);
-        if (l > 0) { afm_sb_append(&clean, b.s + i, (size_t)l); i += (size_t)l; continue; }
+    for (size_t i = 0; g->b.s && i < g->b.n;) {
+        int l = afm_utf8_valid_len((const unsigned char *)g->b.s + i, g->b.n - i);
+        if (l > 0) { afm_sb_append(&clean, g->b.s + i, (size_t)l); i += (size_t)l; continue; }
         afm_sb_puts(&clean, "\xEF\xBF\xBD");
         i++;
-        while (i < b.n && ((unsigned char)b.s[i] & 0xC0) == 0x80) i++; /* the rest of the broken sequence */
+        while (i < g->b.n && ((unsigned char)g->b.s[i] & 0xC0) == 0x80) i++; /* the rest of the broken sequence */
     }
-    afm_sb_free(&b);
-    *out = afm_sb_take(&clean);
-    if (st == AFM_OK && !*out) st = afm_error(AFM_ERR_NOMEM, "generated text");
-    return st;
+    afm_sb_free(&g->b);
+    return afm_sb_take(&clean);
+}
+
+/* One decode step of n generations: each appends its g->next. One runner: afm_session_eval as a
+ * lone generation always did; several: one afm_session_eval_multi call (logits: n x n_vocab
+ * scratch), then each runner's cache mirror and r->last as append() leaves them. The call's time
+ * is booked on the first runner (profile sums over runners). */
+static afm_status decode_step(gen *const *gs, int n, afm_session **sess, int32_t *toks, float *logits) {
+    runner *r0 = gs[0]->r;
+    double t0 = afm_eval_now_s();
+    afm_status st;
+    if (n == 1) {
+        st = append(r0, &gs[0]->next, 1, NULL);
+    } else {
+        for (int k = 0; k < n; k++) {
+            sess[k] = gs[k]->r->sess;
+            toks[k] = gs[k]->next;
+        }
+        st = afm_session_eval_multi(sess, n, toks, logits);
+        r0->t_forward += afm_eval_now_s() - t0;
+        if (st == AFM_OK) {
+            r0->n_forward_calls += 1;
+            for (int k = 0; k < n; k++) {
+                runner *r = gs[k]->r;
+                memcpy(r->last, logits + (size_t)k * r->n_vocab, (size_t)r->n_vocab * sizeof(float));
+                r->last_valid = true;
+                r->cache[r->n_cache++] = toks[k];
+                r->n_forward += 1;
+            }
+        }
+    }
+    r0->t_decode += afm_eval_now_s() - t0;
+    if (st != AFM_OK) return st;
+    r0->n_decode_calls += 1;
+    for (int k = 0; k < n; k++) gs[k]->r->n_decode += 1;
+    return AFM_OK;
 }
 
 /* ---------------------------------------------------------------- tasks */
@@ -314,29 +420,6 @@ static cJSON *choice_item(runner *r, afm_eval_prompts *pr, const afm_eval_record
     return j;
 }
 
-/* One generation item: greedy response, graded by the task's scorer into `metrics`. */
-static cJSON *generate_item(runner *r, const afm_eval_task *task, afm_eval_prompts *pr, const afm_eval_record *rec,
-                            size_t i, const afm_eval_run_options *o, afm_eval_results *metrics) {
-    if (rec->error) return item_error(i, rec->error);
-    afm_eval_gen_item g;
-    afm_status st = afm_eval_prompts_generate(pr, rec->json, o->chat ? afm_tokenizer_chat_template(r->tok) : NULL, &g);
-    char *text = NULL;
-    bool trunc = false;
-    if (st == AFM_OK) st = generate(r, g.prompt, g.special, o->max_tokens > 0 ? o->max_tokens : g.max_tokens,
-                                    (const char *const *)g.stops, &text, &trunc);
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "index", (double)i);
-    if (st == AFM_OK) {
-        cJSON_AddStringToObject(j, "response", text);
-        if (trunc) cJSON_AddBoolToObject(j, "context_full", true);
-        st = task->score(rec->json, text, j, metrics);
-    }
-    if (st != AFM_OK) { cJSON_Delete(j); j = item_error(i, afm_last_error()); }
-    free(text);
-    afm_eval_gen_item_free(&g);
-    return j;
-}
-
 /* Choice and generation items are spread over parallel runners (one session each) in contiguous
  * ranges that idle workers split with busy ones (worksplit.h), so an MMLU subject's questions stay
  * together and keep sharing their few-shot prefix, and all workers finish at about the same time
@@ -358,7 +441,124 @@ typedef struct work {
     afm_progress *pb;
     pthread_mutex_t mu;         /* guards pb */
     afm_worksplit split;        /* which items each worker takes */
+    int batch;                  /* generation: runners (batch slots) per worker, runners[k * batch ..] */
 } work;
+
+static void item_done(work *w) {
+    pthread_mutex_lock(&w->mu);
+    afm_progress_step(w->pb, 1);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* ---- generation items, `batch` at a time per worker ----
+ * Each of a worker's slots (one runner each, with its own cache and prefix reuse) generates one
+ * item at a time; a slot whose item ended scores it and takes the worker's next item (whose prompt
+ * it feeds on its own session, as a lone generation would), and every step decodes all slots that
+ * are generating in one batched call. */
+typedef struct slot {
+    runner *r;
+    long item;                  /* the item in progress, or -1 */
+    afm_eval_gen_item g;        /* its prompt and stop strings */
+    gen gen;
+    char *err;                  /* a failed decode step's message (the item's error record), or NULL */
+} slot;
+
+/* Starts item i on slot s; false when it failed before generating (its error record is stored). */
+static bool slot_start(work *w, int ith, afm_eval_prompts *pr, slot *s, long i) {
+    const afm_eval_record *rec = &w->d->rec[i];
+    if (rec->error) { w->recs[i] = item_error((size_t)i, rec->error); return false; }
+    afm_status st = afm_eval_prompts_generate(pr, rec->json, w->o->chat ? afm_tokenizer_chat_template(s->r->tok) : NULL, &s->g);
+    if (st == AFM_OK)
+        st = gen_start(&s->gen, s->r, &w->runners[(size_t)ith * w->batch], w->batch, s->g.prompt, s->g.special, w->o->max_tokens > 0 ? w->o->max_tokens : s->g.max_tokens,
+                       (const char *const *)s->g.stops);
+    if (st != AFM_OK) {
+        w->recs[i] = item_error((size_t)i, afm_last_error());
+        afm_eval_gen_item_free(&s->g);
+        return false;
+    }
+    s->item = i;
+    return true;
+}
+
+/* Ends slot s's item: its record (response, scores into the worker's metrics) or its error. */
+static void slot_finish(work *w, int ith, slot *s) {
+    long i = s->item;
+    char *text = gen_finish(&s->gen);
+    cJSON *j = NULL;
+    if (s->err) {
+        j = item_error((size_t)i, s->err);
+    } else if (!text) {
+        afm_error(AFM_ERR_NOMEM, "generated text");
+        j = item_error((size_t)i, afm_last_error());
+    } else {
+        j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "index", (double)i);
+        cJSON_AddStringToObject(j, "response", text);
+        if (s->gen.truncated) cJSON_AddBoolToObject(j, "context_full", true);
+        if (w->task->score(w->d->rec[i].json, text, j, &w->metrics[ith]) != AFM_OK) {
+            cJSON_Delete(j);
+            j = item_error((size_t)i, afm_last_error());
+        }
+    }
+    w->recs[i] = j;
+    free(text);
+    free(s->err);
+    s->err = NULL;
+    afm_eval_gen_item_free(&s->g);
+    s->item = -1;
+    item_done(w);
+}
+
+/* Brings slot s to its next decode step: ends its item if the generation stopped (or its step
+ * failed), then starts the worker's next items until one has a token to append. false: no item
+ * left for this slot. */
+static bool slot_ready(work *w, int ith, afm_eval_prompts *pr, slot *s) {
+    for (;;) {
+        if (s->item >= 0) {
+            if (!s->err && gen_next(&s->gen)) return true;
+            slot_finish(w, ith, s);
+        }
+        long i = afm_worksplit_next(&w->split, ith);
+        if (i < 0) return false;
+        if (!slot_start(w, ith, pr, s, i)) item_done(w);
+    }
+}
+
+static afm_status generate_items(work *w, int ith, afm_eval_prompts *pr) {
+    int B = w->batch;
+    runner *rs = &w->runners[(size_t)ith * B];
+    slot *sl = calloc((size_t)B, sizeof *sl), **as = calloc((size_t)B, sizeof *as);
+    gen **act = calloc((size_t)B, sizeof *act);
+    afm_session **sess = calloc((size_t)B, sizeof *sess);
+    int32_t *toks = calloc((size_t)B, sizeof *toks);
+    float *logits = B > 1 ? malloc((size_t)B * rs[0].n_vocab * sizeof(float)) : NULL;
+    afm_status st = sl && as && act && sess && toks && (B == 1 || logits) ? AFM_OK : afm_error(AFM_ERR_NOMEM, "generation slots");
+    for (int k = 0; st == AFM_OK && k < B; k++) {
+        sl[k].r = &rs[k];
+        sl[k].item = -1;
+    }
+    for (int n = 1; st == AFM_OK && n > 0;) {
+        n = 0;
+        for (int k = 0; k < B; k++)
+            if (slot_ready(w, ith, pr, &sl[k])) {
+                as[n] = &sl[k];
+                act[n++] = &sl[k].gen;
+            }
+        if (n == 0) break;
+        afm_status ds = decode_step(act, n, sess, toks, logits);
+        for (int k = 0; k < n; k++) {
+            if (ds != AFM_OK && !(as[k]->err = strdup(afm_last_error()))) st = afm_error(AFM_ERR_NOMEM, "error message");
+            act[k]->t++;
+        }
+    }
+    free(sl);
+    free(as);
+    free(act);
+    free(sess);
+    free(toks);
+    free(logits);
+    return st;
+}
 
 static void items_worker(void *ctx, int ith, int nth) {
     (void)nth;
@@ -367,21 +567,21 @@ static void items_worker(void *ctx, int ith, int nth) {
     const afm_eval_task *t = w->task;
     w->status[ith] = afm_eval_prompts_init(&pr, t->name, w->o->shots < 0 ? t->default_shots : w->o->shots, w->o->data_path);
     if (w->status[ith] != AFM_OK) return;
-    for (long i; (i = afm_worksplit_next(&w->split, ith)) >= 0;) {
-        const afm_eval_record *rec = &w->d->rec[i];
-        w->recs[i] = t->kind == AFM_EVAL_CHOICE ? choice_item(&w->runners[ith], &pr, rec, (size_t)i, &w->metrics[ith])
-                                                : generate_item(&w->runners[ith], t, &pr, rec, (size_t)i, w->o, &w->metrics[ith]);
-        pthread_mutex_lock(&w->mu);
-        afm_progress_step(w->pb, 1);
-        pthread_mutex_unlock(&w->mu);
+    if (t->kind == AFM_EVAL_GENERATE) {
+        w->status[ith] = generate_items(w, ith, &pr);
+    } else {
+        for (long i; (i = afm_worksplit_next(&w->split, ith)) >= 0;) {
+            w->recs[i] = choice_item(&w->runners[ith], &pr, &w->d->rec[i], (size_t)i, &w->metrics[ith]);
+            item_done(w);
+        }
     }
-    w->runners[ith].t_done = afm_eval_now_s();
+    w->runners[(size_t)ith * w->batch].t_done = afm_eval_now_s();
     afm_eval_prompts_free(&pr);
 }
 
-static afm_status run_items(runner *runners, int n_workers, const afm_eval_task *task, const afm_eval_dataset *d, size_t n,
-                            const afm_eval_run_options *o, afm_eval_results *res, afm_progress *pb, long *steals) {
-    work w = {.task = task, .d = d, .o = o, .runners = runners, .n = n, .pb = pb};
+static afm_status run_items(runner *runners, int n_workers, int batch, const afm_eval_task *task, const afm_eval_dataset *d,
+                            size_t n, const afm_eval_run_options *o, afm_eval_results *res, afm_progress *pb, long *steals) {
+    work w = {.task = task, .d = d, .o = o, .runners = runners, .n = n, .pb = pb, .batch = batch};
     w.metrics = calloc((size_t)n_workers, sizeof *w.metrics);
     w.status = calloc((size_t)n_workers, sizeof *w.status);
     w.recs = calloc(n ? n : 1, sizeof *w.recs);
@@ -484,12 +684,21 @@ afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset 
     if ((size_t)workers > n) workers = n > 0 ? (int)n : 1;
     if (workers > 256) workers = 256;
     int per = threads / workers > 0 ? threads / workers : 1;
+    /* generation: `batch` slots (runners) per worker, no more than its share of the items */
+    if (opt->batch < 0 || opt->batch > AFM_EVAL_MAX_BATCH)
+        return afm_error(AFM_ERR_INVALID_ARG, "--batch %d: expected 1..%d (0: the default, %d)", opt->batch, AFM_EVAL_MAX_BATCH,
+                         AFM_EVAL_DEFAULT_BATCH);
+    int batch = task->kind != AFM_EVAL_GENERATE ? 1 : opt->batch > 0 ? opt->batch : AFM_EVAL_DEFAULT_BATCH;
+    size_t share = (n + (size_t)workers - 1) / (size_t)workers;
+    if ((size_t)batch > share) batch = share > 0 ? (int)share : 1;
+    int n_runners = workers * batch;
     afm_model *model = NULL;
     afm_tokenizer *tok = NULL;
-    runner *rs = calloc((size_t)workers, sizeof *rs);
+    runner *rs = calloc((size_t)n_runners, sizeof *rs);
     afm_status st = rs ? afm_model_load(model_path, &model) : afm_error(AFM_ERR_NOMEM, "runners");
     if (st == AFM_OK) st = afm_tokenizer_load(model_path, NULL, &tok);
-    for (int k = 0; k < workers && st == AFM_OK; k++) st = runner_open(&rs[k], model, tok, per, opt);
+    for (int k = 0; k < n_runners && st == AFM_OK; k++) /* a worker's slots share its first slot's adapter */
+        st = runner_open(&rs[k], model, tok, per, opt, k % batch ? rs[k - k % batch].adapter : NULL);
     if (st == AFM_OK) {
         if (opt->no_prefix_cache) cJSON_AddBoolToObject(res->config, "no_prefix_cache", true);
         cJSON_AddNumberToObject(res->config, "n_ctx", rs[0].n_ctx);
@@ -497,6 +706,7 @@ afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset 
         cJSON_AddNumberToObject(res->config, "sessions", workers);
         cJSON_AddNumberToObject(res->config, "threads_per_session", per);
         if (task->kind == AFM_EVAL_GENERATE) {
+            cJSON_AddNumberToObject(res->config, "batch", batch);
             if (opt->max_tokens > 0) cJSON_AddNumberToObject(res->config, "max_tokens", opt->max_tokens);
             cJSON_AddBoolToObject(res->config, "chat_template", opt->chat);
         }
@@ -505,17 +715,21 @@ afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset 
         afm_progress pb;
         afm_progress_start(&pb, opt->progress ? stderr : NULL, task->name, (int64_t)n);
         if (task->kind == AFM_EVAL_PERPLEXITY) st = run_perplexity(&rs[0], data, n, res, &pb);
-        else st = run_items(rs, workers, task, data, n, opt, res, &pb, &steals);
+        else st = run_items(rs, workers, batch, task, data, n, opt, res, &pb, &steals);
         afm_progress_end(&pb);
         if (st == AFM_OK && task->finish) task->finish(res);
         cJSON_AddNumberToObject(res->config, "seconds", afm_eval_now_s() - t0);
         runner tot = {0};
-        for (int k = 0; k < workers; k++) {
+        for (int k = 0; k < n_runners; k++) {
             tot.n_forward += rs[k].n_forward;
             tot.n_reused += rs[k].n_reused;
+            tot.n_copied += rs[k].n_copied;
             tot.n_forward_calls += rs[k].n_forward_calls;
             tot.t_forward += rs[k].t_forward;
             tot.t_tokenize += rs[k].t_tokenize;
+            tot.n_decode += rs[k].n_decode;
+            tot.n_decode_calls += rs[k].n_decode_calls;
+            tot.t_decode += rs[k].t_decode;
         }
         cJSON *prof = cJSON_AddObjectToObject(res->config, "profile"); /* seconds summed over sessions */
         cJSON_AddNumberToObject(prof, "tokens_forward", tot.n_forward);
@@ -523,14 +737,20 @@ afm_status afm_eval_run_model(const afm_eval_task *task, const afm_eval_dataset 
         cJSON_AddNumberToObject(prof, "forward_calls", tot.n_forward_calls);
         cJSON_AddNumberToObject(prof, "forward_seconds", tot.t_forward);
         cJSON_AddNumberToObject(prof, "tokenize_seconds", tot.t_tokenize);
+        if (task->kind == AFM_EVAL_GENERATE) { /* the generation steps among the forward calls */
+            cJSON_AddNumberToObject(prof, "tokens_copied", tot.n_copied); /* of tokens_reused: from another slot */
+            cJSON_AddNumberToObject(prof, "decode_tokens", tot.n_decode);
+            cJSON_AddNumberToObject(prof, "decode_calls", tot.n_decode_calls);
+            cJSON_AddNumberToObject(prof, "decode_seconds", tot.t_decode);
+        }
         cJSON_AddNumberToObject(prof, "work_steals", (double)steals); /* item ranges split between sessions */
         if (task->kind != AFM_EVAL_PERPLEXITY) { /* when each session ran out of items (balance) */
             cJSON *done = cJSON_AddArrayToObject(prof, "sessions_done_seconds");
             for (int k = 0; done && k < workers; k++)
-                cJSON_AddItemToArray(done, cJSON_CreateNumber(rs[k].t_done > 0 ? rs[k].t_done - t0 : 0));
+                cJSON_AddItemToArray(done, cJSON_CreateNumber(rs[k * batch].t_done > 0 ? rs[k * batch].t_done - t0 : 0));
         }
     }
-    for (int k = 0; rs && k < workers; k++) runner_close(&rs[k]);
+    for (int k = 0; rs && k < n_runners; k++) runner_close(&rs[k]);
     free(rs);
     afm_tokenizer_free(tok);
     afm_model_free(model);
@@ -555,7 +775,7 @@ afm_status afm_eval_model_open(const char *model_path, const afm_eval_run_option
     if (!m) return afm_error(AFM_ERR_NOMEM, "judge model");
     afm_status st = afm_model_load(model_path, &m->model);
     if (st == AFM_OK) st = afm_tokenizer_load(model_path, NULL, &m->tok);
-    if (st == AFM_OK) st = runner_open(&m->r, m->model, m->tok, opt->n_threads, opt);
+    if (st == AFM_OK) st = runner_open(&m->r, m->model, m->tok, opt->n_threads, opt, NULL);
     if (st != AFM_OK) { afm_eval_model_close(m); return st; }
     *out = m;
     return AFM_OK;

@@ -15,6 +15,9 @@ typedef struct afm_eval_run_options {
     int parallel;         /* sessions working on disjoint items, threads split among them; 0: one
                            * single-threaded session per thread (perplexity: always one session) */
     int n_ctx;            /* 0: the model's context (capped at 4096) */
+    int batch;            /* generation tasks: sequences each session-worker decodes together (one
+                           * session each, every step one afm_session_eval_multi call); 1: one at a
+                           * time; 0: AFM_EVAL_DEFAULT_BATCH. Other tasks ignore it. */
     int kv_type;          /* afm_kv_type of the sessions' KV caches (0: f32, 1: f16) */
     int max_tokens;       /* generation cap; 0: the task's default */
     bool progress;        /* progress bar with ETA on stderr */
@@ -25,6 +28,8 @@ typedef struct afm_eval_run_options {
     float adapter_scale;  /* user scale of the adapter (1: as trained) */
     const char *data_path; /* the data file or folder (MMLU few-shot examples are found beside it) */
 } afm_eval_run_options;
+
+enum { AFM_EVAL_DEFAULT_BATCH = 8, AFM_EVAL_MAX_BATCH = 128 };
 
 void afm_eval_run_options_default(afm_eval_run_options *o);
 

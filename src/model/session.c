@@ -642,6 +642,32 @@ afm_status afm_session_eval_multi(afm_session *const *sessions, int32_t n, const
     return AFM_OK;
 }
 
+/* Per layer l and KV head g: the key blocks holding positions 0..n-1 (whole blocks of AFM_ATTN_KB:
+ * a partial last block also carries src's later positions, which lie past dst's n_past and are
+ * never read as keys) and the n value rows. */
+afm_status afm_session_copy_prefix(afm_session *dst, const afm_session *src, int32_t n) {
+    if (!dst || !src) return afm_error(AFM_ERR_INVALID_ARG, "copy_prefix: NULL session");
+    if (dst == src) return afm_error(AFM_ERR_INVALID_ARG, "copy_prefix: source and destination are the same session");
+    if (dst->m != src->m) return afm_error(AFM_ERR_INVALID_ARG, "copy_prefix: the sessions run different models");
+    if (dst->kv_type != src->kv_type) return afm_error(AFM_ERR_INVALID_ARG, "copy_prefix: the sessions' KV-cache types differ");
+    bool same_lora = dst->lora.n == src->lora.n;
+    for (int32_t a = 0; same_lora && a < src->lora.n; a++)
+        same_lora = dst->lora.a[a] == src->lora.a[a] && dst->lora.scale[a] == src->lora.scale[a];
+    if (!same_lora) return afm_error(AFM_ERR_INVALID_ARG, "copy_prefix: the sessions' active adapters differ");
+    if (n < 0 || n > src->n_past || n > dst->n_ctx)
+        return afm_error(AFM_ERR_RANGE, "copy_prefix: %d positions requested; the source holds %d, the destination's context is %d",
+                         n, src->n_past, dst->n_ctx);
+    const afm_config *c = &src->m->cfg;
+    size_t hd = (size_t)c->head_dim, kbytes = (size_t)(n + AFM_ATTN_KB - 1) / AFM_ATTN_KB * AFM_ATTN_KB * hd * src->kv_esize;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int g = 0; g < c->n_kv_heads; g++) {
+            memcpy(k_head(dst, l, g), k_head(src, l, g), kbytes);
+            memcpy(v_head(dst, l, g), v_head(src, l, g), (size_t)n * hd * src->kv_esize);
+        }
+    dst->n_past = n;
+    return AFM_OK;
+}
+
 afm_model *afm_session_model(afm_session *s) { return s->m; }
 
 afm_status afm_session_set_adapters(afm_session *s, afm_adapter *const *adapters, const float *scales, int32_t n) {

@@ -14,7 +14,7 @@
  * also checked to differ from every other session's twin by far more than the tolerance.
  * Then the input checks: n <= 0, a session given twice, a token outside the vocabulary, a full
  * session (AFM_ERR_RANGE, nothing advanced), another model, another KV type, a longer context
- * than the host's. */
+ * than the host's. Last, afm_session_copy_prefix (see check_copy_prefix). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +186,49 @@ static void check_errors(afm_model *m, afm_model *other) {
     free(lg);
 }
 
+/* afm_session_copy_prefix: a session seeded with another's first 9 positions (of 13; the 9th key
+ * block is partial) then fed the rest must give a fresh session's logits bit for bit (q8_0
+ * weights), and its old content must be gone. */
+static void check_copy_prefix(afm_model *m) {
+    int V = afm_model_config(m)->n_vocab;
+    afm_session *src, *dst, *fresh, *other_kv;
+    afm_session_options o = {.n_ctx = 32, .n_threads = 1}, oh = {.n_ctx = 32, .n_threads = 1, .kv_type = AFM_KV_F16};
+    afm_session_options o_short = {.n_ctx = 8, .n_threads = 1};
+    afm_session *shorter;
+    if (afm_session_create(m, &o, &src) != AFM_OK || afm_session_create(m, &o, &dst) != AFM_OK ||
+        afm_session_create(m, &o, &fresh) != AFM_OK || afm_session_create(m, &oh, &other_kv) != AFM_OK ||
+        afm_session_create(m, &o_short, &shorter) != AFM_OK) {
+        printf("FAIL: sessions: %s\n", afm_last_error());
+        exit(1);
+    }
+    int32_t p[16], junk[20];
+    for (int t = 0; t < 16; t++) p[t] = (int32_t)((t * 37 + 5) % V);
+    for (int t = 0; t < 20; t++) junk[t] = (int32_t)((t * 53 + 11) % V);
+    float *a = malloc((size_t)20 * V * sizeof(float));
+    CHECK(afm_session_eval(src, p, 13, false, a) == AFM_OK && afm_session_eval(dst, junk, 20, false, a) == AFM_OK,
+          "copy_prefix setup: %s", afm_last_error());
+    CHECK(afm_session_copy_prefix(dst, src, 9) == AFM_OK && afm_session_n_past(dst) == 9, "copy_prefix: %s", afm_last_error());
+    CHECK(afm_session_eval(dst, p + 9, 4, true, a) == AFM_OK, "eval after copy_prefix: %s", afm_last_error());
+    float *all = malloc((size_t)13 * V * sizeof(float));
+    CHECK(afm_session_eval(fresh, p, 13, true, all) == AFM_OK, "fresh eval: %s", afm_last_error());
+    CHECK(memcmp(a, all + (size_t)9 * V, (size_t)4 * V * sizeof(float)) == 0, "copied prefix: logits differ from a fresh session's");
+    afm_status st = afm_session_copy_prefix(dst, src, 14);
+    CHECK(st == AFM_ERR_RANGE, "copy_prefix past the source's tokens: %d", st);
+    st = afm_session_copy_prefix(shorter, src, 9);
+    CHECK(st == AFM_ERR_RANGE, "copy_prefix past the destination's context: %d", st);
+    st = afm_session_copy_prefix(other_kv, src, 4);
+    CHECK(st == AFM_ERR_INVALID_ARG, "copy_prefix across KV types: %d", st);
+    st = afm_session_copy_prefix(src, src, 4);
+    CHECK(st == AFM_ERR_INVALID_ARG, "copy_prefix onto itself: %d", st);
+    afm_session_free(src);
+    afm_session_free(dst);
+    afm_session_free(fresh);
+    afm_session_free(other_kv);
+    afm_session_free(shorter);
+    free(a);
+    free(all);
+}
+
 int main(void) {
     static const struct { int type; const char *name; double tol; } types[] = {
         {AFM_F32, "f32", 1e-5}, {AFM_F16, "f16", 1e-5}, {AFM_Q8_0, "q8_0", 0}, {AFM_Q4_0, "q4_0", 0}};
@@ -207,6 +250,7 @@ int main(void) {
     afm_model *m = make_model("test_session_multi.gguf", AFM_Q8_0, false);
     afm_model *other = make_model("test_session_multi2.gguf", AFM_Q8_0, false);
     check_errors(m, other);
+    check_copy_prefix(m);
     afm_model_free(m);
     afm_model_free(other);
     if (!g_fail) printf("OK\n");
