@@ -1,6 +1,7 @@
 /* Model-driven evaluation (see run.h).
  *
- * One inference session per run. A mirror of the tokens in its KV cache lets every new request
+ * One inference session per runner (a worker has one runner, or `batch` of them for generation
+ * tasks, see generate_items). A mirror of the tokens in its KV cache lets every new request
  * reuse the longest common token prefix (afm_session_rewind), so a multiple-choice item
  * evaluates its prompt once for all choices, and consecutive items of one MMLU subject share the
  * 5-shot prefix without re-evaluating it.
