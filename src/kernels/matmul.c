@@ -615,7 +615,7 @@ static afm_status gemmf_run(afm_pool *pool, float *y, const void *W, afm_dtype w
 static _Atomic int g_best_isa = -1;
 
 static afm_status matmul_run(afm_pool *pool, afm_isa isa, bool packed, float *y, const void *W, afm_dtype wt,
-                             int64_t rows, int64_t cols, const float *x, int64_t T) {
+                             int64_t rows, int64_t cols, const float *x, int64_t T, int64_t T_like) {
     pthread_once(&g_tables_once, init_tables);
     const afm_dtype_info *info = afm_dtype_get((uint32_t)wt);
     if (!info || !g_tables[AFM_ISA_SCALAR][wt])
@@ -629,36 +629,58 @@ static afm_status matmul_run(afm_pool *pool, afm_isa isa, bool packed, float *y,
     if (cols % info->block)
         return afm_error(AFM_ERR_INVALID_ARG, "matmul: %s weights need cols a multiple of %d, got %lld", info->name,
                          info->block, (long long)cols);
+    if (T_like < T)
+        return afm_error(AFM_ERR_INVALID_ARG, "matmul: %lld rows cannot be computed as part of %lld", (long long)T,
+                         (long long)T_like);
 #if defined(__x86_64__)
     /* (at the AVX-512 level only for types without an AVX-512 kernel of their own) */
     if (!packed && isa >= AFM_ISA_AVX2 && g_tables[isa][wt] == g_tables[AFM_ISA_AVX2][wt] &&
-        act_kind(wt) == AFM_ACT_F32 && T >= GEMMF_MIN_T && (rows >= GEMMF_MIN_ROWS || cols <= GEMMF_MAX_COLS_FEW_ROWS))
+        act_kind(wt) == AFM_ACT_F32 && T_like >= GEMMF_MIN_T && (rows >= GEMMF_MIN_ROWS || cols <= GEMMF_MAX_COLS_FEW_ROWS))
         return gemmf_run(pool, y, W, wt, rows, cols, x, T);
 #endif
     mm_job j = {.fn = packed ? g_packed[isa][wt] : g_tables[isa][wt], .isa = isa, .kind = act_kind(wt), .W = W, .row_bytes = afm_dtype_row_size(wt, cols),
                 .rows = rows, .cols = cols, .T = T, .x = x, .y = y};
     j.xa_stride = act_row_bytes(j.kind, cols);
+    /* The kernels with a one-token path of their own that sums differently (afm_matmul_like):
+     * f32/f16/bf16 (the decode GEMV) and q8_0 in the row layout (the row-wise kernel instead of
+     * the 8-row tiles). There one row of a larger call runs as two tokens that both read the
+     * same activation row (stride 0) into scratch after the activations, and row 0 is kept. */
+    bool one_as_two = (j.kind == AFM_ACT_F32 || (wt == AFM_Q8_0 && !packed)) && T == 1 && T_like > 1;
+    size_t xa_bytes = 0, y_bytes = 0, bytes;
+    if (j.kind != AFM_ACT_F32 && !afm_mul_ok(j.xa_stride, (size_t)T, &xa_bytes))
+        return afm_error(AFM_ERR_RANGE, "matmul: activation buffer size overflows");
+    xa_bytes = (xa_bytes + 63) & ~(size_t)63;
+    if (one_as_two && !afm_mul_ok((size_t)rows, 2 * sizeof(float), &y_bytes))
+        return afm_error(AFM_ERR_RANGE, "matmul: output buffer size overflows");
+    if (!afm_add_ok(xa_bytes, y_bytes, &bytes))
+        return afm_error(AFM_ERR_RANGE, "matmul: scratch size overflows");
+    uint8_t *scr = bytes ? scratch_get(bytes) : NULL;
+    if (bytes && !scr)
+        return afm_error(AFM_ERR_NOMEM, "matmul: out of memory for %zu bytes of quantized activations / outputs", bytes);
     if (j.kind == AFM_ACT_F32) {
         j.xa = (uint8_t *)(uintptr_t)x;
     } else {
-        size_t bytes;
-        if (!afm_mul_ok(j.xa_stride, (size_t)T, &bytes))
-            return afm_error(AFM_ERR_RANGE, "matmul: activation buffer size overflows");
-        j.xa = scratch_get(bytes);
-        if (!j.xa) return afm_error(AFM_ERR_NOMEM, "matmul: out of memory for %zu bytes of quantized activations", bytes);
+        j.xa = scr;
         if (T == 1) quantize_job(&j, 0, 1);
         else afm_pool_run(pool, quantize_job, &j);
     }
+    float *y_one = one_as_two ? (float *)(void *)(scr + xa_bytes) : NULL;
+    if (one_as_two) {
+        j.T = 2;
+        j.y = y_one;
+        j.xa_stride = 0;
+    }
     /* Token chunk for the quantized kernels (rows outer, tokens inner): a chunk's activation rows
      * stay within ~256 KiB (L2). The f32/f16/bf16 kernels block K, rows and tokens themselves. */
-    int64_t chunk = (int64_t)((256 * 1024) / j.xa_stride);
-    j.tok_chunk = j.kind == AFM_ACT_F32 ? T : chunk < 4 ? 4 : chunk > 64 ? 64 : chunk;
+    int64_t chunk = j.xa_stride ? (int64_t)((256 * 1024) / j.xa_stride) : 64;
+    j.tok_chunk = j.kind == AFM_ACT_F32 ? j.T : chunk < 4 ? 4 : chunk > 64 ? 64 : chunk;
     int64_t ngroups = (rows + ROW_GROUP - 1) / ROW_GROUP, nth = afm_pool_size(pool);
     int64_t nunits = ngroups < nth * UNITS_PER_THREAD ? ngroups : nth * UNITS_PER_THREAD;
     j.unit_rows = (ngroups + nunits - 1) / nunits * ROW_GROUP;
     j.nunits = (int)((rows + j.unit_rows - 1) / j.unit_rows);
     atomic_init(&j.next, 0);
     afm_pool_run(pool, gemm_job, &j);
+    if (y_one) memcpy(y, y_one, (size_t)rows * sizeof(float));
     return AFM_OK;
 }
 
@@ -684,21 +706,32 @@ static afm_isa cached_best(void) {
 afm_status afm_matmul_isa(afm_pool *pool, afm_isa isa, float *y, const void *W, afm_dtype wt, int64_t rows,
                           int64_t cols, const float *x, int64_t T) {
     AFM_TRY(check_isa(isa));
-    return matmul_run(pool, isa, false, y, W, wt, rows, cols, x, T);
+    return matmul_run(pool, isa, false, y, W, wt, rows, cols, x, T, T);
 }
 
 afm_status afm_matmul(afm_pool *pool, float *y, const void *W, afm_dtype wt, int64_t rows, int64_t cols,
                       const float *x, int64_t T) {
-    return matmul_run(pool, cached_best(), false, y, W, wt, rows, cols, x, T);
+    return matmul_run(pool, cached_best(), false, y, W, wt, rows, cols, x, T, T);
 }
 
 afm_status afm_matmul_packed_isa(afm_pool *pool, afm_isa isa, float *y, const void *Wp, afm_dtype wt, int64_t rows,
                                  int64_t cols, const float *x, int64_t T) {
     AFM_TRY(check_isa(isa));
-    return matmul_run(pool, isa, true, y, Wp, wt, rows, cols, x, T);
+    return matmul_run(pool, isa, true, y, Wp, wt, rows, cols, x, T, T);
 }
 
 afm_status afm_matmul_packed(afm_pool *pool, float *y, const void *Wp, afm_dtype wt, int64_t rows, int64_t cols,
                              const float *x, int64_t T) {
-    return matmul_run(pool, cached_best(), true, y, Wp, wt, rows, cols, x, T);
+    return matmul_run(pool, cached_best(), true, y, Wp, wt, rows, cols, x, T, T);
+}
+
+afm_status afm_matmul_like_isa(afm_pool *pool, afm_isa isa, bool packed, float *y, const void *W, afm_dtype wt,
+                               int64_t rows, int64_t cols, const float *x, int64_t T, int64_t T_like) {
+    AFM_TRY(check_isa(isa));
+    return matmul_run(pool, isa, packed, y, W, wt, rows, cols, x, T, T_like);
+}
+
+afm_status afm_matmul_like(afm_pool *pool, bool packed, float *y, const void *W, afm_dtype wt, int64_t rows,
+                           int64_t cols, const float *x, int64_t T, int64_t T_like) {
+    return matmul_run(pool, cached_best(), packed, y, W, wt, rows, cols, x, T, T_like);
 }

@@ -46,6 +46,19 @@ afm_status afm_matmul_packed(afm_pool *pool, float *y, const void *Wp, afm_dtype
                              const float *x, int64_t T);
 afm_status afm_matmul_packed_isa(afm_pool *pool, afm_isa isa, float *y, const void *Wp, afm_dtype wt, int64_t rows,
                                  int64_t cols, const float *x, int64_t T);
+/* Rows as part of a larger call. Which kernel a call uses can depend on its token count T, and
+ * for f32 / f16 / bf16 weights that decides how each output is summed: one token is the decode
+ * GEMV (8 chains of 8 lanes over 64-element steps), 2 or more the 8-lane tiles, and from
+ * GEMMF_MIN_T tokens on (AVX2, enough rows) the packed GEMM's in-order chain. Quantized weights
+ * sum every output the same way whatever T (per-block integer dots added in block order).
+ * afm_matmul_like computes T token rows exactly as a call with T_like >= T tokens computes each of
+ * its rows (bit for bit), so a forward pass can drop rows whose outputs nobody reads without
+ * changing the others. packed: Wp was rewritten by afm_matmul_repack. T == T_like is afm_matmul
+ * (afm_matmul_packed). */
+afm_status afm_matmul_like(afm_pool *pool, bool packed, float *y, const void *W, afm_dtype wt, int64_t rows,
+                           int64_t cols, const float *x, int64_t T, int64_t T_like);
+afm_status afm_matmul_like_isa(afm_pool *pool, afm_isa isa, bool packed, float *y, const void *W, afm_dtype wt,
+                               int64_t rows, int64_t cols, const float *x, int64_t T, int64_t T_like);
 /* Dequantizes row r of a repacked (rows, cols) matrix into out (cols floats): the same values
  * afm_dequantize_row gives for row r of the original. Lets a tied token embedding be read from
  * the packed output copy instead of faulting the mapped original back in. */

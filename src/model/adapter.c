@@ -284,7 +284,11 @@ static afm_status grow(float **buf, size_t *cap, size_t need) {
 
 enum { LORA_CHUNK_FLOATS = 1 << 20 };   /* bounds the (rows, n_out) scratch: 4 MiB */
 
-afm_status afm_lora_apply(afm_lora_set *set, afm_pool *pool, int slot, float *y, const float *x, int64_t T) {
+afm_status afm_lora_apply(afm_lora_set *set, afm_pool *pool, int slot, float *y, const float *x, int64_t T,
+                          int64_t T_like) {
+    if (T != T_like && T != 1)
+        return afm_error(AFM_ERR_INVALID_ARG, "LoRA: %lld rows as part of %lld (only all rows or the last one)",
+                         (long long)T, (long long)T_like);
     for (int32_t i = 0; i < set->n; i++) {
         const afm_adapter *ad = set->a[i];
         const afm_lora_pair *p = ad->by_slot[slot];
@@ -292,15 +296,18 @@ afm_status afm_lora_apply(afm_lora_set *set, afm_pool *pool, int slot, float *y,
         float s = afm_lora_pair_scale(ad, p, set->scale[i]);
         /* u = x Aᵀ: (T, r) */
         AFM_TRY(grow(&set->u, &set->u_cap, (size_t)T * (size_t)p->r));
-        AFM_TRY(afm_matmul(pool, set->u, p->a, p->a_type, p->r, p->n_in, x, T));
-        /* y += s · u Bᵀ, in chunks of rows */
+        AFM_TRY(afm_matmul_like(pool, false, set->u, p->a, p->a_type, p->r, p->n_in, x, T, T_like));
+        /* y += s · u Bᵀ, in chunks of `rows` rows of the T_like-row computation; the last row
+         * alone (T < T_like) is computed as its chunk (the last, T_like - t_last rows) computes it */
         int64_t rows = LORA_CHUNK_FLOATS / p->n_out;
         if (rows < 1) rows = 1;
-        if (rows > T) rows = T;
-        AFM_TRY(grow(&set->d, &set->d_cap, (size_t)rows * (size_t)p->n_out));
+        if (rows > T_like) rows = T_like;
+        AFM_TRY(grow(&set->d, &set->d_cap, (size_t)(rows < T ? rows : T) * (size_t)p->n_out));
+        int64_t last_like = T_like - (T_like - 1) / rows * rows;
         for (int64_t t0 = 0; t0 < T; t0 += rows) {
             int64_t nt = T - t0 < rows ? T - t0 : rows;
-            AFM_TRY(afm_matmul(pool, set->d, p->b, p->b_type, p->n_out, p->r, set->u + (size_t)t0 * p->r, nt));
+            AFM_TRY(afm_matmul_like(pool, false, set->d, p->b, p->b_type, p->n_out, p->r, set->u + (size_t)t0 * p->r,
+                                    nt, T < T_like ? last_like : nt));
             float *yy = y + (size_t)t0 * p->n_out;
             for (size_t k = 0; k < (size_t)nt * (size_t)p->n_out; k++) yy[k] += s * set->d[k];
         }

@@ -58,8 +58,11 @@ afm_status afm_adapter_from_gguf(const afm_model *m, const afm_gguf *g, afm_adap
 afm_status afm_lora_set_replace(afm_lora_set *set, const afm_model *m, afm_adapter *const *a, const float *scales,
                                 int32_t n, bool *changed);
 void afm_lora_set_free(afm_lora_set *set);
-/* y (T, n_out) += sum over active adapters adapting `slot` of s · (x Aᵀ) Bᵀ, x: (T, n_in). */
-afm_status afm_lora_apply(afm_lora_set *set, afm_pool *pool, int slot, float *y, const float *x, int64_t T);
+/* y (T, n_out) += sum over active adapters adapting `slot` of s · (x Aᵀ) Bᵀ, x: (T, n_in).
+ * T_like: the rows are the last T of a T_like-row computation and get its values bit for bit
+ * (afm_matmul_like); T == T_like (all rows) or T == 1 (the last row). */
+afm_status afm_lora_apply(afm_lora_set *set, afm_pool *pool, int slot, float *y, const float *x, int64_t T,
+                          int64_t T_like);
 /* x (T, dim) += s · B A[tokens[t]] for the embedding slot. */
 void afm_lora_apply_embd(const afm_lora_set *set, int slot, float *x, const int32_t *tokens, int64_t T, int64_t dim);
 /* The effective multiplier of a pair: scale · alpha / r, or scale when alpha is 0. */

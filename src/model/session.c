@@ -467,15 +467,13 @@ static void glu_worker(void *ctx, int ith, int nth) {
     else afm_silu_mul(s->gate + lo * f, s->up + lo * f, (hi - lo) * f);
 }
 
-static afm_status mm(afm_session *s, float *y, const afm_weight *w, const float *x, int64_t T) {
-    if (w->packed) return afm_matmul_packed(s->pool, y, w->packed, w->type, w->rows, w->cols, x, T);
-    return afm_matmul(s->pool, y, w->data, w->type, w->rows, w->cols, x, T);
-}
-
-/* y = x Wᵀ plus the active adapters' low-rank terms for this weight's slot */
-static afm_status mm_lora(afm_session *s, float *y, const afm_weight *w, int slot, const float *x, int64_t T) {
-    AFM_TRY(mm(s, y, w, x, T));
-    return s->lora.n ? afm_lora_apply(&s->lora, s->pool, slot, y, x, T) : AFM_OK;
+/* y = x Wᵀ plus the active adapters' low-rank terms for this weight's slot; the T rows are the
+ * last of T_like and get the values a T_like-row product gives them (afm_matmul_like) */
+static afm_status mm_like(afm_session *s, float *y, const afm_weight *w, int slot, const float *x, int64_t T,
+                          int64_t T_like) {
+    AFM_TRY(afm_matmul_like(s->pool, w->packed != NULL, y, w->packed ? w->packed : w->data, w->type, w->rows, w->cols,
+                            x, T, T_like));
+    return s->lora.n ? afm_lora_apply(&s->lora, s->pool, slot, y, x, T, T_like) : AFM_OK;
 }
 
 /* Which logits a forward chunk produces: every row's, the last row's (into s->last_logits) or
@@ -490,9 +488,11 @@ typedef enum { OUT_ALL, OUT_LAST, OUT_NONE } chunk_out;
  * and cached for every token (later tokens attend to them), but only the last token's query,
  * attention, output projection and FFN are run (OUT_LAST: its row is moved to row 0 and the layer
  * finishes as a one-token step at position p0 + T - 1; OUT_NONE: nothing after the cache write).
- * Every kernel computes a row the same way whatever the rows around it (the matmuls, and the
- * attention products whose only difference, the keys past a query's position, enter as exact
- * zeros), so the last row's logits are bit for bit those of the full computation. */
+ * The last row's logits are bit for bit those of the full computation (tests/golden/
+ * test_last_logits.c): its matrix products are told the chunk's row count (mm_like: f32/f16/bf16
+ * weights sum one token differently from several, afm_matmul_like), and the one-token attention
+ * sums the same products in the same order as the prefill tiles (the keys past a query's position
+ * only ever enter those as exact zeros). */
 static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, chunk_out out, float *logits) {
     afm_model *m = s->m;
     const afm_config *c = &m->cfg;
@@ -511,9 +511,9 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, ch
         tj.L = L;
         tj.layer = l;
         bool cut = l == c->n_layers - 1 && out != OUT_ALL && (T > 1 || out == OUT_NONE);
-        if (!cut) AFM_TRY(mm_lora(s, s->q, &L->wq, afm_lora_slot(l, AFM_LORA_Q), s->xn, T));
-        AFM_TRY(mm_lora(s, s->k, &L->wk, afm_lora_slot(l, AFM_LORA_K), s->xn, T));
-        AFM_TRY(mm_lora(s, s->v, &L->wv, afm_lora_slot(l, AFM_LORA_V), s->xn, T));
+        if (!cut) AFM_TRY(mm_like(s, s->q, &L->wq, afm_lora_slot(l, AFM_LORA_Q), s->xn, T, T_in));
+        AFM_TRY(mm_like(s, s->k, &L->wk, afm_lora_slot(l, AFM_LORA_K), s->xn, T, T_in));
+        AFM_TRY(mm_like(s, s->v, &L->wv, afm_lora_slot(l, AFM_LORA_V), s->xn, T, T_in));
         tj.rope = cut ? ROPE_KV : ROPE_Q | ROPE_KV;
         run_tokens(s, T, rope_store_worker, &tj);
         if (cut) {
@@ -525,7 +525,7 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, ch
             T = 1;
             tj.T = 1;
             tj.p0 = p0;
-            AFM_TRY(mm_lora(s, s->q, &L->wq, afm_lora_slot(l, AFM_LORA_Q), s->xn, 1));
+            AFM_TRY(mm_like(s, s->q, &L->wq, afm_lora_slot(l, AFM_LORA_Q), s->xn, 1, T_in));
             tj.rope = ROPE_Q;
             run_tokens(s, 1, rope_store_worker, &tj);
         }
@@ -539,7 +539,7 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, ch
             afm_pool_run(s->pool, attn_worker, &job);
         }
         TRACE("kqv_out", l, s->att, T, (int64_t)c->n_heads * c->head_dim);
-        AFM_TRY(mm_lora(s, s->xn, &L->wo, afm_lora_slot(l, AFM_LORA_O), s->att, T));
+        AFM_TRY(mm_like(s, s->xn, &L->wo, afm_lora_slot(l, AFM_LORA_O), s->att, T, T_in));
         TRACE("attn_out", l, s->xn, T, d);
         tj.delta = s->xn;
         tj.post_gain = L->post_attn_norm;
@@ -547,13 +547,13 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, ch
         run_tokens(s, T, add_norm_worker, &tj);
         TRACE("ffn_inp", l, s->x, T, d);
         TRACE("ffn_norm", l, s->xn, T, d);
-        AFM_TRY(mm_lora(s, s->gate, &L->w_gate, afm_lora_slot(l, AFM_LORA_GATE), s->xn, T));
-        AFM_TRY(mm_lora(s, s->up, &L->w_up, afm_lora_slot(l, AFM_LORA_UP), s->xn, T));
+        AFM_TRY(mm_like(s, s->gate, &L->w_gate, afm_lora_slot(l, AFM_LORA_GATE), s->xn, T, T_in));
+        AFM_TRY(mm_like(s, s->up, &L->w_up, afm_lora_slot(l, AFM_LORA_UP), s->xn, T, T_in));
         TRACE("ffn_gate", l, s->gate, T, c->ffn_dim);
         TRACE("ffn_up", l, s->up, T, c->ffn_dim);
         run_tokens(s, T, glu_worker, &tj);
         TRACE("ffn_swiglu", l, s->gate, T, c->ffn_dim);
-        AFM_TRY(mm_lora(s, s->xn, &L->w_down, afm_lora_slot(l, AFM_LORA_DOWN), s->gate, T));
+        AFM_TRY(mm_like(s, s->xn, &L->w_down, afm_lora_slot(l, AFM_LORA_DOWN), s->gate, T, T_in));
         TRACE("ffn_out", l, s->xn, T, d);
         tj.post_gain = L->post_ffn_norm;
         tj.gain = l + 1 < c->n_layers ? m->layers[l + 1].attn_norm : m->output_norm;
@@ -564,10 +564,10 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, ch
         TRACE("result_norm", -1, s->xn, T, d);
     }
     if (out == OUT_ALL) {
-        AFM_TRY(mm_lora(s, logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn, T));
+        AFM_TRY(mm_like(s, logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn, T, T_in));
         TRACE("result_output", -1, logits, T, c->n_vocab);
     } else if (out == OUT_LAST) {
-        AFM_TRY(mm_lora(s, s->last_logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn + (size_t)(T - 1) * d, 1));
+        AFM_TRY(mm_like(s, s->last_logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn + (size_t)(T - 1) * d, 1, T_in));
     }
     if (s->rows) for (int t = 0; t < T_in; t++) s->rows[t]->n_past++;
     else s->n_past += T_in;
