@@ -212,6 +212,10 @@ typedef struct gemm_job {
     float *c;
     bool accumulate;
     bool count;            /* add the packed bytes to the workspace statistics */
+    /* B packed beforehand (afm_gemm_bpack_fill), or NULL: K slice s, columns from j0 (a multiple
+     * of NR) at bpre + s * bpre_stride + j0 * k_words(kc) */
+    const float *bpre;
+    long bpre_stride;
 } gemm_job;
 
 /* K in equal slices of at most KC (2 KC for bf16 pair panels: the same bytes), no short last
@@ -266,13 +270,15 @@ static void gemm_units(gemm_job *g, float *ap, float *bp, long u0, long step) {
             long kc = g->K - k0 < slice ? g->K - k0 : slice;
             bool add = g->accumulate || k0 > 0;
             const long kw = k_words(g, kc);
-            pack_b_block(g, bp, j0, nc, k0, kc);
+            const float *bblk = bp;
+            if (g->bpre) bblk = g->bpre + (k0 / slice) * g->bpre_stride + j0 * kw;
+            else pack_b_block(g, bp, j0, nc, k0, kc);
             for (long i0 = m0; i0 < m1; i0 += AFM_GEMM_MC) {
                 long mc = m1 - i0 < AFM_GEMM_MC ? m1 - i0 : AFM_GEMM_MC;
                 pack_a_block(g, ap, i0, mc, k0, kc);
                 for (long jr = 0; jr < nc; jr += NR) {
                     int nr = (int)(nc - jr < NR ? nc - jr : NR);
-                    const float *bpanel = bp + (jr / NR) * NR * kw;
+                    const float *bpanel = bblk + (jr / NR) * NR * kw;
                     for (long ir = 0; ir < mc; ir += AFM_GEMM_MR) {
                         int mr = (int)(mc - ir < AFM_GEMM_MR ? mc - ir : AFM_GEMM_MR);
                         g->uk.fn(kc, ap + (ir / AFM_GEMM_MR) * AFM_GEMM_MR * kw, bpanel,
@@ -298,6 +304,7 @@ typedef struct shared_step {
     long ic, mcs, jc, ncs, k0, kc;
     bool pack_b, add;
     int gm, gn;
+    const float *bpan;     /* the step's B panels: the shared buffer, or the pre-packed B */
 } shared_step;
 
 static void shared_pack(void *ctx, int ith, int nth) {
@@ -336,7 +343,7 @@ static void shared_compute(void *ctx, int ith, int nth) {
             long ib1 = ib + block < r1 ? ib + block : r1;
             for (long jp = jb; jp < jb1; jp++) {
                 int nr = (int)(s->ncs - jp * NR < NR ? s->ncs - jp * NR : NR);
-                const float *bpanel = g->ws->sh_b + jp * NR * kw;
+                const float *bpanel = s->bpan + jp * NR * kw;
                 float *cc = g->c + s->ic * g->c_rs + s->jc + jp * NR;
                 for (long ip = ib; ip < ib1; ip++) {
                     int mr = (int)(s->mcs - ip * AFM_GEMM_MR < AFM_GEMM_MR ? s->mcs - ip * AFM_GEMM_MR : AFM_GEMM_MR);
@@ -367,7 +374,9 @@ static void gemm_shared(afm_pool *pool, gemm_job *g) {
         for (long k0 = 0; k0 < g->K; k0 += slice) {
             long kc = g->K - k0 < slice ? g->K - k0 : slice;
             for (long ic = 0; ic < g->M; ic += SH_M) {
-                shared_step s = {g, ic, g->M - ic < SH_M ? g->M - ic : SH_M, jc, ncs, k0, kc, ic == 0, g->accumulate || k0 > 0, 1, 1};
+                shared_step s = {g, ic, g->M - ic < SH_M ? g->M - ic : SH_M, jc, ncs, k0, kc, ic == 0 && !g->bpre,
+                                 g->accumulate || k0 > 0, 1, 1, g->ws->sh_b};
+                if (g->bpre) s.bpan = g->bpre + (k0 / slice) * g->bpre_stride + jc * k_words(g, kc);
                 pick_grid((s.mcs + AFM_GEMM_MR - 1) / AFM_GEMM_MR, (ncs + NR - 1) / NR, nth, AFM_GEMM_MR, NR, &s.gm, &s.gn);
                 double t0 = afm_now_s();
                 afm_pool_run(pool, shared_pack, &s);
@@ -386,12 +395,53 @@ void afm_gemm_serial(afm_gemm_ws *ws, int slot, long M, long Nc, long K, const f
         afm_gemm_amx(NULL, 1, ws->apack + slot, ws->bpack + slot, M, Nc, K, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs, accumulate);
         return;
     }
-    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 1, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate, false};
+    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 1, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate, false, NULL, 0};
     long nc = (Nc + g.uk.nr - 1) / g.uk.nr * g.uk.nr;
     g.nc_blk = nc < AFM_GEMM_NC ? nc : AFM_GEMM_NC;
     g.tiles_n = (Nc + g.nc_blk - 1) / g.nc_blk;
     gemm_units(&g, ws->apack[slot], ws->bpack[slot], 0, 1);
 }
+
+/* afm_gemm's driver for a job g (operands, kernel, bpre set): tiling, then the shared or the
+ * per-unit driver. */
+static void gemm_run(afm_pool *pool, int nth, gemm_job *g) {
+    const long NR = g->uk.nr, M = g->M, Nc = g->Nc;
+    afm_gemm_ws *ws = g->ws;
+    /* per-unit tiling: column tiles as wide as NC allows, but at least one per thread when C is
+     * narrow; too few column tiles for the threads: split the rows as well (multiples of MR) */
+    long panels = (Nc + NR - 1) / NR;
+    long per = (panels + nth - 1) / nth;
+    if (per * NR > AFM_GEMM_NC) per = AFM_GEMM_NC / NR;
+    g->nc_blk = per * NR;
+    g->tiles_n = (Nc + g->nc_blk - 1) / g->nc_blk;
+    if (g->tiles_n < nth) {
+        long parts = (nth + g->tiles_n - 1) / g->tiles_n;
+        long chunk = (M + parts - 1) / parts;
+        chunk = (chunk + AFM_GEMM_MR - 1) / AFM_GEMM_MR * AFM_GEMM_MR;
+        g->m_chunk = chunk > 0 ? chunk : M;
+        g->tiles_m = (M + g->m_chunk - 1) / g->m_chunk;
+    }
+    bool shared = nth > 1 && g->K > 0 && ws->pack != AFM_GEMM_PACK_PER_THREAD;
+    if (shared && ws->pack == AFM_GEMM_PACK_AUTO) {
+        /* words packed per K row: per unit, all of A once per column tile and B once per row
+         * chunk; shared, A once per SH_N columns and B once. Shared packing costs a second
+         * synchronization per K slice, so it is taken where it at least halves the bytes. */
+        double a = (double)M, b = (double)Nc;
+        double per_unit = a * (double)g->tiles_n + b * (double)g->tiles_m, one = a * (double)((Nc + SH_N - 1) / SH_N) + b;
+        shared = per_unit >= 2.0 * one;
+    }
+    if (shared) gemm_shared(pool, g);
+    else if (nth <= 1 || g->tiles_m * g->tiles_n == 1) gemm_worker(g, 0, 1);
+    else { afm_pool_run(pool, gemm_worker, g); ws->runs++; }
+}
+
+static void count_call(afm_gemm_ws *ws, long M, long Nc, long K, double t0) {
+    ws->calls++;
+    ws->flops += 2.0 * (double)M * (double)Nc * (double)K;
+    ws->seconds += afm_now_s() - t0;
+}
+
+static bool use_amx(const afm_gemm_ws *ws) { return ws->bf16 && !g_forced && afm_amx_bf16_usable(); }
 
 void afm_gemm(afm_pool *pool, afm_gemm_ws *ws, long M, long Nc, long K,
               const float *a, long a_rs, long a_cs, const float *b, long b_rs, long b_cs,
@@ -400,42 +450,74 @@ void afm_gemm(afm_pool *pool, afm_gemm_ws *ws, long M, long Nc, long K,
     double t0 = afm_now_s();
     int nth = afm_pool_size(pool);
     if (nth > ws->n_threads) nth = 1; /* workspace made for fewer threads: stay on this one */
-    if (ws->bf16 && !g_forced && afm_amx_bf16_usable()) { /* AMX tiles (train_gemm_amx.c) */
+    if (use_amx(ws)) /* AMX tiles (train_gemm_amx.c) */
         afm_gemm_amx(pool, nth, ws->apack, ws->bpack, M, Nc, K, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs, accumulate);
-        goto done;
+    else {
+        gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 0, M, 1, a, b, a_rs, a_cs, b_rs, b_cs,
+                      c_rs, c, accumulate, true, NULL, 0};
+        gemm_run(pool, nth, &g);
     }
-    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 0, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate, true};
-    const long NR = g.uk.nr;
-    /* per-unit tiling: column tiles as wide as NC allows, but at least one per thread when C is
-     * narrow; too few column tiles for the threads: split the rows as well (multiples of MR) */
-    long panels = (Nc + NR - 1) / NR;
-    long per = (panels + nth - 1) / nth;
-    if (per * NR > AFM_GEMM_NC) per = AFM_GEMM_NC / NR;
-    g.nc_blk = per * NR;
-    g.tiles_n = (Nc + g.nc_blk - 1) / g.nc_blk;
-    if (g.tiles_n < nth) {
-        long parts = (nth + g.tiles_n - 1) / g.tiles_n;
-        long chunk = (M + parts - 1) / parts;
-        chunk = (chunk + AFM_GEMM_MR - 1) / AFM_GEMM_MR * AFM_GEMM_MR;
-        g.m_chunk = chunk > 0 ? chunk : M;
-        g.tiles_m = (M + g.m_chunk - 1) / g.m_chunk;
+    count_call(ws, M, Nc, K, t0);
+}
+
+/* ---------------- B packed once for several products ---------------- */
+
+size_t afm_gemm_bpack_floats(long K, long Nc) {
+    /* f32 panels: Nc padded to the widest NR, K deep; bf16 pairs take (kc + 1) / 2 <= kc words per slice */
+    if (K <= 0 || Nc <= 0) return 0;
+    return (size_t)((Nc + AFM_GEMM_NR_MAX - 1) / AFM_GEMM_NR_MAX * AFM_GEMM_NR_MAX) * (size_t)K;
+}
+
+typedef struct bfill_ctx { gemm_job *g; float *buf; long slice, stride; } bfill_ctx;
+
+/* thread ith of nth packs its share of the NR-wide panels of every K slice */
+static void bfill_worker(void *ctx, int ith, int nth) {
+    bfill_ctx *f = ctx;
+    const gemm_job *g = f->g;
+    const long NR = g->uk.nr, panels = (g->Nc + NR - 1) / NR;
+    long lo, hi;
+    afm_split_range(panels, ith, nth, &lo, &hi);
+    if (hi <= lo) return;
+    long j0 = lo * NR, j1 = hi * NR < g->Nc ? hi * NR : g->Nc;
+    for (long k0 = 0; k0 < g->K; k0 += f->slice) {
+        long kc = g->K - k0 < f->slice ? g->K - k0 : f->slice;
+        pack_b_block(g, f->buf + (k0 / f->slice) * f->stride + j0 * k_words(g, kc), j0, j1 - j0, k0, kc);
     }
-    bool shared = nth > 1 && K > 0 && ws->pack != AFM_GEMM_PACK_PER_THREAD;
-    if (shared && ws->pack == AFM_GEMM_PACK_AUTO) {
-        /* words packed per K row: per unit, all of A once per column tile and B once per row
-         * chunk; shared, A once per SH_N columns and B once. Shared packing costs a second
-         * synchronization per K slice, so it is taken where it at least halves the bytes. */
-        double a = (double)M, b = (double)Nc;
-        double per_unit = a * (double)g.tiles_n + b * (double)g.tiles_m, one = a * (double)((Nc + SH_N - 1) / SH_N) + b;
-        shared = per_unit >= 2.0 * one;
-    }
-    if (shared) gemm_shared(pool, &g);
-    else if (nth <= 1 || g.tiles_m * g.tiles_n == 1) gemm_worker(&g, 0, 1);
-    else { afm_pool_run(pool, gemm_worker, &g); ws->runs++; }
-done:
-    ws->calls++;
-    ws->flops += 2.0 * (double)M * (double)Nc * (double)K;
+}
+
+void afm_gemm_bpack_fill(afm_pool *pool, afm_gemm_ws *ws, afm_gemm_bpack *pb, float *buf, long K, long Nc,
+                         const float *b, long b_rs, long b_cs) {
+    double t0 = afm_now_s();
+    *pb = (afm_gemm_bpack){.b = b, .b_rs = b_rs, .b_cs = b_cs, .K = K, .Nc = Nc, .buf = buf, .bf16 = ws->bf16};
+    if (use_amx(ws) || !buf || K <= 0 || Nc <= 0) return; /* AMX packs its own tiles: afm_gemm_packed multiplies by b */
+    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, 0, Nc, K, 0, 0, 0, 1, NULL, b, 0, 0, b_rs, b_cs, 0,
+                  NULL, false, true, NULL, 0};
+    long padded = (Nc + g.uk.nr - 1) / g.uk.nr * g.uk.nr;
+    bfill_ctx f = {&g, buf, k_slice(&g), 0};
+    f.stride = padded * k_words(&g, f.slice);
+    int nth = afm_pool_size(pool);
+    if (nth > 1 && (Nc + g.uk.nr - 1) / g.uk.nr >= nth) { afm_pool_run(pool, bfill_worker, &f); ws->runs++; }
+    else bfill_worker(&f, 0, 1);
+    pb->fn = g.uk.fn;
+    pb->slice_stride = f.stride;
     ws->seconds += afm_now_s() - t0;
+}
+
+void afm_gemm_packed(afm_pool *pool, afm_gemm_ws *ws, long M, const float *a, long a_rs, long a_cs, const afm_gemm_bpack *pb,
+                     float *c, long c_rs, bool accumulate) {
+    ukernel_desc uk = pick_ukernel(ws->bf16);
+    if (!pb->fn || pb->fn != uk.fn || pb->bf16 != ws->bf16 || use_amx(ws)) { /* not packed for this kernel: as afm_gemm */
+        afm_gemm(pool, ws, M, pb->Nc, pb->K, a, a_rs, a_cs, pb->b, pb->b_rs, pb->b_cs, c, c_rs, accumulate);
+        return;
+    }
+    if (M <= 0 || pb->Nc <= 0) return;
+    double t0 = afm_now_s();
+    int nth = afm_pool_size(pool);
+    if (nth > ws->n_threads) nth = 1;
+    gemm_job g = {ws, uk, afm_isa_best() >= AFM_ISA_AVX2, M, pb->Nc, pb->K, 0, 0, M, 1, a, pb->b, a_rs, a_cs, pb->b_rs, pb->b_cs,
+                  c_rs, c, accumulate, true, pb->buf, pb->slice_stride};
+    gemm_run(pool, nth, &g);
+    count_call(ws, M, pb->Nc, pb->K, t0);
 }
 
 void afm_linear_fwd(afm_pool *pool, afm_gemm_ws *ws, float *y, const float *x, const float *W, long N, long I, long O) {

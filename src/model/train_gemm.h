@@ -118,6 +118,29 @@ void afm_gemm_round_bf16_avx2(float *p, size_t n);
 void afm_gemm_amx(afm_pool *pool, int nth, float *const *apack, float *const *bpack, long M, long Nc, long K,
                   const float *a, long a_rs, long a_cs, const float *b, long b_rs, long b_cs, float *c, long c_rs,
                   bool accumulate);
+/* B packed once for several products with the same B (K x Nc, B(k, j) = b[k*b_rs + j*b_cs]): the
+ * output matrix, which every token chunk of the output layer multiplies by (train_model.c).
+ * afm_gemm_bpack_fill packs all of B as afm_gemm packs it (same K slices, NR-wide panels, bf16
+ * rounding or pairs) into buf (afm_gemm_bpack_floats(K, Nc) floats, 64-byte aligned), one K slice
+ * after the other; afm_gemm_packed(M, a, pb) then computes C (+)= A (M, K) · B from those panels,
+ * packing only A: the same sums as afm_gemm(M, Nc, K, a, ..., b, ...), so bit-identical results,
+ * for any thread count and packing mode. B and buf must not change in between. Where afm_gemm
+ * would not use such panels (bf16 compute on AMX tiles, a micro-kernel forced or the bf16 switch
+ * changed since the fill, buf NULL) afm_gemm_packed runs afm_gemm on the unpacked b. */
+typedef struct afm_gemm_bpack {
+    const float *b;
+    long b_rs, b_cs, K, Nc;
+    float *buf;
+    afm_gemm_ukernel fn;  /* the micro-kernel the panels are for; NULL: not packed */
+    bool bf16;
+    long slice_stride;    /* floats from one K slice's panels to the next's */
+} afm_gemm_bpack;
+size_t afm_gemm_bpack_floats(long K, long Nc);
+void afm_gemm_bpack_fill(afm_pool *pool, afm_gemm_ws *ws, afm_gemm_bpack *pb, float *buf, long K, long Nc,
+                         const float *b, long b_rs, long b_cs);
+void afm_gemm_packed(afm_pool *pool, afm_gemm_ws *ws, long M, const float *a, long a_rs, long a_cs, const afm_gemm_bpack *pb,
+                     float *c, long c_rs, bool accumulate);
+
 /* Forces a micro-kernel (tests compare them); NULL restores run-time selection (and with it the
  * AMX path for bf16 compute). */
 void afm_gemm_set_ukernel(afm_gemm_ukernel k);

@@ -107,6 +107,14 @@ size_t afm_train_logits_bytes(const afm_config *cfg, int B, int T) {
     return sizeof(float) * (size_t)B * (size_t)T * (size_t)cfg->n_vocab;
 }
 
+/* Floats of the output matrix (V, D) packed for both of its products in the output layer:
+ * logits = x · Wᵀ (K = D, Nc = V) and dx = dlogits · W (K = V, Nc = D). */
+static size_t out_pack_floats(const afm_config *c) {
+    return afm_gemm_bpack_floats(c->dim, c->n_vocab) + afm_gemm_bpack_floats(c->n_vocab, c->dim);
+}
+
+size_t afm_train_out_pack_bytes(const afm_config *cfg) { return sizeof(float) * out_pack_floats(cfg); }
+
 static act_sizes act_size(const afm_config *c, size_t B, size_t T) {
     size_t N = B * T, D = (size_t)c->dim, QD = (size_t)c->n_heads * c->head_dim, KD = (size_t)c->n_kv_heads * c->head_dim;
     size_t F = (size_t)c->ffn_dim, H = (size_t)c->n_heads, KH = (size_t)c->n_kv_heads, V = (size_t)c->n_vocab;
@@ -120,8 +128,12 @@ static act_sizes act_size(const afm_config *c, size_t B, size_t T) {
     s.final = N * D /* resid[L] */ + N * D + N /* x_nf, rstdf */ + 2 * N /* lse, losses */ +
               C * V + 2 * C + 1 /* chunk logits, chunk losses (double, aligned) */;
     size_t scr = scratch_row(c, T);
-    s.scratch = 2 * N * D /* d_resid, d_xn */ + N * QD /* d_att */ + N * (QD + 2 * KD) /* d_qkv */ +
-                3 * N * F /* d_act, d_gu */ + 512 * scr + T * (size_t)c->head_dim /* rope tables */;
+    /* the backward scratch d_resid .. d_gu is dead while the output layer runs: the output matrix's
+     * packed panels (out_pack_floats) take its place, and only what does not fit is extra */
+    size_t dead = N * D /* d_resid */ + N * QD /* d_att */ + N * (QD + 2 * KD) /* d_qkv */ + 3 * N * F /* d_act, d_gu */;
+    size_t packed = out_pack_floats(c);
+    s.scratch = N * D /* d_xn */ + 16 /* alignment */ + (packed > dead ? packed : dead) + 512 * scr +
+                T * (size_t)c->head_dim /* rope tables */;
     return s;
 }
 
@@ -248,9 +260,15 @@ afm_status afm_train_model_create_opts(const afm_config *cfg, int B, int T, cons
     if ((a - m->act_mem) & 1) a++; /* act_mem is 64-byte aligned: an even float offset aligns the doubles */
     m->chunk_loss = (double *)(void *)a;
     a += 2 * (size_t)m->out_chunk_cap;
-    TAKE(m->d_resid, N * D); TAKE(m->d_xn, N * D);
+    TAKE(m->d_xn, N * D);
+    a = m->act_mem + ((size_t)(a - m->act_mem) + 15) / 16 * 16; /* 64-byte aligned panels */
+    float *dead = a; /* d_resid .. d_gu: dead while the output layer runs, which packs W_out there */
+    TAKE(m->d_resid, N * D);
     TAKE(m->d_att, N * QD); TAKE(m->d_qkv, N * (QD + 2 * KD));
     TAKE(m->d_act, N * F); TAKE(m->d_gu, 2 * N * F);
+    m->out_pack_fwd = dead;
+    m->out_pack_bwd = dead + afm_gemm_bpack_floats(D, V);
+    if ((size_t)(a - dead) < out_pack_floats(cfg)) a = dead + out_pack_floats(cfg);
     TAKE(m->scratch, 512 * scratch_row(cfg, (size_t)T));
     TAKE(m->rope_cos, (size_t)T * cfg->head_dim / 2); TAKE(m->rope_sin, (size_t)T * cfg->head_dim / 2);
 #undef TAKE
@@ -433,11 +451,22 @@ static afm_status output_chunked(afm_train_model *m, bool grad, float seed, afm_
     long N = (long)m->cur_b * m->cur_t, D = m->cfg.dim, V = m->cfg.n_vocab;
     long C = m->out_chunk < 1 ? 1 : m->out_chunk > m->out_chunk_cap ? m->out_chunk_cap : m->out_chunk;
     double sum = 0.0;
+    /* W_out packed once for all chunks, as each product would pack it (so the same sums):
+     * logits(n, v) = sum_d x(n, d) W(v, d), B(d, v) = W[v*D + d]; dx(n, d) = sum_v dl(n, v) W(v, d),
+     * B(v, d) = W[v*D + d]. One chunk: packed inside the products as usual. */
+    afm_gemm_bpack pf, pb;
+    bool pack = N > C;
+    const float *Wout = m->p.output;
+    if (pack) {
+        TP(AFM_TP_F_LOGITS, afm_gemm_bpack_fill(P, W, &pf, m->out_pack_fwd, D, V, Wout, 1, D));
+        if (grad) TP(AFM_TP_B_LOGITS_DX, afm_gemm_bpack_fill(P, W, &pb, m->out_pack_bwd, V, D, Wout, D, 1));
+    }
     for (long n0 = 0; n0 < N; n0 += C) {
         long c = N - n0 < C ? N - n0 : C;
         const float *x = m->x_nf + n0 * D;
         float *lg = m->chunk_logits;
-        TP(AFM_TP_F_LOGITS, afm_linear_fwd(P, W, lg, x, m->p.output, c, D, V));
+        if (pack) TP(AFM_TP_F_LOGITS, afm_gemm_packed(P, W, c, x, D, 1, &pf, lg, V, false));
+        else TP(AFM_TP_F_LOGITS, afm_linear_fwd(P, W, lg, x, Wout, c, D, V));
         if (fn) {
             afm_status st;
             TP(AFM_TP_F_XENT, st = fn(ctx, lg, n0, c, V));
@@ -448,7 +477,8 @@ static afm_status output_chunked(afm_train_model *m, bool grad, float seed, afm_
         }
         if (!grad) continue;
         TP(AFM_TP_B_LOGITS_DW, afm_linear_bwd_w(P, W, m->g.output, lg, x, c, D, V));
-        TP(AFM_TP_B_LOGITS_DX, afm_linear_bwd_x(P, W, m->d_xn + n0 * D, lg, m->p.output, c, D, V, false));
+        if (pack) TP(AFM_TP_B_LOGITS_DX, afm_gemm_packed(P, W, c, lg, V, 1, &pb, m->d_xn + n0 * D, D, false));
+        else TP(AFM_TP_B_LOGITS_DX, afm_linear_bwd_x(P, W, m->d_xn + n0 * D, lg, Wout, c, D, V, false));
     }
     m->loss = m->n_valid > 0 && !fn ? sum / (double)m->n_valid : 0.0;
     return AFM_OK;

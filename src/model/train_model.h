@@ -98,6 +98,10 @@ typedef struct afm_train_model {
     double *chunk_loss;
     /* backward scratch */
     float *d_resid, *d_xn, *d_att, *d_qkv, *d_act, *d_gu, *scratch; /* d_qkv, d_gu: layouts of qkv, gu */
+    /* The output matrix packed for its two products in the output layer (afm_gemm_bpack_fill:
+     * logits = x · Wᵀ and dx = dlogits · W), once per step for all chunks; they lie over
+     * d_resid .. d_gu, which hold nothing while the output layer runs (afm_train_out_pack_bytes). */
+    float *out_pack_fwd, *out_pack_bwd;
     float *d_scores;       /* attention scratch: (threads, 2, min(T, AFM_ATTN_QB), T), own allocation */
     float *rope_cos, *rope_sin;
     double rope_theta_tab;  /* theta the tables were built for */
@@ -157,6 +161,10 @@ enum { AFM_OUT_CHUNK_MIN = 256 };
 #define AFM_OUT_CHUNK_BYTES (8L << 20)
 #endif
 int afm_train_out_chunk(const afm_config *cfg, int B, int T);
+/* Bytes of the output matrix packed for the output layer's two products (both layouts), packed
+ * once per step and reused by every chunk; they share memory with the backward scratch
+ * (afm_train_act_bytes counts only the part that does not fit there). */
+size_t afm_train_out_pack_bytes(const afm_config *cfg);
 
 /* afm.md §1.3 init: linear weights N(0, 1/fan_in), embeddings N(0, 1/D), norm gains 1. */
 void afm_train_model_init(afm_train_model *m, uint64_t seed);
