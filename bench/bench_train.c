@@ -20,7 +20,8 @@
  * wall clock. `train` also reports the linear-layer GEMMs' share of the step (wall time inside
  * afm_gemm; attention's GEMMs are not in it) and the bytes their packers wrote per step
  * (AFM_GEMM_SHARED_PACK=0 selects per-thread packing, for A/B runs). AFM_OUT_CHUNK=C runs the
- * output layer in chunks of C < the default tokens; AFM_CHECKPOINT_ACTIVATIONS=1 checkpoints
+ * output layer in chunks of C < the default tokens; AFM_OUT_PACK=0 packs the output matrix for
+ * every chunk instead of once per step; AFM_CHECKPOINT_ACTIVATIONS=1 checkpoints
  * activations (model/train_model.h). */
 #include "model/train_model.h"
 #include "train/optim.h"
@@ -236,7 +237,8 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps,
     c.max_seq_len = T;
     afm_train_model *m;
     const char *cke = getenv("AFM_CHECKPOINT_ACTIVATIONS"); /* 1: activation checkpointing (train_model.h) */
-    afm_train_model_opts mo = {.checkpoint_activations = cke && atoi(cke) > 0};
+    const char *opk = getenv("AFM_OUT_PACK"); /* 0: repack the output matrix for every chunk (A/B runs) */
+    afm_train_model_opts mo = {.checkpoint_activations = cke && atoi(cke) > 0, .no_out_pack = opk && opk[0] == '0'};
     if (afm_train_model_create_opts(&c, B, T, &mo, pool, &m) != AFM_OK) { fprintf(stderr, "error: %s\n", afm_last_error()); return 1; }
     afm_train_model_init(m, 1);
     afm_gemm_ws_set_bf16(m->gemm, bf16);
@@ -284,8 +286,9 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps,
     printf("afm %s: %.2fM params, B=%d T=%d, threads %d, isa %s, compute %s: loss %.4f\n", name, m->n_params / 1e6, B, T,
            afm_pool_size(pool), afm_isa_name(afm_isa_best()), compute_name(bf16), loss);
     printf("  timing: %s\n", one ? "thread CPU time (1 thread)" : "wall clock");
-    printf("  per step: forward+backward %.3f s (output layer in chunks of %d tokens%s), optimizer %.3f s\n", (tf + tb) / measured,
-           m->out_chunk, m->checkpoint ? ", activation checkpointing" : "", to / measured);
+    printf("  per step: forward+backward %.3f s (output layer in chunks of %d tokens%s%s), optimizer %.3f s\n", (tf + tb) / measured,
+           m->out_chunk, m->out_pack_fwd ? ", output matrix packed once per step" : ", output matrix packed per chunk",
+           m->checkpoint ? ", activation checkpointing" : "", to / measured);
     afm_gemm_stats gs = afm_gemm_ws_stats(m->gemm);
     /* the GEMM timer is a wall clock: its share is of the steps' wall time (at 1 thread the step
      * timing above is CPU time, which on a loaded machine is shorter than the wall time) */

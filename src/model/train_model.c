@@ -115,7 +115,7 @@ static size_t out_pack_floats(const afm_config *c) {
 
 size_t afm_train_out_pack_bytes(const afm_config *cfg) { return sizeof(float) * out_pack_floats(cfg); }
 
-static act_sizes act_size(const afm_config *c, size_t B, size_t T) {
+static act_sizes act_size(const afm_config *c, size_t B, size_t T, bool out_pack) {
     size_t N = B * T, D = (size_t)c->dim, QD = (size_t)c->n_heads * c->head_dim, KD = (size_t)c->n_kv_heads * c->head_dim;
     size_t F = (size_t)c->ffn_dim, H = (size_t)c->n_heads, KH = (size_t)c->n_kv_heads, V = (size_t)c->n_vocab;
     act_sizes s;
@@ -131,14 +131,14 @@ static act_sizes act_size(const afm_config *c, size_t B, size_t T) {
     /* the backward scratch d_resid .. d_gu is dead while the output layer runs: the output matrix's
      * packed panels (out_pack_floats) take its place, and only what does not fit is extra */
     size_t dead = N * D /* d_resid */ + N * QD /* d_att */ + N * (QD + 2 * KD) /* d_qkv */ + 3 * N * F /* d_act, d_gu */;
-    size_t packed = out_pack_floats(c);
+    size_t packed = out_pack ? out_pack_floats(c) : 0;
     s.scratch = N * D /* d_xn */ + 16 /* alignment */ + (packed > dead ? packed : dead) + 512 * scr +
                 T * (size_t)c->head_dim /* rope tables */;
     return s;
 }
 
 size_t afm_train_act_bytes_opts(const afm_config *cfg, int B, int T, const afm_train_model_opts *o) {
-    act_sizes s = act_size(cfg, (size_t)B, (size_t)T);
+    act_sizes s = act_size(cfg, (size_t)B, (size_t)T, !(o && o->no_out_pack));
     size_t L = (size_t)cfg->n_layers, resid = (size_t)B * (size_t)T * (size_t)cfg->dim;
     /* checkpointing: every layer's input (resid[l]), the internals of one layer */
     size_t layers = o && o->checkpoint_activations ? L * resid + (s.per_layer - resid) : L * s.per_layer;
@@ -266,9 +266,11 @@ afm_status afm_train_model_create_opts(const afm_config *cfg, int B, int T, cons
     TAKE(m->d_resid, N * D);
     TAKE(m->d_att, N * QD); TAKE(m->d_qkv, N * (QD + 2 * KD));
     TAKE(m->d_act, N * F); TAKE(m->d_gu, 2 * N * F);
-    m->out_pack_fwd = dead;
-    m->out_pack_bwd = dead + afm_gemm_bpack_floats(D, V);
-    if ((size_t)(a - dead) < out_pack_floats(cfg)) a = dead + out_pack_floats(cfg);
+    if (!(opts && opts->no_out_pack)) {
+        m->out_pack_fwd = dead;
+        m->out_pack_bwd = dead + afm_gemm_bpack_floats(D, V);
+        if ((size_t)(a - dead) < out_pack_floats(cfg)) a = dead + out_pack_floats(cfg);
+    }
     TAKE(m->scratch, 512 * scratch_row(cfg, (size_t)T));
     TAKE(m->rope_cos, (size_t)T * cfg->head_dim / 2); TAKE(m->rope_sin, (size_t)T * cfg->head_dim / 2);
 #undef TAKE
@@ -455,7 +457,7 @@ static afm_status output_chunked(afm_train_model *m, bool grad, float seed, afm_
      * logits(n, v) = sum_d x(n, d) W(v, d), B(d, v) = W[v*D + d]; dx(n, d) = sum_v dl(n, v) W(v, d),
      * B(v, d) = W[v*D + d]. One chunk: packed inside the products as usual. */
     afm_gemm_bpack pf, pb;
-    bool pack = N > C;
+    bool pack = N > C && m->out_pack_fwd;
     const float *Wout = m->p.output;
     if (pack) {
         TP(AFM_TP_F_LOGITS, afm_gemm_bpack_fill(P, W, &pf, m->out_pack_fwd, D, V, Wout, 1, D));

@@ -180,6 +180,21 @@ static void check_driver(afm_pool **pools, int n_pools, afm_gemm_ws *ws, long N,
                 run_product(pools[p], ws, mode, N, I, O, x, W, dy, out, c0, n);
                 CHECK(!memcmp(out, ref, sizeof(float) * (size_t)n), "emulated bf16 afm_gemm mode %d N=%ld I=%ld O=%ld, %d threads shared %d: differs from 1 thread",
                       mode, N, I, O, afm_pool_size(pools[p]), sh);
+                if (mode == 2) continue;
+                /* the B operand (W) packed once into pair panels beforehand: the same bits */
+                long Kb = mode == 0 ? I : O, Nb = mode == 0 ? O : I;
+                size_t nbuf = afm_gemm_bpack_floats(Kb, Nb);
+                float *buf = afm_alloc(sizeof(float) * (nbuf ? nbuf : 1));
+                afm_gemm_bpack pb;
+                if (mode == 0) afm_gemm_bpack_fill(pools[(p + 1) % n_pools], ws, &pb, buf, Kb, Nb, W, 1, I);
+                else afm_gemm_bpack_fill(pools[(p + 1) % n_pools], ws, &pb, buf, Kb, Nb, W, I, 1);
+                memcpy(out, c0, sizeof(float) * (size_t)n);
+                if (mode == 0) afm_gemm_packed(pools[p], ws, N, x, I, 1, &pb, out, O, false);
+                else afm_gemm_packed(pools[p], ws, N, dy, O, 1, &pb, out, I, true);
+                CHECK(pb.fn == emu_ukernel_bf16 && !memcmp(out, ref, sizeof(float) * (size_t)n),
+                      "emulated bf16 pre-packed B mode %d N=%ld I=%ld O=%ld, %d threads shared %d: differs from afm_gemm", mode, N, I, O,
+                      afm_pool_size(pools[p]), sh);
+                afm_free(buf);
             }
         afm_gemm_ws_set_pack(ws, AFM_GEMM_PACK_AUTO);
         free(c0); free(ref); free(out);

@@ -15,10 +15,14 @@
  * the split), f32 and bf16 compute, every micro-kernel, shapes with odd edges, several K slices
  * and more rows / columns than one shared block (SH_M = 2304, SH_N = 2048); and shared packing
  * must write exactly ceil(M/MR) MR x K floats of A per 2048 columns of C and ceil(Nc/NR) NR x K
- * of B (the workspace statistics). */
+ * of B (the workspace statistics). B packed once beforehand (afm_gemm_bpack_fill, as the
+ * output layer packs its matrix for all token chunks) then used by afm_gemm_packed: bit-identical
+ * to afm_gemm in all those cases, the fill on another thread count than the product, every
+ * panel word written by the fill (the buffer starts as NaN) and no B packed by the product. */
 #include "model/train_gemm.h"
 #include "model/train_ops.h"
 #include "base/cpu.h"
+#include "base/mem.h"
 #include "base/rng.h"
 #include "tensor/dtype.h"
 #include <math.h>
@@ -138,7 +142,38 @@ static void product(afm_pool *pool, afm_gemm_ws *ws, int mode, long N, long I, l
     else afm_linear_bwd_w(pool, ws, out, dy, x, N, I, O);
 }
 
-static int g_split_cases;
+static int g_split_cases, g_prepacked_cases;
+
+/* mode 0 / 1 (the products with W as B) through afm_gemm_bpack_fill (on pool pf) + afm_gemm_packed
+ * (on pool pu) into out, C preset to c0; the fill writes every B panel once, the product none */
+static void product_prepacked(afm_pool *pf, afm_pool *pu, afm_gemm_ws *ws, int mode, long N, long I, long O, const float *x,
+                              const float *W, const float *dy, float *out, const float *c0, long n_out, const char *kname) {
+    long K = mode == 0 ? I : O, Nc = mode == 0 ? O : I;
+    size_t nbuf = afm_gemm_bpack_floats(K, Nc);
+    float *buf = afm_alloc(sizeof(float) * (nbuf ? nbuf : 1));
+    for (size_t i = 0; i < nbuf; i++) buf[i] = NAN; /* any panel word the fill misses poisons C */
+    afm_gemm_bpack pb;
+    afm_gemm_ws_reset_stats(ws);
+    if (mode == 0) afm_gemm_bpack_fill(pf, ws, &pb, buf, K, Nc, W, 1, I);
+    else afm_gemm_bpack_fill(pf, ws, &pb, buf, K, Nc, W, I, 1);
+    unsigned long long filled = afm_gemm_ws_stats(ws).packed_b;
+    memcpy(out, c0, sizeof(float) * (size_t)n_out);
+    afm_gemm_ws_reset_stats(ws);
+    if (mode == 0) afm_gemm_packed(pu, ws, N, x, I, 1, &pb, out, O, false);
+    else afm_gemm_packed(pu, ws, N, dy, O, 1, &pb, out, I, true);
+    afm_gemm_stats st = afm_gemm_ws_stats(ws);
+    bool pairs = !strcmp(kname, "avx512bf16");
+    if (!pairs && !afm_amx_bf16_usable()) {
+        int w = !strcmp(kname, "scalar") ? AFM_GEMM_NR_SCALAR : !strcmp(kname, "avx2") ? AFM_GEMM_NR_AVX2 : AFM_GEMM_NR_AVX512;
+        unsigned long long eb = 4ull * (unsigned long long)((Nc + w - 1) / w * w * K);
+        if (!pb.fn || filled != eb || st.packed_b != 0) {
+            fprintf(stderr, "FAIL prepacked %s mode %d N=%ld I=%ld O=%ld: fill packed %llu bytes of B (expected %llu), the product %llu (expected 0)\n",
+                    kname, mode, N, I, O, filled, eb, st.packed_b);
+            g_fail = 1;
+        }
+    }
+    afm_free(buf);
+}
 
 static void splits(afm_pool **pools, int n_pools, afm_gemm_ws *ws, long N, long I, long O, const char *kname) {
     afm_rng r;
@@ -163,6 +198,17 @@ static void splits(afm_pool **pools, int n_pools, afm_gemm_ws *ws, long N, long 
                 }
                 afm_gemm_stats st = afm_gemm_ws_stats(ws);
                 bool pairs = !strcmp(kname, "avx512bf16");
+                if (mode < 2) { /* B packed once beforehand (with another thread count): the same bits */
+                    float *o2 = malloc(sizeof(float) * n_out);
+                    product_prepacked(pools[(p + 1) % n_pools], pools[p], ws, mode, N, I, O, x, W, dy, o2, c0, n_out, kname);
+                    g_prepacked_cases++;
+                    if (memcmp(o2, ref, sizeof(float) * (size_t)n_out)) {
+                        fprintf(stderr, "FAIL prepacked %s%s mode %d N=%ld I=%ld O=%ld threads %d shared %d: differs from afm_gemm\n", kname,
+                                afm_gemm_ws_bf16(ws) ? " bf16" : "", mode, N, I, O, afm_pool_size(pools[p]), sh);
+                        g_fail = 1;
+                    }
+                    free(o2);
+                }
                 if (sh == 1 && !pairs && st.calls == 1) { /* f32 panels: K floats deep in all */
                     int w = !strcmp(kname, "scalar") ? AFM_GEMM_NR_SCALAR : !strcmp(kname, "avx2") ? AFM_GEMM_NR_AVX2 : AFM_GEMM_NR_AVX512;
                     unsigned long long ea = 4ull * (unsigned long long)((M + 5) / 6 * 6 * K * ((Nc + 2047) / 2048));
@@ -228,6 +274,22 @@ int main(void) {
             }
         }
         printf("%d thread-split cases (2/3/16 threads, shared, per-thread and auto packing) bit-identical to 1 thread\n", g_split_cases);
+        /* one thread, the per-unit driver, and B packed once for two products */
+        for (int mode = 0; mode < 2; mode++) {
+            long N = 23, I = 70, O = 129, M = N, Nc = mode == 0 ? O : I, n_out = M * Nc;
+            afm_rng r;
+            afm_rng_seed(&r, 99);
+            float *x = malloc(sizeof(float) * N * I), *W = malloc(sizeof(float) * O * I), *dy = malloc(sizeof(float) * N * O);
+            float *c0 = malloc(sizeof(float) * n_out), *ref = malloc(sizeof(float) * n_out), *o1 = malloc(sizeof(float) * n_out);
+            fill(x, N * I, &r); fill(W, O * I, &r); fill(dy, N * O, &r); fill(c0, n_out, &r);
+            afm_gemm_set_ukernel(NULL);
+            product(NULL, ws16, mode, N, I, O, x, W, dy, ref, c0, n_out);
+            product_prepacked(NULL, NULL, ws16, mode, N, I, O, x, W, dy, o1, c0, n_out, afm_isa_best() >= AFM_ISA_AVX512 ? "avx512" : afm_isa_best() >= AFM_ISA_AVX2 ? "avx2" : "scalar");
+            if (memcmp(o1, ref, sizeof(float) * (size_t)n_out)) { fprintf(stderr, "FAIL prepacked mode %d, 1 thread: differs from afm_gemm\n", mode); g_fail = 1; }
+            g_prepacked_cases++;
+            free(x); free(W); free(dy); free(c0); free(ref); free(o1);
+        }
+        printf("%d cases with B packed once beforehand (afm_gemm_bpack_fill + afm_gemm_packed) bit-identical to afm_gemm\n", g_prepacked_cases);
         afm_gemm_ws_free(ws16);
         afm_pool_free(p3);
         afm_pool_free(p16);
