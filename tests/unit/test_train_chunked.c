@@ -13,7 +13,9 @@
  *   - the output matrix's gradient: max|a - b| <= 1e-5 max|b| (its f32 sums are grouped by chunk);
  *   - the chunked step gives the same loss and matrix gradients (the output matrix's included)
  *     with 1 and 2 threads (RMSNorm gain gradients sum per-thread partials, so they are only
- *     reproducible per thread count, as before), and afm_train_eval_loss the step's loss bit for bit.
+ *     reproducible per thread count, as before), and afm_train_eval_loss the step's loss bit for bit;
+ *   - the output matrix packed once per step for all chunks (the default) or again for every
+ *     chunk (afm_train_model_opts.no_out_pack): the same loss and every gradient bit for bit.
  * Prints the largest relative difference of each comparison. */
 #include "model/train_model.h"
 #include "base/rng.h"
@@ -37,16 +39,20 @@ static double max_rel(const float *a, const float *b, size_t n) {
 
 typedef struct shape { int V, D, L, H, KH, hd, F, B, T; } shape;
 
-static afm_train_model *make(const shape *s, int tied, float z, bool bf16, afm_pool *pool) {
+static afm_train_model *make_opts(const shape *s, int tied, float z, bool bf16, afm_pool *pool, const afm_train_model_opts *o) {
     afm_config c = {.arch = "afm", .n_vocab = s->V, .dim = s->D, .n_layers = s->L, .n_heads = s->H, .n_kv_heads = s->KH,
                     .head_dim = s->hd, .ffn_dim = s->F, .max_seq_len = s->T, .rope_theta = 10000.0f,
                     .rope_layout = AFM_ROPE_HALF, .qk_norm = AFM_QK_NORM_AFTER_ROPE, .norm_eps = 1e-5f, .tied_output = tied};
     afm_train_model *m;
-    if (afm_train_model_create(&c, s->B, s->T, pool, &m) != AFM_OK) { fprintf(stderr, "%s\n", afm_last_error()); exit(1); }
+    if (afm_train_model_create_opts(&c, s->B, s->T, o, pool, &m) != AFM_OK) { fprintf(stderr, "%s\n", afm_last_error()); exit(1); }
     afm_train_model_init(m, 7 + (uint64_t)tied);
     m->z_loss = z;
     afm_gemm_ws_set_bf16(m->gemm, bf16);
     return m;
+}
+
+static afm_train_model *make(const shape *s, int tied, float z, bool bf16, afm_pool *pool) {
+    return make_opts(s, tied, z, bf16, pool, NULL);
 }
 
 static float *grads_copy(const afm_train_model *m) {
@@ -86,6 +92,9 @@ int main(void) {
                     float *g_full = grads_copy(m);
                     const afm_param_tensor *out = afm_train_find_tensor(m, tied ? "token_embd.weight" : "output.weight");
                     afm_train_model *m2 = make(s, tied, z, bf, pool2);
+                    /* the output matrix packed for every chunk (no_out_pack), as before it was packed once per step */
+                    const afm_train_model_opts repack = {.no_out_pack = true};
+                    afm_train_model *m3 = make_opts(s, tied, z, bf, si ? pool2 : NULL, &repack);
                     int cap = m->out_chunk_cap;
                     long want = AFM_OUT_CHUNK_BYTES / (4L * s->V);
                     want = want < AFM_OUT_CHUNK_MIN ? AFM_OUT_CHUNK_MIN : want > N ? N : want;
@@ -93,13 +102,15 @@ int main(void) {
                     for (int ci = 0; ci < 6; ci++) {
                         int C = chunks[ci];
                         if (C > cap) C = cap;
-                        m->out_chunk = m2->out_chunk = C;
-                        double l1, l2, le;
+                        m->out_chunk = m2->out_chunk = m3->out_chunk = C;
+                        double l1, l2, le, l3;
                         afm_train_zero_grad(m);
                         afm_train_zero_grad(m2);
+                        afm_train_zero_grad(m3);
                         if (afm_train_step(m, tok, tgt, s->B, s->T, 0.75f, &l1) != AFM_OK ||
                             afm_train_step(m2, tok, tgt, s->B, s->T, 0.75f, &l2) != AFM_OK ||
-                            afm_train_eval_loss(m2, tok, tgt, s->B, s->T, &le) != AFM_OK) {
+                            afm_train_eval_loss(m2, tok, tgt, s->B, s->T, &le) != AFM_OK ||
+                            afm_train_step(m3, tok, tgt, s->B, s->T, 0.75f, &l3) != AFM_OK) {
                             fprintf(stderr, "%s\n", afm_last_error());
                             return 1;
                         }
@@ -110,6 +121,13 @@ int main(void) {
                         CHECK(el <= 1e-12, "%s: loss %.17g vs full %.17g", label, l1, l_full);
                         CHECK(l1 == l2, "%s: loss differs between 1 and 2 threads (%.17g, %.17g)", label, l1, l2);
                         CHECK(le == l1, "%s: eval_loss %.17g, step %.17g", label, le, l1);
+                        /* packed once per step or per chunk: the same sums, every bit (m3 runs on 1 thread
+                         * for the small shape, like m, and on 2 threads for the other, like m2) */
+                        const afm_train_model *same = si ? m2 : m;
+                        CHECK(l3 == (si ? l2 : l1), "%s: loss with the output matrix packed per chunk %.17g, once %.17g", label, l3, si ? l2 : l1);
+                        CHECK(!memcmp(m3->grads, same->grads, sizeof(float) * m->n_params),
+                              "%s: gradients differ between the output matrix packed once per step and per chunk", label);
+                        CHECK(m3->out_pack_fwd == NULL && same->out_pack_fwd != NULL, "%s: out_pack buffers", label);
                         /* RMSNorm gains sum per-thread partials (train_ops.h: reproducible per thread count) */
                         for (int ti = 0; ti < m->n_tensors; ti++) {
                             const afm_param_tensor *t = &m->tensors[ti];
@@ -134,6 +152,7 @@ int main(void) {
                     free(g_full);
                     afm_train_model_free(m);
                     afm_train_model_free(m2);
+                    afm_train_model_free(m3);
                 }
         free(tok);
         free(tgt);
