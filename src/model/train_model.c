@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 afm_status afm_train_config_check(const afm_config *c) {
     if (!c) return afm_error(AFM_ERR_INVALID_ARG, "model config is NULL");
@@ -174,6 +175,19 @@ static void set_views(const afm_config *c, float *base, afm_param_views *v, cons
     v->output = c->tied_output ? v->tok_embd : base + t[i++].offset;
 }
 
+/* Asks for transparent huge pages over the whole 4 KiB pages of [p, p + n) (a request: where the
+ * kernel declines, the pages stay 4 KiB). The GEMMs walk activations and weights with row strides
+ * of several KiB, touching a new 4 KiB page per row; 2 MiB pages keep those walks in the TLB.
+ * Call before the memory is first touched. */
+static void advise_huge(void *p, size_t n) {
+#ifdef MADV_HUGEPAGE
+    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, e = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+    if (p && e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p; (void)n;
+#endif
+}
+
 afm_status afm_train_model_create(const afm_config *cfg, int B, int T, afm_pool *pool, afm_train_model **out) {
     return afm_train_model_create_opts(cfg, B, T, NULL, pool, out);
 }
@@ -216,6 +230,9 @@ afm_status afm_train_model_create_opts(const afm_config *cfg, int B, int T, cons
     m->grads = afm_calloc(pbytes);
     size_t abytes = afm_train_act_bytes_opts(cfg, B, T, opts);
     m->act_mem = afm_alloc(abytes);
+    advise_huge(m->params, pbytes);
+    advise_huge(m->grads, pbytes);
+    advise_huge(m->act_mem, abytes);
     if (!m->params || !m->grads || !m->act_mem || !m->d_scores) {
         afm_train_model_free(m);
         return afm_error(AFM_ERR_NOMEM, "out of memory: %zu parameters (%.1f MiB each for weights and gradients) and "
