@@ -216,6 +216,7 @@ typedef struct gemm_job {
      * of NR) at bpre + s * bpre_stride + j0 * k_words(kc) */
     const float *bpre;
     long bpre_stride;
+    bool row_split;        /* per-unit driver: thread ith runs row chunk ith's column tiles (else units ith, ith + nth, ...) */
 } gemm_job;
 
 /* K in equal slices of at most KC (2 KC for bf16 pair panels: the same bytes), no short last
@@ -258,10 +259,9 @@ static void pack_b_block(const gemm_job *g, float *bp, long j0, long nc, long k0
 /* Work unit: a column tile (nc_blk wide) x a row chunk (m_chunk tall) of C. Within it, each
  * KC-deep block of B is packed once and reused for every MC-row block of A (Goto's order); each
  * packed A block (MC x KC, in L2) is reused for every NR-wide panel of B (in L1). */
-static void gemm_units(gemm_job *g, float *ap, float *bp, long u0, long step) {
+static void gemm_units(gemm_job *g, float *ap, float *bp, long u0, long u1, long step) {
     const int NR = g->uk.nr;
-    long n_units = g->tiles_m * g->tiles_n;
-    for (long u = u0; u < n_units; u += step) {
+    for (long u = u0; u < u1; u += step) {
         const afm_gemm_unit t = afm_gemm_unit_at(u, g->M, g->Nc, g->m_chunk, g->nc_blk, g->tiles_n);
         const long j0 = t.j0, nc = t.nc, m0 = t.m0, m1 = t.m1;
         if (g->K == 0) { afm_gemm_unit_empty_sum(&t, g->c, g->c_rs, g->accumulate); continue; }
@@ -292,7 +292,9 @@ static void gemm_units(gemm_job *g, float *ap, float *bp, long u0, long step) {
 
 static void gemm_worker(void *ctx, int ith, int nth) {
     gemm_job *g = ctx;
-    gemm_units(g, g->ws->apack[ith], g->ws->bpack[ith], ith, nth);
+    long n_units = g->tiles_m * g->tiles_n, lo = ith, hi = n_units, step = nth;
+    if (g->row_split) { afm_split_range(n_units, ith, nth, &lo, &hi); step = 1; } /* a row chunk's tiles, in a row */
+    gemm_units(g, g->ws->apack[ith], g->ws->bpack[ith], lo, hi, step);
 }
 
 /* One step of the shared driver: rows ic .. ic+mcs of A (and C), columns jc .. jc+ncs of B (and
@@ -395,23 +397,29 @@ void afm_gemm_serial(afm_gemm_ws *ws, int slot, long M, long Nc, long K, const f
         afm_gemm_amx(NULL, 1, ws->apack + slot, ws->bpack + slot, M, Nc, K, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs, accumulate);
         return;
     }
-    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 1, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate, false, NULL, 0};
+    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 1, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate, false, NULL, 0, false};
     long nc = (Nc + g.uk.nr - 1) / g.uk.nr * g.uk.nr;
     g.nc_blk = nc < AFM_GEMM_NC ? nc : AFM_GEMM_NC;
     g.tiles_n = (Nc + g.nc_blk - 1) / g.nc_blk;
-    gemm_units(&g, ws->apack[slot], ws->bpack[slot], 0, 1);
+    gemm_units(&g, ws->apack[slot], ws->bpack[slot], 0, g.tiles_m * g.tiles_n, 1);
 }
 
 /* afm_gemm's driver for a job g (operands, kernel, bpre set): tiling, then the shared or the
  * per-unit driver. */
 static void gemm_run(afm_pool *pool, int nth, gemm_job *g) {
-    const long NR = g->uk.nr, M = g->M, Nc = g->Nc;
+    const long NR = g->uk.nr, M = g->M, Nc = g->Nc, panels = (Nc + NR - 1) / NR;
     afm_gemm_ws *ws = g->ws;
-    /* per-unit tiling: column tiles as wide as NC allows, but at least one per thread when C is
-     * narrow; too few column tiles for the threads: split the rows as well (multiples of MR) */
-    long panels = (Nc + NR - 1) / NR;
+    /* Column tiles are at most NC wide (the per-thread B buffer), or all of C's columns when B is
+     * packed beforehand. Two tilings of the per-unit driver for nth threads:
+     *  - column split: tiles narrow enough for one per thread (too few tiles: rows split as well,
+     *    multiples of MR); every unit packs A again for its tile and its own part of B;
+     *  - row split: one row chunk per thread, each with its own column tiles; B is packed again
+     *    by every thread (not at all when packed beforehand), A once per tile.
+     * The one that packs fewer words is taken (per K row: A rows x A packings + B columns x B
+     * packings); both give the same sums. */
+    const long wide = g->bpre ? panels : AFM_GEMM_NC / NR;
     long per = (panels + nth - 1) / nth;
-    if (per * NR > AFM_GEMM_NC) per = AFM_GEMM_NC / NR;
+    if (per > wide) per = wide;
     g->nc_blk = per * NR;
     g->tiles_n = (Nc + g->nc_blk - 1) / g->nc_blk;
     if (g->tiles_n < nth) {
@@ -421,13 +429,24 @@ static void gemm_run(afm_pool *pool, int nth, gemm_job *g) {
         g->m_chunk = chunk > 0 ? chunk : M;
         g->tiles_m = (M + g->m_chunk - 1) / g->m_chunk;
     }
+    const double a = (double)M, b = g->bpre ? 0.0 : (double)Nc;
+    double per_unit = a * (double)g->tiles_n + b * (double)g->tiles_m;
+    if (nth > 1) {
+        long chunk = ((M + nth - 1) / nth + AFM_GEMM_MR - 1) / AFM_GEMM_MR * AFM_GEMM_MR;
+        long blk = (panels < wide ? panels : wide) * NR, tn = (Nc + blk - 1) / blk, tm = (M + chunk - 1) / chunk;
+        double rows = a * (double)tn + b * (double)tm;
+        if (tm == nth && chunk >= 4 * AFM_GEMM_MR && rows < per_unit) {
+            g->row_split = true;
+            g->m_chunk = chunk; g->tiles_m = tm;
+            g->nc_blk = blk; g->tiles_n = tn;
+            per_unit = rows;
+        }
+    }
     bool shared = nth > 1 && g->K > 0 && ws->pack != AFM_GEMM_PACK_PER_THREAD;
     if (shared && ws->pack == AFM_GEMM_PACK_AUTO) {
-        /* words packed per K row: per unit, all of A once per column tile and B once per row
-         * chunk; shared, A once per SH_N columns and B once. Shared packing costs a second
-         * synchronization per K slice, so it is taken where it at least halves the bytes. */
-        double a = (double)M, b = (double)Nc;
-        double per_unit = a * (double)g->tiles_n + b * (double)g->tiles_m, one = a * (double)((Nc + SH_N - 1) / SH_N) + b;
+        /* shared: A once per SH_N columns and B once. Shared packing costs a second
+         * synchronization per K slice, so it is taken where it at least halves the words. */
+        double one = a * (double)((Nc + SH_N - 1) / SH_N) + b;
         shared = per_unit >= 2.0 * one;
     }
     if (shared) gemm_shared(pool, g);
@@ -454,7 +473,7 @@ void afm_gemm(afm_pool *pool, afm_gemm_ws *ws, long M, long Nc, long K,
         afm_gemm_amx(pool, nth, ws->apack, ws->bpack, M, Nc, K, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs, accumulate);
     else {
         gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 0, M, 1, a, b, a_rs, a_cs, b_rs, b_cs,
-                      c_rs, c, accumulate, true, NULL, 0};
+                      c_rs, c, accumulate, true, NULL, 0, false};
         gemm_run(pool, nth, &g);
     }
     count_call(ws, M, Nc, K, t0);
@@ -491,7 +510,7 @@ void afm_gemm_bpack_fill(afm_pool *pool, afm_gemm_ws *ws, afm_gemm_bpack *pb, fl
     *pb = (afm_gemm_bpack){.b = b, .b_rs = b_rs, .b_cs = b_cs, .K = K, .Nc = Nc, .buf = buf, .bf16 = ws->bf16};
     if (use_amx(ws) || !buf || K <= 0 || Nc <= 0) return; /* AMX packs its own tiles: afm_gemm_packed multiplies by b */
     gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, 0, Nc, K, 0, 0, 0, 1, NULL, b, 0, 0, b_rs, b_cs, 0,
-                  NULL, false, true, NULL, 0};
+                  NULL, false, true, NULL, 0, false};
     long padded = (Nc + g.uk.nr - 1) / g.uk.nr * g.uk.nr;
     bfill_ctx f = {&g, buf, k_slice(&g), 0};
     f.stride = padded * k_words(&g, f.slice);
@@ -515,7 +534,7 @@ void afm_gemm_packed(afm_pool *pool, afm_gemm_ws *ws, long M, const float *a, lo
     int nth = afm_pool_size(pool);
     if (nth > ws->n_threads) nth = 1;
     gemm_job g = {ws, uk, afm_isa_best() >= AFM_ISA_AVX2, M, pb->Nc, pb->K, 0, 0, M, 1, a, pb->b, a_rs, a_cs, pb->b_rs, pb->b_cs,
-                  c_rs, c, accumulate, true, pb->buf, pb->slice_stride};
+                  c_rs, c, accumulate, true, pb->buf, pb->slice_stride, false};
     gemm_run(pool, nth, &g);
     count_call(ws, M, pb->Nc, pb->K, t0);
 }
