@@ -614,8 +614,9 @@ static afm_status gemmf_run(afm_pool *pool, float *y, const void *W, afm_dtype w
 
 static _Atomic int g_best_isa = -1;
 
-static afm_status matmul_run(afm_pool *pool, afm_isa isa, bool packed, float *y, const void *W, afm_dtype wt,
-                             int64_t rows, int64_t cols, const float *x, int64_t T, int64_t T_like) {
+/* Checks one product's arguments (AFM_OK: valid). */
+static afm_status check_args(bool packed, float *y, const void *W, afm_dtype wt, int64_t rows, int64_t cols,
+                             const float *x, int64_t T, int64_t T_like) {
     pthread_once(&g_tables_once, init_tables);
     const afm_dtype_info *info = afm_dtype_get((uint32_t)wt);
     if (!info || !g_tables[AFM_ISA_SCALAR][wt])
@@ -632,55 +633,158 @@ static afm_status matmul_run(afm_pool *pool, afm_isa isa, bool packed, float *y,
     if (T_like < T)
         return afm_error(AFM_ERR_INVALID_ARG, "matmul: %lld rows cannot be computed as part of %lld", (long long)T,
                          (long long)T_like);
+    return AFM_OK;
+}
+
+/* Whether the product goes to the packed-panel f32/f16/bf16 GEMM (gemmf_run) */
+static bool uses_gemmf(afm_isa isa, bool packed, afm_dtype wt, int64_t rows, int64_t cols, int64_t T_like) {
 #if defined(__x86_64__)
     /* (at the AVX-512 level only for types without an AVX-512 kernel of their own) */
-    if (!packed && isa >= AFM_ISA_AVX2 && g_tables[isa][wt] == g_tables[AFM_ISA_AVX2][wt] &&
-        act_kind(wt) == AFM_ACT_F32 && T_like >= GEMMF_MIN_T && (rows >= GEMMF_MIN_ROWS || cols <= GEMMF_MAX_COLS_FEW_ROWS))
-        return gemmf_run(pool, y, W, wt, rows, cols, x, T);
+    return !packed && isa >= AFM_ISA_AVX2 && g_tables[isa][wt] == g_tables[AFM_ISA_AVX2][wt] &&
+           act_kind(wt) == AFM_ACT_F32 && T_like >= GEMMF_MIN_T &&
+           (rows >= GEMMF_MIN_ROWS || cols <= GEMMF_MAX_COLS_FEW_ROWS);
+#else
+    (void)isa; (void)packed; (void)wt; (void)rows; (void)cols; (void)T_like;
+    return false;
 #endif
-    mm_job j = {.fn = packed ? g_packed[isa][wt] : g_tables[isa][wt], .isa = isa, .kind = act_kind(wt), .W = W, .row_bytes = afm_dtype_row_size(wt, cols),
-                .rows = rows, .cols = cols, .T = T, .x = x, .y = y};
-    j.xa_stride = act_row_bytes(j.kind, cols);
-    /* The kernels with a one-token path of their own that sums differently (afm_matmul_like):
-     * f32/f16/bf16 (the decode GEMV) and q8_0 in the row layout (the row-wise kernel instead of
-     * the 8-row tiles). There one row of a larger call runs as two tokens that both read the
-     * same activation row (stride 0) into scratch after the activations, and row 0 is kept. */
-    bool one_as_two = (j.kind == AFM_ACT_F32 || (wt == AFM_Q8_0 && !packed)) && T == 1 && T_like > 1;
-    size_t xa_bytes = 0, y_bytes = 0, bytes;
-    if (j.kind != AFM_ACT_F32 && !afm_mul_ok(j.xa_stride, (size_t)T, &xa_bytes))
-        return afm_error(AFM_ERR_RANGE, "matmul: activation buffer size overflows");
-    xa_bytes = (xa_bytes + 63) & ~(size_t)63;
-    if (one_as_two && !afm_mul_ok((size_t)rows, 2 * sizeof(float), &y_bytes))
-        return afm_error(AFM_ERR_RANGE, "matmul: output buffer size overflows");
-    if (!afm_add_ok(xa_bytes, y_bytes, &bytes))
-        return afm_error(AFM_ERR_RANGE, "matmul: scratch size overflows");
-    uint8_t *scr = bytes ? scratch_get(bytes) : NULL;
-    if (bytes && !scr)
-        return afm_error(AFM_ERR_NOMEM, "matmul: out of memory for %zu bytes of quantized activations / outputs", bytes);
-    if (j.kind == AFM_ACT_F32) {
-        j.xa = (uint8_t *)(uintptr_t)x;
-    } else {
-        j.xa = scr;
-        if (T == 1) quantize_job(&j, 0, 1);
-        else afm_pool_run(pool, quantize_job, &j);
-    }
-    float *y_one = one_as_two ? (float *)(void *)(scr + xa_bytes) : NULL;
-    if (one_as_two) {
-        j.T = 2;
-        j.y = y_one;
-        j.xa_stride = 0;
+}
+
+/* The kernels with a one-token path of their own that sums differently (afm_matmul_like):
+ * f32/f16/bf16 (the decode GEMV) and q8_0 in the row layout (the row-wise kernel instead of the
+ * 8-row tiles). There one row of a larger call runs as two tokens that both read the same
+ * activation row (stride 0) into scratch, and row 0 is kept. */
+static bool one_as_two(bool packed, afm_dtype wt, int64_t T, int64_t T_like) {
+    return (act_kind(wt) == AFM_ACT_F32 || (wt == AFM_Q8_0 && !packed)) && T == 1 && T_like > 1;
+}
+
+/* A row-tile job for y = x Wᵀ on activations xa already in the weight type's format; y_one: the
+ * scratch of a one_as_two product. */
+static void setup_job(mm_job *j, afm_isa isa, bool packed, float *y, const void *W, afm_dtype wt, int64_t rows,
+                      int64_t cols, const float *x, int64_t T, int nth, uint8_t *xa, float *y_one) {
+    *j = (mm_job){.fn = packed ? g_packed[isa][wt] : g_tables[isa][wt], .isa = isa, .kind = act_kind(wt), .W = W,
+                  .row_bytes = afm_dtype_row_size(wt, cols), .rows = rows, .cols = cols, .T = T, .x = x, .y = y,
+                  .xa = xa};
+    j->xa_stride = act_row_bytes(j->kind, cols);
+    if (y_one) {
+        j->T = 2;
+        j->y = y_one;
+        j->xa_stride = 0;
     }
     /* Token chunk for the quantized kernels (rows outer, tokens inner): a chunk's activation rows
      * stay within ~256 KiB (L2). The f32/f16/bf16 kernels block K, rows and tokens themselves. */
-    int64_t chunk = j.xa_stride ? (int64_t)((256 * 1024) / j.xa_stride) : 64;
-    j.tok_chunk = j.kind == AFM_ACT_F32 ? j.T : chunk < 4 ? 4 : chunk > 64 ? 64 : chunk;
-    int64_t ngroups = (rows + ROW_GROUP - 1) / ROW_GROUP, nth = afm_pool_size(pool);
+    int64_t chunk = j->xa_stride ? (int64_t)((256 * 1024) / j->xa_stride) : 64;
+    j->tok_chunk = j->kind == AFM_ACT_F32 ? j->T : chunk < 4 ? 4 : chunk > 64 ? 64 : chunk;
+    int64_t ngroups = (rows + ROW_GROUP - 1) / ROW_GROUP;
     int64_t nunits = ngroups < nth * UNITS_PER_THREAD ? ngroups : nth * UNITS_PER_THREAD;
-    j.unit_rows = (ngroups + nunits - 1) / nunits * ROW_GROUP;
-    j.nunits = (int)((rows + j.unit_rows - 1) / j.unit_rows);
-    atomic_init(&j.next, 0);
+    j->unit_rows = (ngroups + nunits - 1) / nunits * ROW_GROUP;
+    j->nunits = (int)((rows + j->unit_rows - 1) / j->unit_rows);
+    atomic_init(&j->next, 0);
+}
+
+/* Scratch for T quantized activation rows of `kind` (none for f32) followed by, if two_rows, a
+ * (2, rows) output; *xa_bytes: the size of the first part (64-byte aligned). */
+static afm_status get_scratch(afm_act_kind kind, int64_t cols, int64_t T, bool two_rows, int64_t rows,
+                              uint8_t **scr, size_t *xa_bytes) {
+    size_t xb = 0, yb = 0, bytes;
+    if (kind != AFM_ACT_F32 && !afm_mul_ok(act_row_bytes(kind, cols), (size_t)T, &xb))
+        return afm_error(AFM_ERR_RANGE, "matmul: activation buffer size overflows");
+    xb = (xb + 63) & ~(size_t)63;
+    if (two_rows && !afm_mul_ok((size_t)rows, 2 * sizeof(float), &yb))
+        return afm_error(AFM_ERR_RANGE, "matmul: output buffer size overflows");
+    if (!afm_add_ok(xb, yb, &bytes)) return afm_error(AFM_ERR_RANGE, "matmul: scratch size overflows");
+    *scr = bytes ? scratch_get(bytes) : NULL;
+    if (bytes && !*scr)
+        return afm_error(AFM_ERR_NOMEM, "matmul: out of memory for %zu bytes of quantized activations / outputs", bytes);
+    *xa_bytes = xb;
+    return AFM_OK;
+}
+
+/* x quantized into xa (T rows of the kind's format), over the pool's threads */
+static void quantize_all(afm_pool *pool, afm_isa isa, afm_act_kind kind, const float *x, int64_t T, int64_t cols,
+                         uint8_t *xa) {
+    mm_job q = {.isa = isa, .kind = kind, .x = x, .T = T, .cols = cols, .xa = xa, .xa_stride = act_row_bytes(kind, cols)};
+    if (T == 1) quantize_job(&q, 0, 1);
+    else afm_pool_run(pool, quantize_job, &q);
+}
+
+static afm_status matmul_run(afm_pool *pool, afm_isa isa, bool packed, float *y, const void *W, afm_dtype wt,
+                             int64_t rows, int64_t cols, const float *x, int64_t T, int64_t T_like) {
+    AFM_TRY(check_args(packed, y, W, wt, rows, cols, x, T, T_like));
+#if defined(__x86_64__)
+    if (uses_gemmf(isa, packed, wt, rows, cols, T_like)) return gemmf_run(pool, y, W, wt, rows, cols, x, T);
+#endif
+    afm_act_kind kind = act_kind(wt);
+    bool two = one_as_two(packed, wt, T, T_like);
+    uint8_t *scr;
+    size_t xa_bytes;
+    AFM_TRY(get_scratch(kind, cols, T, two, rows, &scr, &xa_bytes));
+    uint8_t *xa = kind == AFM_ACT_F32 ? (uint8_t *)(uintptr_t)x : scr;
+    if (kind != AFM_ACT_F32) quantize_all(pool, isa, kind, x, T, cols, xa);
+    float *y_one = two ? (float *)(void *)(scr + xa_bytes) : NULL;
+    mm_job j;
+    setup_job(&j, isa, packed, y, W, wt, rows, cols, x, T, afm_pool_size(pool), xa, y_one);
     afm_pool_run(pool, gemm_job, &j);
     if (y_one) memcpy(y, y_one, (size_t)rows * sizeof(float));
+    return AFM_OK;
+}
+
+/* ------------------------------------------------------------ several products of one x */
+
+enum { MAX_SHARED = 8 };
+
+typedef struct {
+    mm_job *jobs;
+    int n;
+    int first[MAX_SHARED + 1]; /* job i's units are first[i] .. first[i+1]-1 of the shared count */
+    atomic_int next;
+} multi_job;
+
+static void multi_gemm_job(void *p, int ith, int nth) {
+    (void)ith;
+    multi_job *m = p;
+    if (nth == 1) {
+        for (int i = 0; i < m->n; i++) gemm_unit(&m->jobs[i], 0, m->jobs[i].rows);
+        return;
+    }
+    for (int u; (u = atomic_fetch_add_explicit(&m->next, 1, memory_order_relaxed)) < m->first[m->n];) {
+        int i = 0;
+        while (u >= m->first[i + 1]) i++;
+        const mm_job *j = &m->jobs[i];
+        int64_t r0 = (int64_t)(u - m->first[i]) * j->unit_rows, r1 = r0 + j->unit_rows < j->rows ? r0 + j->unit_rows : j->rows;
+        gemm_unit(j, r0, r1);
+    }
+}
+
+static afm_status matmul_shared_run(afm_pool *pool, afm_isa isa, const afm_matmul_out *outs, int n, int64_t cols,
+                                    const float *x, int64_t T, int64_t T_like) {
+    if (n < 1 || n > MAX_SHARED || !outs)
+        return afm_error(AFM_ERR_INVALID_ARG, "matmul: %d products of one input (1 to %d)", n, MAX_SHARED);
+    for (int i = 0; i < n; i++)
+        AFM_TRY(check_args(outs[i].packed, outs[i].y, outs[i].W, outs[i].wt, outs[i].rows, cols, x, T, T_like));
+    /* shared: all quantize x the same way, and none takes another route (f32 GEMM, one row as two) */
+    afm_act_kind kind = act_kind(outs[0].wt);
+    bool shared = n > 1 && kind != AFM_ACT_F32;
+    for (int i = 0; i < n && shared; i++)
+        shared = act_kind(outs[i].wt) == kind && !one_as_two(outs[i].packed, outs[i].wt, T, T_like);
+    if (!shared) {
+        for (int i = 0; i < n; i++)
+            AFM_TRY(matmul_run(pool, isa, outs[i].packed, outs[i].y, outs[i].W, outs[i].wt, outs[i].rows, cols, x, T,
+                               T_like));
+        return AFM_OK;
+    }
+    uint8_t *xa;
+    size_t xa_bytes;
+    AFM_TRY(get_scratch(kind, cols, T, false, 0, &xa, &xa_bytes));
+    quantize_all(pool, isa, kind, x, T, cols, xa);
+    mm_job jobs[MAX_SHARED];
+    multi_job m = {.jobs = jobs, .n = n};
+    int nth = afm_pool_size(pool);
+    for (int i = 0; i < n; i++) {
+        setup_job(&jobs[i], isa, outs[i].packed, outs[i].y, outs[i].W, outs[i].wt, outs[i].rows, cols, x, T, nth, xa, NULL);
+        m.first[i + 1] = m.first[i] + jobs[i].nunits;
+    }
+    atomic_init(&m.next, 0);
+    afm_pool_run(pool, multi_gemm_job, &m);
     return AFM_OK;
 }
 
@@ -734,4 +838,15 @@ afm_status afm_matmul_like_isa(afm_pool *pool, afm_isa isa, bool packed, float *
 afm_status afm_matmul_like(afm_pool *pool, bool packed, float *y, const void *W, afm_dtype wt, int64_t rows,
                            int64_t cols, const float *x, int64_t T, int64_t T_like) {
     return matmul_run(pool, cached_best(), packed, y, W, wt, rows, cols, x, T, T_like);
+}
+
+afm_status afm_matmul_shared(afm_pool *pool, const afm_matmul_out *outs, int n, int64_t cols, const float *x,
+                             int64_t T, int64_t T_like) {
+    return matmul_shared_run(pool, cached_best(), outs, n, cols, x, T, T_like);
+}
+
+afm_status afm_matmul_shared_isa(afm_pool *pool, afm_isa isa, const afm_matmul_out *outs, int n, int64_t cols,
+                                 const float *x, int64_t T, int64_t T_like) {
+    AFM_TRY(check_isa(isa));
+    return matmul_shared_run(pool, isa, outs, n, cols, x, T, T_like);
 }

@@ -13,6 +13,7 @@
  * thread count. Scratch for the quantized activations is kept per calling thread and reused. */
 #ifndef AFM_KERNELS_MATMUL_H
 #define AFM_KERNELS_MATMUL_H
+#include <stdbool.h>
 #include <stdint.h>
 #include "afm/status.h"
 #include "base/cpu.h"
@@ -59,6 +60,22 @@ afm_status afm_matmul_like(afm_pool *pool, bool packed, float *y, const void *W,
                            int64_t cols, const float *x, int64_t T, int64_t T_like);
 afm_status afm_matmul_like_isa(afm_pool *pool, afm_isa isa, bool packed, float *y, const void *W, afm_dtype wt,
                                int64_t rows, int64_t cols, const float *x, int64_t T, int64_t T_like);
+/* Several products of the same activations: outs[i].y (T, rows_i) = x W_iᵀ for i < n (n <= 8),
+ * x: (T, cols), each as afm_matmul_like(…, T, T_like) computes it, bit for bit. When the weights
+ * multiply the same 8-bit activation format (q4_0/q8_0/q5_0, q4_1/q5_1, or the k-quants among
+ * themselves), x is quantized once for all of them and their row tiles share one run over the
+ * threads (Q, K, V of an attention layer; gate and up of the FFN). */
+typedef struct afm_matmul_out {
+    float *y;
+    const void *W;     /* afm_matmul_repack output when packed */
+    afm_dtype wt;
+    int64_t rows;
+    bool packed;
+} afm_matmul_out;
+afm_status afm_matmul_shared(afm_pool *pool, const afm_matmul_out *outs, int n, int64_t cols, const float *x,
+                             int64_t T, int64_t T_like);
+afm_status afm_matmul_shared_isa(afm_pool *pool, afm_isa isa, const afm_matmul_out *outs, int n, int64_t cols,
+                                 const float *x, int64_t T, int64_t T_like);
 /* Dequantizes row r of a repacked (rows, cols) matrix into out (cols floats): the same values
  * afm_dequantize_row gives for row r of the original. Lets a tied token embedding be read from
  * the packed output copy instead of faulting the mapped original back in. */

@@ -476,6 +476,20 @@ static afm_status mm_like(afm_session *s, float *y, const afm_weight *w, int slo
     return s->lora.n ? afm_lora_apply(&s->lora, s->pool, slot, y, x, T, T_like) : AFM_OK;
 }
 
+/* mm_like for n products of the same x (Q, K, V; gate and up): x is quantized once for all of
+ * them where their weights take the same activation format (afm_matmul_shared), then each
+ * product's adapter terms are added. Same values as n separate mm_like calls. */
+static afm_status mm_shared(afm_session *s, int n, float *const *ys, const afm_weight *const *ws, const int *slots,
+                            const float *x, int64_t T, int64_t T_like) {
+    afm_matmul_out outs[3];
+    for (int i = 0; i < n; i++)
+        outs[i] = (afm_matmul_out){.y = ys[i], .W = ws[i]->packed ? ws[i]->packed : ws[i]->data, .wt = ws[i]->type,
+                                   .rows = ws[i]->rows, .packed = ws[i]->packed != NULL};
+    AFM_TRY(afm_matmul_shared(s->pool, outs, n, ws[0]->cols, x, T, T_like));
+    for (int i = 0; i < n && s->lora.n; i++) AFM_TRY(afm_lora_apply(&s->lora, s->pool, slots[i], ys[i], x, T, T_like));
+    return AFM_OK;
+}
+
 /* Which logits a forward chunk produces: every row's, the last row's (into s->last_logits) or
  * none (the chunk only extends the KV cache). */
 typedef enum { OUT_ALL, OUT_LAST, OUT_NONE } chunk_out;
@@ -511,9 +525,12 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, ch
         tj.L = L;
         tj.layer = l;
         bool cut = l == c->n_layers - 1 && out != OUT_ALL && (T > 1 || out == OUT_NONE);
-        if (!cut) AFM_TRY(mm_like(s, s->q, &L->wq, afm_lora_slot(l, AFM_LORA_Q), s->xn, T, T_in));
-        AFM_TRY(mm_like(s, s->k, &L->wk, afm_lora_slot(l, AFM_LORA_K), s->xn, T, T_in));
-        AFM_TRY(mm_like(s, s->v, &L->wv, afm_lora_slot(l, AFM_LORA_V), s->xn, T, T_in));
+        { /* q (not on a cut layer), k, v */
+            float *const ys[3] = {s->k, s->v, s->q};
+            const afm_weight *const ws[3] = {&L->wk, &L->wv, &L->wq};
+            const int slots[3] = {afm_lora_slot(l, AFM_LORA_K), afm_lora_slot(l, AFM_LORA_V), afm_lora_slot(l, AFM_LORA_Q)};
+            AFM_TRY(mm_shared(s, cut ? 2 : 3, ys, ws, slots, s->xn, T, T_in));
+        }
         tj.rope = cut ? ROPE_KV : ROPE_Q | ROPE_KV;
         run_tokens(s, T, rope_store_worker, &tj);
         if (cut) {
@@ -547,8 +564,12 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, ch
         run_tokens(s, T, add_norm_worker, &tj);
         TRACE("ffn_inp", l, s->x, T, d);
         TRACE("ffn_norm", l, s->xn, T, d);
-        AFM_TRY(mm_like(s, s->gate, &L->w_gate, afm_lora_slot(l, AFM_LORA_GATE), s->xn, T, T_in));
-        AFM_TRY(mm_like(s, s->up, &L->w_up, afm_lora_slot(l, AFM_LORA_UP), s->xn, T, T_in));
+        {
+            float *const ys[2] = {s->gate, s->up};
+            const afm_weight *const ws[2] = {&L->w_gate, &L->w_up};
+            const int slots[2] = {afm_lora_slot(l, AFM_LORA_GATE), afm_lora_slot(l, AFM_LORA_UP)};
+            AFM_TRY(mm_shared(s, 2, ys, ws, slots, s->xn, T, T_in));
+        }
         TRACE("ffn_gate", l, s->gate, T, c->ffn_dim);
         TRACE("ffn_up", l, s->up, T, c->ffn_dim);
         run_tokens(s, T, glu_worker, &tj);

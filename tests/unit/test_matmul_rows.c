@@ -10,7 +10,9 @@
  *   afm_matmul_like(one row t of x, T = 1, T_like) == row t of afm_matmul(x, T_like)   (memcmp)
  *   afm_matmul_like(the last two rows, T = 2, T_like) == the last two rows of it.
  * Also checks that the f32 kernels really do sum differently for one token and for many (so that
- * the test would catch a T_like that is ignored), and that T > T_like is refused. */
+ * the test would catch a T_like that is ignored), and that T > T_like is refused.
+ * afm_matmul_shared (several products of one x, quantized once) must give each product's
+ * afm_matmul_like result bit for bit, for weights sharing an activation format and not. */
 #include "kernels/matmul.h"
 #include "tensor/quant.h"
 #include <stdio.h>
@@ -73,6 +75,39 @@ static void run_case(afm_pool *pool, afm_isa isa, bool packed, afm_dtype wt, int
     free(w); free(x); free(wq); free(wp); free(y); free(y1);
 }
 
+/* afm_matmul_shared on n products of one x equals n afm_matmul_like calls bit for bit (x quantized
+ * once for all when their activation formats agree, the separate route otherwise). */
+static void run_shared(afm_pool *pool, const afm_dtype *types, const bool *packed, int n, int64_t cols, int64_t T,
+                       int64_t T_like) {
+    const int64_t rows[4] = {67, 200, 24, 131};
+    afm_matmul_out outs[4];
+    unsigned char *wq[4], *wp[4];
+    float *ys[4], *yref = malloc(sizeof(float) * T * 200), *x = malloc(sizeof(float) * T * cols);
+    for (int64_t i = 0; i < T * cols; i++) x[i] = frand() * (1 + (i % 11 == 0) * 4);
+    for (int i = 0; i < n; i++) {
+        size_t rb = afm_dtype_row_size(types[i], cols);
+        float *w = malloc(sizeof(float) * rows[i] * cols);
+        wq[i] = malloc(rb * rows[i]);
+        wp[i] = malloc(rb * rows[i]);
+        ys[i] = malloc(sizeof(float) * T * rows[i]);
+        for (int64_t k = 0; k < rows[i] * cols; k++) w[k] = frand();
+        for (int64_t r = 0; r < rows[i]; r++) afm_quantize_row(types[i], w + r * cols, wq[i] + r * rb, cols);
+        if (packed[i]) afm_matmul_repack(types[i], rows[i], cols, wq[i], wp[i]);
+        outs[i] = (afm_matmul_out){.y = ys[i], .W = packed[i] ? wp[i] : wq[i], .wt = types[i], .rows = rows[i], .packed = packed[i]};
+        free(w);
+    }
+    CHECK(afm_matmul_shared(pool, outs, n, cols, x, T, T_like) == AFM_OK, "shared");
+    for (int i = 0; i < n; i++) {
+        CHECK(afm_matmul_like(pool, packed[i], yref, outs[i].W, types[i], rows[i], cols, x, T, T_like) == AFM_OK, "like");
+        int d = n_differ(ys[i], yref, T * rows[i]);
+        CHECK(!d, "shared product %d of %d (%s%s, T %lld of %lld, %d threads): %d outputs differ from its own call", i, n,
+              packed[i] ? "packed " : "", afm_dtype_name(types[i]), (long long)T, (long long)T_like,
+              afm_pool_size(pool), d);
+        free(wq[i]); free(wp[i]); free(ys[i]);
+    }
+    free(yref); free(x);
+}
+
 int main(void) {
     afm_pool *pools[2];
     afm_pool_create(1, &pools[0]);
@@ -99,6 +134,24 @@ int main(void) {
     if (best >= AFM_ISA_AVX2)
         CHECK(g_f32_gemv_differs, "f32 one-token (GEMV) sums equal the multi-token ones everywhere: the test no longer "
                                   "shows that T_like matters");
+    /* shared activations: one q8 format (q4_1 / q8_0 / q4_0, packed or not), the k-quants'
+     * q8_K, mixed formats and float weights (each its own way) */
+    const afm_dtype q8mix[] = {AFM_Q4_1, AFM_Q8_0, AFM_Q4_0, AFM_Q5_1};
+    const bool pk_a[] = {true, true, false, false}, pk_b[] = {false, false, true, false}, pk_none[] = {0, 0, 0, 0};
+    const afm_dtype kq[] = {AFM_Q4_K, AFM_Q6_K}, mixed[] = {AFM_Q4_1, AFM_Q4_K, AFM_F32}, floats[] = {AFM_F32, AFM_F16, AFM_BF16};
+    const int64_t sT[][2] = {{1, 1}, {2, 2}, {64, 64}, {130, 130}, {1, 130}, {1, 24}};
+    for (int p = 0; p < 2; p++)
+        for (size_t k = 0; k < sizeof sT / sizeof sT[0]; k++) {
+            run_shared(pools[p], q8mix, pk_a, 3, 512, sT[k][0], sT[k][1]);
+            run_shared(pools[p], q8mix, pk_b, 4, 512, sT[k][0], sT[k][1]);
+            run_shared(pools[p], kq, pk_none, 2, 512, sT[k][0], sT[k][1]);
+            run_shared(pools[p], mixed, pk_none, 3, 512, sT[k][0], sT[k][1]);
+            run_shared(pools[p], floats, pk_none, 3, 512, sT[k][0], sT[k][1]);
+            cases += 5;
+        }
+    afm_matmul_out none[9] = {{0}};
+    CHECK(afm_matmul_shared(pools[0], none, 0, 32, (const float *)none, 1, 1) == AFM_ERR_INVALID_ARG, "no products");
+    CHECK(afm_matmul_shared(pools[0], none, 9, 32, (const float *)none, 1, 1) == AFM_ERR_INVALID_ARG, "9 products");
     float x[64] = {0}, y[64];
     unsigned char w[64 * 4] = {0};
     CHECK(afm_matmul_like(pools[0], false, y, w, AFM_F32, 1, 32, x, 2, 1) == AFM_ERR_INVALID_ARG, "T > T_like");
