@@ -534,7 +534,7 @@ static afm_status generate_items(work *w, int ith, afm_eval_prompts *pr) {
     int32_t *toks = calloc((size_t)B, sizeof *toks);
     float *logits = B > 1 ? malloc((size_t)B * rs[0].n_vocab * sizeof(float)) : NULL;
     afm_status st = sl && as && act && sess && toks && (B == 1 || logits) ? AFM_OK : afm_error(AFM_ERR_NOMEM, "generation slots");
-    for (int k = 0; st == AFM_OK && k < B; k++) {
+    for (int k = 0; sl && k < B; k++) {
         sl[k].r = &rs[k];
         sl[k].item = -1;
     }
@@ -552,6 +552,12 @@ static afm_status generate_items(work *w, int ith, afm_eval_prompts *pr) {
             act[k]->t++;
         }
     }
+    for (int k = 0; sl && k < B; k++) /* items left unfinished by a failed run */
+        if (sl[k].item >= 0) {
+            free(gen_finish(&sl[k].gen));
+            free(sl[k].err);
+            afm_eval_gen_item_free(&sl[k].g);
+        }
     free(sl);
     free(as);
     free(act);
