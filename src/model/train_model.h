@@ -157,9 +157,9 @@ size_t afm_train_act_bytes_opts(const afm_config *cfg, int B, int T, const afm_t
 /* Bytes of the full (B*T, V) logits that afm_train_forward adds (tests, inference parity). */
 size_t afm_train_logits_bytes(const afm_config *cfg, int B, int T);
 /* Default tokens per chunk of the fused output layer: about AFM_OUT_CHUNK_BYTES of logits, at
- * least AFM_OUT_CHUNK_MIN rows, at most B*T. Every chunk packs the output matrix again for its
- * two products with it (logits and dx), which costs about as much as 1/C of their arithmetic, so
- * chunks are not made smaller than 256 tokens (48 MiB of logits at V = 49152). */
+ * least AFM_OUT_CHUNK_MIN rows, at most B*T. The output matrix is packed once per step for its two
+ * products (logits and dx; afm_train_out_pack_bytes), but dW_out's sum is read and written once
+ * per chunk, so chunks are not made smaller than 256 tokens (48 MiB of logits at V = 49152). */
 enum { AFM_OUT_CHUNK_MIN = 256 };
 #ifndef AFM_OUT_CHUNK_BYTES
 #define AFM_OUT_CHUNK_BYTES (8L << 20)
