@@ -12,6 +12,8 @@
  * gamma_K * sum_k |W x| with gamma_K = K u / (1 - K u), u = 2^-24, of the exact product in
  * double. Through afm_matmul (shapes it routes to this kernel), 1 and 2 threads must give the
  * same bits and the same bound holds. */
+#define TEST_SEED 7
+#include "test_check.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_internal.h"
 #include "base/mem.h"
@@ -21,15 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-#define CHECK(c, ...) do { if (!(c)) { if (failures++ < 30) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } } while (0)
-
-static unsigned g_seed = 7;
-static float frand(void) { /* uniform in [-1, 1) */
-    g_seed = g_seed * 1664525u + 1013904223u;
-    return (float)((g_seed >> 8) / 8388608.0 - 1.0);
-}
 
 /* y (T, rows) against the in-order fmaf chain (bit for bit, if exact) and the error bound. */
 static void check_out(const char *what, afm_dtype wt, const float *wd, const float *x, const float *y, int64_t rows,

@@ -13,6 +13,8 @@
  * SIMD variants are also compared with the scalar one (same 1e-5 relative tolerance), and 2
  * threads must give the bit-identical result of 1 thread. Repacked q4_0/q4_1/q8_0 weights are checked
  * the same way (see run_case). */
+#define TEST_SEED 1
+#include "test_check.h"
 #include "kernels/matmul.h"
 #include "tensor/quant.h"
 #include "kernels/matmul_internal.h"
@@ -21,15 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-#define CHECK(c, ...) do { if (!(c)) { if (failures++ < 30) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } } while (0)
-
-static unsigned g_seed = 1;
-static float frand(void) { /* uniform in [-1, 1) */
-    g_seed = g_seed * 1664525u + 1013904223u;
-    return (float)((g_seed >> 8) / 8388608.0 - 1.0);
-}
 
 /* x quantized as the kernels do, returned as floats (xq) plus the per-element max error (d/2). */
 static void quantize_ref(afm_dtype wt, const float *x, int64_t n, double *xq, double *half_step, double *s_corr) {

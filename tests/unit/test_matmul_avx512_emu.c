@@ -11,6 +11,8 @@
  *    (quantized types: Wd = afm_dequantize_row, the activation blocks random with consistent
  *    sums) or W . x (float types), within 1e-5 * sum |terms| + 1e-6;
  *  - computing the rows in pieces of 8 (as the threads split them) must give the same bits. */
+#define TEST_SEED 7
+#include "test_check.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_internal.h"
 #include "tensor/quant.h"
@@ -35,12 +37,8 @@
 #define HAVE_EMU 1
 #endif
 
-static int failures, cases;
-#define CHECK(c, ...) do { if (!(c)) { if (failures++ < 30) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } } while (0)
+static int cases;
 
-static unsigned g_seed = 7;
-static unsigned urand(void) { g_seed = g_seed * 1664525u + 1013904223u; return g_seed >> 8; }
-static float frand(void) { return (float)(urand() / 8388608.0 - 1.0); } /* [-1, 1) */
 /* activation codes: mostly random, some at the extremes +-127 */
 static int8_t qrand(void) { unsigned u = urand(); return (int8_t)(u % 16 == 0 ? (u & 32 ? 127 : -127) : (int)(u % 255) - 127); }
 

@@ -13,20 +13,13 @@
  * the test would catch a T_like that is ignored), and that T > T_like is refused.
  * afm_matmul_shared (several products of one x, quantized once) must give each product's
  * afm_matmul_like result bit for bit, for weights sharing an activation format and not. */
+#define TEST_SEED 7
+#include "test_check.h"
 #include "kernels/matmul.h"
 #include "tensor/quant.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-#define CHECK(c, ...) do { if (!(c)) { if (failures++ < 30) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } } while (0)
-
-static unsigned g_seed = 7;
-static float frand(void) { /* uniform in [-1, 1) */
-    g_seed = g_seed * 1664525u + 1013904223u;
-    return (float)((g_seed >> 8) / 8388608.0 - 1.0);
-}
 
 static int n_differ(const float *a, const float *b, int64_t n) {
     int d = 0;

@@ -16,6 +16,8 @@
  * contiguous), dy·W (A rows, B rows contiguous), dyᵀ·x (A = dyᵀ columns contiguous: strided A),
  * and one with neither index contiguous (scalar packing). The real instructions are checked by
  * test_train_gemm on an AMX machine. */
+#define TEST_SEED 5
+#include "test_check.h"
 #include "model/train_gemm.h"
 #include "base/cpu.h"
 #include "base/mem.h"
@@ -41,12 +43,7 @@
 #define HAVE_EMU 1
 #endif
 
-static int failures;
-#define CHECK(c, ...) do { if (!(c)) { if (failures++ < 30) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } } while (0)
-
 #ifdef HAVE_EMU
-static unsigned g_seed = 5;
-static float frand(void) { g_seed = g_seed * 1664525u + 1013904223u; return (float)((g_seed >> 8) / 8388608.0 - 1.0); }
 
 /* bf16 rounding (afm_f32_to_bf16), then subnormals to 0 as the instruction reads them */
 static float bf16_in(float x) {

@@ -20,6 +20,8 @@
  *    double reference on bf16-rounded inputs at 1 thread, and bit-identical to that at 2, 3 and
  *    16 threads with shared, per-thread and auto packing.
  * On an AVX512-BF16 machine test_train_gemm runs the real kernel through afm_gemm. */
+#define TEST_SEED 11
+#include "test_check.h"
 #include "model/train_gemm.h"
 #include "base/cpu.h"
 #include "base/threadpool.h"
@@ -42,11 +44,6 @@
 #define HAVE_EMU 1
 #endif
 
-static int failures;
-#define CHECK(c, ...) do { if (!(c)) { if (failures++ < 30) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } } while (0)
-
-static unsigned g_seed = 11;
-static float frand(void) { g_seed = g_seed * 1664525u + 1013904223u; return (float)((g_seed >> 8) / 8388608.0 - 1.0); }
 static float r16(float x) { return afm_bf16_to_f32(afm_f32_to_bf16(x)); }
 
 static void check_pairs(int w, long kc, long panels) {
