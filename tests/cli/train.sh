@@ -70,7 +70,9 @@ echo "killed $kills times with SIGKILL; resumed run equals the uninterrupted one
 sed 's/"steps": 10,/"steps": 100000,/' "$W/micro.json" > "$W/long.json"
 "$AFM" train --recipe "$W/long.json" --data "$W/data" --out "$W/S" --threads 1 --quiet 2>"$W/s.log" &
 pid=$!
-for _ in $(seq 1 100); do [ -s "$W/S/metrics.jsonl" ] && break; sleep 0.1; done
+# wait for the first logged step (up to 2 minutes: CI machines can be slow to start a process)
+for _ in $(seq 1 1200); do [ -s "$W/S/metrics.jsonl" ] && break; sleep 0.1; done
+[ -s "$W/S/metrics.jsonl" ] || fail "no step logged within 2 minutes"
 kill -INT "$pid"
 wait "$pid" || { cat "$W/s.log"; fail "SIGINT run exited non-zero"; }
 grep -q 'stopped by signal' "$W/s.log" || fail "no stop message after SIGINT"
