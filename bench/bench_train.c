@@ -286,9 +286,13 @@ static int bench_step(afm_pool *pool, const char *name, int B, int T, int steps,
     printf("afm %s: %.2fM params, B=%d T=%d, threads %d, isa %s, compute %s: loss %.4f\n", name, m->n_params / 1e6, B, T,
            afm_pool_size(pool), afm_isa_name(afm_isa_best()), compute_name(bf16), loss);
     printf("  timing: %s\n", one ? "thread CPU time (1 thread)" : "wall clock");
+    char opk_s[160] = ", output matrix packed per chunk";
+    if (m->out_pack_fwd)
+        snprintf(opk_s, sizeof opk_s, ", output matrix packed once per step: %ld of %d columns for the logits, %ld of %d for dx, %.1f MiB",
+                 m->out_pack_v_cols, c.n_vocab, m->out_pack_d_cols, c.dim,
+                 4.0 * (double)(afm_gemm_bpack_floats(c.dim, m->out_pack_v_cols) + afm_gemm_bpack_floats(c.n_vocab, m->out_pack_d_cols)) / 1048576.0);
     printf("  per step: forward+backward %.3f s (output layer in chunks of %d tokens%s%s), optimizer %.3f s\n", (tf + tb) / measured,
-           m->out_chunk, m->out_pack_fwd ? ", output matrix packed once per step" : ", output matrix packed per chunk",
-           m->checkpoint ? ", activation checkpointing" : "", to / measured);
+           m->out_chunk, opk_s, m->checkpoint ? ", activation checkpointing" : "", to / measured);
     afm_gemm_stats gs = afm_gemm_ws_stats(m->gemm);
     /* the GEMM timer is a wall clock: its share is of the steps' wall time (at 1 thread the step
      * timing above is CPU time, which on a loaded machine is shorter than the wall time) */

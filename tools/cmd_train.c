@@ -81,6 +81,9 @@ static int dry_run(const afm_recipe *r, const char *data_dir, int n_ranks, bool 
         printf("stage %-10s %lld steps x %.0f tokens (seq %d, batch %d, accum %d): %.3g FLOP/step, lr %g, rope theta %g\n", s->name,
                (long long)s->steps, p.tokens_per_step[i], s->seq_len, s->batch_size, s->grad_accum, p.flops_per_step[i], (double)s->lr,
                (double)s->rope_theta);
+        printf("  activations %.2f GiB; output matrix packed once per step: %.1f of %.1f MiB, in the backward scratch (no memory "
+               "of its own)%s\n", gib(p.bytes_acts_stage[i]), p.bytes_out_pack[i] / 1048576.0, p.bytes_out_pack_full / 1048576.0,
+               p.bytes_out_pack[i] < p.bytes_out_pack_full ? ", the rest packed per chunk" : "");
         total_flops += p.flops_per_step[i] * (double)s->steps;
     }
     printf("total: %lld steps, %.3g FLOP\n", (long long)p.total_steps, total_flops);

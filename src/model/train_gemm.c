@@ -489,7 +489,8 @@ size_t afm_gemm_bpack_floats(long K, long Nc) {
 
 typedef struct bfill_ctx { gemm_job *g; float *buf; long slice, stride; } bfill_ctx;
 
-/* thread ith of nth packs its share of the NR-wide panels of every K slice */
+/* thread ith of nth packs its share of the NR-wide panels of every K slice (columns 0 .. g->Nc,
+ * the packed ones) */
 static void bfill_worker(void *ctx, int ith, int nth) {
     bfill_ctx *f = ctx;
     const gemm_job *g = f->g;
@@ -504,22 +505,36 @@ static void bfill_worker(void *ctx, int ith, int nth) {
     }
 }
 
-void afm_gemm_bpack_fill(afm_pool *pool, afm_gemm_ws *ws, afm_gemm_bpack *pb, float *buf, long K, long Nc,
-                         const float *b, long b_rs, long b_cs) {
+long afm_gemm_bpack_cols(long K, long Nc, size_t floats) {
+    if (K <= 0 || Nc <= 0) return 0;
+    size_t fit = floats / (size_t)K / AFM_GEMM_NR_MAX * AFM_GEMM_NR_MAX;
+    return fit >= (size_t)Nc ? Nc : (long)fit;
+}
+
+void afm_gemm_bpack_fill_cols(afm_pool *pool, afm_gemm_ws *ws, afm_gemm_bpack *pb, float *buf, long cols, long K, long Nc,
+                              const float *b, long b_rs, long b_cs) {
     double t0 = afm_now_s();
-    *pb = (afm_gemm_bpack){.b = b, .b_rs = b_rs, .b_cs = b_cs, .K = K, .Nc = Nc, .buf = buf, .bf16 = ws->bf16};
-    if (use_amx(ws) || !buf || K <= 0 || Nc <= 0) return; /* AMX packs its own tiles: afm_gemm_packed multiplies by b */
-    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, 0, Nc, K, 0, 0, 0, 1, NULL, b, 0, 0, b_rs, b_cs, 0,
+    if (cols > Nc) cols = Nc;
+    if (cols < Nc) cols = cols / AFM_GEMM_NR_MAX * AFM_GEMM_NR_MAX; /* the rest starts on a panel boundary of every kernel */
+    if (cols < 0) cols = 0;
+    *pb = (afm_gemm_bpack){.b = b, .b_rs = b_rs, .b_cs = b_cs, .K = K, .Nc = Nc, .cols = cols, .buf = buf, .bf16 = ws->bf16};
+    if (use_amx(ws) || !buf || K <= 0 || cols <= 0) return; /* AMX packs its own tiles: afm_gemm_packed multiplies by b */
+    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, 0, cols, K, 0, 0, 0, 1, NULL, b, 0, 0, b_rs, b_cs, 0,
                   NULL, false, true, NULL, 0, false};
-    long padded = (Nc + g.uk.nr - 1) / g.uk.nr * g.uk.nr;
+    long padded = (cols + g.uk.nr - 1) / g.uk.nr * g.uk.nr;
     bfill_ctx f = {&g, buf, k_slice(&g), 0};
     f.stride = padded * k_words(&g, f.slice);
     int nth = afm_pool_size(pool);
-    if (nth > 1 && (Nc + g.uk.nr - 1) / g.uk.nr >= nth) { afm_pool_run(pool, bfill_worker, &f); ws->runs++; }
+    if (nth > 1 && (cols + g.uk.nr - 1) / g.uk.nr >= nth) { afm_pool_run(pool, bfill_worker, &f); ws->runs++; }
     else bfill_worker(&f, 0, 1);
     pb->fn = g.uk.fn;
     pb->slice_stride = f.stride;
     ws->seconds += afm_now_s() - t0;
+}
+
+void afm_gemm_bpack_fill(afm_pool *pool, afm_gemm_ws *ws, afm_gemm_bpack *pb, float *buf, long K, long Nc,
+                         const float *b, long b_rs, long b_cs) {
+    afm_gemm_bpack_fill_cols(pool, ws, pb, buf, Nc, K, Nc, b, b_rs, b_cs);
 }
 
 void afm_gemm_packed(afm_pool *pool, afm_gemm_ws *ws, long M, const float *a, long a_rs, long a_cs, const afm_gemm_bpack *pb,
@@ -533,10 +548,15 @@ void afm_gemm_packed(afm_pool *pool, afm_gemm_ws *ws, long M, const float *a, lo
     double t0 = afm_now_s();
     int nth = afm_pool_size(pool);
     if (nth > ws->n_threads) nth = 1;
-    gemm_job g = {ws, uk, afm_isa_best() >= AFM_ISA_AVX2, M, pb->Nc, pb->K, 0, 0, M, 1, a, pb->b, a_rs, a_cs, pb->b_rs, pb->b_cs,
+    /* columns 0 .. cols from the panels; C's columns are independent sums with the same K slices,
+     * so the unpacked rest (afm_gemm, which packs it as usual) gives the bits a whole product would */
+    gemm_job g = {ws, uk, afm_isa_best() >= AFM_ISA_AVX2, M, pb->cols, pb->K, 0, 0, M, 1, a, pb->b, a_rs, a_cs, pb->b_rs, pb->b_cs,
                   c_rs, c, accumulate, true, pb->buf, pb->slice_stride, false};
     gemm_run(pool, nth, &g);
-    count_call(ws, M, pb->Nc, pb->K, t0);
+    count_call(ws, M, pb->cols, pb->K, t0);
+    if (pb->cols < pb->Nc)
+        afm_gemm(pool, ws, M, pb->Nc - pb->cols, pb->K, a, a_rs, a_cs, pb->b + pb->cols * pb->b_cs, pb->b_rs, pb->b_cs,
+                 c + pb->cols, c_rs, accumulate);
 }
 
 void afm_linear_fwd(afm_pool *pool, afm_gemm_ws *ws, float *y, const float *x, const float *W, long N, long I, long O) {

@@ -130,6 +130,7 @@ void afm_gemm_amx(afm_pool *pool, int nth, float *const *apack, float *const *bp
 typedef struct afm_gemm_bpack {
     const float *b;
     long b_rs, b_cs, K, Nc;
+    long cols;            /* columns 0 .. cols packed (all Nc, or a multiple of AFM_GEMM_NR_MAX) */
     float *buf;
     afm_gemm_ukernel fn;  /* the micro-kernel the panels are for; NULL: not packed */
     bool bf16;
@@ -138,6 +139,15 @@ typedef struct afm_gemm_bpack {
 size_t afm_gemm_bpack_floats(long K, long Nc);
 void afm_gemm_bpack_fill(afm_pool *pool, afm_gemm_ws *ws, afm_gemm_bpack *pb, float *buf, long K, long Nc,
                          const float *b, long b_rs, long b_cs);
+/* Part of B packed (bounded memory): afm_gemm_bpack_fill_cols packs only columns 0 .. cols of B
+ * (cols < Nc is rounded down to a multiple of AFM_GEMM_NR_MAX, so every kernel's panels end
+ * there), into afm_gemm_bpack_floats(K, cols) floats; afm_gemm_packed then computes C's columns
+ * 0 .. cols from those panels and the rest with afm_gemm on b (packed there as usual). Each C
+ * column is the same sum either way (same K slices), so the results stay bit-identical to one
+ * afm_gemm. afm_gemm_bpack_cols: the most columns (K deep) whose panels fit in `floats`. */
+long afm_gemm_bpack_cols(long K, long Nc, size_t floats);
+void afm_gemm_bpack_fill_cols(afm_pool *pool, afm_gemm_ws *ws, afm_gemm_bpack *pb, float *buf, long cols, long K, long Nc,
+                              const float *b, long b_rs, long b_cs);
 void afm_gemm_packed(afm_pool *pool, afm_gemm_ws *ws, long M, const float *a, long a_rs, long a_cs, const afm_gemm_bpack *pb,
                      float *c, long c_rs, bool accumulate);
 

@@ -108,15 +108,39 @@ size_t afm_train_logits_bytes(const afm_config *cfg, int B, int T) {
     return sizeof(float) * (size_t)B * (size_t)T * (size_t)cfg->n_vocab;
 }
 
-/* Floats of the output matrix (V, D) packed for both of its products in the output layer:
+/* Floats of the output matrix (V, D) packed in full for both of its products in the output layer:
  * logits = x · Wᵀ (K = D, Nc = V) and dx = dlogits · W (K = V, Nc = D). */
 static size_t out_pack_floats(const afm_config *c) {
     return afm_gemm_bpack_floats(c->dim, c->n_vocab) + afm_gemm_bpack_floats(c->n_vocab, c->dim);
 }
 
-size_t afm_train_out_pack_bytes(const afm_config *cfg) { return sizeof(float) * out_pack_floats(cfg); }
+/* Floats of the backward scratch d_resid .. d_gu (N rows), which holds nothing while the output
+ * layer runs: the packed output matrix lies there and never takes more. */
+static size_t dead_floats(const afm_config *c, size_t N) {
+    size_t D = (size_t)c->dim, QD = (size_t)c->n_heads * c->head_dim, KD = (size_t)c->n_kv_heads * c->head_dim;
+    return N * D /* d_resid */ + N * QD /* d_att */ + N * (QD + 2 * KD) /* d_qkv */ + 3 * N * (size_t)c->ffn_dim /* d_act, d_gu */;
+}
 
-static act_sizes act_size(const afm_config *c, size_t B, size_t T, bool out_pack) {
+/* The part of the output matrix packed once per step in `room` floats: the logits' panels first
+ * (vocabulary columns 0 .. *v_cols, K = D deep: they are transposed as they are packed, the
+ * dearer copy, and packed beforehand they also let the logits' A be packed once per chunk), then
+ * dx's (model columns 0 .. *d_cols, K = V deep). The columns past them are packed per chunk. */
+static void out_pack_split(const afm_config *c, size_t room, long *v_cols, long *d_cols) {
+    long D = c->dim, V = c->n_vocab;
+    *v_cols = afm_gemm_bpack_cols(D, V, room);
+    size_t used = afm_gemm_bpack_floats(D, *v_cols);
+    *d_cols = *v_cols == V ? afm_gemm_bpack_cols(V, D, room - used) : 0;
+}
+
+size_t afm_train_out_pack_full_bytes(const afm_config *cfg) { return sizeof(float) * out_pack_floats(cfg); }
+
+size_t afm_train_out_pack_bytes(const afm_config *cfg, int B, int T) {
+    long v_cols, d_cols;
+    out_pack_split(cfg, dead_floats(cfg, (size_t)B * (size_t)T), &v_cols, &d_cols);
+    return sizeof(float) * (afm_gemm_bpack_floats(cfg->dim, v_cols) + afm_gemm_bpack_floats(cfg->n_vocab, d_cols));
+}
+
+static act_sizes act_size(const afm_config *c, size_t B, size_t T) {
     size_t N = B * T, D = (size_t)c->dim, QD = (size_t)c->n_heads * c->head_dim, KD = (size_t)c->n_kv_heads * c->head_dim;
     size_t F = (size_t)c->ffn_dim, H = (size_t)c->n_heads, KH = (size_t)c->n_kv_heads, V = (size_t)c->n_vocab;
     act_sizes s;
@@ -129,17 +153,14 @@ static act_sizes act_size(const afm_config *c, size_t B, size_t T, bool out_pack
     s.final = N * D /* resid[L] */ + N * D + N /* x_nf, rstdf */ + 2 * N /* lse, losses */ +
               C * V + 2 * C + 1 /* chunk logits, chunk losses (double, aligned) */;
     size_t scr = scratch_row(c, T);
-    /* the backward scratch d_resid .. d_gu is dead while the output layer runs: the output matrix's
-     * packed panels (out_pack_floats) take its place, and only what does not fit is extra */
-    size_t dead = N * D /* d_resid */ + N * QD /* d_att */ + N * (QD + 2 * KD) /* d_qkv */ + 3 * N * F /* d_act, d_gu */;
-    size_t packed = out_pack ? out_pack_floats(c) : 0;
-    s.scratch = N * D /* d_xn */ + 16 /* alignment */ + (packed > dead ? packed : dead) + 512 * scr +
-                T * (size_t)c->head_dim /* rope tables */;
+    /* d_xn, then the backward scratch d_resid .. d_gu, where the output layer packs as much of the
+     * output matrix as fits (out_pack_split): no memory of its own */
+    s.scratch = N * D /* d_xn */ + 16 /* alignment */ + dead_floats(c, N) + 512 * scr + T * (size_t)c->head_dim /* rope tables */;
     return s;
 }
 
 size_t afm_train_act_bytes_opts(const afm_config *cfg, int B, int T, const afm_train_model_opts *o) {
-    act_sizes s = act_size(cfg, (size_t)B, (size_t)T, !(o && o->no_out_pack));
+    act_sizes s = act_size(cfg, (size_t)B, (size_t)T);
     size_t L = (size_t)cfg->n_layers, resid = (size_t)B * (size_t)T * (size_t)cfg->dim;
     /* checkpointing: every layer's input (resid[l]), the internals of one layer */
     size_t layers = o && o->checkpoint_activations ? L * resid + (s.per_layer - resid) : L * s.per_layer;
@@ -284,9 +305,11 @@ afm_status afm_train_model_create_opts(const afm_config *cfg, int B, int T, cons
     TAKE(m->d_att, N * QD); TAKE(m->d_qkv, N * (QD + 2 * KD));
     TAKE(m->d_act, N * F); TAKE(m->d_gu, 2 * N * F);
     if (!(opts && opts->no_out_pack)) {
-        m->out_pack_fwd = dead;
-        m->out_pack_bwd = dead + afm_gemm_bpack_floats(D, V);
-        if ((size_t)(a - dead) < out_pack_floats(cfg)) a = dead + out_pack_floats(cfg);
+        size_t room = (size_t)(a - dead);
+        if (opts && opts->out_pack_floats > 0 && opts->out_pack_floats < room) room = opts->out_pack_floats;
+        out_pack_split(cfg, room, &m->out_pack_v_cols, &m->out_pack_d_cols);
+        if (m->out_pack_v_cols > 0) m->out_pack_fwd = dead;
+        if (m->out_pack_d_cols > 0) m->out_pack_bwd = dead + afm_gemm_bpack_floats(D, m->out_pack_v_cols);
     }
     TAKE(m->scratch, 512 * scratch_row(cfg, (size_t)T));
     TAKE(m->rope_cos, (size_t)T * cfg->head_dim / 2); TAKE(m->rope_sin, (size_t)T * cfg->head_dim / 2);
@@ -472,14 +495,15 @@ static afm_status output_chunked(afm_train_model *m, bool grad, float seed, afm_
     double sum = 0.0;
     /* W_out packed once for all chunks, as each product would pack it (so the same sums):
      * logits(n, v) = sum_d x(n, d) W(v, d), B(d, v) = W[v*D + d]; dx(n, d) = sum_v dl(n, v) W(v, d),
-     * B(v, d) = W[v*D + d]. One chunk: packed inside the products as usual. */
+     * B(v, d) = W[v*D + d]; as many columns of each as the backward scratch holds
+     * (out_pack_v_cols, out_pack_d_cols), the rest packed by each chunk's product. One chunk: packed
+     * inside the products as usual. */
     afm_gemm_bpack pf, pb;
     bool pack = N > C && m->out_pack_fwd;
+    bool pack_dx = pack && grad && m->out_pack_bwd;
     const float *Wout = m->p.output;
-    if (pack) {
-        TP(AFM_TP_F_LOGITS, afm_gemm_bpack_fill(P, W, &pf, m->out_pack_fwd, D, V, Wout, 1, D));
-        if (grad) TP(AFM_TP_B_LOGITS_DX, afm_gemm_bpack_fill(P, W, &pb, m->out_pack_bwd, V, D, Wout, D, 1));
-    }
+    if (pack) TP(AFM_TP_F_LOGITS, afm_gemm_bpack_fill_cols(P, W, &pf, m->out_pack_fwd, m->out_pack_v_cols, D, V, Wout, 1, D));
+    if (pack_dx) TP(AFM_TP_B_LOGITS_DX, afm_gemm_bpack_fill_cols(P, W, &pb, m->out_pack_bwd, m->out_pack_d_cols, V, D, Wout, D, 1));
     for (long n0 = 0; n0 < N; n0 += C) {
         long c = N - n0 < C ? N - n0 : C;
         const float *x = m->x_nf + n0 * D;
@@ -496,7 +520,7 @@ static afm_status output_chunked(afm_train_model *m, bool grad, float seed, afm_
         }
         if (!grad) continue;
         TP(AFM_TP_B_LOGITS_DW, afm_linear_bwd_w(P, W, m->g.output, lg, x, c, D, V));
-        if (pack) TP(AFM_TP_B_LOGITS_DX, afm_gemm_packed(P, W, c, lg, V, 1, &pb, m->d_xn + n0 * D, D, false));
+        if (pack_dx) TP(AFM_TP_B_LOGITS_DX, afm_gemm_packed(P, W, c, lg, V, 1, &pb, m->d_xn + n0 * D, D, false));
         else TP(AFM_TP_B_LOGITS_DX, afm_linear_bwd_x(P, W, m->d_xn + n0 * D, lg, Wout, c, D, V, false));
     }
     m->loss = m->n_valid > 0 && !fn ? sum / (double)m->n_valid : 0.0;

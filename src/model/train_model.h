@@ -98,10 +98,14 @@ typedef struct afm_train_model {
     double *chunk_loss;
     /* backward scratch */
     float *d_resid, *d_xn, *d_att, *d_qkv, *d_act, *d_gu, *scratch; /* d_qkv, d_gu: layouts of qkv, gu */
-    /* The output matrix packed for its two products in the output layer (afm_gemm_bpack_fill:
-     * logits = x · Wᵀ and dx = dlogits · W), once per step for all chunks; they lie over
-     * d_resid .. d_gu, which hold nothing while the output layer runs (afm_train_out_pack_bytes). */
+    /* The output matrix packed for its two products in the output layer (afm_gemm_bpack_fill_cols:
+     * logits = x · Wᵀ and dx = dlogits · W), once per step for all chunks, in d_resid .. d_gu,
+     * which hold nothing while the output layer runs, and never in more than that
+     * (afm_train_out_pack_bytes): vocabulary columns 0 .. out_pack_v_cols of the logits' operand,
+     * then model columns 0 .. out_pack_d_cols of dx's; the rest of each product packs its columns
+     * per chunk. NULL / 0: not packed beforehand. */
     float *out_pack_fwd, *out_pack_bwd;
+    long out_pack_v_cols, out_pack_d_cols;
     float *d_scores;       /* attention scratch: (threads, 2, min(T, AFM_ATTN_QB), T), own allocation */
     float *rope_cos, *rope_sin;
     double rope_theta_tab;  /* theta the tables were built for */
@@ -134,9 +138,12 @@ const char *afm_train_prof_name(int id);
 typedef struct afm_train_model_opts {
     bool checkpoint_activations; /* keep only each layer's input; recompute its internals in backward */
     /* do not pack the output matrix once per step for all chunks of the output layer (each chunk
-     * packs it again, as for one chunk): saves the part of afm_train_out_pack_bytes that does not
-     * fit in the backward scratch, for about 1% of a step's time at 50M parameters; same results */
+     * packs it again, as for one chunk); same results, same memory (the packed part lies in the
+     * backward scratch) */
     bool no_out_pack;
+    /* at most this many floats of the output matrix packed once per step (0: as many as the
+     * backward scratch holds, afm_train_out_pack_bytes; tests use it to cut the packing anywhere) */
+    size_t out_pack_floats;
 } afm_train_model_opts;
 
 /* Allocates parameters, gradients and activations for batches up to (B, T). The pool is
@@ -165,10 +172,13 @@ enum { AFM_OUT_CHUNK_MIN = 256 };
 #define AFM_OUT_CHUNK_BYTES (8L << 20)
 #endif
 int afm_train_out_chunk(const afm_config *cfg, int B, int T);
-/* Bytes of the output matrix packed for the output layer's two products (both layouts), packed
- * once per step and reused by every chunk; they share memory with the backward scratch
- * (afm_train_act_bytes counts only the part that does not fit there). */
-size_t afm_train_out_pack_bytes(const afm_config *cfg);
+/* Bytes of the output matrix packed once per step for the output layer's two products and reused
+ * by every chunk, for (B, T): as much as fits in the backward scratch it shares memory with
+ * (d_resid .. d_gu), the logits' layout first, so no memory of its own; the columns that do not
+ * fit are packed by every chunk. afm_train_out_pack_full_bytes: both layouts whole (2 x V x D
+ * floats, rounded up), what the packing would need to leave nothing per chunk. */
+size_t afm_train_out_pack_bytes(const afm_config *cfg, int B, int T);
+size_t afm_train_out_pack_full_bytes(const afm_config *cfg);
 
 /* afm.md §1.3 init: linear weights N(0, 1/fan_in), embeddings N(0, 1/D), norm gains 1. */
 void afm_train_model_init(afm_train_model *m, uint64_t seed);

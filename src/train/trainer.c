@@ -79,6 +79,7 @@ afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, int n_ranks
     double mm = 0; /* parameters that take part in matrix products: every linear weight + output */
     double D = c.dim, QD = (double)c.n_heads * c.head_dim, KD = (double)c.n_kv_heads * c.head_dim, F = c.ffn_dim;
     mm = c.n_layers * (D * QD * 2 + 2 * D * KD + 3 * D * F) + (double)n_vocab * D;
+    p->bytes_out_pack_full = (double)afm_train_out_pack_full_bytes(&c);
     for (int i = 0; i < r->n_stages; i++) {
         const afm_stage *s = &r->stages[i];
         double tok = (double)s->seq_len * s->batch_size * s->grad_accum;
@@ -94,6 +95,8 @@ afm_status afm_train_make_plan(const afm_recipe *r, int32_t n_vocab, int n_ranks
             a += extra;
             a_plain += extra;
         }
+        p->bytes_acts_stage[i] = a;
+        p->bytes_out_pack[i] = (double)afm_train_out_pack_bytes(&c, s->batch_size / G, s->seq_len);
         if (a_plain > p->bytes_acts_plain) p->bytes_acts_plain = a_plain;
         if (a > p->bytes_acts) p->bytes_acts = a;
         double full = (double)afm_train_logits_bytes(&c, s->batch_size / G, s->seq_len);

@@ -86,6 +86,12 @@ typedef struct afm_train_plan {
     bool checkpoint_activations;
     double bytes_acts_plain; /* activations without checkpointing (= bytes_acts when it is off) */
     double bytes_logits_chunk, bytes_logits_full;
+    /* per stage: activations (as bytes_acts), and the bytes of the output matrix packed once per
+     * step for every chunk (afm_train_out_pack_bytes: in the backward scratch, no memory of its
+     * own) of bytes_out_pack_full (both layouts whole; the columns past the packed ones are packed
+     * per chunk) */
+    double bytes_acts_stage[AFM_RECIPE_MAX_STAGES], bytes_out_pack[AFM_RECIPE_MAX_STAGES];
+    double bytes_out_pack_full;
     double flops_per_step[AFM_RECIPE_MAX_STAGES];              /* 6N + attention, per optimizer step */
     double tokens_per_step[AFM_RECIPE_MAX_STAGES];
 } afm_train_plan;

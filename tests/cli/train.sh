@@ -111,6 +111,8 @@ grep -q 'another tokenizer' "$W/e.log" || fail "tokenizer mismatch message: $(ca
 "$AFM" train --recipe "$SRC/configs/recipes/afm-on-device-3b.json" --dry-run > "$W/plan.txt" || fail "3B dry run"
 grep -q 'parameters: 2737739264' "$W/plan.txt" || fail "3B parameter count: $(cat "$W/plan.txt")"
 grep -q 'output layer: in chunks of 256 tokens' "$W/plan.txt" || fail "3B output-layer line: $(cat "$W/plan.txt")"
+# the output matrix packed once per step only where the backward scratch holds it (core stage: 553.9 of 1152 MiB)
+grep -q 'activations 21.74 GiB; output matrix packed once per step: 553.9 of 1152.0 MiB' "$W/plan.txt" || fail "3B core-stage memory line: $(cat "$W/plan.txt")"
 "$AFM" train --recipe "$SRC/configs/recipes/afm-on-device-3b.json" --dry-run --checkpoint-activations > "$W/plan2.txt" || fail "3B dry run, checkpointing"
 grep -q 'activation checkpointing: activations' "$W/plan2.txt" || fail "3B checkpointing line: $(cat "$W/plan2.txt")"
 "$AFM" train --recipe "$SRC/configs/recipes/tiny.json" --data "$W/data" --dry-run > /dev/null || fail "tiny dry run"

@@ -14,8 +14,11 @@
  *   - the chunked step gives the same loss and matrix gradients (the output matrix's included)
  *     with 1 and 2 threads (RMSNorm gain gradients sum per-thread partials, so they are only
  *     reproducible per thread count, as before), and afm_train_eval_loss the step's loss bit for bit;
- *   - the output matrix packed once per step for all chunks (the default) or again for every
- *     chunk (afm_train_model_opts.no_out_pack): the same loss and every gradient bit for bit.
+ *   - the output matrix packed once per step for all chunks (the default: as much as the backward
+ *     scratch holds, which on the larger shape is all of the logits' operand and 32 of dx's 48
+ *     columns), again for every chunk (afm_train_model_opts.no_out_pack), or only in part
+ *     (out_pack_floats: the logits' first 32 or 64 vocabulary columns; all of them and dx's first 32
+ *     model columns), the other columns per chunk: the same loss and every gradient bit for bit.
  * Prints the largest relative difference of each comparison. */
 #include "model/train_model.h"
 #include "base/rng.h"
@@ -95,6 +98,18 @@ int main(void) {
                     /* the output matrix packed for every chunk (no_out_pack), as before it was packed once per step */
                     const afm_train_model_opts repack = {.no_out_pack = true};
                     afm_train_model *m3 = make_opts(s, tied, z, bf, si ? pool2 : NULL, &repack);
+                    /* bounded packing: only the logits' first 32 (V < 64) or 64 vocabulary columns packed once
+                     * per step (m4), or all of them and dx's first 32 model columns (m5); the rest per chunk */
+                    const long c4 = s->V > 64 ? 64 : 32;
+                    const afm_train_model_opts part4 = {.out_pack_floats = afm_gemm_bpack_floats(s->D, c4)};
+                    const afm_train_model_opts part5 = {.out_pack_floats = afm_gemm_bpack_floats(s->D, s->V) + afm_gemm_bpack_floats(s->V, 32)};
+                    afm_train_model *m4 = make_opts(s, tied, z, bf, si ? pool2 : NULL, &part4);
+                    afm_train_model *m5 = make_opts(s, tied, z, bf, si ? pool2 : NULL, &part5);
+                    CHECK(m4->out_pack_v_cols == c4 && m4->out_pack_d_cols == 0 && m4->out_pack_bwd == NULL,
+                          "partial packing: %ld and %ld columns, expected %ld and 0", m4->out_pack_v_cols, m4->out_pack_d_cols, c4);
+                    CHECK(m5->out_pack_v_cols == s->V && m5->out_pack_d_cols == (s->D < 32 ? s->D : 32),
+                          "partial packing: %ld and %ld columns, expected %d and %d", m5->out_pack_v_cols, m5->out_pack_d_cols, s->V,
+                          s->D < 32 ? s->D : 32);
                     int cap = m->out_chunk_cap;
                     long want = AFM_OUT_CHUNK_BYTES / (4L * s->V);
                     want = want < AFM_OUT_CHUNK_MIN ? AFM_OUT_CHUNK_MIN : want > N ? N : want;
@@ -102,15 +117,19 @@ int main(void) {
                     for (int ci = 0; ci < 6; ci++) {
                         int C = chunks[ci];
                         if (C > cap) C = cap;
-                        m->out_chunk = m2->out_chunk = m3->out_chunk = C;
-                        double l1, l2, le, l3;
+                        m->out_chunk = m2->out_chunk = m3->out_chunk = m4->out_chunk = m5->out_chunk = C;
+                        double l1, l2, le, l3, l4, l5;
                         afm_train_zero_grad(m);
                         afm_train_zero_grad(m2);
                         afm_train_zero_grad(m3);
+                        afm_train_zero_grad(m4);
+                        afm_train_zero_grad(m5);
                         if (afm_train_step(m, tok, tgt, s->B, s->T, 0.75f, &l1) != AFM_OK ||
                             afm_train_step(m2, tok, tgt, s->B, s->T, 0.75f, &l2) != AFM_OK ||
                             afm_train_eval_loss(m2, tok, tgt, s->B, s->T, &le) != AFM_OK ||
-                            afm_train_step(m3, tok, tgt, s->B, s->T, 0.75f, &l3) != AFM_OK) {
+                            afm_train_step(m3, tok, tgt, s->B, s->T, 0.75f, &l3) != AFM_OK ||
+                            afm_train_step(m4, tok, tgt, s->B, s->T, 0.75f, &l4) != AFM_OK ||
+                            afm_train_step(m5, tok, tgt, s->B, s->T, 0.75f, &l5) != AFM_OK) {
                             fprintf(stderr, "%s\n", afm_last_error());
                             return 1;
                         }
@@ -128,6 +147,11 @@ int main(void) {
                         CHECK(!memcmp(m3->grads, same->grads, sizeof(float) * m->n_params),
                               "%s: gradients differ between the output matrix packed once per step and per chunk", label);
                         CHECK(m3->out_pack_fwd == NULL && same->out_pack_fwd != NULL, "%s: out_pack buffers", label);
+                        CHECK(l4 == l3 && l5 == l3, "%s: loss with part of the output matrix packed once %.17g / %.17g, per chunk %.17g", label,
+                              l4, l5, l3);
+                        CHECK(!memcmp(m4->grads, same->grads, sizeof(float) * m->n_params) &&
+                              !memcmp(m5->grads, same->grads, sizeof(float) * m->n_params),
+                              "%s: gradients differ with part of the output matrix packed once per step", label);
                         /* RMSNorm gains sum per-thread partials (train_ops.h: reproducible per thread count) */
                         for (int ti = 0; ti < m->n_tensors; ti++) {
                             const afm_param_tensor *t = &m->tensors[ti];
@@ -153,6 +177,8 @@ int main(void) {
                     afm_train_model_free(m);
                     afm_train_model_free(m2);
                     afm_train_model_free(m3);
+                    afm_train_model_free(m4);
+                    afm_train_model_free(m5);
                 }
         free(tok);
         free(tgt);
