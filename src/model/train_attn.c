@@ -7,6 +7,12 @@
  * thread), each thread running its GEMMs serially with its own packing buffers; results do not
  * depend on the thread count. probs keeps the (B, H, T, T) layout with zeros above the diagonal.
  *
+ * The B operands that come from K and V (Kᵀ for S, V for O; Kᵀ, Vᵀ and K in the backward) are
+ * packed once per (sequence, kv head) and thread, whole (afm_gemm_bpanels_fill), and each block's
+ * product reads its leading part (keys [0, i1)); a thread repacks only when its next unit has
+ * another kv head. The GEMMs take the same K slices as when they packed B themselves, so the
+ * results are the same bits.
+ *
  * Per block, with P = probs rows [i0, i1) x keys [0, i1):
  *   forward   S = Q_blk K[0:i1]ᵀ;  P = softmax_causal(scale S);  O_blk = P V[0:i1]
  *   backward  dV[0:i1] += Pᵀ dO_blk;  dP = dO_blk V[0:i1]ᵀ;  dS = scale P (dP - rowsum(P dP));
@@ -80,23 +86,53 @@ static afm_attn_strides fill_strides(const afm_attn_strides *rs, long QD, long K
     return r;
 }
 
+static bool g_no_prepack; /* tests: every product packs its K / V operand itself, as before */
+void afm_attn_set_prepack(bool on) { g_no_prepack = !on; }
+
+static long round16(long n) { return (n + 15) / 16 * 16; }
+
+/* one packed K / V operand (either layout): T x hd values in NR-wide panels */
+static long pack_floats(long T, long hd) {
+    size_t a = afm_gemm_bpanels_floats(hd, T), b = afm_gemm_bpanels_floats(T, hd);
+    return round16((long)(a > b ? a : b));
+}
+
+size_t afm_attn_scratch_floats(long T, long hd) {
+    long qb = T < AFM_ATTN_QB ? T : AFM_ATTN_QB;
+    return (size_t)(round16(2 * qb * T) + 3 * pack_floats(T, hd));
+}
+
+/* thread ith's scratch: the block's probabilities and their gradient (2 qb T), then three packed operands */
+static float *thread_scratch(const attn_job *c, int ith) { return c->ds + (long)ith * (long)afm_attn_scratch_floats(c->T, c->hd); }
+static float *pack_slot(const attn_job *c, int ith, int i) {
+    long qb = c->T < AFM_ATTN_QB ? c->T : AFM_ATTN_QB;
+    if (g_no_prepack) return NULL; /* afm_gemm_serial_bpanels then packs B per product */
+    return thread_scratch(c, ith) + round16(2 * qb * c->T) + i * pack_floats(c->T, c->hd);
+}
+
 static void fwd_units(void *ctx, long lo, long hi, int ith) {
     attn_job *c = ctx;
     long T = c->T, H = c->H, hd = c->hd, grp = H / c->KH;
     const long sq = c->rs.q, sk = c->rs.k, sv = c->rs.v, so = c->rs.out;
-    long qb = T < AFM_ATTN_QB ? T : AFM_ATTN_QB;
-    float *p = c->ds + (long)ith * 2 * qb * T;
+    float *p = thread_scratch(c, ith);
+    afm_gemm_bpanels kt, vp; /* B = K[0:T]ᵀ (hd, T) and V[0:T] (T, hd) of kv head `packed` */
+    long packed = -1;
     for (long u = lo; u < hi; u++) {
         long b = u / H, h = u % H, kh = h / grp;
         const float *qh = c->q + b * T * sq + h * hd, *kk = c->k + b * T * sk + kh * hd, *vv = c->v + b * T * sv + kh * hd;
         float *o = c->out + b * T * so + h * hd, *st = c->stats + u * T * 2;
+        if (packed != b * c->KH + kh) { /* this thread's units are consecutive heads: a kv head's query heads in a row */
+            afm_gemm_bpanels_fill(c->ws, &kt, pack_slot(c, ith, 0), hd, T, kk, 1, sk);
+            afm_gemm_bpanels_fill(c->ws, &vp, pack_slot(c, ith, 1), T, hd, vv, sv, 1);
+            packed = b * c->KH + kh;
+        }
         for (long i0 = 0; i0 < T; i0 += AFM_ATTN_QB) {
             long i1 = i0 + AFM_ATTN_QB < T ? i0 + AFM_ATTN_QB : T;
             /* S (i1-i0, i1) = Q[i0:i1] (., hd) · K[0:i1]ᵀ, then P in place */
-            afm_gemm_serial(c->ws, ith, i1 - i0, i1, hd, qh + i0 * sq, sq, 1, kk, 1, sk, p, i1, false);
+            afm_gemm_serial_bpanels(c->ws, ith, i1 - i0, i1, hd, qh + i0 * sq, sq, 1, &kt, p, i1, false);
             for (long t = i0; t < i1; t++) softmax_row(p + (t - i0) * i1, t, i1, c->scale, c->avx2, NULL, st + 2 * t);
             /* O[i0:i1] = P (i1-i0, i1) · V[0:i1] (i1, hd) */
-            afm_gemm_serial(c->ws, ith, i1 - i0, hd, i1, p, i1, 1, vv, sv, 1, o + i0 * so, so, false);
+            afm_gemm_serial_bpanels(c->ws, ith, i1 - i0, hd, i1, p, i1, 1, &vp, o + i0 * so, so, false);
         }
     }
 }
@@ -120,11 +156,15 @@ static void bwd_units(void *ctx, long lo, long hi, int ith) {
     long T = c->T, H = c->H, KH = c->KH, hd = c->hd, grp = H / KH;
     const long sq = c->rs.q, sk = c->rs.k, sv = c->rs.v, sdo = c->rs.dout, sdq = c->rs.dq, sdk = c->rs.dk, sdv = c->rs.dv;
     long qb = T < AFM_ATTN_QB ? T : AFM_ATTN_QB;
-    float *pb = c->ds + (long)ith * 2 * qb * T, *dp = pb + qb * T;
+    float *pb = thread_scratch(c, ith), *dp = pb + qb * T;
+    afm_gemm_bpanels kt, vt, kp; /* B = K[0:T]ᵀ (hd, T), V[0:T]ᵀ (hd, T), K[0:T] (T, hd) of the unit's kv head */
     for (long u = lo; u < hi; u++) {
         long b = u / KH, kh = u % KH;
         const float *kk = c->k + b * T * sk + kh * hd, *vv = c->v + b * T * sv + kh * hd;
         float *dkk = c->dk + b * T * sdk + kh * hd, *dvv = c->dv + b * T * sdv + kh * hd;
+        afm_gemm_bpanels_fill(c->ws, &kt, pack_slot(c, ith, 0), hd, T, kk, 1, sk);
+        afm_gemm_bpanels_fill(c->ws, &vt, pack_slot(c, ith, 1), hd, T, vv, 1, sv);
+        afm_gemm_bpanels_fill(c->ws, &kp, pack_slot(c, ith, 2), T, hd, kk, sk, 1);
         for (long t = 0; t < T; t++) {
             memset(dkk + t * sdk, 0, sizeof(float) * (size_t)hd);
             memset(dvv + t * sdv, 0, sizeof(float) * (size_t)hd);
@@ -136,15 +176,15 @@ static void bwd_units(void *ctx, long lo, long hi, int ith) {
             for (long i0 = 0; i0 < T; i0 += AFM_ATTN_QB) {
                 long i1 = i0 + AFM_ATTN_QB < T ? i0 + AFM_ATTN_QB : T, m = i1 - i0;
                 /* P (m, i1) recomputed: the forward's GEMM and softmax steps with its (max, 1/sum) */
-                afm_gemm_serial(c->ws, ith, m, i1, hd, qh + i0 * sq, sq, 1, kk, 1, sk, pb, i1, false);
+                afm_gemm_serial_bpanels(c->ws, ith, m, i1, hd, qh + i0 * sq, sq, 1, &kt, pb, i1, false);
                 for (long t = i0; t < i1; t++) softmax_row(pb + (t - i0) * i1, t, i1, c->scale, c->avx2, st + 2 * t, NULL);
                 /* dV[0:i1] += P_blkᵀ (i1, m) · dO[i0:i1] (m, hd) */
                 afm_gemm_serial(c->ws, ith, i1, hd, m, pb, 1, i1, doh + i0 * sdo, sdo, 1, dvv, sdv, true);
                 /* dP (m, i1) = dO[i0:i1] · V[0:i1]ᵀ, then dS in place */
-                afm_gemm_serial(c->ws, ith, m, i1, hd, doh + i0 * sdo, sdo, 1, vv, 1, sv, dp, i1, false);
+                afm_gemm_serial_bpanels(c->ws, ith, m, i1, hd, doh + i0 * sdo, sdo, 1, &vt, dp, i1, false);
                 for (long t = i0; t < i1; t++) dsoftmax_row(dp + (t - i0) * i1, pb + (t - i0) * i1, t, i1, c->scale, c->avx2);
                 /* dQ[i0:i1] = dS (m, i1) · K[0:i1];  dK[0:i1] += dSᵀ (i1, m) · Q[i0:i1] */
-                afm_gemm_serial(c->ws, ith, m, hd, i1, dp, i1, 1, kk, sk, 1, dqh + i0 * sdq, sdq, false);
+                afm_gemm_serial_bpanels(c->ws, ith, m, hd, i1, dp, i1, 1, &kp, dqh + i0 * sdq, sdq, false);
                 afm_gemm_serial(c->ws, ith, i1, hd, m, dp, 1, i1, qh + i0 * sq, sq, 1, dkk, sdk, true);
             }
         }

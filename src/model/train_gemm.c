@@ -217,6 +217,9 @@ typedef struct gemm_job {
     const float *bpre;
     long bpre_stride;
     bool row_split;        /* per-unit driver: thread ith runs row chunk ith's column tiles (else units ith, ith + nth, ...) */
+    /* bpre panel-major (afm_gemm_bpanels_fill), or 0: panel p (columns p*NR ..) holds all of B's
+     * rows at bpre + p * bpre_pstride, row k at word k (f32) or pair k/2 (bf16 pairs) times NR */
+    long bpre_pstride;
 } gemm_job;
 
 /* K in equal slices of at most KC (2 KC for bf16 pair panels: the same bytes), no short last
@@ -256,6 +259,13 @@ static void pack_b_block(const gemm_job *g, float *bp, long j0, long nc, long k0
     if (g->count) atomic_fetch_add_explicit(&g->ws->packed_b, (unsigned long long)(4 * padded * k_words(g, kc)), memory_order_relaxed);
 }
 
+/* The B panel of prepacked B for the K slice starting at k0 (slices of `slice` rows, kw words
+ * per row of this one) and columns j .. j+NR (j a multiple of NR). */
+static const float *bpre_panel(const gemm_job *g, long k0, long slice, long j, long kw) {
+    if (g->bpre_pstride) return g->bpre + (j / g->uk.nr) * g->bpre_pstride + (g->uk.pairs ? k0 / 2 : k0) * g->uk.nr;
+    return g->bpre + (k0 / slice) * g->bpre_stride + j * kw;
+}
+
 /* Work unit: a column tile (nc_blk wide) x a row chunk (m_chunk tall) of C. Within it, each
  * KC-deep block of B is packed once and reused for every MC-row block of A (Goto's order); each
  * packed A block (MC x KC, in L2) is reused for every NR-wide panel of B (in L1). */
@@ -270,15 +280,13 @@ static void gemm_units(gemm_job *g, float *ap, float *bp, long u0, long u1, long
             long kc = g->K - k0 < slice ? g->K - k0 : slice;
             bool add = g->accumulate || k0 > 0;
             const long kw = k_words(g, kc);
-            const float *bblk = bp;
-            if (g->bpre) bblk = g->bpre + (k0 / slice) * g->bpre_stride + j0 * kw;
-            else pack_b_block(g, bp, j0, nc, k0, kc);
+            if (!g->bpre) pack_b_block(g, bp, j0, nc, k0, kc);
             for (long i0 = m0; i0 < m1; i0 += AFM_GEMM_MC) {
                 long mc = m1 - i0 < AFM_GEMM_MC ? m1 - i0 : AFM_GEMM_MC;
                 pack_a_block(g, ap, i0, mc, k0, kc);
                 for (long jr = 0; jr < nc; jr += NR) {
                     int nr = (int)(nc - jr < NR ? nc - jr : NR);
-                    const float *bpanel = bblk + (jr / NR) * NR * kw;
+                    const float *bpanel = g->bpre ? bpre_panel(g, k0, slice, j0 + jr, kw) : bp + (jr / NR) * NR * kw;
                     for (long ir = 0; ir < mc; ir += AFM_GEMM_MR) {
                         int mr = (int)(mc - ir < AFM_GEMM_MR ? mc - ir : AFM_GEMM_MR);
                         g->uk.fn(kc, ap + (ir / AFM_GEMM_MR) * AFM_GEMM_MR * kw, bpanel,
@@ -345,7 +353,7 @@ static void shared_compute(void *ctx, int ith, int nth) {
             long ib1 = ib + block < r1 ? ib + block : r1;
             for (long jp = jb; jp < jb1; jp++) {
                 int nr = (int)(s->ncs - jp * NR < NR ? s->ncs - jp * NR : NR);
-                const float *bpanel = s->bpan + jp * NR * kw;
+                const float *bpanel = g->bpre ? bpre_panel(g, s->k0, k_slice(g), s->jc + jp * NR, kw) : s->bpan + jp * NR * kw;
                 float *cc = g->c + s->ic * g->c_rs + s->jc + jp * NR;
                 for (long ip = ib; ip < ib1; ip++) {
                     int mr = (int)(s->mcs - ip * AFM_GEMM_MR < AFM_GEMM_MR ? s->mcs - ip * AFM_GEMM_MR : AFM_GEMM_MR);
@@ -397,7 +405,7 @@ void afm_gemm_serial(afm_gemm_ws *ws, int slot, long M, long Nc, long K, const f
         afm_gemm_amx(NULL, 1, ws->apack + slot, ws->bpack + slot, M, Nc, K, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs, accumulate);
         return;
     }
-    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 1, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate, false, NULL, 0, false};
+    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 1, M, 1, a, b, a_rs, a_cs, b_rs, b_cs, c_rs, c, accumulate, false, NULL, 0, false, 0};
     long nc = (Nc + g.uk.nr - 1) / g.uk.nr * g.uk.nr;
     g.nc_blk = nc < AFM_GEMM_NC ? nc : AFM_GEMM_NC;
     g.tiles_n = (Nc + g.nc_blk - 1) / g.nc_blk;
@@ -473,7 +481,7 @@ void afm_gemm(afm_pool *pool, afm_gemm_ws *ws, long M, long Nc, long K,
         afm_gemm_amx(pool, nth, ws->apack, ws->bpack, M, Nc, K, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs, accumulate);
     else {
         gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 0, M, 1, a, b, a_rs, a_cs, b_rs, b_cs,
-                      c_rs, c, accumulate, true, NULL, 0, false};
+                      c_rs, c, accumulate, true, NULL, 0, false, 0};
         gemm_run(pool, nth, &g);
     }
     count_call(ws, M, Nc, K, t0);
@@ -520,7 +528,7 @@ void afm_gemm_bpack_fill_cols(afm_pool *pool, afm_gemm_ws *ws, afm_gemm_bpack *p
     *pb = (afm_gemm_bpack){.b = b, .b_rs = b_rs, .b_cs = b_cs, .K = K, .Nc = Nc, .cols = cols, .buf = buf, .bf16 = ws->bf16};
     if (use_amx(ws) || !buf || K <= 0 || cols <= 0) return; /* AMX packs its own tiles: afm_gemm_packed multiplies by b */
     gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, 0, cols, K, 0, 0, 0, 1, NULL, b, 0, 0, b_rs, b_cs, 0,
-                  NULL, false, true, NULL, 0, false};
+                  NULL, false, true, NULL, 0, false, 0};
     long padded = (cols + g.uk.nr - 1) / g.uk.nr * g.uk.nr;
     bfill_ctx f = {&g, buf, k_slice(&g), 0};
     f.stride = padded * k_words(&g, f.slice);
@@ -551,12 +559,45 @@ void afm_gemm_packed(afm_pool *pool, afm_gemm_ws *ws, long M, const float *a, lo
     /* columns 0 .. cols from the panels; C's columns are independent sums with the same K slices,
      * so the unpacked rest (afm_gemm, which packs it as usual) gives the bits a whole product would */
     gemm_job g = {ws, uk, afm_isa_best() >= AFM_ISA_AVX2, M, pb->cols, pb->K, 0, 0, M, 1, a, pb->b, a_rs, a_cs, pb->b_rs, pb->b_cs,
-                  c_rs, c, accumulate, true, pb->buf, pb->slice_stride, false};
+                  c_rs, c, accumulate, true, pb->buf, pb->slice_stride, false, 0};
     gemm_run(pool, nth, &g);
     count_call(ws, M, pb->cols, pb->K, t0);
     if (pb->cols < pb->Nc)
         afm_gemm(pool, ws, M, pb->Nc - pb->cols, pb->K, a, a_rs, a_cs, pb->b + pb->cols * pb->b_cs, pb->b_rs, pb->b_cs,
                  c + pb->cols, c_rs, accumulate);
+}
+
+/* ---------------- B packed whole, panel by panel, for serial products on a leading part ---------------- */
+
+size_t afm_gemm_bpanels_floats(long K, long Nc) { return afm_gemm_bpack_floats(K, Nc); }
+
+void afm_gemm_bpanels_fill(afm_gemm_ws *ws, afm_gemm_bpanels *pb, float *buf, long K, long Nc, const float *b, long b_rs, long b_cs) {
+    *pb = (afm_gemm_bpanels){.b = b, .b_rs = b_rs, .b_cs = b_cs, .K = K, .Nc = Nc, .buf = buf, .bf16 = ws->bf16};
+    if (use_amx(ws) || !buf || K <= 0 || Nc <= 0) return;
+    gemm_job g = {ws, pick_ukernel(ws->bf16), afm_isa_best() >= AFM_ISA_AVX2, 0, Nc, K, 0, 0, 0, 1, NULL, b, 0, 0, b_rs, b_cs, 0,
+                  NULL, false, false, NULL, 0, false, 0};
+    /* one block K rows deep: panel p at p * NR * k_words(K), row k at k * NR (pairs: k/2) */
+    pack_b_block(&g, buf, 0, Nc, 0, K);
+    pb->fn = g.uk.fn;
+    pb->pstride = g.uk.nr * k_words(&g, K);
+}
+
+void afm_gemm_serial_bpanels(afm_gemm_ws *ws, int slot, long M, long Nc, long K, const float *a, long a_rs, long a_cs,
+                             const afm_gemm_bpanels *pb, float *c, long c_rs, bool accumulate) {
+    if (M <= 0 || Nc <= 0) return;
+    ukernel_desc uk = pick_ukernel(ws->bf16);
+    /* a pair (k, k+1) of bf16 panels past an odd K would hold row K of B, where afm_gemm packs 0 */
+    bool odd_pair = uk.pairs && (K & 1) && K < pb->K;
+    if (!pb->fn || pb->fn != uk.fn || pb->bf16 != ws->bf16 || use_amx(ws) || K > pb->K || Nc > pb->Nc || odd_pair) {
+        afm_gemm_serial(ws, slot, M, Nc, K, a, a_rs, a_cs, pb->b, pb->b_rs, pb->b_cs, c, c_rs, accumulate);
+        return;
+    }
+    /* the K slices of afm_gemm_serial (K, not pb->K, decides them), one column tile as wide as C:
+     * A packed once per MC rows and K slice, B not at all */
+    gemm_job g = {ws, uk, afm_isa_best() >= AFM_ISA_AVX2, M, Nc, K, 0, 1, M, 1, a, pb->b, a_rs, a_cs, pb->b_rs, pb->b_cs, c_rs, c,
+                  accumulate, false, pb->buf, 0, false, pb->pstride};
+    g.nc_blk = (Nc + uk.nr - 1) / uk.nr * uk.nr;
+    gemm_units(&g, ws->apack[slot], ws->bpack[slot], 0, 1, 1);
 }
 
 void afm_linear_fwd(afm_pool *pool, afm_gemm_ws *ws, float *y, const float *x, const float *W, long N, long I, long O) {

@@ -151,6 +151,29 @@ void afm_gemm_bpack_fill_cols(afm_pool *pool, afm_gemm_ws *ws, afm_gemm_bpack *p
 void afm_gemm_packed(afm_pool *pool, afm_gemm_ws *ws, long M, const float *a, long a_rs, long a_cs, const afm_gemm_bpack *pb,
                      float *c, long c_rs, bool accumulate);
 
+/* B packed whole once for several serial products that each use a leading part of it (attention:
+ * a kv head's K, Kᵀ, V, Vᵀ, packed once for all its query heads and query blocks, train_attn.c).
+ * afm_gemm_bpanels_fill packs B (K x Nc, B(k, j) = b[k*b_rs + j*b_cs]) into NR-wide panels that
+ * each hold all K rows (afm_gemm_bpanels_floats(K, Nc) floats, 64-byte aligned; f32, bf16-rounded
+ * or bf16 pairs as afm_gemm packs); afm_gemm_serial_bpanels(M, Nc', K', a, pb) then computes
+ * C (M, Nc') (+)= A (M, K') · B[0:K', 0:Nc'] for any K' <= K, Nc' <= Nc on the calling thread,
+ * packing only A, in the K slices afm_gemm_serial takes for K': the same sums, so bit-identical
+ * to afm_gemm_serial(M, Nc', K', a, b). Where afm_gemm_serial would not read such panels (AMX,
+ * another kernel or bf16 switch than at the fill, bf16 pairs with an odd K' < K) it runs
+ * afm_gemm_serial on b. B and buf must not change in between. */
+typedef struct afm_gemm_bpanels {
+    const float *b;
+    long b_rs, b_cs, K, Nc;
+    float *buf;
+    afm_gemm_ukernel fn;  /* the micro-kernel the panels are for; NULL: not packed */
+    bool bf16;
+    long pstride;         /* floats from one panel to the next */
+} afm_gemm_bpanels;
+size_t afm_gemm_bpanels_floats(long K, long Nc);
+void afm_gemm_bpanels_fill(afm_gemm_ws *ws, afm_gemm_bpanels *pb, float *buf, long K, long Nc, const float *b, long b_rs, long b_cs);
+void afm_gemm_serial_bpanels(afm_gemm_ws *ws, int slot, long M, long Nc, long K, const float *a, long a_rs, long a_cs,
+                             const afm_gemm_bpanels *pb, float *c, long c_rs, bool accumulate);
+
 /* Forces a micro-kernel (tests compare them); NULL restores run-time selection (and with it the
  * AMX path for bf16 compute). */
 void afm_gemm_set_ukernel(afm_gemm_ukernel k);

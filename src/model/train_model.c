@@ -247,7 +247,7 @@ afm_status afm_train_model_create_opts(const afm_config *cfg, int B, int T, cons
     walk_tensors(cfg, count_fn, &fill);
     m->params = afm_alloc(pbytes);
     /* attention scratch: a query block of probabilities and one of their gradients per thread (train_ops.h) */
-    m->d_scores = afm_alloc(sizeof(float) * (size_t)afm_pool_size(pool) * 2 * (size_t)(T < AFM_ATTN_QB ? T : AFM_ATTN_QB) * (size_t)T);
+    m->d_scores = afm_alloc(sizeof(float) * (size_t)afm_pool_size(pool) * afm_attn_scratch_floats(T, cfg->head_dim));
     m->grads = afm_calloc(pbytes);
     size_t abytes = afm_train_act_bytes_opts(cfg, B, T, opts);
     m->act_mem = afm_alloc(abytes);

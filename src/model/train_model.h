@@ -106,7 +106,7 @@ typedef struct afm_train_model {
      * per chunk. NULL / 0: not packed beforehand. */
     float *out_pack_fwd, *out_pack_bwd;
     long out_pack_v_cols, out_pack_d_cols;
-    float *d_scores;       /* attention scratch: (threads, 2, min(T, AFM_ATTN_QB), T), own allocation */
+    float *d_scores;       /* attention scratch: threads x afm_attn_scratch_floats(T, hd) (train_ops.h), own allocation */
     float *rope_cos, *rope_sin;
     double rope_theta_tab;  /* theta the tables were built for */
 

@@ -56,10 +56,18 @@ void afm_attention_bwd(afm_pool *pool, float *dq, float *dk, float *dv, const fl
  * AFM_ATTN_QB rows (only keys up to the block's end), flash-attention style: instead of the
  * (B, H, T, T) probabilities the forward keeps stats (B, H, T, 2) = each query row's softmax max
  * and inverse sum, and the backward recomputes the probabilities from them exactly.
- * ds: afm_pool_size(pool) * 2 * min(T, QB) * T floats of scratch (both passes). The workspace must
- * have been made for at least afm_pool_size(pool) threads. Used by the model; the loop versions
- * above are the reference. */
+ * Each thread packs the K and V of the kv head it works on once, as the GEMMs' B operands (Kᵀ and
+ * V in the forward, Kᵀ, Vᵀ and K in the backward: afm_gemm_bpanels_fill), and reuses them for
+ * every query head of that kv head and every query block; the results are the bits of packing
+ * them per product.
+ * ds: afm_pool_size(pool) * afm_attn_scratch_floats(T, hd) floats of scratch (both passes: a
+ * query block's probabilities and their gradient, and the packed K / V), 64-byte aligned. The
+ * workspace must have been made for at least afm_pool_size(pool) threads. Used by the model; the
+ * loop versions above are the reference. */
 enum { AFM_ATTN_QB = 64 };
+size_t afm_attn_scratch_floats(long T, long hd);
+/* Tests: off makes every product pack its K / V operand itself (the same results); on by default. */
+void afm_attn_set_prepack(bool on);
 void afm_attention_fwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *out, float *stats, const float *q, const float *k,
                             const float *v, long B, long T, long H, long KH, long hd, float scale, float *ds);
 void afm_attention_bwd_gemm(afm_pool *pool, afm_gemm_ws *ws, float *dq, float *dk, float *dv, const float *dout,

@@ -19,10 +19,16 @@
  *    one pair slice (768), more rows / columns than one shared block, within the bound of the
  *    double reference on bf16-rounded inputs at 1 thread, and bit-identical to that at 2, 3 and
  *    16 threads with shared, per-thread and auto packing.
+ *  - B packed whole into pair panels (afm_gemm_bpanels_fill) and products on leading parts of it
+ *    (afm_gemm_serial_bpanels, 1 to 3 pair slices, odd and even depths): the bits of
+ *    afm_gemm_serial; and the blocked attention (train_attn.c) with the emulated kernel: K / V
+ *    packed once per kv head into pair panels gives the bits of packing them per product (1 and
+ *    3 threads, odd T).
  * On an AVX512-BF16 machine test_train_gemm runs the real kernel through afm_gemm. */
 #define TEST_SEED 11
 #include "test_check.h"
 #include "model/train_gemm.h"
+#include "model/train_ops.h"
 #include "base/cpu.h"
 #include "base/threadpool.h"
 #include "base/mem.h"
@@ -198,6 +204,51 @@ static void check_driver(afm_pool **pools, int n_pools, afm_gemm_ws *ws, long N,
     }
     free(x); free(W); free(dy);
 }
+
+/* B packed whole into pair panels, products on leading parts (depths of one to three pair slices
+ * of 768, even and odd; an odd depth short of the packed one falls back): the bits of
+ * afm_gemm_serial */
+static void check_bpanels(afm_gemm_ws *ws) {
+    const long K = 1700, Nc = 40, M = 7;
+    float *b = malloc(sizeof(float) * K * Nc), *a = malloc(sizeof(float) * M * K), *c1 = malloc(sizeof(float) * M * Nc),
+          *c2 = malloc(sizeof(float) * M * Nc);
+    float *buf = afm_alloc(sizeof(float) * afm_gemm_bpanels_floats(K, Nc));
+    for (long i = 0; i < K * Nc; i++) b[i] = frand();
+    for (long i = 0; i < M * K; i++) a[i] = frand();
+    afm_gemm_bpanels pb;
+    afm_gemm_bpanels_fill(ws, &pb, buf, K, Nc, b, 1, K); /* B transposed, as Kᵀ */
+    static const long ks[] = {2, 767, 768, 770, 1537, 1540, 1699, 1700};
+    for (size_t i = 0; i < sizeof ks / sizeof *ks; i++)
+        for (long n = 17; n <= Nc; n += 23) {
+            memset(c1, 0, sizeof(float) * M * Nc);
+            memset(c2, 0, sizeof(float) * M * Nc);
+            afm_gemm_serial(ws, 0, M, n, ks[i], a, K, 1, b, 1, K, c1, Nc, false);
+            afm_gemm_serial_bpanels(ws, 0, M, n, ks[i], a, K, 1, &pb, c2, Nc, false);
+            CHECK(pb.fn == emu_ukernel_bf16 && !memcmp(c1, c2, sizeof(float) * M * Nc),
+                  "emulated bf16 B panels: K %ld of %ld, Nc %ld of %ld: differs from afm_gemm_serial", ks[i], K, n, Nc);
+        }
+    free(b); free(a); free(c1); free(c2); afm_free(buf);
+}
+
+/* the blocked attention with K / V packed once per kv head into pair panels, or by every product:
+ * the same bits (odd T: the last block's K is odd and equals the packed depth) */
+static void check_attention(afm_pool *pool, afm_gemm_ws *ws, long B, long T, long H, long KH, long hd) {
+    long nq = B * T * H * hd, nk = B * T * KH * hd, n_out = 2 * nq + 2 * nk + 2 * B * H * T;
+    float *in = malloc(sizeof(float) * (size_t)(2 * nq + 2 * nk)), *q = in, *k = q + nq, *v = k + nk, *dout = v + nk, *out[2];
+    float *ds = afm_alloc(sizeof(float) * (size_t)(pool ? afm_pool_size(pool) : 1) * afm_attn_scratch_floats(T, hd));
+    for (long i = 0; i < 2 * nq + 2 * nk; i++) in[i] = frand();
+    for (int pre = 0; pre < 2; pre++) {
+        float *o = out[pre] = malloc(sizeof(float) * (size_t)n_out), *dq = o + nq, *dk = dq + nq, *dv = dk + nk, *st = dv + nk;
+        afm_attn_set_prepack(pre == 1);
+        afm_attention_fwd_gemm(pool, ws, o, st, q, k, v, B, T, H, KH, hd, 0.3f, ds);
+        afm_attention_bwd_gemm(pool, ws, dq, dk, dv, dout, st, q, k, v, B, T, H, KH, hd, 0.3f, ds);
+    }
+    afm_attn_set_prepack(true);
+    CHECK(!memcmp(out[0], out[1], sizeof(float) * (size_t)n_out),
+          "emulated bf16 attention B=%ld T=%ld H=%ld KH=%ld hd=%ld, %d threads: K/V packed once per kv head differs from per product", B, T,
+          H, KH, hd, pool ? afm_pool_size(pool) : 1);
+    free(in); free(out[0]); free(out[1]); afm_free(ds);
+}
 #endif
 
 int main(void) {
@@ -236,6 +287,12 @@ int main(void) {
         static const long shapes[][3] = {{1, 1, 1}, {13, 70, 129}, {37, 300, 65}, {7, 801, 40}, {5, 9, 2500}, {3, 2100, 11}, {50, 64, 33}};
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) check_driver(pools, 3, ws, shapes[i][0], shapes[i][1], shapes[i][2]);
         printf("emulated bf16 afm_gemm: %zu shapes x 3 products at 1/2/3/16 threads, shared, per-thread and auto packing\n", sizeof shapes / sizeof *shapes);
+        check_bpanels(ws);
+        for (int p = 0; p < 2; p++) {
+            check_attention(p ? pools[1] : NULL, ws, 1, 130, 4, 2, 8);
+            check_attention(p ? pools[1] : NULL, ws, 2, 67, 2, 1, 12);
+        }
+        printf("emulated bf16 attention: K/V packed once per kv head into pair panels, the same bits as per product\n");
         afm_gemm_set_pairs_kernel(NULL, NULL);
         afm_gemm_ws_free(ws);
         for (int i = 0; i < 3; i++) afm_pool_free(pools[i]);

@@ -8,7 +8,9 @@
  * AMX-BF16 (when the OS grants the tiles and AFM_FORCE_ISA is unset or amx) the AMX tile path
  * that afm_gemm takes for bf16 compute, with 1, 2 and 3 threads, overwrite and accumulate.
  * Also: the GEMM attention (forward and backward, GQA, causal query blocks) equals the plain-loop
- * attention to 1e-5 relative per output.
+ * attention to 1e-5 relative per output, and with K/V packed once per (sequence, kv head) the
+ * same bits as with K/V packed by every product (every kernel, f32 and bf16, 1 and 3 threads,
+ * GQA ratios 2, 3 and 8).
  * Thread splits: with shared packing, with per-thread packing
  * and auto (afm_gemm_ws_set_pack), at 2, 3 and 16 threads, every product must be
  * bit-identical to the 1-thread result (each C element is summed in the same K order whatever
@@ -104,7 +106,7 @@ static void attention_paths(afm_pool *pool, afm_gemm_ws *ws, long B, long T, lon
     float *q = malloc(4 * nq), *k = malloc(4 * nk), *v = malloc(4 * nk), *dout = malloc(4 * nq);
     float *o1 = malloc(4 * nq), *o2 = malloc(4 * nq), *p1 = malloc(4 * np), *p2 = malloc(4 * np);
     float *dq1 = malloc(4 * nq), *dq2 = malloc(4 * nq), *dk1 = malloc(4 * nk), *dk2 = malloc(4 * nk), *dv1 = malloc(4 * nk), *dv2 = malloc(4 * nk);
-    float *scratch = malloc(4 * 512 * T), *ds = malloc(4 * 2 * 2 * (T < AFM_ATTN_QB ? T : AFM_ATTN_QB) * T);
+    float *scratch = malloc(4 * 512 * T), *ds = afm_alloc(sizeof(float) * 2 * afm_attn_scratch_floats(T, hd));
     afm_rng r;
     afm_rng_seed(&r, 99);
     fill(q, nq, &r); fill(k, nk, &r); fill(v, nk, &r); fill(dout, nq, &r);
@@ -132,7 +134,7 @@ static void attention_paths(afm_pool *pool, afm_gemm_ws *ws, long B, long T, lon
     for (int i = 0; i < 5; i++)
         if (!(e[i] <= 1e-5)) { fprintf(stderr, "FAIL attention GEMM vs loops, output %d: %.3g\n", i, e[i]); g_fail = 1; }
     free(q); free(k); free(v); free(dout); free(o1); free(o2); free(p1); free(p2);
-    free(dq1); free(dq2); free(dk1); free(dk2); free(dv1); free(dv2); free(scratch); free(ds); free(st2);
+    free(dq1); free(dq2); free(dk1); free(dk2); free(dv1); free(dv2); free(scratch); afm_free(ds); free(st2);
 }
 
 /* one product (mode as in one()) into out, with C preset to c0 */
@@ -241,6 +243,76 @@ static void splits(afm_pool **pools, int n_pools, afm_gemm_ws *ws, long N, long 
     free(x); free(W); free(dy);
 }
 
+/* B packed whole into panels (afm_gemm_bpanels_fill) and serial products on leading parts of it
+ * (afm_gemm_serial_bpanels): bit-identical to afm_gemm_serial on the same part, for depths that
+ * take one, two and three K slices (KC = 384) and widths inside a panel; B transposed (b_rs = 1)
+ * and not. */
+static int g_bpanel_cases;
+static void bpanels(afm_gemm_ws *ws, const char *kname) {
+    const long K = 1000, Nc = 70, M = 13;
+    afm_rng r;
+    afm_rng_seed(&r, 5);
+    float *b = malloc(sizeof(float) * K * Nc), *a = malloc(sizeof(float) * M * K), *c1 = malloc(sizeof(float) * M * Nc),
+          *c2 = malloc(sizeof(float) * M * Nc), *c0 = malloc(sizeof(float) * M * Nc);
+    float *buf = afm_alloc(sizeof(float) * afm_gemm_bpanels_floats(K, Nc));
+    fill(b, K * Nc, &r); fill(a, M * K, &r); fill(c0, M * Nc, &r);
+    static const long ks[] = {1, 64, 383, 384, 385, 500, 769, 999, 1000}, ns[] = {1, 17, 64, 70};
+    for (int tr = 0; tr < 2; tr++) {
+        long b_rs = tr ? 1 : Nc, b_cs = tr ? K : 1;
+        afm_gemm_bpanels pb;
+        for (size_t i = 0; i < afm_gemm_bpanels_floats(K, Nc); i++) buf[i] = NAN;
+        afm_gemm_bpanels_fill(ws, &pb, buf, K, Nc, b, b_rs, b_cs);
+        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+                for (int acc = 0; acc < 2; acc++) {
+                    long k = ks[ki], n = ns[ni];
+                    memcpy(c1, c0, sizeof(float) * M * Nc);
+                    memcpy(c2, c0, sizeof(float) * M * Nc);
+                    afm_gemm_serial(ws, 0, M, n, k, a, K, 1, b, b_rs, b_cs, c1, Nc, acc);
+                    afm_gemm_serial_bpanels(ws, 0, M, n, k, a, K, 1, &pb, c2, Nc, acc);
+                    g_bpanel_cases++;
+                    if (!pb.fn || memcmp(c1, c2, sizeof(float) * M * Nc)) {
+                        fprintf(stderr, "FAIL bpanels %s%s transposed %d: K %ld of %ld, Nc %ld of %ld, accumulate %d: differs from afm_gemm_serial\n",
+                                kname, afm_gemm_ws_bf16(ws) ? " bf16" : "", tr, k, K, n, Nc, acc);
+                        g_fail = 1;
+                    }
+                }
+    }
+    free(b); free(a); free(c1); free(c2); free(c0); afm_free(buf);
+}
+
+/* K / V packed once per (sequence, kv head) and thread (the default) or by every product
+ * (afm_attn_set_prepack(false), as before): the same bits in every output. GQA ratios above 1
+ * and thread ranges that start inside a kv head's group of query heads make a wrong head or
+ * sequence mapping of the packed operands differ. */
+static int g_prepack_cases;
+static void attention_prepack(afm_pool *pool, afm_gemm_ws *ws, long B, long T, long H, long KH, long hd, const char *what) {
+    long nq = B * T * H * hd, nk = B * T * KH * hd, ns = 2 * B * H * T;
+    float *in = malloc(sizeof(float) * (size_t)(2 * nq + 2 * nk)), *q = in, *k = q + nq, *v = k + nk, *dout = v + nk;
+    float *out[2];
+    size_t ds_n = (size_t)(pool ? afm_pool_size(pool) : 1) * afm_attn_scratch_floats(T, hd);
+    float *ds = afm_alloc(sizeof(float) * ds_n);
+    afm_rng r;
+    afm_rng_seed(&r, (uint64_t)(T * 7 + H));
+    fill(in, 2 * nq + 2 * nk, &r);
+    for (int pre = 0; pre < 2; pre++) {
+        float *o = out[pre] = malloc(sizeof(float) * (size_t)(2 * nq + 2 * nk + ns));
+        float *att = o, *dq = att + nq, *dk = dq + nq, *dv = dk + nk, *st = dv + nk;
+        for (size_t i = 0; i < ds_n; i++) ds[i] = NAN; /* nothing left over from the other run */
+        afm_attn_set_prepack(pre == 1);
+        afm_attention_fwd_gemm(pool, ws, att, st, q, k, v, B, T, H, KH, hd, 0.35f, ds);
+        afm_attention_bwd_gemm(pool, ws, dq, dk, dv, dout, st, q, k, v, B, T, H, KH, hd, 0.35f, ds);
+    }
+    afm_attn_set_prepack(true);
+    g_prepack_cases++;
+    if (memcmp(out[0], out[1], sizeof(float) * (size_t)(2 * nq + 2 * nk + ns))) {
+        fprintf(stderr, "FAIL attention %s B=%ld T=%ld H=%ld KH=%ld hd=%ld threads %d: K/V packed once per kv head differs from packed per product\n",
+                what, B, T, H, KH, hd, pool ? afm_pool_size(pool) : 1);
+        g_fail = 1;
+    }
+    free(in); free(out[0]); free(out[1]); afm_free(ds);
+}
+
 int main(void) {
     static const long sizes[][3] = {{1, 1, 1}, {5, 7, 3}, {6, 64, 64}, {13, 70, 129}, {37, 300, 65}, {30, 130, 190}, {7, 513, 40}, {20, 96, 300}, {5, 1100, 9}};
     afm_pool *pool2;
@@ -337,6 +409,30 @@ int main(void) {
     attention_paths(pool2, ws, 2, 13, 6, 2, 8);
     attention_paths(NULL, ws, 2, 150, 4, 2, 16); /* several query blocks (AFM_ATTN_QB = 64), a short last one */
     attention_paths(pool2, ws, 1, 150, 4, 1, 16);
+    attention_paths(pool2, ws, 2, 130, 6, 2, 16); /* GQA ratio 3, thread ranges inside a group */
+    {
+        afm_pool *p3;
+        afm_gemm_ws *ws3;
+        if (afm_pool_create(3, &p3) != AFM_OK || afm_gemm_ws_create(3, &ws3) != AFM_OK) return 1;
+        for (int b16 = 0; b16 < 2; b16++) {
+            afm_gemm_ws_set_bf16(ws3, b16);
+            for (int k = 0; k < n_kernels; k++) {
+                afm_gemm_set_ukernel(kernels[k]);
+                char what[32];
+                snprintf(what, sizeof what, "%s%s", names[k], b16 ? " bf16" : "");
+                bpanels(ws3, what);
+                attention_prepack(NULL, ws3, 2, 150, 6, 2, 16, what); /* 3 query heads per kv head, blocks 64, 64, 22 */
+                attention_prepack(p3, ws3, 2, 150, 6, 2, 16, what);   /* 12 units over 3 threads: 4 each, crossing kv heads */
+                attention_prepack(p3, ws3, 3, 67, 4, 2, 12, what);    /* odd T, hd not a multiple of 8 */
+                attention_prepack(p3, ws3, 1, 70, 8, 1, 8, what);     /* one kv head for all 8 query heads */
+            }
+        }
+        afm_gemm_set_ukernel(NULL);
+        printf("%d cases of B packed whole into panels, products on leading parts bit-identical to afm_gemm_serial; "
+               "%d attention cases with K/V packed once per kv head bit-identical to packing per product\n", g_bpanel_cases, g_prepack_cases);
+        afm_gemm_ws_free(ws3);
+        afm_pool_free(p3);
+    }
     printf("%d GEMM cases (%d micro-kernels): %s\n", n, n_kernels, g_fail ? "FAIL" : "ok");
     afm_gemm_ws_free(ws);
     afm_pool_free(pool2);
