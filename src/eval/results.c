@@ -20,11 +20,25 @@ afm_status afm_eval_results_init(afm_eval_results *r, const char *task) {
 void afm_eval_results_free(afm_eval_results *r) {
     cJSON_Delete(r->config);
     cJSON_Delete(r->items);
+    cJSON_Delete(r->finish);
     free(r->metrics);
     memset(r, 0, sizeof *r);
 }
 
 afm_status afm_eval_results_add(afm_eval_results *r, const char *metric, double v) {
+    if (r->defer) {
+        afm_eval_samples *s = r->defer;
+        if (s->n == s->cap) {
+            size_t nc = s->cap ? 2 * s->cap : 4;
+            afm_eval_sample *m = realloc(s->s, nc * sizeof *m);
+            if (!m) return afm_error(AFM_ERR_NOMEM, "metric samples");
+            s->s = m;
+            s->cap = nc;
+        }
+        snprintf(s->s[s->n].metric, sizeof s->s[s->n].metric, "%s", metric);
+        s->s[s->n++].value = v;
+        return AFM_OK;
+    }
     size_t i = 0;
     while (i < r->n_metrics && strcmp(r->metrics[i].name, metric) != 0) i++;
     if (i == r->n_metrics) {
@@ -45,18 +59,14 @@ afm_status afm_eval_results_add(afm_eval_results *r, const char *metric, double 
     return AFM_OK;
 }
 
-afm_status afm_eval_results_merge(afm_eval_results *dst, const afm_eval_results *src) {
-    for (size_t k = 0; k < src->n_metrics; k++) {
-        const afm_eval_metric *m = &src->metrics[k];
-        if (m->n == 0) continue;
-        AFM_TRY(afm_eval_results_add(dst, m->name, 0)); /* finds or creates it; undo the sample */
-        afm_eval_metric *d = NULL;
-        for (size_t i = 0; i < dst->n_metrics; i++) if (!strcmp(dst->metrics[i].name, m->name)) d = &dst->metrics[i];
-        d->n += m->n - 1;
-        d->sum += m->sum;
-        d->sumsq += m->sumsq;
-    }
+afm_status afm_eval_results_fold(afm_eval_results *r, const afm_eval_samples *s) {
+    for (size_t k = 0; s && k < s->n; k++) AFM_TRY(afm_eval_results_add(r, s->s[k].metric, s->s[k].value));
     return AFM_OK;
+}
+
+void afm_eval_samples_free(afm_eval_samples *s) {
+    free(s->s);
+    memset(s, 0, sizeof *s);
 }
 
 void afm_eval_results_add_item(afm_eval_results *r, cJSON *rec) {
@@ -96,6 +106,7 @@ cJSON *afm_eval_results_to_json(const afm_eval_results *r) {
         cJSON_AddNumberToObject(se, r->metrics[i].name, s);
         cJSON_AddNumberToObject(counts, r->metrics[i].name, (double)r->metrics[i].n);
     }
+    if (r->finish) cJSON_AddItemToObject(o, "finish", cJSON_Duplicate(r->finish, 1));
     cJSON_AddNumberToObject(o, "n_items", (double)r->n_items);
     cJSON_AddNumberToObject(o, "n_errors", (double)r->n_errors);
     cJSON_AddItemToObject(o, "items", cJSON_Duplicate(r->items, 1));
@@ -117,6 +128,12 @@ afm_status afm_eval_results_write(const afm_eval_results *r, const char *path) {
     return st;
 }
 
+/* o[key] if it is a number, else dflt */
+static double num_or(const cJSON *o, const char *key, double dflt) {
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
 char *afm_eval_results_table(const afm_eval_results *r) {
     afm_strbuf b;
     afm_sb_init(&b);
@@ -127,6 +144,10 @@ char *afm_eval_results_table(const afm_eval_results *r) {
         double m = metric_mean(&r->metrics[i], &se);
         afm_sb_printf(&b, "%-32s %10.4f %10.4f %8lld\n", r->metrics[i].name, m, se, (long long)r->metrics[i].n);
     }
+    double cut = num_or(r->finish, "length", 0), cap = num_or(r->finish, "max_tokens", 0);
+    if (cut > 0)
+        afm_sb_printf(&b, "%.0f of %.0f responses hit --max-tokens %.0f (cut there; see \"finish\" in the records)\n", cut,
+                      num_or(r->finish, "responses", 0), cap);
     return afm_sb_take(&b);
 }
 
@@ -187,6 +208,18 @@ afm_status afm_eval_compare(const char *pa, const char *pb, char **table) {
         if (both) afm_sb_printf(&t, "items with a verdict in both: %d; B right where A wrong: %d; B wrong where A right: %d\n", both, gained, lost);
     } else if (na != nb) {
         afm_sb_printf(&t, "item counts differ (%d vs %d): no per-item comparison\n", na, nb);
+    }
+    /* responses cut at the token cap (results files from before the "finish" summary have none) */
+    cJSON *fa = cJSON_GetObjectItem(a, "finish"), *fb = cJSON_GetObjectItem(b, "finish");
+    if (cJSON_IsObject(fa) || cJSON_IsObject(fb)) {
+        afm_sb_puts(&t, "responses at the --max-tokens cap:");
+        for (int side = 0; side < 2; side++) {
+            cJSON *f = side ? fb : fa;
+            if (!cJSON_IsObject(f)) { afm_sb_printf(&t, "%s -", side ? "; B" : " A"); continue; }
+            afm_sb_printf(&t, "%s %.0f of %.0f (cap %.0f)", side ? "; B" : " A", num_or(f, "length", NAN), num_or(f, "responses", NAN),
+                          num_or(f, "max_tokens", NAN));
+        }
+        afm_sb_puts(&t, "\n");
     }
     cJSON_Delete(a);
     cJSON_Delete(b);

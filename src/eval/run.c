@@ -244,7 +244,8 @@ static afm_status score_choices(runner *r, const char *ctx, bool special, const 
 
 /* ---- greedy generation ----
  * After `prompt`, each step appends the argmax of r->last until an end-of-generation token, a stop
- * string (cut off the text), max_tokens or the context end (truncated). A generation is a state
+ * string (cut off the text), max_tokens or the context end (truncated); which one ended it is the
+ * record's "finish" ("eos", "stop", "length", "context_full"), checked in that order each step. A generation is a state
  * on one runner, so that the steps of several runners (a worker's batch slots) can run as one
  * batched forward (afm_session_eval_multi): each runner's tokens, cache and logits stay its own,
  * and the quantized kernels compute each row as a lone decode step does, so an item's text does
@@ -256,6 +257,10 @@ typedef struct gen {
     afm_strbuf b;               /* text so far */
     afm_detok_stream ds;
     bool truncated;             /* stopped by the context end */
+    const char *finish;         /* why it ended: "eos", "stop", "length" or "context_full" (NULL: going on) */
+    int n_gen;                  /* tokens chosen so far, not counting an end-of-generation token: the
+                                 * appended ones (t), and with "stop" / "context_full" the last one,
+                                 * whose text completed the stop string / is in the text but was not fed */
     int32_t next;               /* the token gen_next chose, to append */
 } gen;
 
@@ -309,9 +314,11 @@ static afm_status gen_start(gen *g, runner *r, runner *peers, int n_peers, const
  * the generation ends here. */
 static bool gen_next(gen *g) {
     runner *r = g->r;
-    if (g->t >= g->max_tokens) return false;
+    g->n_gen = g->t;
+    if (g->t >= g->max_tokens) { g->finish = "length"; return false; }
     int32_t next = argmax(r->last, r->n_vocab);
-    if (afm_tokenizer_is_eog(r->tok, next)) return false;
+    if (afm_tokenizer_is_eog(r->tok, next)) { g->finish = "eos"; return false; }
+    g->n_gen = g->t + 1;
     char piece[256];
     size_t k = afm_detok_push(&g->ds, next, piece, sizeof piece);
     afm_sb_append(&g->b, piece, k);
@@ -320,8 +327,8 @@ static bool gen_next(gen *g) {
         char *h = strstr(g->b.s, *s);
         if (h) { *h = '\0'; g->b.n = (size_t)(h - g->b.s); stop = true; }
     }
-    if (stop) return false;
-    if (r->n_cache >= r->n_ctx) { g->truncated = true; return false; }
+    if (stop) { g->finish = "stop"; return false; }
+    if (r->n_cache >= r->n_ctx) { g->truncated = true; g->finish = "context_full"; return false; }
     g->next = next;
     return true;
 }
@@ -390,7 +397,7 @@ static cJSON *item_error(size_t i, const char *what) {
     return rec;
 }
 
-/* One multiple-choice item: its record; the accuracy sample goes to `metrics`. */
+/* One multiple-choice item: its record; the accuracy sample goes to `metrics` (a deferring sink). */
 static cJSON *choice_item(runner *r, afm_eval_prompts *pr, const afm_eval_record *rec, size_t i, afm_eval_results *metrics) {
     if (rec->error) return item_error(i, rec->error);
     afm_eval_choice_item ci;
@@ -435,7 +442,8 @@ typedef struct work {
     const afm_eval_dataset *d;
     const afm_eval_run_options *o;
     runner *runners;
-    afm_eval_results *metrics;  /* one per worker */
+    afm_eval_samples *samples;  /* n: each item's metric samples, folded into the totals in data order */
+    int *cap;                   /* per worker: the largest generation cap (max_tokens) its items had */
     cJSON **recs;               /* n */
     size_t n;
     afm_status *status;         /* one per worker */
@@ -469,8 +477,10 @@ static bool slot_start(work *w, int ith, afm_eval_prompts *pr, slot *s, long i) 
     const afm_eval_record *rec = &w->d->rec[i];
     if (rec->error) { w->recs[i] = item_error((size_t)i, rec->error); return false; }
     afm_status st = afm_eval_prompts_generate(pr, rec->json, w->o->chat ? afm_tokenizer_chat_template(s->r->tok) : NULL, &s->g);
+    int cap = w->o->max_tokens > 0 ? w->o->max_tokens : s->g.max_tokens;
+    if (st == AFM_OK && cap > w->cap[ith]) w->cap[ith] = cap;
     if (st == AFM_OK)
-        st = gen_start(&s->gen, s->r, &w->runners[(size_t)ith * w->batch], w->batch, s->g.prompt, s->g.special, w->o->max_tokens > 0 ? w->o->max_tokens : s->g.max_tokens,
+        st = gen_start(&s->gen, s->r, &w->runners[(size_t)ith * w->batch], w->batch, s->g.prompt, s->g.special, cap,
                        (const char *const *)s->g.stops);
     if (st != AFM_OK) {
         w->recs[i] = item_error((size_t)i, afm_last_error());
@@ -481,8 +491,9 @@ static bool slot_start(work *w, int ith, afm_eval_prompts *pr, slot *s, long i) 
     return true;
 }
 
-/* Ends slot s's item: its record (response, scores into the worker's metrics) or its error. */
-static void slot_finish(work *w, int ith, slot *s) {
+/* Ends slot s's item: its record (response, finish reason, scores; metric samples into
+ * w->samples[i]) or its error. */
+static void slot_finish(work *w, slot *s) {
     long i = s->item;
     char *text = gen_finish(&s->gen);
     cJSON *j = NULL;
@@ -496,7 +507,10 @@ static void slot_finish(work *w, int ith, slot *s) {
         cJSON_AddNumberToObject(j, "index", (double)i);
         cJSON_AddStringToObject(j, "response", text);
         if (s->gen.truncated) cJSON_AddBoolToObject(j, "context_full", true);
-        if (w->task->score(w->d->rec[i].json, text, j, &w->metrics[ith]) != AFM_OK) {
+        cJSON_AddStringToObject(j, "finish", s->gen.finish ? s->gen.finish : "?");
+        cJSON_AddNumberToObject(j, "gen_tokens", s->gen.n_gen);
+        afm_eval_results sink = {.defer = &w->samples[i]};
+        if (w->task->score(w->d->rec[i].json, text, j, &sink) != AFM_OK) {
             cJSON_Delete(j);
             j = item_error((size_t)i, afm_last_error());
         }
@@ -517,7 +531,7 @@ static bool slot_ready(work *w, int ith, afm_eval_prompts *pr, slot *s) {
     for (;;) {
         if (s->item >= 0) {
             if (!s->err && gen_next(&s->gen)) return true;
-            slot_finish(w, ith, s);
+            slot_finish(w, s);
         }
         long i = afm_worksplit_next(&w->split, ith);
         if (i < 0) return false;
@@ -578,7 +592,8 @@ static void items_worker(void *ctx, int ith, int nth) {
         w->status[ith] = generate_items(w, ith, &pr);
     } else {
         for (long i; (i = afm_worksplit_next(&w->split, ith)) >= 0;) {
-            w->recs[i] = choice_item(&w->runners[ith], &pr, &w->d->rec[i], (size_t)i, &w->metrics[ith]);
+            afm_eval_results sink = {.defer = &w->samples[i]};
+            w->recs[i] = choice_item(&w->runners[ith], &pr, &w->d->rec[i], (size_t)i, &sink);
             item_done(w);
         }
     }
@@ -586,15 +601,36 @@ static void items_worker(void *ctx, int ith, int nth) {
     afm_eval_prompts_free(&pr);
 }
 
+/* results "finish": how the generations ended, counted over the records in data order */
+static afm_status finish_summary(afm_eval_results *res, int cap) {
+    static const char *const reasons[] = {"eos", "stop", "length", "context_full"};
+    double count[4] = {0}, responses = 0;
+    const cJSON *rec;
+    cJSON_ArrayForEach(rec, res->items) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(rec, "finish");
+        if (!cJSON_IsString(f)) continue;
+        responses++;
+        for (int k = 0; k < 4; k++) if (!strcmp(f->valuestring, reasons[k])) count[k]++;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return afm_error(AFM_ERR_NOMEM, "finish summary");
+    for (int k = 0; k < 4; k++) cJSON_AddNumberToObject(o, reasons[k], count[k]);
+    cJSON_AddNumberToObject(o, "responses", responses);
+    cJSON_AddNumberToObject(o, "max_tokens", cap);
+    cJSON_Delete(res->finish);
+    res->finish = o;
+    return AFM_OK;
+}
+
 static afm_status run_items(runner *runners, int n_workers, int batch, const afm_eval_task *task, const afm_eval_dataset *d,
                             size_t n, const afm_eval_run_options *o, afm_eval_results *res, afm_progress *pb, long *steals) {
     work w = {.task = task, .d = d, .o = o, .runners = runners, .n = n, .pb = pb, .batch = batch};
-    w.metrics = calloc((size_t)n_workers, sizeof *w.metrics);
+    w.samples = calloc(n ? n : 1, sizeof *w.samples);
+    w.cap = calloc((size_t)n_workers, sizeof *w.cap);
     w.status = calloc((size_t)n_workers, sizeof *w.status);
     w.recs = calloc(n ? n : 1, sizeof *w.recs);
     afm_pool *pool = NULL;
-    afm_status st = w.metrics && w.status && w.recs ? AFM_OK : afm_error(AFM_ERR_NOMEM, "eval work lists");
-    for (int k = 0; k < n_workers && st == AFM_OK; k++) st = afm_eval_results_init(&w.metrics[k], task->name);
+    afm_status st = w.samples && w.cap && w.status && w.recs ? AFM_OK : afm_error(AFM_ERR_NOMEM, "eval work lists");
     if (st == AFM_OK && n_workers > 1) st = afm_pool_create(n_workers, &pool);
     if (st == AFM_OK) st = afm_worksplit_init(&w.split, (long)n, n_workers);
     if (st == AFM_OK) {
@@ -604,12 +640,21 @@ static afm_status run_items(runner *runners, int n_workers, int batch, const afm
         *steals = w.split.steals;
         afm_worksplit_free(&w.split);
         for (int k = 0; k < n_workers && st == AFM_OK; k++) st = w.status[k];
-        for (size_t i = 0; i < n; i++) afm_eval_results_add_item(res, w.recs[i]);
-        for (int k = 0; k < n_workers && st == AFM_OK; k++) st = afm_eval_results_merge(res, &w.metrics[k]);
+        /* records and metric sums in data order, whichever session finished an item first */
+        for (size_t i = 0; i < n; i++) {
+            afm_eval_results_add_item(res, w.recs[i]);
+            w.recs[i] = NULL;
+            if (st == AFM_OK) st = afm_eval_results_fold(res, &w.samples[i]);
+        }
+        int cap = 0;
+        for (int k = 0; k < n_workers; k++) if (w.cap[k] > cap) cap = w.cap[k];
+        if (st == AFM_OK && task->kind == AFM_EVAL_GENERATE) st = finish_summary(res, cap);
     }
     afm_pool_free(pool);
-    for (int k = 0; w.metrics && k < n_workers; k++) afm_eval_results_free(&w.metrics[k]);
-    free(w.metrics);
+    for (size_t i = 0; w.samples && i < n; i++) afm_eval_samples_free(&w.samples[i]);
+    for (size_t i = 0; w.recs && i < n; i++) cJSON_Delete(w.recs[i]);
+    free(w.samples);
+    free(w.cap);
     free(w.status);
     free(w.recs);
     return st;

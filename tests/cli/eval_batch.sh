@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # afm eval --batch (generation items decoded together, afm_session_eval_multi): on SmolLM2-135M
 # Q4_1, whose kernels compute a token's row the same way in any batch, every record (response,
-# per-item scores, errors, context_full) and every score must equal the one-at-a-time run's
-# (--batch 1). Three cases: GSM8K 8-shot (the slots take the shared prefix from each other's
+# per-item scores, errors, context_full, finish reason and gen_tokens) and every score and the
+# "finish" summary must equal the one-at-a-time run's (--batch 1). Three cases: GSM8K 8-shot (the slots take the shared prefix from each other's
 # caches: profile tokens_copied > 0); GSM8K 0-shot in a 72-token context, where some prompts do
 # not fit (per-item errors) and most generations run into the context end (context_full); IFEval
 # (its chat-template head is copied between slots).
@@ -31,6 +31,28 @@ p1, pb = one["config"]["profile"], bat["config"]["profile"]
 assert p1["decode_calls"] == p1["decode_tokens"] == pb["decode_tokens"] > 0, (p1, pb)
 assert pb["decode_calls"] < pb["decode_tokens"], f"no step was batched: {pb}"
 assert (pb["tokens_copied"] > 0) == copied and p1["tokens_copied"] == 0, pb
+# finish reasons: one per generated record, consistent with the cap, the context flag and the summary
+cap = one["finish"]["max_tokens"]
+assert one["finish"] == bat["finish"], (one["finish"], bat["finish"])
+count = {}
+for i in one["items"]:
+    if "error" in i:
+        assert "finish" not in i and "gen_tokens" not in i, i
+        continue
+    f, g = i["finish"], i["gen_tokens"]
+    assert f in ("eos", "stop", "length", "context_full") and isinstance(g, int) and 0 <= g <= cap, i
+    assert (f == "context_full") == bool(i.get("context_full")), i
+    if f == "length": assert g == cap, i
+    if f == "eos": assert g < cap, i  # the cap is checked before the next token is looked at
+    count[f] = count.get(f, 0) + 1
+fs = one["finish"]
+assert all(fs[k] == count.get(k, 0) for k in ("eos", "stop", "length", "context_full")), (fs, count)
+assert fs["responses"] == sum(count.values()) == one["n_items"] - one["n_errors"], fs
+assert fs["length"] > 0, f"no response hit the cap of {cap}: the case does not test 'length'"
+if edge: assert fs["context_full"] > 0, fs
+# gen_tokens counts the stop-completing / unfed last token too; the profile counts fed tokens only
+fed = sum(i["gen_tokens"] for i in one["items"] if "finish" in i) - fs["stop"] - fs["context_full"]
+assert fed == p1["decode_tokens"], (fed, p1["decode_tokens"])
 if edge:
     errs = sum("error" in i for i in one["items"])
     full = sum(bool(i.get("context_full")) for i in one["items"])
@@ -48,6 +70,7 @@ run() { # name, batch, options...
 }
 
 for b in 1 3; do run gsm8k $b --task gsm8k --limit 6 --max-tokens 24 --threads 1; done
+grep -Eq "^[0-9]+ of 6 responses hit --max-tokens 24" "$T/log" || fail "no 'responses hit --max-tokens' line: $(cat "$T/log")"
 check "$T/gsm8k1.json" "$T/gsm8k3.json" 3 1 0 || fail "gsm8k: --batch 3 differs from --batch 1"
 for b in 1 3; do run ctx $b --task gsm8k --limit 8 --shots 0 --ctx 72 --max-tokens 40; done
 check "$T/ctx1.json" "$T/ctx3.json" 3 0 1 || fail "gsm8k in a short context: --batch 3 differs from --batch 1"
