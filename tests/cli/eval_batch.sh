@@ -76,6 +76,11 @@ for b in 1 3; do run ctx $b --task gsm8k --limit 8 --shots 0 --ctx 72 --max-toke
 check "$T/ctx1.json" "$T/ctx3.json" 3 0 1 || fail "gsm8k in a short context: --batch 3 differs from --batch 1"
 for b in 1 4; do run ifeval $b --task ifeval --limit 8 --max-tokens 24; done
 check "$T/ifeval1.json" "$T/ifeval4.json" 4 1 0 || fail "ifeval: --batch 4 differs from --batch 1"
+# scripts/eval_token_caps.py (caps of runs without "finish") on a run whose records hold the truth
+python3 "$SRC/scripts/eval_token_caps.py" "$T/ifeval1.json" -m "$M" --afm "$AFM" --data "$SH/data/ifeval/input_data.jsonl" \
+  > "$T/caps.txt" || fail "eval_token_caps.py"
+grep -q "^records: finish 'length' on" "$T/caps.txt" && grep -q "^prompt-level strict: at the cap" "$T/caps.txt" \
+  || fail "eval_token_caps.py output: $(cat "$T/caps.txt")"
 "$AFM" eval -m "$M" --task gsm8k --batch 0 > "$T/log" 2>&1 && fail "--batch 0 accepted"
 grep -q "batch must be" "$T/log" || fail "--batch 0: unclear message: $(cat "$T/log")"
 echo "eval batch: ok"

@@ -1,14 +1,18 @@
 /* libFuzzer target for the evaluation parsers and scorers: JSONL and CSV records, ROUGE
  * tokenization, GSM8K/MATH answer extraction and normalization, IFEval checks (all 25 types
- * on one item each) and XSTest matching, on arbitrary bytes. */
+ * on one item each), XSTest matching and afm eval --compare of a results file (scores, stderr,
+ * items, finish summary) against itself, on arbitrary bytes. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cjson/cJSON.h>
 #include "eval/answer.h"
 #include "eval/dataset.h"
 #include "eval/ifeval.h"
+#include "eval/results.h"
 #include "eval/rouge.h"
 #include "eval/task.h"
 
@@ -63,5 +67,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     cJSON_Delete(items);
     free(s);
+    /* the input as a results file for --compare */
+    static char path[64];
+    if (!path[0]) snprintf(path, sizeof path, "/tmp/afm_fuzz_eval_%d.json", (int)getpid());
+    FILE *fp = fopen(path, "wb");
+    if (fp) {
+        size_t w = fwrite(data, 1, size, fp);
+        fclose(fp);
+        char *table = NULL;
+        if (w == size && afm_eval_compare(path, path, &table) == AFM_OK) free(table);
+        remove(path);
+    }
     return 0;
 }

@@ -1,5 +1,6 @@
 /* Evaluation plumbing: CSV/JSONL parsing with per-record errors, MMLU and XSTest loading,
- * XSTest's string-match refusal rule, letter/yes-no scorers, mean and standard error. */
+ * XSTest's string-match refusal rule, letter/yes-no scorers, mean and standard error, deferred
+ * samples folded in data order, the finish summary in the table and in --compare. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -133,6 +134,75 @@ static void test_stderr(void) {
     afm_eval_results_free(&r);
 }
 
+/* Deferred per-item samples folded in index order give the sums of adding them directly in that
+ * order (bit for bit), and metrics appear in the order first folded. */
+static void test_fold(void) {
+    afm_eval_results direct, folded;
+    afm_eval_results_init(&direct, "t");
+    afm_eval_results_init(&folded, "t");
+    afm_eval_samples items[5] = {{0}};
+    double v[5] = {0.1, 1.0 / 3, 0.7, 2.0 / 7, 0.05};
+    for (int i = 4; i >= 0; i--) { /* "finished" in reverse order */
+        afm_eval_results sink = {.defer = &items[i]};
+        if (i == 3) afm_eval_results_add(&sink, "late", 1);
+        afm_eval_results_add(&sink, "r", v[i]);
+    }
+    for (int i = 0; i < 5; i++) {
+        if (i == 3) afm_eval_results_add(&direct, "late", 1);
+        afm_eval_results_add(&direct, "r", v[i]);
+        CHECK(afm_eval_results_fold(&folded, &items[i]) == AFM_OK, "fold");
+        afm_eval_samples_free(&items[i]);
+    }
+    CHECK(folded.n_metrics == 2 && !strcmp(folded.metrics[0].name, "r") && !strcmp(folded.metrics[1].name, "late"),
+          "metric order");
+    CHECK(folded.metrics[0].sum == direct.metrics[0].sum && folded.metrics[0].sumsq == direct.metrics[0].sumsq &&
+              folded.metrics[0].n == 5, "folded sums %.17g vs %.17g", folded.metrics[0].sum, direct.metrics[0].sum);
+    afm_eval_results_free(&direct);
+    afm_eval_results_free(&folded);
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (f) { fputs(text, f); fclose(f); }
+}
+
+/* The finish summary: the table's line, results.json's object, and --compare with files that
+ * lack it or carry a malformed one. */
+static void test_finish(void) {
+    afm_eval_results r;
+    afm_eval_results_init(&r, "t");
+    afm_eval_results_add(&r, "acc", 1);
+    char *t = afm_eval_results_table(&r);
+    CHECK(t && !strstr(t, "hit --max-tokens"), "no summary, no line: %s", t);
+    free(t);
+    r.finish = cJSON_Parse("{\"eos\": 5, \"stop\": 0, \"length\": 3, \"context_full\": 1, \"responses\": 9, \"max_tokens\": 256}");
+    t = afm_eval_results_table(&r);
+    CHECK(t && strstr(t, "\n3 of 9 responses hit --max-tokens 256 "), "table: %s", t);
+    free(t);
+    char dir[] = "/tmp/afm_test_finish_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char pa[64], pb[64], pc[64], pd[64];
+    snprintf(pa, sizeof pa, "%s/a.json", dir);
+    snprintf(pb, sizeof pb, "%s/b.json", dir);
+    snprintf(pc, sizeof pc, "%s/c.json", dir);
+    snprintf(pd, sizeof pd, "%s/d.json", dir);
+    CHECK(afm_eval_results_write(&r, pa) == AFM_OK, "write");
+    write_text(pb, "{\"task\": \"t\", \"scores\": {\"acc\": 0.5}, \"stderr\": {\"acc\": 0.1}}");
+    write_text(pc, "{\"scores\": {\"acc\": 0.5}, \"finish\": \"length\"}");
+    write_text(pd, "{\"scores\": {}, \"finish\": {\"length\": \"3\", \"responses\": null}}");
+    char *c = NULL;
+    CHECK(afm_eval_compare(pa, pb, &c) == AFM_OK && c && strstr(c, "A 3 of 9 (cap 256); B -"), "compare: %s", c ? c : "");
+    free(c);
+    c = NULL;
+    CHECK(afm_eval_compare(pb, pc, &c) == AFM_OK && c && !strstr(c, "cap"), "old files, malformed finish: %s", c ? c : "");
+    free(c);
+    c = NULL;
+    CHECK(afm_eval_compare(pd, pa, &c) == AFM_OK && c && strstr(c, "A nan of nan"), "non-numbers: %s", c ? c : "");
+    free(c);
+    remove(pa), remove(pb), remove(pc), remove(pd), remove(dir);
+    afm_eval_results_free(&r);
+}
+
 int main(void) {
     const char *shared = getenv("AFM_SHARED");
     if (!shared) { fprintf(stderr, "AFM_SHARED must be set\n"); return 1; }
@@ -141,6 +211,8 @@ int main(void) {
     test_xstest(shared);
     test_mmlu(shared);
     test_stderr();
+    test_fold();
+    test_finish();
     if (g_fail) { fprintf(stderr, "%d failures\n", g_fail); return 1; }
     printf("ok\n");
     return 0;
