@@ -3,7 +3,7 @@
  *   T = 1   (decode GEMV):  GB/s of weights read, vs a streaming-read loop on the same threads;
  *   T = 512 (prefill GEMM): GFLOP/s (2 rows cols T / time), vs independent-chain FMA and int8
  *           (maddubs+madd) peaks on the same threads.
- * Usage: bench_matmul [-t THREADS] [-T TOKENS] [-y TYPE[,TYPE..]] [-s small|afm|all] [-m SECONDS] [-c 1]
+ * Usage: bench_matmul [-t THREADS] [-T TOKENS] [-y TYPE[,TYPE..]] [-s small|afm|gemma|all] [-m SECONDS] [-c 1]
  *   defaults: threads 1 and 2, T 1 and 512, all types, all shapes, 0.3 s per measurement;
  *   -c 1 times by the calling thread's CPU time (use with -t 1 on a busy machine). */
 #include "kernels/matmul.h"
@@ -153,6 +153,8 @@ static const shape SHAPES[] = {
     {"smollm2", "ffn down 576x1536", 576, 1536}, {"smollm2", "lm_head 49152x576", 49152, 576},
     {"afm3b", "attn 3072x3072", 3072, 3072},     {"afm3b", "ffn up 8064x3072", 8064, 3072},
     {"afm3b", "ffn down 3072x8064", 3072, 8064}, {"afm3b", "attn kv 1024x3072", 1024, 3072},
+    {"gemma3", "attn q 1024x640", 1024, 640},    {"gemma3", "ffn up 2048x640", 2048, 640},
+    {"gemma3", "lm_head 262144x640", 262144, 640},
 };
 
 static unsigned g_seed = 99;
@@ -174,7 +176,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "-s")) shape_arg = argv[i + 1];
         else if (!strcmp(argv[i], "-m")) min_s = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "-c")) g_cpu_time = atoi(argv[i + 1]);
-        else { fprintf(stderr, "usage: %s [-t N] [-T N] [-y types] [-s small|afm|all] [-m s]\n", argv[0]); return 2; }
+        else { fprintf(stderr, "usage: %s [-t N] [-T N] [-y types] [-s small|afm|gemma|all] [-m s]\n", argv[0]); return 2; }
     }
     const afm_dtype all_types[] = {AFM_F32, AFM_F16, AFM_BF16, AFM_Q8_0, AFM_Q4_0, AFM_Q4_1, AFM_Q5_0, AFM_Q5_1, AFM_Q4_K, AFM_Q6_K};
     printf("matmul kernels: %s\n", afm_isa_name(afm_isa_best()));
@@ -191,7 +193,8 @@ int main(int argc, char **argv) {
         for (size_t si = 0; si < sizeof SHAPES / sizeof *SHAPES; si++) {
             const shape *sh = &SHAPES[si];
             if (strcmp(shape_arg, "all") && !(strcmp(shape_arg, "small") == 0 && !strcmp(sh->model, "smollm2")) &&
-                !(strcmp(shape_arg, "afm") == 0 && !strcmp(sh->model, "afm3b")))
+                !(strcmp(shape_arg, "afm") == 0 && !strcmp(sh->model, "afm3b")) &&
+                !(strcmp(shape_arg, "gemma") == 0 && !strcmp(sh->model, "gemma3")))
                 continue;
             float *w = malloc(sizeof(float) * sh->cols);
             for (size_t k = 0; k < sizeof all_types / sizeof *all_types; k++) {

@@ -65,7 +65,10 @@ static void quantize_act_q8k(const float *x, afm_act_q8k *a, int64_t nb) {
         }
         float iscale = -127.f / max;
         for (int i = 0; i < 256; i++) {
-            int q = (int)fminf(fmaxf(round_even(iscale * x[i]), -127.f), 127.f);
+            /* clamp to [-127, 127], NaN (a NaN element, which amax skips) to -127: what
+             * fminf(fmaxf(v, -127), 127) gives, without the libm calls gcc keeps for them */
+            float v = round_even(iscale * x[i]);
+            int q = v >= -127.f ? (v <= 127.f ? (int)v : 127) : -127;
             a[b].qs[i] = (int8_t)q;
         }
         for (int g = 0; g < 16; g++) {
@@ -281,22 +284,50 @@ SCALAR_GEMM(gemm_bf16_scalar, dot_bf16, float, cols)
 /* ------------------------------------------------------------ repacked weights */
 
 /* Packed layout (afm_matmul_repack): per group of 8 rows and block b, at offset
- * (g * nb + b) * 8 * block_bytes: the 8 rows' d (f16), for q4_1 the 8 m, then the code bytes:
- * q4_0/q4_1: 128 bytes, byte 32k + 4i + c = qs[4k + c] of row i (k, c < 4);
+ * (g * nb + b) * 8 * block_bytes: the 8 rows' d (f16), for q4_1 / q5_1 the 8 m, for q5_0 / q5_1
+ * the 8 rows' 5th bits (32 bytes, below), then the code bytes:
+ * q4_0/q4_1/q5_0/q5_1: 128 bytes, byte 32k + 4i + c = qs[4k + c] of row i (k, c < 4), so the
+ *   low nibbles of bytes 32k .. 32k+31 are elements 4k + c of the 8 rows and their high nibbles
+ *   elements 16 + 4k + c: code vector j (0..7) holds elements 4j + c;
  * q8_0: 256 bytes, byte 128h + 32k + 4i + c = qs[16h + 4k + c] of row i (h < 2).
- * Leftover rows (rows % 8) follow in the row layout. */
-static size_t packed_head(afm_dtype wt) { return wt == AFM_Q4_1 ? 32 : 16; }
+ * 5th bits: bit j of byte 4i + c = bit 4j + c of row i's qh (element 4j + c), i.e. the bits code
+ * vector j needs, at bit j of the byte that code sits in (a shift by 4 - j and a mask put them in
+ * place). Leftover rows (rows % 8) follow in the row layout. */
+static bool has_m(afm_dtype wt) { return wt == AFM_Q4_1 || wt == AFM_Q5_1; }
+static bool has_qh(afm_dtype wt) { return wt == AFM_Q5_0 || wt == AFM_Q5_1; }
+static size_t packed_qh_at(afm_dtype wt) { return has_m(wt) ? 32 : 16; } /* offset of the 5th bits */
+static size_t packed_head(afm_dtype wt) { return packed_qh_at(wt) + (has_qh(wt) ? 32 : 0); }
+static size_t block_code_at(afm_dtype wt) { return (has_m(wt) ? 4 : 2) + (has_qh(wt) ? 4 : 0); } /* qs in a block */
+static size_t block_ncode(afm_dtype wt) { return wt == AFM_Q8_0 ? 32 : 16; }
 
 static size_t packed_code_index(afm_dtype wt, int i, int j) { /* row i, code byte j of the block */
     if (wt == AFM_Q8_0) return (size_t)(128 * (j / 16) + 32 * ((j % 16) / 4) + 4 * i + j % 4);
     return (size_t)(32 * (j / 4) + 4 * i + j % 4);
 }
 
+/* Row i's qh (4 bytes, little-endian: bit e = element e's 5th bit) <-> its 4 bytes of the packed
+ * 5th-bit vector q (bit j of q[c] = bit 4j + c). */
+static void qh_to_packed(const uint8_t *qh4, uint8_t *q) {
+    uint32_t qh = (uint32_t)qh4[0] | (uint32_t)qh4[1] << 8 | (uint32_t)qh4[2] << 16 | (uint32_t)qh4[3] << 24;
+    for (int c = 0; c < 4; c++) {
+        uint8_t v = 0;
+        for (int j = 0; j < 8; j++) v |= (uint8_t)(((qh >> (4 * j + c)) & 1u) << j);
+        q[c] = v;
+    }
+}
+static void qh_from_packed(const uint8_t *q, uint8_t *qh4) {
+    uint32_t qh = 0;
+    for (int c = 0; c < 4; c++)
+        for (int j = 0; j < 8; j++) qh |= (uint32_t)((q[c] >> j) & 1u) << (4 * j + c);
+    for (int k = 0; k < 4; k++) qh4[k] = (uint8_t)(qh >> (8 * k));
+}
+
 /* Rebuild row i's block from a packed 8-row block. */
 static void unpack_block(afm_dtype wt, const uint8_t *pb, int i, uint8_t *blk) {
-    size_t head = packed_head(wt), ncode = wt == AFM_Q8_0 ? 32 : 16, off = wt == AFM_Q4_1 ? 4 : 2;
-    memcpy(blk, pb + 2 * i, 2);                            /* d */
-    if (wt == AFM_Q4_1) memcpy(blk + 2, pb + 16 + 2 * i, 2); /* m */
+    size_t head = packed_head(wt), ncode = block_ncode(wt), off = block_code_at(wt);
+    memcpy(blk, pb + 2 * i, 2);                          /* d */
+    if (has_m(wt)) memcpy(blk + 2, pb + 16 + 2 * i, 2);  /* m */
+    if (has_qh(wt)) qh_from_packed(pb + packed_qh_at(wt) + 4 * i, blk + off - 4);
     for (size_t j = 0; j < ncode; j++) blk[off + j] = pb[head + packed_code_index(wt, i, (int)j)];
 }
 
@@ -304,7 +335,19 @@ static float dot_block(afm_dtype wt, const uint8_t *blk, const afm_act_q8 *a) {
     switch (wt) {
     case AFM_Q4_0: return dot_q4_0(blk, a, 1);
     case AFM_Q4_1: return dot_q4_1(blk, a, 1);
+    case AFM_Q5_0: return dot_q5_0(blk, a, 1);
+    case AFM_Q5_1: return dot_q5_1(blk, a, 1);
     default: return dot_q8_0(blk, a, 1);
+    }
+}
+
+static afm_gemm_fn row_scalar(afm_dtype wt) { /* the row-layout kernel of a packable type */
+    switch (wt) {
+    case AFM_Q4_0: return gemm_q4_0_scalar;
+    case AFM_Q4_1: return gemm_q4_1_scalar;
+    case AFM_Q5_0: return gemm_q5_0_scalar;
+    case AFM_Q5_1: return gemm_q5_1_scalar;
+    default: return gemm_q8_0_scalar;
     }
 }
 
@@ -326,10 +369,7 @@ static void gemm_packed_scalar(afm_dtype wt, const uint8_t *W, size_t rb, int64_
                 }
                 y[t * ldy + r + i] = acc;
             }
-    if (r < nrows) {
-        afm_gemm_fn fn = wt == AFM_Q4_0 ? gemm_q4_0_scalar : wt == AFM_Q4_1 ? gemm_q4_1_scalar : gemm_q8_0_scalar;
-        fn(W + r * rb, rb, nrows - r, xa, xs, ntok, cols, y + r, ldy);
-    }
+    if (r < nrows) row_scalar(wt)(W + r * rb, rb, nrows - r, xa, xs, ntok, cols, y + r, ldy);
 }
 static void gemmp_q4_0_scalar(const uint8_t *W, size_t rb, int64_t n, const uint8_t *xa, size_t xs, int64_t nt,
                               int64_t cols, float *y, int64_t ldy) {
@@ -339,16 +379,26 @@ static void gemmp_q4_1_scalar(const uint8_t *W, size_t rb, int64_t n, const uint
                               int64_t cols, float *y, int64_t ldy) {
     gemm_packed_scalar(AFM_Q4_1, W, rb, n, xa, xs, nt, cols, y, ldy);
 }
+static void gemmp_q5_0_scalar(const uint8_t *W, size_t rb, int64_t n, const uint8_t *xa, size_t xs, int64_t nt,
+                              int64_t cols, float *y, int64_t ldy) {
+    gemm_packed_scalar(AFM_Q5_0, W, rb, n, xa, xs, nt, cols, y, ldy);
+}
+static void gemmp_q5_1_scalar(const uint8_t *W, size_t rb, int64_t n, const uint8_t *xa, size_t xs, int64_t nt,
+                              int64_t cols, float *y, int64_t ldy) {
+    gemm_packed_scalar(AFM_Q5_1, W, rb, n, xa, xs, nt, cols, y, ldy);
+}
 static void gemmp_q8_0_scalar(const uint8_t *W, size_t rb, int64_t n, const uint8_t *xa, size_t xs, int64_t nt,
                               int64_t cols, float *y, int64_t ldy) {
     gemm_packed_scalar(AFM_Q8_0, W, rb, n, xa, xs, nt, cols, y, ldy);
 }
 
-bool afm_matmul_can_repack(afm_dtype wt) { return wt == AFM_Q4_0 || wt == AFM_Q4_1 || wt == AFM_Q8_0; }
+bool afm_matmul_can_repack(afm_dtype wt) {
+    return wt == AFM_Q4_0 || wt == AFM_Q4_1 || wt == AFM_Q5_0 || wt == AFM_Q5_1 || wt == AFM_Q8_0;
+}
 
 afm_status afm_matmul_repack(afm_dtype wt, int64_t rows, int64_t cols, const void *W, void *dst) {
     if (!afm_matmul_can_repack(wt))
-        return afm_error(AFM_ERR_UNSUPPORTED, "matmul repack: type %s has no packed layout (q4_0, q4_1, q8_0 do)",
+        return afm_error(AFM_ERR_UNSUPPORTED, "matmul repack: type %s has no packed layout (q4_0, q4_1, q5_0, q5_1, q8_0 do)",
                          afm_dtype_name((uint32_t)wt));
     if (!W || !dst) return afm_error(AFM_ERR_INVALID_ARG, "matmul repack: NULL pointer argument");
     size_t rb = afm_dtype_row_size(wt, cols), total;
@@ -363,7 +413,7 @@ afm_status afm_matmul_repack(afm_dtype wt, int64_t rows, int64_t cols, const voi
         return afm_error(AFM_ERR_INVALID_ARG, "matmul repack: source and destination overlap (only dst == W may)");
     int64_t nb = cols / 32, full = rows / 8 * 8;
     size_t bsz = (size_t)afm_dtype_get((uint32_t)wt)->type_size, head = packed_head(wt);
-    size_t ncode = wt == AFM_Q8_0 ? 32 : 16, off = wt == AFM_Q4_1 ? 4 : 2;
+    size_t ncode = block_ncode(wt), off = block_code_at(wt);
     /* A group of 8 packed rows occupies exactly the bytes of its 8 source rows, so in place it is
      * enough to copy each group aside first. */
     uint8_t *tmp = NULL;
@@ -380,7 +430,8 @@ afm_status afm_matmul_repack(afm_dtype wt, int64_t rows, int64_t cols, const voi
             for (int i = 0; i < 8; i++) {
                 const uint8_t *blk = g + i * rb + (size_t)b * bsz;
                 memcpy(pb + 2 * i, blk, 2);
-                if (wt == AFM_Q4_1) memcpy(pb + 16 + 2 * i, blk + 2, 2);
+                if (has_m(wt)) memcpy(pb + 16 + 2 * i, blk + 2, 2);
+                if (has_qh(wt)) qh_to_packed(blk + off - 4, pb + packed_qh_at(wt) + 4 * i);
                 for (size_t j = 0; j < ncode; j++) pb[head + packed_code_index(wt, i, (int)j)] = blk[off + j];
             }
         }
@@ -441,6 +492,8 @@ static void init_tables(void) {
     afm_gemm_fn *p = g_packed[AFM_ISA_SCALAR];
     p[AFM_Q4_0] = gemmp_q4_0_scalar;
     p[AFM_Q4_1] = gemmp_q4_1_scalar;
+    p[AFM_Q5_0] = gemmp_q5_0_scalar;
+    p[AFM_Q5_1] = gemmp_q5_1_scalar;
     p[AFM_Q8_0] = gemmp_q8_0_scalar;
     memcpy(g_packed[AFM_ISA_AVX2], p, sizeof g_packed[0]);
 #if defined(__x86_64__)

@@ -321,6 +321,99 @@ GEMM_Q4X8(gemm8p_q4_0, T_Q4_0, 1)
 GEMM_Q4X8(gemm8p_q4_1, T_Q4_1, 1)
 
 
+/* ------------------------------------------------------------ packed q5_0 / q5_1, 8 rows at a time
+ *
+ * The packed block (afm_matmul_repack) holds the 8 rows' d, (m,) a 32-byte vector Q of their 5th
+ * bits and the nibbles as for q4 (lanes are rows, code vector j = elements 4j..4j+3 of each row).
+ * Bit j of Q's byte 4i + c is the 5th bit of element 4j + c of row i, so code vector j's unsigned
+ * 5-bit codes are u = nib_j | (Q shifted by 4 - j) & 0x10 (a 16-bit shift: the bits it carries
+ * across a byte boundary never land on bit 4). maddubs(u, broadcast x[4j..4j+3]) adds 4 products
+ * per row lane; the int16 sums are widened after every 4 steps (4 * 2 * 31 * 127 = 31496 fits
+ * int16, 8 steps would not), giving the block's exact integer dot sum u*x. q5_0 (codes u - 16)
+ * subtracts 16 * sum(x) exactly; q5_1 adds m * dx * sum(x) as q4_1 does. Per (row, token, block)
+ *   acc += float(dot) * (dw * dx)   (q5_1: then acc += m * ds)
+ * in block order: the same operations for every token count (decode, NT = 1, also prefetches the
+ * stream), so a row's result does not depend on the tile it was computed in. The code vector is
+ * the outer loop and the NT tokens inner, as in tile8p_q4. */
+INLINE __m256i q5_codes(const int j, __m256i D, __m256i Q) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+    __m256i nib = j < 4 ? _mm256_and_si256(D, m4) : _mm256_and_si256(_mm256_srli_epi16(D, 4), m4);
+    __m256i hb = j < 4 ? _mm256_slli_epi16(Q, 4 - j) : j == 4 ? Q : _mm256_srli_epi16(Q, j - 4);
+    return _mm256_or_si256(nib, _mm256_and_si256(hb, b4));
+}
+
+INLINE void tile8p_q5(const int type, const int NT, const uint8_t *W, const uint8_t *xa, size_t xs, int64_t nb,
+                      float *y, int64_t ldy) {
+    const size_t bsz = type == T_Q5_0 ? sizeof(afm_block_q5_0) : sizeof(afm_block_q5_1);
+    const size_t qh_at = type == T_Q5_1 ? 32 : 16, code_at = qh_at + 32;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[6];
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = W + b * 8 * bsz;
+        if (NT == 1) prefetch_block(pb + QPF, 8 * bsz);
+        const afm_act_q8 *a[6];
+        for (int t = 0; t < NT; t++) a[t] = (const afm_act_q8 *)(xa + t * xs) + b;
+        const __m256i Q = _mm256_loadu_si256((const __m256i *)(pb + qh_at));
+        __m256i s32[6];
+        for (int h = 0; h < 2; h++) {
+            __m256i s16[6];
+            for (int t = 0; t < NT; t++) s16[t] = _mm256_setzero_si256();
+            for (int k = 0; k < 4; k++) {
+                const int j = 4 * h + k;
+                __m256i Wk = q5_codes(j, _mm256_loadu_si256((const __m256i *)(pb + code_at + 32 * k)), Q);
+                for (int t = 0; t < NT; t++) {
+                    int32_t x4;
+                    memcpy(&x4, a[t]->qs + 4 * j, 4);
+                    s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(Wk, _mm256_set1_epi32(x4)));
+                    __asm__("" : "+x"(s16[t])); /* as in tile8p_q4: no hoisted products */
+                }
+            }
+            for (int t = 0; t < NT; t++) {
+                __m256i p = _mm256_madd_epi16(s16[t], ones);
+                s32[t] = h ? _mm256_add_epi32(s32[t], p) : p;
+            }
+        }
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)pb));
+        __m256 mw = type == T_Q5_1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pb + 16))) : _mm256_setzero_ps();
+        for (int t = 0; t < NT; t++) {
+            __m256i s = s32[t];
+            if (type == T_Q5_0) s = _mm256_sub_epi32(s, _mm256_set1_epi32(16 * a[t]->sum));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_broadcast_ss(&a[t]->d)), acc[t]);
+            if (type == T_Q5_1) acc[t] = _mm256_fmadd_ps(mw, _mm256_broadcast_ss(&a[t]->ds), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + t * ldy, acc[t]);
+}
+
+#ifndef Q5_NT
+#define Q5_NT 4 /* tokens per tile (measured: bench_matmul -s gemma) */
+#endif
+INLINE void rows8p_q5(const int type, const uint8_t *Wr, const uint8_t *xa, size_t xs, int64_t ntok, int64_t nb,
+                      float *yr, int64_t ldy) {
+    int64_t t = 0;
+    for (; t + Q5_NT <= ntok; t += Q5_NT) tile8p_q5(type, Q5_NT, Wr, xa + t * xs, xs, nb, yr + t * ldy, ldy);
+    switch (ntok - t) {
+    case 5: tile8p_q5(type, 5, Wr, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;
+    case 4: tile8p_q5(type, 4, Wr, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;
+    case 3: tile8p_q5(type, 3, Wr, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;
+    case 2: tile8p_q5(type, 2, Wr, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;
+    case 1: tile8p_q5(type, 1, Wr, xa + t * xs, xs, nb, yr + t * ldy, ldy); break;
+    default: break;
+    }
+}
+
+/* Packed q5: rows in groups of 8; the leftover rows (kept in the row layout) with the row kernel. */
+#define GEMM_Q5X8P(name, type, rowfn)                                                                           \
+    static void name(const uint8_t *W, size_t rb, int64_t nrows, const uint8_t *xa, size_t xs, int64_t ntok,     \
+                     int64_t cols, float *y, int64_t ldy) {                                                      \
+        int64_t nb = cols / 32, r = 0;                                                                           \
+        for (; r + 8 <= nrows; r += 8) rows8p_q5(type, W + r * rb, xa, xs, ntok, nb, y + r, ldy);               \
+        if (r < nrows) rowfn(W + r * rb, rb, nrows - r, xa, xs, ntok, cols, y + r, ldy);                         \
+    }
+GEMM_Q5X8P(gemm8p_q5_0, T_Q5_0, gemm_q5_0)
+GEMM_Q5X8P(gemm8p_q5_1, T_Q5_1, gemm_q5_1)
+
 /* ------------------------------------------------------------ q8_0, 8 rows at a time
  *
  * As for q4 (lanes are rows), in two halves of 16 elements: D[k] lane i = signed bytes
@@ -523,6 +616,8 @@ void afm_gemm_fill_packed_avx2(afm_gemm_fn *fn) {
     fn[AFM_Q4_0] = gemm8p_q4_0;
     fn[AFM_Q4_1] = gemm8p_q4_1;
     fn[AFM_Q8_0] = gemm8p_q8_0;
+    fn[AFM_Q5_0] = gemm8p_q5_0;
+    fn[AFM_Q5_1] = gemm8p_q5_1;
 }
 
 void afm_gemm_fill_avx2(afm_gemm_fn *fn) {

@@ -86,32 +86,77 @@ static afm_status load_weights(afm_model *m) {
     return AFM_OK;
 }
 
-/* Repacks a weight for the interleaved-row kernels (q4_0, q4_1, q8_0: about 2x decode speed)
- * into its own buffer, then tells the kernel it may drop the mapped original's pages from this
- * process (they are file-backed and read again on demand: the tied embedding's lookup touches
- * only the rows it needs), so resident memory stays about the size of the file. */
-static afm_status repack(afm_weight *w) {
-    const char *off = getenv("AFM_NO_REPACK");
-    if (!afm_matmul_can_repack(w->type) || (off && *off && strcmp(off, "0"))) return AFM_OK;
-    size_t bytes = afm_dtype_row_size(w->type, w->cols) * (size_t)w->rows;
-    w->packed = afm_alloc(bytes);
-    if (!w->packed) return afm_error(AFM_ERR_NOMEM, "out of memory repacking a %lld x %lld weight", (long long)w->rows, (long long)w->cols);
-    afm_status s = afm_matmul_repack(w->type, w->rows, w->cols, w->data, w->packed);
-    if (s != AFM_OK) { afm_free(w->packed); w->packed = NULL; return s; }
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = ((uintptr_t)w->data + page - 1) & ~(page - 1),
-              hi = ((uintptr_t)w->data + bytes) & ~(page - 1);
+enum { HUGE_PAGE = 2 << 20, COPY_CHUNK = 4 << 20 };
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels answer EINVAL and pages fault in on first write */
+#endif
+
+static void drop_mapped_pages(const void *data, size_t bytes) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = ((uintptr_t)data + page - 1) & ~(page - 1),
+              hi = ((uintptr_t)data + bytes) & ~(page - 1);
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
-    return AFM_OK;
 }
 
+/* An anonymous buffer of at least `total` bytes on 2 MiB boundaries that asks for transparent huge
+ * pages (MADV_HUGEPAGE; where the kernel declines it is an ordinary buffer); with `populate`, its
+ * pages allocated in one call instead of one fault each (also a request). NULL when out of
+ * memory; free(). */
+static void *huge_arena(size_t total, bool populate) {
+    void *arena = NULL;
+    size_t span = (total + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+    if (posix_memalign(&arena, HUGE_PAGE, span) != 0) return NULL;
+    madvise(arena, span, MADV_HUGEPAGE);
+    if (populate) (void)madvise(arena, span, MADV_POPULATE_WRITE);
+    return arena;
+}
+
+/* Repacks the weights the interleaved-row kernels take (q4_0, q4_1, q5_0, q5_1, q8_0: about 2x
+ * decode speed, and the packed prefill tiles) into one huge-page arena, as copy_float_weights
+ * does for the float types: decode streams every matrix once per token, and through 4 KiB pages
+ * each 64 cache lines cost a TLB miss and end the hardware prefetchers' run (Gemma 3's 178 MB tied
+ * output matrix is most of a token's bytes). Each mapped original's pages are then dropped from
+ * this process (they are file-backed and read again on demand: the tied embedding's lookup
+ * touches only the rows it needs), so resident memory stays about the size of the file. */
+static size_t weight_bytes(const afm_weight *w) { return afm_dtype_row_size(w->type, w->cols) * (size_t)w->rows; }
+
 static afm_status repack_all(afm_model *m) {
-    AFM_TRY(repack(&m->output));
-    for (int l = 0; l < m->cfg.n_layers; l++) {
+    const char *off = getenv("AFM_NO_REPACK");
+    if (off && *off && strcmp(off, "0")) return AFM_OK;
+    int nl = m->cfg.n_layers, n = 0;
+    afm_weight **ws = malloc(sizeof(afm_weight *) * ((size_t)nl * 7 + 1));
+    if (!ws) return afm_error(AFM_ERR_NOMEM, "out of memory loading model");
+    if (afm_matmul_can_repack(m->output.type)) ws[n++] = &m->output;
+    for (int l = 0; l < nl; l++) {
         afm_layer *L = &m->layers[l];
-        afm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) AFM_TRY(repack(ws[i]));
+        afm_weight *lw[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof lw / sizeof lw[0]; i++)
+            if (afm_matmul_can_repack(lw[i]->type)) ws[n++] = lw[i];
     }
-    return AFM_OK;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (weight_bytes(ws[i]) + 63) & ~(size_t)63; /* copies 64-byte aligned */
+    afm_status st = AFM_OK;
+    /* not populated up front: pages fault in as the weights are repacked one after the other, so
+     * resident memory peaks at the copies made so far plus the one original being read (the
+     * whole arena plus the largest original, the tied output, measured 5 MB over the RSS bound) */
+    uint8_t *arena = total ? huge_arena(total, false) : NULL;
+    if (total && !arena) st = afm_error(AFM_ERR_NOMEM, "out of memory for %zu bytes of repacked weights", total);
+    for (size_t i = 0, at = 0; st == AFM_OK && i < (size_t)n; i++) {
+        afm_weight *w = ws[i];
+        w->packed = arena + at;
+        at += (weight_bytes(w) + 63) & ~(size_t)63;
+        st = afm_matmul_repack(w->type, w->rows, w->cols, w->data, w->packed);
+        if (st == AFM_OK) drop_mapped_pages(w->data, weight_bytes(w));
+    }
+    if (st == AFM_OK) {
+        m->packed_arena = arena;
+        m->packed_bytes = total;
+    } else {
+        for (int i = 0; i < n; i++) ws[i]->packed = NULL;
+        free(arena);
+    }
+    free(ws);
+    return st;
 }
 
 /* f32/f16/bf16 matrices are read in place by the kernels. Decode streams every one of them per
@@ -122,14 +167,6 @@ static afm_status repack_all(afm_model *m) {
  * and, as for repack, the mapped originals' pages are dropped from this process: resident memory
  * stays about the size of the file. A tied embedding shares the output's copy. */
 static bool is_float_type(afm_dtype t) { return t == AFM_F32 || t == AFM_F16 || t == AFM_BF16; }
-
-static void drop_mapped_pages(const void *data, size_t bytes) {
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = ((uintptr_t)data + page - 1) & ~(page - 1),
-              hi = ((uintptr_t)data + bytes) & ~(page - 1);
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
-}
-
-enum { HUGE_PAGE = 2 << 20, COPY_CHUNK = 4 << 20 };
 
 /* One piece of the copy: the weights' bytes are laid end to end in the arena (each copy
  * 64-byte aligned); thread ith of nth copies the part of every weight that falls in its equal
@@ -143,8 +180,6 @@ typedef struct float_copy {
     uint8_t *arena;
     size_t total;
 } float_copy;
-
-static size_t weight_bytes(const afm_weight *w) { return afm_dtype_row_size(w->type, w->cols) * (size_t)w->rows; }
 
 static void copy_share(void *ctx, int ith, int nth) {
     float_copy *c = ctx;
@@ -160,10 +195,6 @@ static void copy_share(void *ctx, int ith, int nth) {
         }
     }
 }
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels answer EINVAL and pages fault in on first write */
-#endif
 
 static afm_status copy_float_weights(afm_model *m) {
     const char *off = getenv("AFM_NO_REPACK");
@@ -190,19 +221,16 @@ static afm_status copy_float_weights(afm_model *m) {
         c.total += (weight_bytes(c.ws[i]) + 63) & ~(size_t)63;
     }
     if (c.total == 0) goto done;
-    void *arena = NULL;
-    size_t span = (c.total + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
-    if (posix_memalign(&arena, HUGE_PAGE, span) != 0) {
-        st = afm_error(AFM_ERR_NOMEM, "out of memory for a %zu-byte copy of the f32/f16/bf16 weights", span);
+    void *arena = huge_arena(c.total, true);
+    if (!arena) {
+        st = afm_error(AFM_ERR_NOMEM, "out of memory for a %zu-byte copy of the f32/f16/bf16 weights", c.total);
         goto done;
     }
-    madvise(arena, span, MADV_HUGEPAGE); /* a request: without THP the copy still works */
-    /* Allocate the (huge) pages in one call instead of one fault each, then copy with every core
-     * (a request too: without it the copy faults the pages in). On this loaded 2-core VM a 1.2 GB
+    /* huge_arena allocates the (huge) pages in one call instead of one fault each; then copy with
+     * every core (without THP the copy still works). On this loaded 2-core VM a 1.2 GB
      * copy took ~1.3 s this way plus 0.5-7 s of allocation (the kernel compacting memory for
      * huge pages: the spread is the page cache's fragmentation, not ours) against 5-10 s in all
      * faulting page by page on 1 thread. */
-    (void)madvise(arena, span, MADV_POPULATE_WRITE);
     c.arena = arena;
     afm_pool *pool = NULL;
     int nth = c.total >= (size_t)64 * HUGE_PAGE ? 0 : 1; /* 0: all cores, for >= 128 MiB */
@@ -220,11 +248,6 @@ done:
     free(c.src);
     free(c.off);
     return st;
-}
-
-static void free_packed(afm_weight *w) {
-    afm_free(w->packed);
-    w->packed = NULL;
 }
 
 afm_status afm_model_load(const char *path, afm_model **out) {
@@ -258,17 +281,10 @@ afm_status afm_model_load(const char *path, afm_model **out) {
 void afm_model_free(afm_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_owned; i++) afm_free(m->owned[i]);
-    if (m->layers) {
-        free_packed(&m->output);
-        for (int l = 0; l < m->cfg.n_layers; l++) {
-            afm_layer *L = &m->layers[l];
-            afm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-            for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) free_packed(ws[i]);
-        }
-    }
     free(m->owned);
     free(m->layers);
     free(m->float_arena);
+    free(m->packed_arena);
     afm_tokenizer_free(m->tokenizer);
     afm_gguf_close(m->gguf);
     free(m);

@@ -11,7 +11,8 @@ typedef struct afm_weight {
     const void *data;
     afm_dtype type;
     int64_t rows, cols;
-    void *packed;              /* repacked copy for the fast kernels (afm_matmul_repack), or NULL */
+    void *packed;              /* repacked copy for the fast kernels (afm_matmul_repack; in the model's
+                                  packed_arena), or NULL */
 } afm_weight;
 
 typedef struct afm_layer {
@@ -34,6 +35,7 @@ struct afm_model {
     float **owned;             /* f32 copies of norm gains (freed with the model) */
     int n_owned;
     size_t packed_bytes;       /* bytes of repacked weight copies */
+    void *packed_arena;        /* the repacked copies (huge pages), or NULL */
     void *float_arena;         /* copies of the f32/f16/bf16 matrices (huge pages), or NULL */
 };
 

@@ -128,8 +128,8 @@ int teacher_compare_row(const char *label, const teacher_fixture *fx, const teac
     st->n_strict++;
     st->n_agree_strict += (uint32_t)a == ps->top_id;
     if ((uint32_t)a == ps->top_id) return 0;
-    fprintf(stderr, "FAIL %s position %u: afm argmax %d (logit %.4f), reference %u (logit %.4f, lead %.3f over top-2)\n",
-            label, p, a, z[a], ps->top_id, ps->top1, ps->top1 - ps->top2);
+    fprintf(stderr, "FAIL %s position %u: afm argmax %d (logit %.4f), reference %u (logit %.4f, lead %.3f over top-2; afm's logit %.4f)\n",
+            label, p, a, z[a], ps->top_id, ps->top1, ps->top1 - ps->top2, z[ps->top_id]);
     return 1;
 }
 

@@ -1,5 +1,5 @@
 /* afm_matmul for every weight type, ISA variant (up to what this CPU has), thread count 1 and 2,
- * T in {1, 2, 5, 17, 64}, odd row counts and column counts that are not multiples of the vector
+ * T in {1, 2, 5, 7, 17, 64}, odd row counts and column counts that are not multiples of the vector
  * width (while multiples of the type's block).
  *
  * References, both computed here in double precision from the dequantized weights Wd
@@ -11,7 +11,7 @@
  *     d/2, so |y - plain| <= sum_blocks (d_b / 2) * sum_{i in b} |Wd_i| (+ the rounding term);
  *     that bound is checked too.
  * SIMD variants are also compared with the scalar one (same 1e-5 relative tolerance), and 2
- * threads must give the bit-identical result of 1 thread. Repacked q4_0/q4_1/q8_0 weights are checked
+ * threads must give the bit-identical result of 1 thread. Repacked q4_0/q4_1/q5_0/q5_1/q8_0 weights are checked
  * the same way (see run_case). */
 #define TEST_SEED 1
 #include "test_check.h"
@@ -116,7 +116,7 @@ static void run_case(afm_pool *p1, afm_pool *p2, afm_dtype wt, int64_t rows, int
         CHECK(!bad_scalar, "%s %s (%lld x %lld, T %lld): %d outputs differ from scalar", afm_isa_name(isa), name, (long long)rows, (long long)cols, (long long)T, bad_scalar);
         CHECK(!bad_threads, "%s %s (%lld x %lld, T %lld): 2 threads differ from 1 in %d outputs", afm_isa_name(isa), name, (long long)rows, (long long)cols, (long long)T, bad_threads);
     }
-    /* Repacked weights (q4_0, q4_1, q8_0): same per-block integer dot products, so the scalar
+    /* Repacked weights (q4_0, q4_1, q5_0, q5_1, q8_0): same per-block integer dot products, so the scalar
      * variant must match the row-layout scalar bit for bit and every variant must meet the same
      * tolerances; 1 and 2 threads bit-identical. */
     if (afm_matmul_can_repack(wt)) {
@@ -192,16 +192,50 @@ static void check_act_quantizer(void) {
     CHECK(a[3].d == 0 && a[3].sum == 0, "a subnormal block must quantize to zero");
 }
 
+/* q5_0 / q5_1 with every code at its maximum 31 against activations all 127 (x constant): the
+ * largest integer sums the packed kernels build (8 steps of 2 * 31 * 127 overflow int16, so they
+ * must widen every 4 steps). y = 8 rows x 2 blocks, every ISA and layout against the exact value. */
+static void check_q5_extremes(afm_pool *pool) {
+    enum { ROWS = 8, COLS = 64 };
+    const afm_dtype types[2] = {AFM_Q5_0, AFM_Q5_1};
+    float x[COLS], y[ROWS];
+    for (int i = 0; i < COLS; i++) x[i] = 1.0f;
+    for (int k = 0; k < 2; k++) {
+        afm_dtype wt = types[k];
+        size_t bsz = (size_t)afm_dtype_get(wt)->type_size;
+        unsigned char w[ROWS * 2 * 24], wp[ROWS * 2 * 24];
+        memset(w, 0xFF, sizeof w); /* codes nib 15 | 5th bit 1 = 31 */
+        for (int b = 0; b < ROWS * COLS / 32; b++) {
+            uint16_t one = 0x3C00; /* f16 1.0: d = 1 (and q5_1's m = 1) */
+            memcpy(w + b * bsz, &one, 2);
+            if (wt == AFM_Q5_1) memcpy(w + b * bsz + 2, &one, 2);
+        }
+        /* x quantizes to codes 127 with dx = f16(1/127) and ds = f16(dx * 32 * 127) = 32; per block
+         * dw * dx * sum(u q) (+ m * ds): q5_0 sum (31 - 16) * 127 over 32 elements, q5_1 31 * 127 */
+        double dx = afm_act_round_f16(1.0f / 127.0f);
+        double want = wt == AFM_Q5_0 ? 2 * (dx * 15 * 127 * 32) : 2 * (dx * 31 * 127 * 32 + 32);
+        CHECK(afm_matmul_repack(wt, ROWS, COLS, w, wp) == AFM_OK, "repack");
+        for (int isa = AFM_ISA_SCALAR; isa <= (int)afm_isa_best(); isa++)
+            for (int packed = 0; packed < 2; packed++) {
+                CHECK(afm_matmul_like_isa(pool, (afm_isa)isa, packed, y, packed ? wp : w, wt, ROWS, COLS, x, 1, 1) == AFM_OK, "q5 extremes");
+                for (int r = 0; r < ROWS; r++)
+                    CHECK(fabs(y[r] - want) <= 1e-5 * want, "%s %s%s extreme codes: row %d = %.6g, want %.6g", afm_isa_name((afm_isa)isa),
+                          packed ? "packed " : "", afm_dtype_name(wt), r, y[r], want);
+            }
+    }
+}
+
 int main(void) {
     afm_pool *p1, *p2;
     check_act_quantizer();
     if (afm_pool_create(1, &p1) || afm_pool_create(2, &p2)) { fprintf(stderr, "pool\n"); return 1; }
     printf("best ISA here: %s\n", afm_isa_name(afm_isa_best()));
+    check_q5_extremes(p1);
     if (afm_isa_best() < AFM_ISA_AVX512)
         printf("SKIP: cpu lacks avx512 (f/bw/vl/dq/vnni) or AFM_FORCE_ISA caps it: the avx512 kernels are not run here "
                "(test_matmul_avx512_emu checks them emulated)\n");
     const afm_dtype types[] = {AFM_F32, AFM_F16, AFM_BF16, AFM_Q8_0, AFM_Q4_0, AFM_Q4_1, AFM_Q5_0, AFM_Q5_1, AFM_Q4_K, AFM_Q6_K};
-    const int64_t Ts[] = {1, 2, 5, 17, 64};
+    const int64_t Ts[] = {1, 2, 5, 7, 17, 64}; /* token tiles of 3, 4 and 6 and their remainders */
     const int64_t rows_list[] = {1, 7, 37, 16, 40}; /* 40: two 16-row tiles and one 8-row group */
     for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
         afm_dtype wt = types[ti];
@@ -212,7 +246,7 @@ int main(void) {
         else { cols_list[0] = 256; cols_list[1] = 768; }
         for (int ci = 0; ci < 2; ci++)
             for (size_t ri = 0; ri < sizeof rows_list / sizeof *rows_list; ri++)
-                for (size_t k = 0; k < 5; k++) run_case(p1, p2, wt, rows_list[ri], cols_list[ci], Ts[k]);
+                for (size_t k = 0; k < sizeof Ts / sizeof *Ts; k++) run_case(p1, p2, wt, rows_list[ri], cols_list[ci], Ts[k]);
         if (block == 256) { /* the k-quant GEMM's token blocks (64) and column passes (32 blocks) */
             run_case(p1, p2, wt, 5, 256 * 33, 3);
             run_case(p1, p2, wt, 3, 512, 70);

@@ -127,9 +127,13 @@ int main(void) {
     if (best >= AFM_ISA_AVX2)
         CHECK(g_f32_gemv_differs, "f32 one-token (GEMV) sums equal the multi-token ones everywhere: the test no longer "
                                   "shows that T_like matters");
-    /* shared activations: one q8 format (q4_1 / q8_0 / q4_0, packed or not), the k-quants'
-     * q8_K, mixed formats and float weights (each its own way) */
+    /* shared activations: one q8 format (q4_1 / q8_0 / q4_0 / q5_0 / q5_1, packed or not), the
+     * k-quants' q8_K, mixed formats and float weights (each its own way) */
     const afm_dtype q8mix[] = {AFM_Q4_1, AFM_Q8_0, AFM_Q4_0, AFM_Q5_1};
+    /* Gemma 3's attention and FFN inputs: q5_0 Q and K with a q8_0 or q5_0 V, q5_0 gate and up
+     * (here with a q5_1 fourth), all packed, or the q5s in the row layout beside packed q8_0 */
+    const afm_dtype q5mix[] = {AFM_Q5_0, AFM_Q5_0, AFM_Q8_0, AFM_Q5_1};
+    const bool pk_all[] = {true, true, true, true}, pk_q8[] = {false, false, true, false};
     const bool pk_a[] = {true, true, false, false}, pk_b[] = {false, false, true, false}, pk_none[] = {0, 0, 0, 0};
     const afm_dtype kq[] = {AFM_Q4_K, AFM_Q6_K}, mixed[] = {AFM_Q4_1, AFM_Q4_K, AFM_F32}, floats[] = {AFM_F32, AFM_F16, AFM_BF16};
     const int64_t sT[][2] = {{1, 1}, {2, 2}, {64, 64}, {130, 130}, {1, 130}, {1, 24}};
@@ -137,10 +141,12 @@ int main(void) {
         for (size_t k = 0; k < sizeof sT / sizeof sT[0]; k++) {
             run_shared(pools[p], q8mix, pk_a, 3, 512, sT[k][0], sT[k][1]);
             run_shared(pools[p], q8mix, pk_b, 4, 512, sT[k][0], sT[k][1]);
+            run_shared(pools[p], q5mix, pk_all, 4, 640, sT[k][0], sT[k][1]);
+            run_shared(pools[p], q5mix, pk_q8, 3, 640, sT[k][0], sT[k][1]);
             run_shared(pools[p], kq, pk_none, 2, 512, sT[k][0], sT[k][1]);
             run_shared(pools[p], mixed, pk_none, 3, 512, sT[k][0], sT[k][1]);
             run_shared(pools[p], floats, pk_none, 3, 512, sT[k][0], sT[k][1]);
-            cases += 5;
+            cases += 7;
         }
     afm_matmul_out none[9] = {{0}};
     CHECK(afm_matmul_shared(pools[0], none, 0, 32, (const float *)none, 1, 1) == AFM_ERR_INVALID_ARG, "no products");
