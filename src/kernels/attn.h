@@ -37,6 +37,21 @@ void afm_attn_scores_f16(const float *Q, int64_t ldq, int64_t rows, const uint16
 void afm_attn_mix_f16(const float *P, int64_t ldp, int64_t rows, const uint16_t *V, int64_t n, int64_t hd, float *O,
                       int64_t ldo);
 
+/* Decode attention of `rows` query rows sharing one KV head (grouped-query attention: the query
+ * heads of one KV head, for one new token), over keys 0..n-1 of that head:
+ *   S[r, j] = scale * Q[r] . K(j)                          j < n   (afm_attn_scores)
+ *   P[r, j] = softmax over lo <= j < n of S[r, j]; 0 for j < lo     (afm_softmax, in S)
+ *   O[r, d] = sum_{j < n} P[r, j] V[j * hd + d]                     (afm_attn_mix)
+ * lo > 0 skips the keys before a sliding window (the caller starts Kb / V at a key block, so the
+ * first lo keys' weights are exact zeros). S is work space of rows x lds floats (lds >= n), left
+ * holding P; O may be Q itself (the queries are all read before O is written). The _f16 variant reads an f16 cache and first rounds the queries (in place in Q) and
+ * the weights to f16, as llama.cpp's f16 cache computes. The cache is read once for all rows (see
+ * attn_decode.c), and each row's S and O are bit for bit what a call with that row alone gives. */
+void afm_attn_decode(float *Q, int64_t ldq, int64_t rows, const float *Kb, const float *V, int64_t n, int64_t lo,
+                     int64_t hd, float scale, float *S, int64_t lds, float *O, int64_t ldo);
+void afm_attn_decode_f16(float *Q, int64_t ldq, int64_t rows, const uint16_t *Kb, const uint16_t *V, int64_t n,
+                         int64_t lo, int64_t hd, float scale, float *S, int64_t lds, float *O, int64_t ldo);
+
 void afm_attn_scores_scalar(const float *Q, int64_t ldq, int64_t rows, const float *Kb, int64_t n, int64_t hd,
                             float scale, float *S, int64_t lds);
 void afm_attn_mix_scalar(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,

@@ -61,7 +61,9 @@ struct afm_session {
     float *x, *xn, *q, *k, *v, *gate, *up; /* scratch for UBATCH tokens */
     float *att;                    /* attention output (UBATCH, n_heads * head_dim): the bytes of q,
                                     * each (token, head) written after its query was last read */
-    float *scores;                 /* (n_threads, n_ctx_kb) attention weights (decode) */
+    float *scores;                 /* (n_threads, group, scores_ld) attention weights (decode: the query
+                                    * heads of one KV head) */
+    int64_t scores_ld;             /* n_ctx_kb rounded up to 16 floats */
     float *attn_ws;                /* (n_threads, attn_ws_floats): prefill attention work space per thread */
     size_t attn_ws_floats;
     float *last_logits;            /* (n_vocab) */
@@ -112,7 +114,7 @@ static size_t carve_scratch(afm_session *s, float *base) {
     size_t ctx = (size_t)s->n_ctx, half = hd / 2, nt = (size_t)afm_pool_size(s->pool);
     size_t local_rope = local_rope_tables(c) ? ctx * half : 0;
     scratch_view always[] = {{&s->x, U * c->dim}, {&s->xn, U * c->dim}, {&s->rope_cos, ctx * half},
-                             {&s->rope_sin, ctx * half}, {&s->scores, nt * (size_t)s->n_ctx_kb}, {&s->last_logits, (size_t)c->n_vocab},
+                             {&s->rope_sin, ctx * half}, {&s->scores, nt * (size_t)(c->n_heads / c->n_kv_heads) * (size_t)s->scores_ld}, {&s->last_logits, (size_t)c->n_vocab},
                              {&s->rope_cos_local, local_rope}, {&s->rope_sin_local, local_rope}};
     scratch_view attn[] = {{&s->q, U * qd}, {&s->k, U * kvd}, {&s->v, U * kvd}, {&s->attn_ws, nt * s->attn_ws_floats}};
     scratch_view ffn[] = {{&s->gate, U * c->ffn_dim}, {&s->up, U * c->ffn_dim}};
@@ -158,6 +160,7 @@ afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_
     s->m = m;
     s->n_ctx = o.n_ctx;
     s->n_ctx_kb = (o.n_ctx + AFM_ATTN_KB - 1) / AFM_ATTN_KB * AFM_ATTN_KB;
+    s->scores_ld = ((int64_t)s->n_ctx_kb + 15) / 16 * 16;
     s->kv_dim = (int64_t)c->n_kv_heads * c->head_dim;
     s->kv_type = o.kv_type;
     s->kv_esize = o.kv_type == AFM_KV_F16 ? sizeof(uint16_t) : sizeof(float);
@@ -274,6 +277,11 @@ static int32_t first_key(int32_t pos, int32_t W) { return W > 0 && pos >= W ? po
  * ka * hd), and the weights of keys ka..first-1 are exact zeros. */
 static int32_t block_floor(int32_t first) { return first / AFM_ATTN_KB * AFM_ATTN_KB; }
 
+/* Work: the T * n_heads (token, query head) rows, split evenly over the threads. A thread takes
+ * its rows in runs that share a token and a KV head (up to `group` query heads) and computes
+ * each run with one afm_attn_decode call, so that KV head's keys and values are streamed once
+ * per run rather than once per query head; a KV head whose query heads straddle two threads'
+ * ranges is read by both. Every row's result is the same whatever run it is in. */
 static void attn_worker(void *ctx, int ith, int nth) {
     attn_job *j = ctx;
     afm_session *s = j->s;
@@ -281,20 +289,28 @@ static void attn_worker(void *ctx, int ith, int nth) {
     int H = c->n_heads, hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
     int64_t qd = (int64_t)H * hd;
     float scale = 1.0f / sqrtf((float)hd);
-    float *sc = s->scores + (size_t)ith * s->n_ctx_kb;
+    float *sc = s->scores + (size_t)ith * (size_t)group * (size_t)s->scores_ld;
     int32_t W = layer_window(s, j->layer);
     long lo, hi;
     afm_split_range((long)j->T * H, ith, nth, &lo, &hi);
-    for (long w = lo; w < hi; w++) {
+    for (long w = lo; w < hi;) {
         int t = (int)(w / H), h = (int)(w % H), g = h / group;
+        int rows = (g + 1) * group - h; /* query heads h .. of KV head g in this thread's range */
+        if (rows > hi - w) rows = (int)(hi - w);
         const afm_session *kv = row_session(s, t); /* the cache this row attends over */
         int32_t pos = row_pos(s, j->p0, t), first = first_key(pos, W), ka = block_floor(first);
         int32_t n_keys = pos + 1 - ka; /* causal: keys ka..pos */
-        float *q = s->q + (size_t)t * qd + (size_t)h * hd; /* read only here (rounded in place for f16) */
-        attn_scores(kv, j->layer, g, ka, q, 1, n_keys, scale, sc, n_keys);
-        afm_softmax(sc + (first - ka), pos + 1 - first);
-        if (first > ka) memset(sc, 0, (size_t)(first - ka) * sizeof(float));
-        attn_mix(kv, j->layer, g, ka, sc, n_keys, 1, n_keys, s->att + (size_t)t * qd + (size_t)h * hd, hd);
+        int64_t lds = ((int64_t)n_keys + 15) / 16 * 16;
+        /* queries read only here (rounded in place for f16); the outputs overwrite them (att = q) */
+        float *q = s->q + (size_t)t * qd + (size_t)h * hd, *o = s->att + (size_t)t * qd + (size_t)h * hd;
+        size_t koff = (size_t)ka * (size_t)hd * kv->kv_esize;
+        const char *K = (const char *)k_head(kv, j->layer, g) + koff, *V = (const char *)v_head(kv, j->layer, g) + koff;
+        if (kv->kv_type == AFM_KV_F16)
+            afm_attn_decode_f16(q, hd, rows, (const uint16_t *)K, (const uint16_t *)V, n_keys, first - ka, hd, scale, sc,
+                                lds, o, hd);
+        else
+            afm_attn_decode(q, hd, rows, (const float *)K, (const float *)V, n_keys, first - ka, hd, scale, sc, lds, o, hd);
+        w += rows;
     }
 }
 
