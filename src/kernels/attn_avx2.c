@@ -49,7 +49,13 @@ INLINE void scores_tile(const int RT, const int NB, const int H, const float *Q,
     __m256 acc[RT_MAX][NB_MAX];
     for (int r = 0; r < RT; r++)
         for (int b = 0; b < NB; b++) acc[r][b] = _mm256_setzero_ps();
+    /* the next tile's keys (the blocked keys are contiguous) fetched while this tile runs: NB * 8
+     * elements of them per dimension */
+    const char *next = (const char *)K + (k0 + (int64_t)NB * hd * AFM_ATTN_KB) * (H ? 2 : 4);
+    const int64_t step = (int64_t)NB * AFM_ATTN_KB * (H ? 2 : 4);
     for (int64_t d = 0; d < hd; d++) {
+        _mm_prefetch(next + d * step, _MM_HINT_T0);
+        if (step > 64) _mm_prefetch(next + d * step + 64, _MM_HINT_T0);
         __m256 k[NB_MAX];
         for (int b = 0; b < NB; b++) k[b] = load8(K, k0 + ((int64_t)b * hd + d) * AFM_ATTN_KB, H);
         for (int r = 0; r < RT; r++) {
@@ -118,6 +124,11 @@ void afm_attn_scores_f16_avx2(const float *Q, int64_t ldq, int64_t rows, const u
     scores_any(1, Q, ldq, rows, Kb, n, hd, scale, S, lds);
 }
 
+/* Keys in chunks of MIX_CHUNK (16 KiB of f32 V at hd = 64: half of L1), all rows per chunk: with
+ * long contexts a head's V (n * hd values) outgrows L2, and every row tile would otherwise stream
+ * all of it again. */
+enum { MIX_CHUNK = 64 };
+
 /* O[r, d0 .. d0 + 8 NV - 1] for r < RT, over keys j0 .. j1-1; V points at the cache, v0 = d0.
  * Starts from 0 (j0 == 0) or from the partial sums that the previous key chunk left in O, so each
  * output is still one FMA chain over all keys in order. */
@@ -127,6 +138,10 @@ INLINE void mix_tile(const int RT, const int NV, const int H, const float *P, in
     for (int r = 0; r < RT; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = j0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(O + r * ldo + 8 * v);
     for (int64_t j = j0; j < j1; j++) {
+        /* this tile's part of the value row one chunk ahead */
+        const char *ahead = (const char *)V + ((j + MIX_CHUNK) * hd + v0) * (H ? 2 : 4);
+        _mm_prefetch(ahead, _MM_HINT_T0);
+        if (NV * 8 * (H ? 2 : 4) > 64) _mm_prefetch(ahead + 64, _MM_HINT_T0);
         __m256 x[NV_MAX];
         for (int v = 0; v < NV; v++) x[v] = load8(V, j * hd + v0 + 8 * v, H);
         for (int r = 0; r < RT; r++) {
@@ -149,11 +164,6 @@ INLINE void mix_rows(const int RT, const int H, const float *P, int64_t ldp, con
     }
     if (d + 8 <= hd) mix_tile(RT, 1, H, P, ldp, V, d, j0, j1, hd, O + d, ldo);
 }
-
-/* Keys in chunks of MIX_CHUNK (16 KiB of f32 V at hd = 64: half of L1), all rows per chunk: with
- * long contexts a head's V (n * hd values) outgrows L2, and every row tile would otherwise stream
- * all of it again. */
-enum { MIX_CHUNK = 64 };
 
 INLINE void mix_any(const int H, const float *P, int64_t ldp, int64_t rows, const void *V, int64_t n, int64_t hd,
                     float *O, int64_t ldo) {
