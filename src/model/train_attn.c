@@ -121,7 +121,9 @@ static void fwd_units(void *ctx, long lo, long hi, int ith) {
         long b = u / H, h = u % H, kh = h / grp;
         const float *qh = c->q + b * T * sq + h * hd, *kk = c->k + b * T * sk + kh * hd, *vv = c->v + b * T * sv + kh * hd;
         float *o = c->out + b * T * so + h * hd, *st = c->stats + u * T * 2;
-        if (packed != b * c->KH + kh) { /* this thread's units are consecutive heads: a kv head's query heads in a row */
+        /* this thread's units are consecutive heads: a kv head's query heads in a row. Without
+         * prepacking every unit sets its operands afresh (the products then pack them themselves) */
+        if (packed != b * c->KH + kh || g_no_prepack) {
             afm_gemm_bpanels_fill(c->ws, &kt, pack_slot(c, ith, 0), hd, T, kk, 1, sk);
             afm_gemm_bpanels_fill(c->ws, &vp, pack_slot(c, ith, 1), T, hd, vv, sv, 1);
             packed = b * c->KH + kh;

@@ -410,6 +410,7 @@ int main(void) {
     attention_paths(NULL, ws, 2, 150, 4, 2, 16); /* several query blocks (AFM_ATTN_QB = 64), a short last one */
     attention_paths(pool2, ws, 1, 150, 4, 1, 16);
     attention_paths(pool2, ws, 2, 130, 6, 2, 16); /* GQA ratio 3, thread ranges inside a group */
+    attention_paths(NULL, ws, 3, 70, 3, 1, 8);    /* one kv head: consecutive units differ only in the sequence */
     {
         afm_pool *p3;
         afm_gemm_ws *ws3;
@@ -425,6 +426,7 @@ int main(void) {
                 attention_prepack(p3, ws3, 2, 150, 6, 2, 16, what);   /* 12 units over 3 threads: 4 each, crossing kv heads */
                 attention_prepack(p3, ws3, 3, 67, 4, 2, 12, what);    /* odd T, hd not a multiple of 8 */
                 attention_prepack(p3, ws3, 1, 70, 8, 1, 8, what);     /* one kv head for all 8 query heads */
+                attention_prepack(NULL, ws3, 3, 70, 3, 1, 8, what);   /* one kv head: only the sequence changes between units */
             }
         }
         afm_gemm_set_ukernel(NULL);
