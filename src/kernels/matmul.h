@@ -31,16 +31,18 @@ bool afm_matmul_supports(afm_dtype wt);
 afm_status afm_matmul_isa(afm_pool *pool, afm_isa isa, float *y, const void *W, afm_dtype wt, int64_t rows,
                           int64_t cols, const float *x, int64_t T);
 
-/* Optional load-time repacking (q4_0, q4_1, q8_0). afm_matmul_repack rewrites a (rows, cols)
- * matrix into dst, which has the same byte size and is either W itself (in place, e.g. on a
+/* Optional load-time repacking (q4_0, q4_1, q5_0, q5_1, q8_0). afm_matmul_repack rewrites a (rows,
+ * cols) matrix into dst, which has the same byte size and is either W itself (in place, e.g. on a
  * copy-on-write MAP_PRIVATE mapping, so no second copy is kept) or does not overlap it: each group of 8
- * consecutive rows becomes, block by block, the 8 scales (and the 8 offsets for q4_1) followed by
- * the rows' code bytes interleaved in 4-byte units (the transposed form the kernels otherwise
- * build on the fly); leftover rows (rows % 8) are copied as they are to the end. Row r0 still
- * starts at byte r0 * row_bytes for r0 a multiple of 8. afm_matmul_packed multiplies such a
- * matrix and gives afm_matmul's result up to float summation order (the same per-block integer
- * dot products). Decode streams one sequential array instead of 8 rows at once: about 2x the
- * tokens/s of afm_matmul on SmolLM2-135M Q4_1 here (AVX2). */
+ * consecutive rows becomes, block by block, the 8 scales (and the 8 offsets for q4_1 / q5_1; for
+ * q5_0 / q5_1 then the rows' 5th bits, 32 bytes arranged per 4-code vector) followed by the rows'
+ * code bytes interleaved in 4-byte units (the transposed form the kernels otherwise build on the
+ * fly); leftover rows (rows % 8) are copied as they are to the end. Row r0 still starts at byte
+ * r0 * row_bytes for r0 a multiple of 8. afm_matmul_packed multiplies such a matrix and gives
+ * afm_matmul's result up to float summation order (the same per-block integer dot products; for
+ * q5_0 / q5_1 the row-layout AVX2 kernel sums 8 float lanes per row instead, so the two layouts
+ * differ in the last bits there). Decode streams one sequential array instead of 8 rows at once:
+ * about 2x the tokens/s of afm_matmul on SmolLM2-135M Q4_1 here (AVX2); q5_0 prefill about 2.9x. */
 bool afm_matmul_can_repack(afm_dtype wt);
 afm_status afm_matmul_repack(afm_dtype wt, int64_t rows, int64_t cols, const void *W, void *dst);
 afm_status afm_matmul_packed(afm_pool *pool, float *y, const void *Wp, afm_dtype wt, int64_t rows, int64_t cols,

@@ -34,7 +34,7 @@ void afm_gemm_fill_avx2(afm_gemm_fn *fn);
 void afm_gemm_fill_packed_avx2(afm_gemm_fn *fn);
 void afm_gemm_fill_kquant_avx2(afm_gemm_fn *fn); /* q4_k, q6_k */
 /* AVX-512 (F/BW/VL/DQ + VNNI, the AFM_ISA_AVX512 level): f32/f16/bf16, q8_0/q4_0/q4_1 (row and
- * packed layouts), q4_K/q6_K; q5_0/q5_1 stay on the AVX2 kernels. */
+ * packed layouts), q4_K/q6_K; q5_0/q5_1 (row and packed) stay on the AVX2 kernels. */
 void afm_gemm_fill_avx512(afm_gemm_fn *fn);
 void afm_gemm_fill_packed_avx512(afm_gemm_fn *fn);
 /* Packed-panel GEMM for f32 / f16 / bf16 weights (gemm_f32_avx2.c), used for T >= a threshold:
