@@ -25,16 +25,22 @@ void afm_eval_results_free(afm_eval_results *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* Makes room for element n of the array *p (capacity *cap, elements of `size` bytes): doubles the
+ * capacity when full, starting at `first`. */
+static afm_status grow(void **p, size_t *cap, size_t n, size_t size, size_t first, const char *what) {
+    if (n < *cap) return AFM_OK;
+    size_t nc = *cap ? 2 * *cap : first;
+    void *m = realloc(*p, nc * size);
+    if (!m) return afm_error(AFM_ERR_NOMEM, "%s", what);
+    *p = m;
+    *cap = nc;
+    return AFM_OK;
+}
+
 afm_status afm_eval_results_add(afm_eval_results *r, const char *metric, double v) {
     if (r->defer) {
         afm_eval_samples *s = r->defer;
-        if (s->n == s->cap) {
-            size_t nc = s->cap ? 2 * s->cap : 4;
-            afm_eval_sample *m = realloc(s->s, nc * sizeof *m);
-            if (!m) return afm_error(AFM_ERR_NOMEM, "metric samples");
-            s->s = m;
-            s->cap = nc;
-        }
+        AFM_TRY(grow((void **)&s->s, &s->cap, s->n, sizeof *s->s, 4, "metric samples"));
         snprintf(s->s[s->n].metric, sizeof s->s[s->n].metric, "%s", metric);
         s->s[s->n++].value = v;
         return AFM_OK;
@@ -42,13 +48,7 @@ afm_status afm_eval_results_add(afm_eval_results *r, const char *metric, double 
     size_t i = 0;
     while (i < r->n_metrics && strcmp(r->metrics[i].name, metric) != 0) i++;
     if (i == r->n_metrics) {
-        if (r->n_metrics == r->cap_metrics) {
-            size_t nc = r->cap_metrics ? 2 * r->cap_metrics : 8;
-            afm_eval_metric *m = realloc(r->metrics, nc * sizeof *m);
-            if (!m) return afm_error(AFM_ERR_NOMEM, "metrics");
-            r->metrics = m;
-            r->cap_metrics = nc;
-        }
+        AFM_TRY(grow((void **)&r->metrics, &r->cap_metrics, r->n_metrics, sizeof *r->metrics, 8, "metrics"));
         memset(&r->metrics[i], 0, sizeof r->metrics[i]);
         snprintf(r->metrics[i].name, sizeof r->metrics[i].name, "%s", metric);
         r->n_metrics++;
