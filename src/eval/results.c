@@ -134,6 +134,15 @@ static double num_or(const cJSON *o, const char *key, double dflt) {
     return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
+/* o[key] printed as a whole number into buf, or "?" when it is missing or not a number (a results
+ * file edited by hand or written by another tool) */
+static const char *count_or_unknown(const cJSON *o, const char *key, char buf[32]) {
+    double v = num_or(o, key, NAN);
+    if (isnan(v)) return "?";
+    snprintf(buf, 32, "%.0f", v);
+    return buf;
+}
+
 char *afm_eval_results_table(const afm_eval_results *r) {
     afm_strbuf b;
     afm_sb_init(&b);
@@ -169,6 +178,13 @@ static double num_in(cJSON *o, const char *section, const char *key) {
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
+/* v printed with fmt into buf, or "-" when v is NaN (missing) */
+static const char *fmt_or_dash(double v, const char *fmt, char buf[32]) {
+    if (isnan(v)) return "-";
+    snprintf(buf, 32, fmt, v);
+    return buf;
+}
+
 afm_status afm_eval_compare(const char *pa, const char *pb, char **table) {
     cJSON *a, *b;
     AFM_TRY(load_json(pa, &a));
@@ -188,8 +204,9 @@ afm_status afm_eval_compare(const char *pa, const char *pb, char **table) {
             double va = num_in(a, "scores", m->string), vb = num_in(b, "scores", m->string);
             double sa = num_in(a, "stderr", m->string), sb = num_in(b, "stderr", m->string);
             double d = vb - va, se = sqrt((isnan(sa) ? 0 : sa * sa) + (isnan(sb) ? 0 : sb * sb));
-            afm_sb_printf(&t, "%-32s %10.4f %10.4f %+10.4f  %s\n", m->string, va, vb, d,
-                          isnan(d) ? "-" : fabs(d) > 2 * se ? "yes" : "no");
+            char fa[32], fb[32], fd[32]; /* a metric one file lacks (or holds as a non-number) shows as "-" */
+            afm_sb_printf(&t, "%-32s %10s %10s %10s  %s\n", m->string, fmt_or_dash(va, "%.4f", fa), fmt_or_dash(vb, "%.4f", fb),
+                          fmt_or_dash(d, "%+.4f", fd), isnan(d) ? "-" : fabs(d) > 2 * se ? "yes" : "no");
         }
     }
     /* per-item verdict changes */
@@ -216,8 +233,9 @@ afm_status afm_eval_compare(const char *pa, const char *pb, char **table) {
         for (int side = 0; side < 2; side++) {
             cJSON *f = side ? fb : fa;
             if (!cJSON_IsObject(f)) { afm_sb_printf(&t, "%s -", side ? "; B" : " A"); continue; }
-            afm_sb_printf(&t, "%s %.0f of %.0f (cap %.0f)", side ? "; B" : " A", num_or(f, "length", NAN), num_or(f, "responses", NAN),
-                          num_or(f, "max_tokens", NAN));
+            char cut[32], n[32], cap[32];
+            afm_sb_printf(&t, "%s %s of %s (cap %s)", side ? "; B" : " A", count_or_unknown(f, "length", cut),
+                          count_or_unknown(f, "responses", n), count_or_unknown(f, "max_tokens", cap));
         }
         afm_sb_puts(&t, "\n");
     }

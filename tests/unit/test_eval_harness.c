@@ -197,7 +197,7 @@ static void test_finish(void) {
     CHECK(afm_eval_compare(pb, pc, &c) == AFM_OK && c && !strstr(c, "cap"), "old files, malformed finish: %s", c ? c : "");
     free(c);
     c = NULL;
-    CHECK(afm_eval_compare(pd, pa, &c) == AFM_OK && c && strstr(c, "A nan of nan"), "non-numbers: %s", c ? c : "");
+    CHECK(afm_eval_compare(pd, pa, &c) == AFM_OK && c && strstr(c, "A ? of ? (cap ?); B 3 of 9 (cap 256)") && !strstr(c, "nan") && strstr(c, "-     1.0000          -  -"), "non-numbers: %s", c ? c : "");
     free(c);
     remove(pa), remove(pb), remove(pc), remove(pd), remove(dir);
     afm_eval_results_free(&r);
