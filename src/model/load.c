@@ -88,27 +88,10 @@ static afm_status load_weights(afm_model *m) {
 
 enum { HUGE_PAGE = 2 << 20, COPY_CHUNK = 4 << 20 };
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels answer EINVAL and pages fault in on first write */
-#endif
-
 static void drop_mapped_pages(const void *data, size_t bytes) {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = ((uintptr_t)data + page - 1) & ~(page - 1),
               hi = ((uintptr_t)data + bytes) & ~(page - 1);
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
-}
-
-/* An anonymous buffer of at least `total` bytes on 2 MiB boundaries that asks for transparent huge
- * pages (MADV_HUGEPAGE; where the kernel declines it is an ordinary buffer); with `populate`, its
- * pages allocated in one call instead of one fault each (also a request). NULL when out of
- * memory; free(). */
-static void *huge_arena(size_t total, bool populate) {
-    void *arena = NULL;
-    size_t span = (total + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
-    if (posix_memalign(&arena, HUGE_PAGE, span) != 0) return NULL;
-    madvise(arena, span, MADV_HUGEPAGE);
-    if (populate) (void)madvise(arena, span, MADV_POPULATE_WRITE);
-    return arena;
 }
 
 /* Repacks the weights the interleaved-row kernels take (q4_0, q4_1, q5_0, q5_1, q8_0: about 2x
@@ -139,7 +122,7 @@ static afm_status repack_all(afm_model *m) {
     /* not populated up front: pages fault in as the weights are repacked one after the other, so
      * resident memory peaks at the copies made so far plus the one original being read (the
      * whole arena plus the largest original, the tied output, measured 5 MB over the RSS bound) */
-    uint8_t *arena = total ? huge_arena(total, false) : NULL;
+    uint8_t *arena = total ? afm_huge_alloc(total, false) : NULL;
     if (total && !arena) st = afm_error(AFM_ERR_NOMEM, "out of memory for %zu bytes of repacked weights", total);
     for (size_t i = 0, at = 0; st == AFM_OK && i < (size_t)n; i++) {
         afm_weight *w = ws[i];
@@ -153,7 +136,7 @@ static afm_status repack_all(afm_model *m) {
         m->packed_bytes = total;
     } else {
         for (int i = 0; i < n; i++) ws[i]->packed = NULL;
-        free(arena);
+        afm_huge_free(arena, total);
     }
     free(ws);
     return st;
@@ -221,12 +204,12 @@ static afm_status copy_float_weights(afm_model *m) {
         c.total += (weight_bytes(c.ws[i]) + 63) & ~(size_t)63;
     }
     if (c.total == 0) goto done;
-    void *arena = huge_arena(c.total, true);
+    void *arena = afm_huge_alloc(c.total, true);
     if (!arena) {
         st = afm_error(AFM_ERR_NOMEM, "out of memory for a %zu-byte copy of the f32/f16/bf16 weights", c.total);
         goto done;
     }
-    /* huge_arena allocates the (huge) pages in one call instead of one fault each; then copy with
+    /* afm_huge_alloc allocates the (huge) pages in one call instead of one fault each; then copy with
      * every core (without THP the copy still works). On this loaded 2-core VM a 1.2 GB
      * copy took ~1.3 s this way plus 0.5-7 s of allocation (the kernel compacting memory for
      * huge pages: the spread is the page cache's fragmentation, not ours) against 5-10 s in all
@@ -243,6 +226,7 @@ static afm_status copy_float_weights(afm_model *m) {
     }
     if (m->cfg.tied_output && is_float_type(m->tok_embd.type)) m->tok_embd.data = m->output.data;
     m->float_arena = arena;
+    m->float_bytes = c.total;
 done:
     free(c.ws);
     free(c.src);
@@ -283,8 +267,8 @@ void afm_model_free(afm_model *m) {
     for (int i = 0; i < m->n_owned; i++) afm_free(m->owned[i]);
     free(m->owned);
     free(m->layers);
-    free(m->float_arena);
-    free(m->packed_arena);
+    afm_huge_free(m->float_arena, m->float_bytes);
+    afm_huge_free(m->packed_arena, m->packed_bytes);
     afm_tokenizer_free(m->tokenizer);
     afm_gguf_close(m->gguf);
     free(m);

@@ -34,9 +34,10 @@ struct afm_model {
     afm_tokenizer *tokenizer;  /* NULL if the file has no tokenizer */
     float **owned;             /* f32 copies of norm gains (freed with the model) */
     int n_owned;
-    size_t packed_bytes;       /* bytes of repacked weight copies */
+    size_t packed_bytes;       /* bytes of repacked weight copies (packed_arena, afm_huge_alloc) */
     void *packed_arena;        /* the repacked copies (huge pages), or NULL */
     void *float_arena;         /* copies of the f32/f16/bf16 matrices (huge pages), or NULL */
+    size_t float_bytes;        /* bytes of float_arena */
 };
 
 /* Token `token`'s embedding row, dequantized: out (dim). For a tied embedding whose output copy

@@ -66,7 +66,6 @@ struct afm_session {
     int64_t scores_ld;             /* n_ctx_kb rounded up to 16 floats */
     float *attn_ws;                /* (n_threads, attn_ws_floats): prefill attention work space per thread */
     size_t attn_ws_floats;
-    float *last_logits;            /* (n_vocab) */
     afm_lora_set lora;             /* active LoRA adapters (afm/adapter.h) */
     float *work;                   /* one buffer holding the scratch views above (carve_scratch) */
     afm_trace_fn trace;            /* debug hook (model/trace.h), NULL: off */
@@ -114,7 +113,7 @@ static size_t carve_scratch(afm_session *s, float *base) {
     size_t ctx = (size_t)s->n_ctx, half = hd / 2, nt = (size_t)afm_pool_size(s->pool);
     size_t local_rope = local_rope_tables(c) ? ctx * half : 0;
     scratch_view always[] = {{&s->x, U * c->dim}, {&s->xn, U * c->dim}, {&s->rope_cos, ctx * half},
-                             {&s->rope_sin, ctx * half}, {&s->scores, nt * (size_t)(c->n_heads / c->n_kv_heads) * (size_t)s->scores_ld}, {&s->last_logits, (size_t)c->n_vocab},
+                             {&s->rope_sin, ctx * half}, {&s->scores, nt * (size_t)(c->n_heads / c->n_kv_heads) * (size_t)s->scores_ld},
                              {&s->rope_cos_local, local_rope}, {&s->rope_sin_local, local_rope}};
     scratch_view attn[] = {{&s->q, U * qd}, {&s->k, U * kvd}, {&s->v, U * kvd}, {&s->attn_ws, nt * s->attn_ws_floats}};
     scratch_view ffn[] = {{&s->gate, U * c->ffn_dim}, {&s->up, U * c->ffn_dim}};
@@ -506,13 +505,13 @@ static afm_status mm_shared(afm_session *s, int n, float *const *ys, const afm_w
     return AFM_OK;
 }
 
-/* Which logits a forward chunk produces: every row's, the last row's (into s->last_logits) or
- * none (the chunk only extends the KV cache). */
+/* Which logits a forward chunk produces: every row's, the last row's or none (the chunk only
+ * extends the KV cache). */
 typedef enum { OUT_ALL, OUT_LAST, OUT_NONE } chunk_out;
 
 /* Forward of T <= UBATCH tokens at positions p0.. (or, with s->rows, one token of each of T
  * sessions at their own positions; OUT_ALL only); writes logits as `out` says (OUT_ALL: all rows
- * into `logits`, (T, n_vocab)). Each residual add is fused with the RMSNorm that follows it (the
+ * into `logits`, (T, n_vocab); OUT_LAST: the last row's into `logits`, (n_vocab)). Each residual add is fused with the RMSNorm that follows it (the
  * next sub-layer's, or the output norm).
  * Without all rows' logits the last layer is cut short: its keys and values are still computed
  * and cached for every token (later tokens attend to them), but only the last token's query,
@@ -604,7 +603,7 @@ static afm_status forward_chunk(afm_session *s, const int32_t *tokens, int T, ch
         AFM_TRY(mm_like(s, logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn, T, T_in));
         TRACE("result_output", -1, logits, T, c->n_vocab);
     } else if (out == OUT_LAST) {
-        AFM_TRY(mm_like(s, s->last_logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn + (size_t)(T - 1) * d, 1, T_in));
+        AFM_TRY(mm_like(s, logits, &m->output, afm_lora_slot_output(c->n_layers), s->xn + (size_t)(T - 1) * d, 1, T_in));
     }
     if (s->rows) for (int t = 0; t < T_in; t++) s->rows[t]->n_past++;
     else s->n_past += T_in;
@@ -625,9 +624,9 @@ afm_status afm_session_eval(afm_session *s, const int32_t *tokens, int32_t n, bo
         int T = n - i < UBATCH ? n - i : UBATCH;
         bool last = i + T == n;
         chunk_out out = all_logits ? OUT_ALL : last && logits ? OUT_LAST : OUT_NONE;
-        afm_status st = forward_chunk(s, tokens + i, T, out, all_logits ? logits + (size_t)i * c->n_vocab : NULL);
+        float *dst = out == OUT_ALL ? logits + (size_t)i * c->n_vocab : out == OUT_LAST ? logits : NULL;
+        afm_status st = forward_chunk(s, tokens + i, T, out, dst);
         if (st != AFM_OK) { s->n_past = start; return st; }
-        if (last && !all_logits && logits) memcpy(logits, s->last_logits, (size_t)c->n_vocab * sizeof(float));
     }
     return AFM_OK;
 }
