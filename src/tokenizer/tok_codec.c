@@ -106,7 +106,7 @@ afm_status afm_tokenizer_decode(const afm_tokenizer *t, const int32_t *ids, size
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= t->n_vocab)
             return afm_error(AFM_ERR_INVALID_ARG, "tokenizer: token id %d at position %zu out of range [0, %d)", ids[i], i, t->n_vocab);
-        total += t->bytes_len[ids[i]];
+        total += tok_bytes_len(t, ids[i]);
     }
     char *buf = malloc(total + 1);
     if (!buf) return afm_error(AFM_ERR_NOMEM, "tokenizer: out of memory for %zu bytes", total + 1);
@@ -117,7 +117,7 @@ afm_status afm_tokenizer_decode(const afm_tokenizer *t, const int32_t *ids, size
         bool ctl = is_control(t, id);
         if (ctl && skip_special) continue;
         const char *b = tok_bytes(t, id);
-        size_t l = t->bytes_len[id];
+        size_t l = tok_bytes_len(t, id);
         if (!ctl && first_text) {
             /* SPM: drop the space that add_space_prefix put before the first word */
             if (l > 0 && b[0] == ' ') { b++; l--; }
@@ -191,7 +191,7 @@ size_t afm_detok_push(afm_detok_stream *s, int32_t id, char *buf, size_t cap) {
     s->prev = id;
     if (is_control(t, id)) return 0; /* BOS, EOS and control tokens print nothing */
     const char *b = tok_bytes(t, id);
-    size_t l = t->bytes_len[id];
+    size_t l = tok_bytes_len(t, id);
     if (t->kind == AFM_TOK_SPM && t->add_space_prefix && prev >= 0 && prev == t->bos && l > 0 && b[0] == ' ') { b++; l--; }
     unsigned char stackbuf[512];
     size_t n = (size_t)s->n_pending + l;

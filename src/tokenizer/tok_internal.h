@@ -43,7 +43,7 @@ typedef struct tok_specials {
     int n;
 } tok_specials;
 
-enum { TOK_ATTR_EOG = 1 };
+enum { TOK_ATTR_EOG = 1, TOK_ATTR_BYTES_ARE_PIECE = 2 };
 
 struct afm_tokenizer {
     afm_tok_kind kind;
@@ -59,10 +59,14 @@ struct afm_tokenizer {
     float *scores;      /* SPM: merge priority (higher first); NULL for byte-level */
     uint8_t *attr;      /* TOK_ATTR_* */
 
-    /* raw bytes of each token as it appears in text (derived by tok_finish): at
-     * bytes_arena + piece_off[id], since they are never longer than the piece */
+    /* raw bytes of each token as it appears in text (derived by tok_finish; read them with
+     * tok_bytes / tok_bytes_len). A token whose bytes are its piece (attr TOK_ATTR_BYTES_ARE_PIECE:
+     * control and user-defined tokens, byte-level pieces of printable ASCII, SPM pieces without
+     * U+2581) is read from the piece arena; the others' bytes lie end to end in bytes_arena, token
+     * id's at [bytes_off[id], bytes_off[id + 1]). No second copy of the pieces that need no
+     * conversion (a byte-level vocabulary of special tokens was two copies of 754 KiB). */
     char *bytes_arena;
-    uint32_t *bytes_len;
+    uint32_t *bytes_off; /* (n_vocab + 1) */
     uint32_t max_token_bytes;
 
     tok_strmap piece_map;
@@ -96,7 +100,12 @@ afm_status tok_finish(afm_tokenizer *t);
 
 int32_t tok_lookup(const afm_tokenizer *t, const char *s, size_t len);
 static inline const char *tok_piece(const afm_tokenizer *t, int32_t id) { return t->piece_arena + t->piece_off[id]; }
-static inline const char *tok_bytes(const afm_tokenizer *t, int32_t id) { return t->bytes_arena + t->piece_off[id]; }
+static inline const char *tok_bytes(const afm_tokenizer *t, int32_t id) {
+    return t->attr[id] & TOK_ATTR_BYTES_ARE_PIECE ? tok_piece(t, id) : t->bytes_arena + t->bytes_off[id];
+}
+static inline size_t tok_bytes_len(const afm_tokenizer *t, int32_t id) {
+    return t->attr[id] & TOK_ATTR_BYTES_ARE_PIECE ? t->piece_len[id] : t->bytes_off[id + 1] - t->bytes_off[id];
+}
 
 uint64_t tok_hash(const void *data, size_t len);
 

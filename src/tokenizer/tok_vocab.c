@@ -233,18 +233,21 @@ static afm_status build_specials(afm_tokenizer *t) {
     return AFM_OK;
 }
 
-/* Raw bytes of every token (see afm_tokenizer_token_bytes), each at its piece's offset: every
- * conversion below writes at most as many bytes as it reads. */
+/* Raw bytes of every token (see afm_tokenizer_token_bytes and tok_internal.h): each token's are
+ * converted at the end of bytes_arena, then kept there only if they differ from its piece. Every
+ * conversion below writes at most as many bytes as it reads, so the pieces' total bounds the arena,
+ * which is then cut to what it holds. */
 static afm_status build_token_bytes(afm_tokenizer *t) {
     t->bytes_arena = malloc(t->piece_used + 1);
-    t->bytes_len = malloc((size_t)t->n_vocab * sizeof(uint32_t));
-    if (!t->bytes_arena || !t->bytes_len) return afm_error(AFM_ERR_NOMEM, "tokenizer: out of memory");
+    t->bytes_off = malloc(((size_t)t->n_vocab + 1) * sizeof(uint32_t));
+    if (!t->bytes_arena || !t->bytes_off) return afm_error(AFM_ERR_NOMEM, "tokenizer: out of memory");
     t->max_token_bytes = 0;
+    size_t at = 0;
     for (int32_t id = 0; id < t->n_vocab; id++) {
         const unsigned char *p = (const unsigned char *)tok_piece(t, id);
         size_t len = t->piece_len[id];
         int type = t->types[id];
-        char *dst = t->bytes_arena + t->piece_off[id];
+        char *dst = t->bytes_arena + at;
         size_t w = 0;
         bool raw = type == AFM_TOKTYPE_CONTROL || type == AFM_TOKTYPE_UNKNOWN || type == AFM_TOKTYPE_UNUSED ||
                    (t->kind == AFM_TOK_BYTELEVEL && type == AFM_TOKTYPE_USER_DEFINED);
@@ -273,9 +276,14 @@ static afm_status build_token_bytes(afm_tokenizer *t) {
                 i += (size_t)l;
             }
         }
-        t->bytes_len[id] = (uint32_t)w;
+        t->bytes_off[id] = (uint32_t)at;
+        if (w == len && !memcmp(dst, p, len)) t->attr[id] |= TOK_ATTR_BYTES_ARE_PIECE;
+        else at += w;
         if (w > t->max_token_bytes) t->max_token_bytes = (uint32_t)w;
     }
+    t->bytes_off[t->n_vocab] = (uint32_t)at;
+    char *cut = realloc(t->bytes_arena, at + 1);
+    if (cut) t->bytes_arena = cut;
     return AFM_OK;
 }
 
@@ -313,7 +321,7 @@ void afm_tokenizer_free(afm_tokenizer *t) {
     free(t->scores);
     free(t->attr);
     free(t->bytes_arena);
-    free(t->bytes_len);
+    free(t->bytes_off);
     free(t->piece_map.slots);
     free(t->merge_map.slots);
     free(t->merges);
@@ -337,6 +345,6 @@ int32_t afm_tokenizer_token_type(const afm_tokenizer *t, int32_t id) { return id
 afm_status afm_tokenizer_token_bytes(const afm_tokenizer *t, int32_t id, const char **bytes, size_t *len) {
     if (id < 0 || id >= t->n_vocab) return afm_error(AFM_ERR_INVALID_ARG, "token id %d out of range [0, %d)", id, t->n_vocab);
     *bytes = tok_bytes(t, id);
-    *len = t->bytes_len[id];
+    *len = tok_bytes_len(t, id);
     return AFM_OK;
 }
