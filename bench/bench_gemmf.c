@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
            afm_dtype_name(wt), (long long)T, (long long)U, pk[NPEAK / 10]);
     printf("%-22s %6s %8s %8s %8s %8s  %s\n", "shape (rows x cols)", "units", "max", "p10", "p25", "median", "p10 of peak");
     static const int64_t shapes[][2] = {{3072, 3072}, {8064, 3072}, {3072, 8064}, {1024, 3072}};
-    float *work = afm_alloc(sizeof(float) * AFM_GEMMF_WORK_FLOATS);
+    float *work = afm_alloc(sizeof(float) * afm_gemmf_work_floats(T, 8064)); /* the longest K below */
     size_t nall = 0, cap = 0;
     double *all = NULL;
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {

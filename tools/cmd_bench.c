@@ -15,12 +15,13 @@
 #include "cli.h"
 
 static const char *USAGE =
-    "usage: afm bench -m MODEL [-p 512] [-n 128] [-d DEPTH] [-t THREADS] [-r REPS] [--json]\n"
+    "usage: afm bench -m MODEL [-p 512] [-n 128] [-d DEPTH] [-t THREADS] [-r REPS] [-ub N] [--json]\n"
     "  -p N      prompt tokens for the pp test (0: skip)\n"
     "  -n N      generated tokens for the tg test (0: skip)\n"
     "  -d N      context depth: both tests run after N tokens already in the cache (default 0)\n"
     "  -t N      threads (default: all cores)\n"
     "  -r N      repetitions (default 5)\n"
+    "  -ub N     most tokens per forward chunk (default 0: automatic, 512 for f32/f16/bf16 weights, else 128)\n"
     "  --adapter FILE [--adapter-scale S]   with a LoRA adapter active\n"
     "  --kv-type f32|f16     KV-cache element type (default f32; f16 halves its memory)\n"
     "  --json    one JSON object per line: {\"test\": \"pp512\", \"threads\": 2, \"tok_s\": 123.4, ...}\n";
@@ -80,7 +81,7 @@ static int run_test(afm_session *s, const afm_config *c, bool pp, int n, int dep
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL;
-    long pp = 512, tg = 128, depth = 0, threads = 0, reps = 5;
+    long pp = 512, tg = 128, depth = 0, threads = 0, reps = 5, ubatch = 0;
     bool bad = false, json = false;
     cli_adapter lora = CLI_ADAPTER_INIT;
     afm_kv_type kv_type = AFM_KV_F32;
@@ -94,21 +95,24 @@ int cmd_bench(int argc, char **argv) {
         if (arg_int(argc, argv, &i, "-d", "--n-depth", &depth, &bad)) continue;
         if (arg_int(argc, argv, &i, "-t", "--threads", &threads, &bad)) continue;
         if (arg_int(argc, argv, &i, "-r", "--repetitions", &reps, &bad)) continue;
+        if (arg_int(argc, argv, &i, "-ub", "--ubatch-size", &ubatch, &bad)) continue;
         if (!strcmp(argv[i], "--json")) { json = true; continue; }
         fprintf(stderr, "error: unknown option '%s'\n%s", argv[i], USAGE);
         return 2;
     }
     if (bad) return 2;
     if (!model) { fprintf(stderr, "error: -m MODEL is required\n%s", USAGE); return 2; }
-    if (pp < 0 || tg < 0 || depth < 0 || reps < 1 || threads < 0 || pp + tg + depth > (1 << 20)) {
-        fprintf(stderr, "error: -p, -n and -d must be >= 0 (together at most 2^20), -r >= 1, -t >= 0\n");
+    if (pp < 0 || tg < 0 || depth < 0 || reps < 1 || threads < 0 || pp + tg + depth > (1 << 20) || ubatch < 0 ||
+        ubatch > (1 << 16)) {
+        fprintf(stderr, "error: -p, -n and -d must be >= 0 (together at most 2^20), -r >= 1, -t >= 0, -ub 0..65536\n");
         return 2;
     }
     afm_model *m;
     if (afm_model_load(model, &m) != AFM_OK) return cli_fail(NULL);
     const afm_config *c = afm_model_config(m);
     long need = depth + (pp > tg ? pp : tg);
-    afm_session_options so = {.n_ctx = (int32_t)(need < 16 ? 16 : need), .n_threads = (int32_t)threads, .kv_type = kv_type};
+    afm_session_options so = {.n_ctx = (int32_t)(need < 16 ? 16 : need), .n_threads = (int32_t)threads, .kv_type = kv_type,
+                            .n_ubatch = (int32_t)ubatch};
     afm_session *s;
     if (afm_session_create(m, &so, &s) != AFM_OK) { afm_model_free(m); return cli_fail(NULL); }
     if (cli_adapter_attach(&lora, m, s)) { afm_session_free(s); afm_adapter_free(lora.adapter); afm_model_free(m); return 1; }

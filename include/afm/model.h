@@ -86,12 +86,19 @@ typedef struct afm_session_options {
     int32_t n_ctx;      /* KV-cache length; 0: the model's max_seq_len (capped at 4096) */
     int32_t n_threads;  /* 0: all cores */
     afm_kv_type kv_type; /* 0 (AFM_KV_F32): f32 keys and values */
+    int32_t n_ubatch;   /* most tokens per forward chunk of afm_session_eval / _eval_multi (each
+                         * chunk reads every weight once; the activation scratch grows with it);
+                         * 0: automatic, 512, 256 or 128 as the scratch fits in ~3% of the weight
+                         * bytes. Capped at n_ctx rounded up to a multiple of 128. Logits do not
+                         * depend on it as long as it is a multiple of 128 (session.c,
+                         * chunk_tokens). */
 } afm_session_options;
 
 afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_session **out);
 void afm_session_free(afm_session *s);
 int32_t afm_session_n_past(const afm_session *s);   /* tokens already in the cache */
 int32_t afm_session_n_ctx(const afm_session *s);
+int32_t afm_session_n_ubatch(const afm_session *s); /* tokens per forward chunk (chosen at creation) */
 /* Truncates the cache to its first n_past tokens (n_past <= current). */
 afm_status afm_session_rewind(afm_session *s, int32_t n_past);
 

@@ -606,7 +606,7 @@ static void gemm_job(void *p, int ith, int nth) {
  * order (see gemm_f32_avx2.c), so results do not depend on the thread count or on which thread
  * takes a unit. Below about 24 tokens, or for the attention P V product (hd rows, n columns),
  * packing both operands costs more than it saves and the tiled kernels are faster (measured). */
-enum { GEMMF_MIN_T = 24, GEMMF_MIN_ROWS = 192, GEMMF_MAX_COLS_FEW_ROWS = 256 };
+enum { GEMMF_MIN_T = AFM_MATMUL_UNIFORM_T, GEMMF_MIN_ROWS = 192, GEMMF_MAX_COLS_FEW_ROWS = 256 };
 
 typedef struct {
     afm_dtype wt;
@@ -617,6 +617,7 @@ typedef struct {
     atomic_int next;
     const float *x;
     float *y, *Ap, *work;
+    size_t work_floats; /* per thread, a multiple of 16 */
 } gemmf_job;
 
 #if defined(__x86_64__)
@@ -630,7 +631,7 @@ static void gemmf_pack_job(void *p, int ith, int nth) {
 static void gemmf_rows_job(void *p, int ith, int nth) {
     (void)nth;
     gemmf_job *j = p;
-    float *work = j->work + (size_t)ith * AFM_GEMMF_WORK_FLOATS;
+    float *work = j->work + (size_t)ith * j->work_floats;
     const long npanels = (long)((j->rows + AFM_GEMMF_NR - 1) / AFM_GEMMF_NR);
     for (int u; (u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->nunits;) {
         long p0, p1; /* unit u: panels [p0, p1), the panels split as evenly as whole panels allow */
@@ -643,8 +644,9 @@ static void gemmf_rows_job(void *p, int ith, int nth) {
 static afm_status gemmf_run(afm_pool *pool, float *y, const void *W, afm_dtype wt, int64_t rows, int64_t cols,
                             const float *x, int64_t T) {
     int nth = afm_pool_size(pool);
-    size_t ap = afm_gemmf_pack_x_floats(T, cols), bp = (size_t)AFM_GEMMF_WORK_FLOATS, total;
+    size_t ap = afm_gemmf_pack_x_floats(T, cols), bp = afm_gemmf_work_floats(T, cols), total;
     ap = (ap + 15) / 16 * 16; /* keeps the work buffers after it 64-byte aligned */
+    bp = (bp + 15) / 16 * 16;
     if (!afm_mul_ok(bp, (size_t)nth, &total) || !afm_add_ok(total, ap, &total) ||
         !afm_mul_ok(total, sizeof(float), &total))
         return afm_error(AFM_ERR_RANGE, "matmul: packing buffer size overflows (T %lld, cols %lld)", (long long)T,
@@ -652,7 +654,7 @@ static afm_status gemmf_run(afm_pool *pool, float *y, const void *W, afm_dtype w
     float *buf = scratch_get(total);
     if (!buf) return afm_error(AFM_ERR_NOMEM, "matmul: out of memory for %zu bytes of packed operands", total);
     gemmf_job j = {.wt = wt, .W = W, .row_bytes = afm_dtype_row_size(wt, cols), .rows = rows, .cols = cols, .T = T,
-                   .x = x, .y = y, .Ap = buf, .work = buf + ap};
+                   .x = x, .y = y, .Ap = buf, .work = buf + ap, .work_floats = bp};
     afm_pool_run(pool, gemmf_pack_job, &j);
     /* UNITS_PER_THREAD units per thread (one with one thread), each a run of whole NR-row panels,
      * their panel counts differing by at most one: units rounded up to whole panels left a short

@@ -60,6 +60,13 @@ afm_status afm_matmul_packed_isa(afm_pool *pool, afm_isa isa, float *y, const vo
  * (afm_matmul_packed). */
 afm_status afm_matmul_like(afm_pool *pool, bool packed, float *y, const void *W, afm_dtype wt, int64_t rows,
                            int64_t cols, const float *x, int64_t T, int64_t T_like);
+/* From this many tokens (T_like) on, how every output is summed no longer depends on the token
+ * count, for any weight type: the kernel is then chosen by dtype, shape and ISA alone (packed GEMM
+ * or 8-lane tiles for f32 / f16 / bf16). Below it, f32 / f16 / bf16 weights may take the tiles
+ * (2 or more tokens) or the decode GEMV (1) instead of the packed GEMM, and row-layout q8_0 its
+ * one-token kernel. So a row computed in a call of T_like >= this many tokens gets the same bits
+ * in any such call. */
+#define AFM_MATMUL_UNIFORM_T 24
 afm_status afm_matmul_like_isa(afm_pool *pool, afm_isa isa, bool packed, float *y, const void *W, afm_dtype wt,
                                int64_t rows, int64_t cols, const float *x, int64_t T, int64_t T_like);
 /* Several products of the same activations: outs[i].y (T, rows_i) = x W_iᵀ for i < n (n <= 8),

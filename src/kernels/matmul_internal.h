@@ -40,7 +40,7 @@ void afm_gemm_fill_packed_avx512(afm_gemm_fn *fn);
 /* Packed-panel GEMM for f32 / f16 / bf16 weights (gemm_f32_avx2.c), used for T >= a threshold:
  * x is packed once into Ap (afm_gemmf_pack_x_floats(T, K) floats; token groups g0..g1-1 per
  * call, so threads can share the work), then afm_gemmf_rows_avx2 computes y[t, r] for rows
- * r0..r1-1 and all T tokens, using work (AFM_GEMMF_WORK_FLOATS floats, 64-byte aligned, one per
+ * r0..r1-1 and all T tokens, using work (afm_gemmf_work_floats(T, K) floats, 64-byte aligned, one per
  * thread) for the converted weight panels and the tile sums. Each output is the FMA chain over
  * k in order, so results do not depend on the row split. */
 #ifndef AFM_GEMMF_MR /* (overridable for tuning experiments) */
@@ -50,8 +50,14 @@ void afm_gemm_fill_packed_avx512(afm_gemm_fn *fn);
 #define AFM_GEMMF_NC 120 /* most rows whose packed slice one thread holds */
 #define AFM_GEMMF_MC 264 /* most tokens per block of tile sums */
 #endif
-/* floats of per-thread work space (packed weights and tile sums) */
+#ifndef AFM_GEMMF_REUSE  /* 0: convert the weights again for every MC block (tuning experiments) */
+#define AFM_GEMMF_REUSE 1
+#endif
+/* floats of per-thread work space (packed weights and tile sums) for T tokens and K columns: at
+ * least AFM_GEMMF_WORK_FLOATS, more when T takes several MC blocks (all K-slices of the converted
+ * weights are kept then) */
 #define AFM_GEMMF_WORK_FLOATS (AFM_GEMMF_NC * AFM_GEMMF_KC + AFM_GEMMF_MC * AFM_GEMMF_NC)
+size_t afm_gemmf_work_floats(int64_t T, int64_t K);
 int64_t afm_gemmf_kc(int64_t K);
 size_t afm_gemmf_pack_x_floats(int64_t T, int64_t K);
 void afm_gemmf_pack_x_avx2(const float *x, int64_t T, int64_t K, int64_t g0, int64_t g1, float *Ap);

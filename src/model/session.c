@@ -31,11 +31,18 @@
 #include "tensor/dtype.h"
 #include "tensor/quant.h"
 
-/* Tokens per forward chunk: bounds scratch memory (about 2.4 MiB on SmolLM2-135M with 512
- * positions and 2 threads; 4.6 MiB at 256 tokens, 2% of that model's file). The quantized
- * kernels work in chunks of at most 64 tokens anyway, and the f32/f16/bf16 ones reuse each
- * weight block from cache for all the chunk's tokens, so 128 costs no measurable prefill speed. */
-enum { UBATCH = 128 };
+/* Tokens per forward chunk (s->ubatch; afm_session_options.n_ubatch, 0: automatic). Every chunk
+ * reads all weights from memory once (f32 / f16 / bf16: also converts them to f32 panels once),
+ * and runs a pool barrier per operation and layer, so fewer, larger chunks are faster (pp512 at 2
+ * threads, 512 vs 128 tokens, same build: about 10% less CPU time on Qwen3-0.6B F16, 5% on its
+ * Q4_0, 30% on SmolLM2-135M Q4_1; BENCHMARKS.md, "Prefill chunk size"); but the activation scratch
+ * (x, xn, q, k, v, gate, up and the matmul's copy of x: about 100 KiB per token on AFM-3B, 25 KiB
+ * on SmolLM2-135M) grows with the chunk. Automatic: the largest of UBATCH_AUTO_MAX, /2, ... down
+ * to UBATCH_STEP whose chunk scratch is at most 1/UBATCH_BUDGET of the weight bytes (AFM-3B F16
+ * and Q4_0, Qwen3-0.6B F16: 512; SmolLM2-135M F16, Qwen3-0.6B Q4_0: 256; SmolLM2-135M Q4_1:
+ * 128), so peak memory stays within ~3% of the file and the KV cache. Capped at the session's
+ * n_ctx rounded up to a multiple of UBATCH_STEP. */
+enum { UBATCH_STEP = 128, UBATCH_AUTO_MAX = 512, UBATCH_BUDGET = 32, UBATCH_MAX = 1 << 16 };
 /* Query tokens per prefill attention work item. Each item computes scores for all its rows against
  * keys up to its last token, so the rows of its earlier tokens carry up to ATTN_TB - 1 masked keys
  * (products computed, weights 0): with 16 tokens that waste is half of 32's, and the item's scores
@@ -48,6 +55,7 @@ struct afm_session {
     afm_model *m;
     afm_pool *pool;
     int32_t n_ctx, n_past;
+    int32_t ubatch;                /* most tokens per forward chunk (the scratch holds this many) */
     int32_t n_ctx_kb;              /* n_ctx rounded up to whole key blocks (AFM_ATTN_KB) */
     int64_t kv_dim;                /* n_kv_heads * head_dim */
     afm_kv_type kv_type;           /* element type of the caches: f32, or f16 (uint16_t) */
@@ -58,8 +66,8 @@ struct afm_session {
     float *rope_cos, *rope_sin;    /* (n_ctx, head_dim/2) */
     float *rope_cos_local, *rope_sin_local; /* the same for the local layers' RoPE base, or NULL
                                     * when they use the global tables */
-    float *x, *xn, *q, *k, *v, *gate, *up; /* scratch for UBATCH tokens */
-    float *att;                    /* attention output (UBATCH, n_heads * head_dim): the bytes of q,
+    float *x, *xn, *q, *k, *v, *gate, *up; /* scratch for ubatch tokens */
+    float *att;                    /* attention output (ubatch, n_heads * head_dim): the bytes of q,
                                     * each (token, head) written after its query was last read */
     float *scores;                 /* (n_threads, group, scores_ld) attention weights (decode: the query
                                     * heads of one KV head) */
@@ -109,7 +117,7 @@ static size_t carve(float *base, const scratch_view *v, size_t n, size_t at) {
 
 static size_t carve_scratch(afm_session *s, float *base) {
     const afm_config *c = &s->m->cfg;
-    size_t U = UBATCH, hd = (size_t)c->head_dim, qd = (size_t)c->n_heads * hd, kvd = (size_t)s->kv_dim;
+    size_t U = (size_t)s->ubatch, hd = (size_t)c->head_dim, qd = (size_t)c->n_heads * hd, kvd = (size_t)s->kv_dim;
     size_t ctx = (size_t)s->n_ctx, half = hd / 2, nt = (size_t)afm_pool_size(s->pool);
     size_t local_rope = local_rope_tables(c) ? ctx * half : 0;
     scratch_view always[] = {{&s->x, U * c->dim}, {&s->xn, U * c->dim}, {&s->rope_cos, ctx * half},
@@ -144,16 +152,86 @@ static void fill_rope(float *cos_t, float *sin_t, int64_t n_ctx, int64_t hd, flo
     }
 }
 
+/* Bytes of the weight matrices a forward pass multiplies (every layer's projections and the
+ * output matrix). */
+static double weight_bytes(const afm_model *m) {
+    double sum = (double)afm_dtype_row_size(m->output.type, m->output.cols) * (double)m->output.rows;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const afm_layer *L = &m->layers[l];
+        const afm_weight *w[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7; i++) sum += (double)afm_dtype_row_size(w[i]->type, w[i]->cols) * (double)w[i]->rows;
+    }
+    return sum;
+}
+
+/* Bytes a chunk of s->ubatch tokens adds: the session's scratch beyond its fixed part (x, xn,
+ * q, k, v or gate, up) and the matrix products' copy of x (at most ubatch * max(dim, ffn) f32:
+ * the packed GEMM's panels, or the 8-bit activations of the quantized kernels). */
+static double chunk_bytes(afm_session *s) {
+    const afm_config *c = &s->m->cfg;
+    int32_t u = s->ubatch;
+    s->ubatch = 0;
+    size_t fixed = carve_scratch(s, NULL);
+    s->ubatch = u;
+    int64_t widest = c->ffn_dim > c->dim ? c->ffn_dim : c->dim;
+    return ((double)(carve_scratch(s, NULL) - fixed) + (double)u * (double)widest) * sizeof(float);
+}
+
+/* s->ubatch for options.n_ubatch = n (0: automatic, see UBATCH_STEP) and context n_ctx */
+static void choose_ubatch(afm_session *s, int32_t n, int32_t n_ctx) {
+    /* no more than the context holds, rounded up to whole UBATCH_STEPs (so an automatic size stays
+     * a multiple of UBATCH_STEP, and a batched decode of many short sessions keeps its 128-row
+     * chunks) */
+    int32_t cap = (n_ctx + UBATCH_STEP - 1) / UBATCH_STEP * UBATCH_STEP;
+    if (n > 0) {
+        s->ubatch = n < cap ? n : cap;
+        return;
+    }
+    double budget = weight_bytes(s->m) / UBATCH_BUDGET;
+    for (n = UBATCH_AUTO_MAX; n > UBATCH_STEP; n /= 2) {
+        s->ubatch = n < cap ? n : cap;
+        if (chunk_bytes(s) <= budget) return;
+    }
+    s->ubatch = UBATCH_STEP < cap ? UBATCH_STEP : cap;
+}
+
+/* Tokens in the next forward chunk when `left` remain: s->ubatch, or all that remain when they fit,
+ * except that a rest of more than UBATCH_STEP tokens whose last partial UBATCH_STEP is shorter than
+ * AFM_MATMUL_UNIFORM_T leaves that short piece to a chunk of its own. With ubatch a multiple of
+ * UBATCH_STEP, every chunk then is a run of whole UBATCH_STEP-token pieces of the 128-token plan
+ * (n = 128 q + r: q pieces of 128, then r) with at most one piece of AFM_MATMUL_UNIFORM_T..127
+ * tokens at its end, or that plan's short last piece alone, and each row is computed bit for bit
+ * as in the 128-token plan:
+ *   - matrix products: a row in a call of >= AFM_MATMUL_UNIFORM_T tokens is summed the same way
+ *     whatever the call's token count (kernels/matmul.h), and the short piece keeps its own call;
+ *   - prefill attention: work items are ATTN_TB-token blocks counted from the chunk's start (every
+ *     piece starts at a multiple of 128 = 8 ATTN_TB from it), each against the keys up to its last
+ *     token, the same products whatever chunk the block is in; a short piece below
+ *     ATTN_GEMM_MIN_T tokens keeps the decode attention;
+ *   - norms, RoPE, the cache writes and the GLU are per token.
+ * So logits do not depend on n_ubatch (multiples of 128; tests/golden/test_ubatch.c). Merging the
+ * short piece would save one pass over the weights for a prompt of 128 q + (1..23) tokens but
+ * move its rows from the tiles' or the GEMV's summation to the GEMM's. */
+static int chunk_tokens(const afm_session *s, int32_t left) {
+    if (left > s->ubatch) return s->ubatch;
+    int32_t tail = left % UBATCH_STEP;
+    if (left > UBATCH_STEP && tail > 0 && tail < AFM_MATMUL_UNIFORM_T) return left - tail;
+    return left;
+}
+
 afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_session **out) {
     *out = NULL;
     const afm_config *c = &m->cfg;
-    afm_session_options o = {0, 0, AFM_KV_F32};
+    afm_session_options o = {0, 0, AFM_KV_F32, 0};
     if (opt) o = *opt;
     if (o.kv_type != AFM_KV_F32 && o.kv_type != AFM_KV_F16)
         return afm_error(AFM_ERR_INVALID_ARG, "KV-cache type %d is not f32 (0) or f16 (1)", (int)o.kv_type);
     if (o.n_ctx < 0) return afm_error(AFM_ERR_INVALID_ARG, "context length %d is negative", o.n_ctx);
     if (o.n_ctx == 0) o.n_ctx = c->max_seq_len < 4096 ? c->max_seq_len : 4096;
     if (o.n_ctx > (1 << 22)) return afm_error(AFM_ERR_INVALID_ARG, "context length %d is too large", o.n_ctx);
+    if (o.n_ubatch < 0 || o.n_ubatch > UBATCH_MAX)
+        return afm_error(AFM_ERR_INVALID_ARG, "forward chunk of %d tokens: expected 0 (automatic) to %d", o.n_ubatch,
+                         (int)UBATCH_MAX);
     afm_session *s = calloc(1, sizeof *s);
     if (!s) return afm_error(AFM_ERR_NOMEM, "out of memory creating session");
     s->m = m;
@@ -175,6 +253,7 @@ afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_
     size_t rows_tb = (size_t)ATTN_TB * (size_t)(c->n_heads / c->n_kv_heads);
     s->attn_ws_floats = 2 * rows_tb * (size_t)c->head_dim + rows_tb * (size_t)s->n_ctx;
     s->attn_ws_floats = (s->attn_ws_floats + 15) / 16 * 16; /* each thread's part 64-byte aligned */
+    choose_ubatch(s, o.n_ubatch, o.n_ctx);
     s->work = afm_alloc(carve_scratch(s, NULL) * sizeof(float));
     if (!s->k_cache || !s->v_cache || !s->work) {
         afm_session_free(s);
@@ -201,6 +280,7 @@ void afm_session_free(afm_session *s) {
 
 int32_t afm_session_n_past(const afm_session *s) { return s->n_past; }
 int32_t afm_session_n_ctx(const afm_session *s) { return s->n_ctx; }
+int32_t afm_session_n_ubatch(const afm_session *s) { return s->ubatch; }
 
 afm_status afm_session_rewind(afm_session *s, int32_t n_past) {
     if (n_past < 0 || n_past > s->n_past)
@@ -509,7 +589,7 @@ static afm_status mm_shared(afm_session *s, int n, float *const *ys, const afm_w
  * extends the KV cache). */
 typedef enum { OUT_ALL, OUT_LAST, OUT_NONE } chunk_out;
 
-/* Forward of T <= UBATCH tokens at positions p0.. (or, with s->rows, one token of each of T
+/* Forward of T <= s->ubatch tokens at positions p0.. (or, with s->rows, one token of each of T
  * sessions at their own positions; OUT_ALL only); writes logits as `out` says (OUT_ALL: all rows
  * into `logits`, (T, n_vocab); OUT_LAST: the last row's into `logits`, (n_vocab)). Each residual add is fused with the RMSNorm that follows it (the
  * next sub-layer's, or the output norm).
@@ -620,8 +700,8 @@ afm_status afm_session_eval(afm_session *s, const int32_t *tokens, int32_t n, bo
         if (tokens[i] < 0 || tokens[i] >= c->n_vocab)
             return afm_error(AFM_ERR_INVALID_ARG, "token id %d at index %d is outside the vocabulary (0..%d)", tokens[i], i, c->n_vocab - 1);
     int32_t start = s->n_past;
-    for (int32_t i = 0; i < n; i += UBATCH) {
-        int T = n - i < UBATCH ? n - i : UBATCH;
+    for (int32_t i = 0, T; i < n; i += T) {
+        T = chunk_tokens(s, n - i);
         bool last = i + T == n;
         chunk_out out = all_logits ? OUT_ALL : last && logits ? OUT_LAST : OUT_NONE;
         float *dst = out == OUT_ALL ? logits + (size_t)i * c->n_vocab : out == OUT_LAST ? logits : NULL;
@@ -634,7 +714,7 @@ afm_status afm_session_eval(afm_session *s, const int32_t *tokens, int32_t n, bo
 /* One decode step of n sequences together: row i of one forward batch is sessions[i]'s next token.
  * The host session sessions[0] lends its threads, scratch and adapter set; each row reads its own
  * session's RoPE tables and position, and writes and attends over its own session's cache (the
- * decode attention, per (row, head)). Chunks of UBATCH rows. Each check that can fail is done
+ * decode attention, per (row, head)). Chunks as chunk_tokens plans them for the host. Each check that can fail is done
  * before anything is computed; a failure inside a chunk (out of memory in a kernel) undoes the
  * positions the earlier chunks advanced. */
 afm_status afm_session_eval_multi(afm_session *const *sessions, int32_t n, const int32_t *tokens, float *logits) {
@@ -665,8 +745,8 @@ afm_status afm_session_eval_multi(afm_session *const *sessions, int32_t n, const
         for (int32_t k = 0; k < i; k++)
             if (sessions[k] == si) return afm_error(AFM_ERR_INVALID_ARG, "eval_multi: session %d is also session %d", i, k);
     }
-    for (int32_t i = 0; i < n; i += UBATCH) {
-        int T = n - i < UBATCH ? n - i : UBATCH;
+    for (int32_t i = 0, T; i < n; i += T) {
+        T = chunk_tokens(host, n - i);
         host->rows = sessions + i;
         afm_status st = forward_chunk(host, tokens + i, T, OUT_ALL, logits + (size_t)i * c->n_vocab);
         host->rows = NULL;

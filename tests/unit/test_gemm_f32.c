@@ -1,6 +1,7 @@
 /* The packed-panel GEMM for f32 / f16 / bf16 weights (src/kernels/gemm_f32_avx2.c), on shapes
  * that cross every blocking boundary: rows not a multiple of the 24-row micro-tile nor of the
- * 120-row block, tokens not a multiple of the 4-token micro-tile and beyond one 264-token block,
+ * 120-row block, tokens not a multiple of the 4-token micro-tile and beyond one and two 264-token
+ * blocks (the later blocks reuse the weights the first converted),
  * columns beyond one 192-column K-slice with ragged remainders, and K below the 8-wide packing
  * step.
  *
@@ -77,7 +78,7 @@ static void release(operands *o) { free(o->wq); free(o->wd); free(o->x); }
 static void direct_case(afm_dtype wt, int64_t rows, int64_t cols, int64_t T) {
     operands o = make(wt, rows, cols, T);
     float *Ap = afm_alloc(sizeof(float) * afm_gemmf_pack_x_floats(T, cols));
-    float *work = afm_alloc(sizeof(float) * AFM_GEMMF_WORK_FLOATS), *y = malloc(sizeof(float) * T * rows);
+    float *work = afm_alloc(sizeof(float) * afm_gemmf_work_floats(T, cols)), *y = malloc(sizeof(float) * T * rows);
     int64_t groups = (T + AFM_GEMMF_MR - 1) / AFM_GEMMF_MR;
     afm_gemmf_pack_x_avx2(o.x, T, cols, 0, groups / 2, Ap);
     afm_gemmf_pack_x_avx2(o.x, T, cols, groups / 2, groups, Ap);
@@ -117,8 +118,9 @@ int main(void) {
     static const int64_t direct[][3] = {
         {1, 1, 1},      {23, 7, 2},     {25, 8, 5},     {24, 193, 8},  {49, 385, 13},   {121, 390, 37},
         {250, 577, 270}, {7, 1000, 17}, {241, 64, 96},  {64, 200, 101}, {97, 31, 3},
+        {300, 800, 600}, /* 3 MC blocks reusing the converted slices of 3 NC blocks (per unit) */
     };
-    static const int64_t routed[][3] = {{250, 577, 37}, {600, 200, 64}, {193, 1000, 31}};
+    static const int64_t routed[][3] = {{250, 577, 37}, {600, 200, 64}, {193, 1000, 31}, {600, 200, 300}};
     const afm_dtype types[] = {AFM_F32, AFM_F16, AFM_BF16};
     for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
         for (size_t si = 0; si < sizeof direct / sizeof *direct; si++)
