@@ -54,13 +54,13 @@ static int64_t mc_groups(int64_t T, int64_t K, int64_t *nblocks) {
     return (ngroups + nmc - 1) / nmc;
 }
 
-/* Per-thread work: the converted weights (one K-slice of NC rows, or all K columns of them when
- * T takes more than one MC block, so that each weight is converted once per call) and the tile
- * sums (MC x NC). */
+/* Per-thread work: the converted weights (one K-slice of NC rows, or with AFM_GEMMF_REUSE all K
+ * columns of them when T takes more than one MC block, so that each weight is converted once per
+ * call) and the tile sums (MC x NC). */
 size_t afm_gemmf_work_floats(int64_t T, int64_t K) {
     int64_t nmc;
     mc_groups(T, K, &nmc);
-    return (size_t)NC * (size_t)(nmc > 1 ? K : KC_MAX) + (size_t)MC_MAX * NC;
+    return (size_t)NC * (size_t)(AFM_GEMMF_REUSE && nmc > 1 ? K : KC_MAX) + (size_t)MC_MAX * NC;
 }
 
 /* ------------------------------------------------------------ packing */
@@ -201,8 +201,9 @@ static void ukernel(int64_t kc, const float *A, const float *B, const float *Ci,
 
 /* y[t, r] for rows r0 .. r1-1, all T tokens. Loops, outermost first: row blocks of at most NC rows
  * (rs; equal panel counts), MC tokens (g0),
- * K-slices (pc: pack the slice of the NC rows), 24-row panels (p), 4-token groups (g). With more
- * than one MC block (T > 264 tokens for K-slices of 192), the first block packs every K-slice of
+ * K-slices (pc: pack the slice of the NC rows), 24-row panels (p), 4-token groups (g). With
+ * AFM_GEMMF_REUSE (off: measured no better) and more than one MC block (T > 264 tokens for
+ * K-slices of 192), the first block packs every K-slice of
  * the NC rows into its own part of the work space and the later blocks reuse them: each weight is
  * then converted (and read from memory) once per call, where repacking per MC block made a
  * 512-token call convert twice (the f16 -> f32 transposes and their weight loads were ~10% of an
