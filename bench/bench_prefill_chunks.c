@@ -3,7 +3,8 @@
  * process, so that every size sees the same machine state and the model is loaded once. Per size:
  * the median over rounds of the wall-clock tokens/s and of the process CPU seconds (all threads,
  * pool spinning included) per prompt, and whether the last logits equal the first size's bit for
- * bit. One untimed warm-up prefill per size first.
+ * bit (in parentheses: the size the session chose; 0 = automatic). One untimed warm-up prefill per
+ * size first.
  * usage: bench_prefill_chunks MODEL.gguf [N (512)] [threads (2)] [rounds (3)] [sizes (128,512)] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,8 +76,8 @@ int main(int argc, char **argv) {
            threads, rounds, sizes[0]);
     for (int i = 0; i < ns; i++) {
         bool same = !memcmp(logits, logits + (size_t)i * V, (size_t)V * sizeof(float));
-        printf("n_ubatch %4d  %8.2f tok/s  %7.2f CPU s  %s\n", sizes[i], median(tps[i], rounds), median(cpu[i], rounds),
-               same ? "bit-identical" : "DIFFERENT");
+        printf("n_ubatch %4d (%4d)  %8.2f tok/s  %7.2f CPU s  %s\n", sizes[i], afm_session_n_ubatch(s[i]),
+               median(tps[i], rounds), median(cpu[i], rounds), same ? "bit-identical" : "DIFFERENT");
     }
     for (int i = 0; i < ns; i++) afm_session_free(s[i]);
     afm_model_free(m);

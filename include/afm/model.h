@@ -89,9 +89,9 @@ typedef struct afm_session_options {
     int32_t n_ubatch;   /* most tokens per forward chunk of afm_session_eval / _eval_multi (each
                          * chunk reads every weight once; the activation scratch grows with it);
                          * 0: automatic, 512, 256 or 128 as the scratch fits in ~3% of the weight
-                         * bytes. Capped at n_ctx rounded up to a multiple of 128. Logits do not
-                         * depend on it as long as it is a multiple of 128 (session.c,
-                         * chunk_tokens). */
+                         * bytes and one product's input in 7 MiB. Capped at n_ctx rounded up to a
+                         * multiple of 128. Logits do not depend on it as long as it is a multiple
+                         * of 128 (session.c, chunk_tokens). */
 } afm_session_options;
 
 afm_status afm_session_create(afm_model *m, const afm_session_options *opt, afm_session **out);

@@ -37,12 +37,16 @@
  * threads, 512 vs 128 tokens, same build: about 10% less CPU time on Qwen3-0.6B F16, 5% on its
  * Q4_0, 30% on SmolLM2-135M Q4_1; BENCHMARKS.md, "Prefill chunk size"); but the activation scratch
  * (x, xn, q, k, v, gate, up and the matmul's copy of x: about 100 KiB per token on AFM-3B, 25 KiB
- * on SmolLM2-135M) grows with the chunk. Automatic: the largest of UBATCH_AUTO_MAX, /2, ... down
- * to UBATCH_STEP whose chunk scratch is at most 1/UBATCH_BUDGET of the weight bytes (AFM-3B F16
- * and Q4_0, Qwen3-0.6B F16: 512; SmolLM2-135M F16, Qwen3-0.6B Q4_0: 256; SmolLM2-135M Q4_1:
- * 128), so peak memory stays within ~3% of the file and the KV cache. Capped at the session's
+ * on SmolLM2-135M) grows with the chunk, and so does one product's input x: the GEMM streams x
+ * once per block of weight rows, from L3 while it fits (AFM-3B's FFN down product at 512 tokens:
+ * 16.5 MB of x plus as much packed, over this machine's 32 MB L3; AFM-3B F16 pp512 at 1 thread
+ * took ~5% more CPU time at 512 than at 128, no gain at 2 threads). Automatic: the largest of
+ * UBATCH_AUTO_MAX, /2, ... down to UBATCH_STEP whose chunk scratch is at most 1/UBATCH_BUDGET of
+ * the weight bytes (peak memory within ~3% of file + KV cache) and whose widest x (tokens x
+ * max(dim, ffn) f32) is at most UBATCH_X_BYTES: Qwen3-0.6B F16: 512; SmolLM2-135M F16: 256;
+ * SmolLM2-135M Q4_1, Qwen3-0.6B Q4_0, AFM-3B (ffn 8064, any type): 128. Capped at the session's
  * n_ctx rounded up to a multiple of UBATCH_STEP. */
-enum { UBATCH_STEP = 128, UBATCH_AUTO_MAX = 512, UBATCH_BUDGET = 32, UBATCH_MAX = 1 << 16 };
+enum { UBATCH_STEP = 128, UBATCH_AUTO_MAX = 512, UBATCH_BUDGET = 32, UBATCH_MAX = 1 << 16, UBATCH_X_BYTES = 7 << 20 };
 /* Query tokens per prefill attention work item. Each item computes scores for all its rows against
  * keys up to its last token, so the rows of its earlier tokens carry up to ATTN_TB - 1 masked keys
  * (products computed, weights 0): with 16 tokens that waste is half of 32's, and the item's scores
@@ -187,10 +191,11 @@ static void choose_ubatch(afm_session *s, int32_t n, int32_t n_ctx) {
         s->ubatch = n < cap ? n : cap;
         return;
     }
-    double budget = weight_bytes(s->m) / UBATCH_BUDGET;
+    const afm_config *c = &s->m->cfg;
+    double budget = weight_bytes(s->m) / UBATCH_BUDGET, widest = (double)(c->ffn_dim > c->dim ? c->ffn_dim : c->dim);
     for (n = UBATCH_AUTO_MAX; n > UBATCH_STEP; n /= 2) {
         s->ubatch = n < cap ? n : cap;
-        if (chunk_bytes(s) <= budget) return;
+        if (chunk_bytes(s) <= budget && (double)n * widest * sizeof(float) <= UBATCH_X_BYTES) return;
     }
     s->ubatch = UBATCH_STEP < cap ? UBATCH_STEP : cap;
 }
