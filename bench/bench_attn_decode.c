@@ -12,16 +12,8 @@
 #include "base/mem.h"
 #include "kernels/attn.h"
 #include "tensor/dtype.h"
+#include "bench_util.h"
 
-static double cpu_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 enum { MAXR = 64 };
 
@@ -55,7 +47,7 @@ int main(int argc, char **argv) {
     double t[2][MAXR];
     for (int r = -1; r < rounds; r++) /* r == -1: warm-up */
         for (int mode = 0; mode < 2; mode++) { /* 0: per head, 1: grouped */
-            double c0 = cpu_now();
+            double c0 = now(CLOCK_THREAD_CPUTIME_ID);
             for (int64_t h = 0; h < heads; h++) {
                 const char *Kh = K + (size_t)h * kh * es, *Vh = V + (size_t)h * vh * es;
                 memcpy(Qw, Q + h * G * hd, sizeof(float) * (size_t)(G * hd)); /* f16 rounds it in place */
@@ -69,7 +61,7 @@ int main(int argc, char **argv) {
                                         O + g * hd, hd);
                 }
             }
-            if (r >= 0) t[mode][r] = cpu_now() - c0;
+            if (r >= 0) t[mode][r] = now(CLOCK_THREAD_CPUTIME_ID) - c0;
         }
     qsort(t[0], (size_t)rounds, sizeof(double), cmp_d);
     qsort(t[1], (size_t)rounds, sizeof(double), cmp_d);

@@ -12,16 +12,8 @@
 #include <time.h>
 #include "afm/afm.h"
 #include "base/error.h"
+#include "bench_util.h"
 
-static double now(clockid_t c) {
-    struct timespec t;
-    clock_gettime(c, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 enum { MAXB = 64, MAXR = 64 };
 

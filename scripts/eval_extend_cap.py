@@ -23,24 +23,13 @@ responses.jsonl (the full set: old responses, picked ones replaced) and results.
 (`afm eval --responses` on the full data: the scores at the new cap), and prints a summary.
 """
 import argparse
-import gzip
 import json
 import os
 import subprocess
 import sys
 
-
-def load(path):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return json.load(f)
-
-
-def token_counts(afm, model, texts):
-    inp = "".join(json.dumps(t) + "\n" for t in texts)
-    out = subprocess.run([afm, "tokenize", "-m", model, "--jsonl", "--no-bos"], input=inp.encode(),
-                         stdout=subprocess.PIPE, check=True).stdout.decode().split("\n")
-    return [len(line.split()) for line in out[:len(texts)]]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from eval_token_caps import load, token_counts  # noqa: E402  (results files, re-encoded token counts)
 
 
 def main():
