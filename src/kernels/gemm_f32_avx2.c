@@ -43,24 +43,20 @@ size_t afm_gemmf_pack_x_floats(int64_t T, int64_t K) {
     return (size_t)((T + MR - 1) / MR) * MR * (size_t)K;
 }
 
-/* Token groups per MC block for T tokens and K columns (equal blocks), and their count. */
-static int64_t mc_groups(int64_t T, int64_t K, int64_t *nblocks) {
+/* Token groups per MC block for T tokens and K columns (equal blocks). */
+static int64_t mc_groups(int64_t T, int64_t K) {
     const int64_t kcb = afm_gemmf_kc(K), ngroups = (T + MR - 1) / MR;
     int64_t mcg = MC_BYTES / (MR * kcb * (int64_t)sizeof(float)); /* token groups per MC block */
     if (mcg > MC_MAX / MR) mcg = MC_MAX / MR;
     if (mcg < 1) mcg = 1;
     int64_t nmc = (ngroups + mcg - 1) / mcg;
-    *nblocks = nmc;
     return (ngroups + nmc - 1) / nmc;
 }
 
-/* Per-thread work: the converted weights (one K-slice of NC rows, or with AFM_GEMMF_REUSE all K
- * columns of them when T takes more than one MC block, so that each weight is converted once per
- * call) and the tile sums (MC x NC). */
+/* Per-thread work: the converted weights (one K-slice of NC rows) and the tile sums (MC x NC). */
 size_t afm_gemmf_work_floats(int64_t T, int64_t K) {
-    int64_t nmc;
-    mc_groups(T, K, &nmc);
-    return (size_t)NC * (size_t)(AFM_GEMMF_REUSE && nmc > 1 ? K : KC_MAX) + (size_t)MC_MAX * NC;
+    (void)T, (void)K;
+    return AFM_GEMMF_WORK_FLOATS;
 }
 
 /* ------------------------------------------------------------ packing */
@@ -201,13 +197,9 @@ static void ukernel(int64_t kc, const float *A, const float *B, const float *Ci,
 
 /* y[t, r] for rows r0 .. r1-1, all T tokens. Loops, outermost first: row blocks of at most NC rows
  * (rs; equal panel counts), MC tokens (g0),
- * K-slices (pc: pack the slice of the NC rows), 24-row panels (p), 4-token groups (g). With
- * AFM_GEMMF_REUSE (off: measured no better) and more than one MC block (T > 264 tokens for
- * K-slices of 192), the first block packs every K-slice of
- * the NC rows into its own part of the work space and the later blocks reuse them: each weight is
- * then converted (and read from memory) once per call, where repacking per MC block made a
- * 512-token call convert twice (the f16 -> f32 transposes and their weight loads were ~10% of an
- * AFM-3B F16 prefill at 128-token chunks). The converted values are the same either way. Between
+ * K-slices (pc: pack the slice of the NC rows), 24-row panels (p), 4-token groups (g). (Keeping
+ * all K-slices of the NC rows across MC blocks, so that a call of more than 264 tokens converts
+ * each weight once, measured no better: BENCHMARKS.md, "Prefill chunk size".) Between
  * K-slices the tile sums live in Cb (MC x NC, row stride NC): reloading them from y itself, whose
  * rows are R floats apart (often a multiple of 4 KiB), would put the 4 rows of a tile in one L1
  * set. The last slice stores whole tiles straight into y, partial ones through Cb. */
@@ -215,9 +207,8 @@ INLINE void gemmf_rows(const afm_dtype wt, const uint8_t *W, size_t rb, int64_t 
                        const float *Ap, int64_t T, float *y, int64_t ldy, float *work) {
     const size_t esz = wt == AFM_F32 ? 4 : 2;
     const int64_t kcb = afm_gemmf_kc(K), ngroups = (T + MR - 1) / MR;
-    int64_t nmc, mcg = mc_groups(T, K, &nmc);
-    const int reuse = AFM_GEMMF_REUSE && nmc > 1; /* all K-slices kept: slice pc at work + NC * pc */
-    float *Cb = work + NC * (reuse ? K : KC_MAX);
+    const int64_t mcg = mc_groups(T, K);
+    float *Bp = work, *Cb = work + NC * KC_MAX;
     /* NC blocks of equal panel counts (within one): 16 panels as 5 + 5 + 5 + 1 would run the last
      * panel alone, re-reading the x slices from L3 for 24 rows, so they go as 4 x 4 */
     const int64_t unit_panels = (r1 - r0 + NR - 1) / NR, nblocks = (unit_panels + NC / NR - 1) / (NC / NR);
@@ -230,18 +221,13 @@ INLINE void gemmf_rows(const afm_dtype wt, const uint8_t *W, size_t rb, int64_t 
             for (int64_t pc = 0; pc < K; pc += kcb) {
                 int64_t kc = K - pc < kcb ? K - pc : kcb;
                 int last = pc + kc >= K;
-                float *Bp = reuse ? work + NC * pc : work;
-                if (g0 == 0 || !reuse) pack_w(wt, W + (size_t)rs * rb + (size_t)pc * esz, rb, nrows, kc, Bp);
-                /* the slice packed from W next: (rs, pc + kcb) in the first MC block, or the next NC
-                 * block's first after the last MC block (nothing to fetch otherwise) */
+                pack_w(wt, W + (size_t)rs * rb + (size_t)pc * esz, rb, nrows, kc, Bp);
+                /* the slice packed next: (rs, pc + kcb), else the next MC block's or NC block's first */
                 int64_t rn = rs, pn = pc + kcb;
-                int fetch = g0 == 0 || !reuse;
                 if (pn >= K) {
                     pn = 0;
-                    rn = rs_next;
-                    fetch = g1 >= ngroups;
+                    if (g1 >= ngroups) rn = rs_next;
                 }
-                if (!fetch) rn = r1; /* (no rows: no prefetches) */
                 int64_t kn = K - pn < kcb ? K - pn : kcb;
                 for (int64_t p = 0; p < npanels; p++) {
                     const float *B = Bp + p * NR * kc;

@@ -50,15 +50,7 @@ void afm_gemm_fill_packed_avx512(afm_gemm_fn *fn);
 #define AFM_GEMMF_NC 120 /* most rows whose packed slice one thread holds */
 #define AFM_GEMMF_MC 264 /* most tokens per block of tile sums */
 #endif
-#ifndef AFM_GEMMF_REUSE  /* 1: keep a thread's converted weights for all MC blocks of a call (more than
-                          * 264 tokens) instead of converting them again per block; off: it measured
-                          * no better (BENCHMARKS.md, "Prefill chunk size"), the down projection
-                          * perhaps worse (its kept slices, 3.9 MB per thread, are re-read from L3) */
-#define AFM_GEMMF_REUSE 0
-#endif
-/* floats of per-thread work space (packed weights and tile sums) for T tokens and K columns: at
- * least AFM_GEMMF_WORK_FLOATS, more when T takes several MC blocks (all K-slices of the converted
- * weights are kept then) */
+/* floats of per-thread work space (packed weights and tile sums) for T tokens and K columns */
 #define AFM_GEMMF_WORK_FLOATS (AFM_GEMMF_NC * AFM_GEMMF_KC + AFM_GEMMF_MC * AFM_GEMMF_NC)
 size_t afm_gemmf_work_floats(int64_t T, int64_t K);
 int64_t afm_gemmf_kc(int64_t K);

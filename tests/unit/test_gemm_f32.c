@@ -1,7 +1,7 @@
 /* The packed-panel GEMM for f32 / f16 / bf16 weights (src/kernels/gemm_f32_avx2.c), on shapes
  * that cross every blocking boundary: rows not a multiple of the 24-row micro-tile nor of the
  * 120-row block, tokens not a multiple of the 4-token micro-tile and beyond one and two 264-token
- * blocks (with AFM_GEMMF_REUSE the later blocks reuse the weights the first converted),
+ * blocks,
  * columns beyond one 192-column K-slice with ragged remainders, and K below the 8-wide packing
  * step.
  *
@@ -118,7 +118,7 @@ int main(void) {
     static const int64_t direct[][3] = {
         {1, 1, 1},      {23, 7, 2},     {25, 8, 5},     {24, 193, 8},  {49, 385, 13},   {121, 390, 37},
         {250, 577, 270}, {7, 1000, 17}, {241, 64, 96},  {64, 200, 101}, {97, 31, 3},
-        {300, 800, 600}, /* 3 MC blocks (per unit: 3 NC blocks), with AFM_GEMMF_REUSE reusing their slices */
+        {300, 800, 600}, /* 3 MC blocks (per unit: 3 NC blocks) */
     };
     static const int64_t routed[][3] = {{250, 577, 37}, {600, 200, 64}, {193, 1000, 31}, {600, 200, 300}};
     const afm_dtype types[] = {AFM_F32, AFM_F16, AFM_BF16};
