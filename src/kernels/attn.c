@@ -14,6 +14,15 @@ void afm_attn_scores_f16_avx2(const float *Q, int64_t ldq, int64_t rows, const u
 void afm_attn_mix_f16_avx2(const float *P, int64_t ldp, int64_t rows, const uint16_t *V, int64_t n, int64_t hd,
                            float *O, int64_t ldo);
 
+void afm_attn_scores_avx512(const float *Q, int64_t ldq, int64_t rows, const float *Kb, int64_t n, int64_t hd,
+                            float scale, float *S, int64_t lds);
+void afm_attn_mix_avx512(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
+                         int64_t ldo);
+void afm_attn_scores_f16_avx512(const float *Q, int64_t ldq, int64_t rows, const uint16_t *Kb, int64_t n, int64_t hd,
+                                float scale, float *S, int64_t lds);
+void afm_attn_mix_f16_avx512(const float *P, int64_t ldp, int64_t rows, const uint16_t *V, int64_t n, int64_t hd,
+                             float *O, int64_t ldo);
+
 void afm_attn_scores_f16_scalar(const float *Q, int64_t ldq, int64_t rows, const uint16_t *Kb, int64_t n, int64_t hd,
                                 float scale, float *S, int64_t lds) {
     for (int64_t r = 0; r < rows; r++)
@@ -71,6 +80,12 @@ static void pick(void) {
         g_mix = afm_attn_mix_avx2;
         g_scores_f16 = afm_attn_scores_f16_avx2;
         g_mix_f16 = afm_attn_mix_f16_avx2;
+    }
+    if (afm_isa_best() >= AFM_ISA_AVX512) { /* same chains, 16 lanes (attn_avx512.c) */
+        g_scores = afm_attn_scores_avx512;
+        g_mix = afm_attn_mix_avx512;
+        g_scores_f16 = afm_attn_scores_f16_avx512;
+        g_mix_f16 = afm_attn_mix_f16_avx512;
     }
 #endif
 }

@@ -11,7 +11,7 @@
  *   scores: S[r * lds + j] = scale * sum_d Q[r * ldq + d] K(j, d)     r < rows, j < n
  *   mix:    O[r * ldo + d] = sum_{j < n} P[r * ldp + j] V[j * hd + d]  r < rows, d < hd
  *
- * An AVX2 variant is picked at run time (base/cpu.h; AFM_FORCE_ISA caps it); every output is one
+ * An AVX2 or AVX-512 variant is picked at run time (base/cpu.h; AFM_FORCE_ISA caps it); every output is one
  * chain over d (scores) or j (mix) in the same order whatever the rows/keys around it, so results
  * do not depend on how a caller splits rows or keys. The scalar references are for tests.
  * The _f16 variants read an f16 cache (same layouts, uint16_t elements); each key / value is

@@ -1,7 +1,7 @@
-/* Lane-by-lane C emulation of the AVX-512 intrinsics that src/kernels/matmul_avx512.c and
- * src/model/train_gemm_bf16_avx512.c use, so their kernels (layouts, tails, tile walks, integer
- * offsets) can be exercised on a CPU without AVX-512 (test_matmul_avx512_emu.c,
- * test_train_bf16_emu.c). Written from Intel's documented semantics of each instruction; the
+/* Lane-by-lane C emulation of the AVX-512 intrinsics that src/kernels/matmul_avx512.c,
+ * src/kernels/attn_avx512.c and src/model/train_gemm_bf16_avx512.c use, so their kernels
+ * (layouts, tails, tile walks, integer offsets) can be exercised on a CPU without AVX-512
+ * (test_matmul_avx512_emu.c, test_attn_avx512_emu.c, test_train_bf16_emu.c). Written from Intel's documented semantics of each instruction; the
  * real instructions are checked by test_matmul / test_train_gemm on an AVX-512 machine.
  * Include after <immintrin.h> and before the kernel source, in code compiled for AVX2 + FMA +
  * F16C (the 128/256-bit intrinsics the kernels also use run natively). */
@@ -51,6 +51,9 @@ EMU __m256 emu_castps512_ps256(emu512 a) { __m256 r; memcpy(&r, a.f, 32); return
 EMU __m256 emu_extractf32x8_ps(emu512 a, int hi) { __m256 r; memcpy(&r, a.f + 8 * (hi & 1), 32); return r; }
 EMU emu512i emu_castsi256_si512(__m256i a) { emu512i r = emu_setzero_si512(); memcpy(&r, &a, 32); return r; }
 EMU emu512i emu_inserti64x4(emu512i a, __m256i b, int hi) { memcpy(a.ub + 32 * (hi & 1), &b, 32); return a; }
+/* the upper 256 bits of a cast are undefined: zeros here */
+EMU emu512 emu_castps256_ps512(__m256 a) { emu512 r = emu_setzero_ps(); memcpy(r.f, &a, 32); return r; }
+EMU emu512 emu_insertf32x8(emu512 a, __m256 b, int hi) { memcpy(a.f + 8 * (hi & 1), &b, 32); return a; }
 EMU emu512i emu_cvtepu16_epi32(__m256i a) {
     uint16_t v[16];
     memcpy(v, &a, 32);
@@ -184,6 +187,10 @@ EMU void emu_mask_storeu_epi32(void *p, __mmask16 k, emu512i a) { for (int i = 0
 #define _mm512_castsi256_si512 emu_castsi256_si512
 #undef _mm512_inserti64x4
 #define _mm512_inserti64x4 emu_inserti64x4
+#undef _mm512_castps256_ps512
+#define _mm512_castps256_ps512 emu_castps256_ps512
+#undef _mm512_insertf32x8
+#define _mm512_insertf32x8 emu_insertf32x8
 #undef _mm512_cvtepu16_epi32
 #define _mm512_cvtepu16_epi32 emu_cvtepu16_epi32
 #undef _mm512_cvtph_ps
