@@ -32,9 +32,11 @@
 #     the one setting that lets afm_gemm use the AMX tiles): test_matmul (every weight type,
 #     every ISA level up to the cap, vs the scalar kernels and a double reference),
 #     test_train_gemm (f32 micro-kernels and bf16 compute, incl. the vdpbf16ps kernel and, at
-#     amx, the AMX tile path), test_vec; plus the emulated-intrinsics tests once (AVX-512, AMX).
+#     amx, the AMX tile path), test_vec, test_attn / test_attn_decode (attention kernels, bit for
+#     bit against in-order chains); plus the emulated-intrinsics tests once (AVX-512, AMX).
 #     A test prints "SKIP: ..." for what the CPU lacks.
-#  4. afm bench pp512 / tg128 at AFM_FORCE_ISA=avx2 vs avx512 on random models from `afm init`
+#  4. bench_attn (one prefill attention work item, 1 thread) and afm bench pp512 / tg128 at
+#     AFM_FORCE_ISA=avx2 vs avx512 on random models from `afm init`
 #     (SmolLM2-135M shape in q4_0, q8_0, then the AFM-3B shape in q4_0 at 16 threads with
 #     pp256 / tg64 if time allows, then SmolLM2 f16), one measured run after a warm-up.
 #  5. Training: `bench_train ukernel` per ISA cap (f32 micro-kernel and, with AVX512-BF16, the
@@ -70,9 +72,11 @@ if [ "${1:-}" = "--make-kit" ]; then
     gen=()
     command -v ninja > /dev/null && gen=(-G Ninja)
     cmake -S "$ROOT" -B "$kb" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DAFM_WERROR=OFF -DAFM_MPI=OFF > /dev/null
-    cmake --build "$kb" -j "${KIT_JOBS:-2}" --target afm test_matmul test_train_gemm test_vec \
-        test_matmul_avx512_emu test_train_bf16_emu test_train_amx_emu bench_train
-    cp "$kb/afm" "$kb/tests/test_matmul" "$kb/tests/test_train_gemm" "$kb/tests/test_vec" \
+    cmake --build "$kb" -j "${KIT_JOBS:-2}" --target afm test_matmul test_train_gemm test_vec test_attn \
+        test_attn_decode test_matmul_avx512_emu test_attn_avx512_emu test_train_bf16_emu test_train_amx_emu \
+        bench_train bench_attn
+    cp "$kb/afm" "$kb/tests/test_matmul" "$kb/tests/test_train_gemm" "$kb/tests/test_vec" "$kb/tests/test_attn" \
+       "$kb/tests/test_attn_decode" "$kb/tests/test_attn_avx512_emu" "$kb/bench/bench_attn" \
        "$kb/tests/test_matmul_avx512_emu" "$kb/tests/test_train_bf16_emu" "$kb/tests/test_train_amx_emu" \
        "$kb/bench/bench_train" "$KIT/bin/"
     git -C "$ROOT" rev-parse HEAD > "$KIT/COMMIT"
@@ -127,7 +131,7 @@ elif command -v cmake > /dev/null && command -v cc > /dev/null; then
             >> "$OUT/cmake.log" 2>&1 && log "configured with the kit's cJSON"
     fi
     targets=() # ONLY=train: just what phases 3 and 5 run
-    [ "${ONLY:-}" = train ] && targets=(--target afm test_matmul test_train_gemm test_vec test_matmul_avx512_emu test_train_bf16_emu test_train_amx_emu bench_train)
+    [ "${ONLY:-}" = train ] && targets=(--target afm test_matmul test_train_gemm test_vec test_attn test_attn_decode test_matmul_avx512_emu test_attn_avx512_emu test_train_bf16_emu test_train_amx_emu bench_train)
     if [ -f "$BUILD/CMakeCache.txt" ] && timeout $(( $(left) > 240 ? 180 : $(left) / 2 )) \
             cmake --build "$BUILD" -j "$NPROC" "${targets[@]}" > "$OUT/build.log" 2>&1; then
         BUILT=1 BIN_AFM=$BUILD/afm TESTDIR=$BUILD/tests BENCHDIR=$BUILD/bench
@@ -165,9 +169,10 @@ run_unit() { # name isa
 }
 [ "$HASAMX" = 1 ] && run_unit test_train_gemm amx # AFM_FORCE_ISA=amx: afm_gemm's AMX tile path for bf16
 for isa in avx512 avx2 scalar; do
-    for t in test_matmul test_train_gemm test_vec; do run_unit "$t" "$isa"; done
+    for t in test_matmul test_train_gemm test_vec test_attn test_attn_decode; do run_unit "$t" "$isa"; done
 done
 run_unit test_matmul_avx512_emu avx2
+run_unit test_attn_avx512_emu avx2
 run_unit test_train_bf16_emu avx2
 run_unit test_train_amx_emu avx2
 
@@ -212,6 +217,18 @@ if [ "${ONLY:-}" = train ]; then
     log "ONLY=train: inference benches skipped"
     result bench all - SKIPPED "ONLY=train"
 else
+# attention kernels alone (one prefill work item: SmolLM2's 96 rows x hd 64 at MMLU's mean
+# context, and the AFM-3B head size), 1 thread, AVX2 vs AVX-512 (attn_avx512.c)
+if [ -x "$BENCHDIR/bench_attn" ]; then
+    for isa in $ISAS; do
+        for shape in "1100 96 64" "1024 48 128"; do
+            # shellcheck disable=SC2086
+            line=$(AFM_FORCE_ISA=$isa timeout 60 "$BENCHDIR/bench_attn" $shape 20 2>&1 | grep -m1 scores)
+            log "bench_attn $shape AFM_FORCE_ISA=$isa: $line"
+            result bench_attn "$shape" "$isa" INFO "$line"
+        done
+    done
+fi
 bench_small q4_0
 bench_small q8_0
 if [ "$QUICK" != 1 ] && [ "$(left)" -gt 100 ]; then # the AFM-3B shape (q4_0) at 16 threads
@@ -326,7 +343,7 @@ if [ "${ONLY:-}" = train ]; then
     result ctest all - SKIPPED "ONLY=train"
 elif [ "$BUILT" = 1 ] && [ "$(left)" -gt 30 ]; then
     ct=$(( $(left) - 10 )); [ $ct -gt 150 ] && ct=150
-    (cd "$BUILD" && timeout $ct ctest -j "$NPROC" --timeout 100 -E '^(test_matmul|test_train_gemm|test_vec)$' \
+    (cd "$BUILD" && timeout $ct ctest -j "$NPROC" --timeout 100 -E '^(test_matmul|test_train_gemm|test_vec|test_attn|test_attn_decode)$' \
         > "$OUT/ctest.log" 2>&1)
     rc=$?
     sumline=$(grep -E 'tests passed|tests failed' "$OUT/ctest.log" | tail -1)
