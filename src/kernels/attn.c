@@ -1,27 +1,9 @@
 /* Attention products: scalar references and run-time dispatch (see attn.h). */
 #include "kernels/attn.h"
+#include "kernels/attn_isa.h"
 #include "base/cpu.h"
 #include "tensor/dtype.h"
 #include <pthread.h>
-
-void afm_attn_scores_avx2(const float *Q, int64_t ldq, int64_t rows, const float *Kb, int64_t n, int64_t hd,
-                          float scale, float *S, int64_t lds);
-void afm_attn_mix_avx2(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
-                       int64_t ldo);
-
-void afm_attn_scores_f16_avx2(const float *Q, int64_t ldq, int64_t rows, const uint16_t *Kb, int64_t n, int64_t hd,
-                              float scale, float *S, int64_t lds);
-void afm_attn_mix_f16_avx2(const float *P, int64_t ldp, int64_t rows, const uint16_t *V, int64_t n, int64_t hd,
-                           float *O, int64_t ldo);
-
-void afm_attn_scores_avx512(const float *Q, int64_t ldq, int64_t rows, const float *Kb, int64_t n, int64_t hd,
-                            float scale, float *S, int64_t lds);
-void afm_attn_mix_avx512(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
-                         int64_t ldo);
-void afm_attn_scores_f16_avx512(const float *Q, int64_t ldq, int64_t rows, const uint16_t *Kb, int64_t n, int64_t hd,
-                                float scale, float *S, int64_t lds);
-void afm_attn_mix_f16_avx512(const float *P, int64_t ldp, int64_t rows, const uint16_t *V, int64_t n, int64_t hd,
-                             float *O, int64_t ldo);
 
 void afm_attn_scores_f16_scalar(const float *Q, int64_t ldq, int64_t rows, const uint16_t *Kb, int64_t n, int64_t hd,
                                 float scale, float *S, int64_t lds) {

@@ -18,23 +18,10 @@
  * one lane.
  * The _f16 entry points read f16 keys / values, converted to f32 on load (exactly). */
 #include "kernels/attn.h"
+#include "kernels/attn_isa.h"
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
-
-void afm_attn_scores_avx512(const float *Q, int64_t ldq, int64_t rows, const float *Kb, int64_t n, int64_t hd,
-                            float scale, float *S, int64_t lds);
-void afm_attn_mix_avx512(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
-                         int64_t ldo);
-void afm_attn_scores_f16_avx512(const float *Q, int64_t ldq, int64_t rows, const uint16_t *Kb, int64_t n, int64_t hd,
-                                float scale, float *S, int64_t lds);
-void afm_attn_mix_f16_avx512(const float *P, int64_t ldp, int64_t rows, const uint16_t *V, int64_t n, int64_t hd,
-                             float *O, int64_t ldo);
-/* attn_avx2.c: the keys after the last whole pair of blocks */
-void afm_attn_scores_avx2(const float *Q, int64_t ldq, int64_t rows, const float *Kb, int64_t n, int64_t hd,
-                          float scale, float *S, int64_t lds);
-void afm_attn_scores_f16_avx2(const float *Q, int64_t ldq, int64_t rows, const uint16_t *Kb, int64_t n, int64_t hd,
-                              float scale, float *S, int64_t lds);
 
 #define INLINE static inline __attribute__((always_inline))
 enum { RT_MAX = 8, NP_MAX = 3, SCORE_PAIRS = 6, MRT_MAX = 6, MIX_CHUNK = 64 };
@@ -136,9 +123,6 @@ INLINE __m256 load8(const void *base, int64_t i, const int H) {
     if (H) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + i)));
     return _mm256_loadu_ps((const float *)base + i);
 }
-INLINE float load1(const void *base, int64_t i, const int H) {
-    return H ? _cvtsh_ss(((const uint16_t *)base)[i]) : ((const float *)base)[i];
-}
 
 /* O[r, d0 .. d0 + 16 NV - 1] for r < RT over keys j0 .. j1-1, from 0 (j0 == 0) or from the
  * partial sums the previous key chunk left in O: each output one FMA chain over all keys in order */
@@ -192,8 +176,7 @@ INLINE void mix_rows(const int RT, const int H, const float *P, int64_t ldp, con
 INLINE void mix_any(const int H, const float *P, int64_t ldp, int64_t rows, const void *V, int64_t n, int64_t hd,
                     float *O, int64_t ldo) {
     if (n <= 0) { /* no keys: empty sums */
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t d = 0; d < hd; d++) O[r * ldo + d] = 0;
+        afm_attn_mix_lanes(H, P, ldp, rows, V, 0, hd, 0, O, ldo);
         return;
     }
     for (int64_t j0 = 0; j0 < n; j0 += MIX_CHUNK) {
@@ -208,12 +191,7 @@ INLINE void mix_any(const int H, const float *P, int64_t ldp, int64_t rows, cons
         default: break;
         }
     }
-    for (int64_t d = hd / 8 * 8; d < hd; d++) /* leftover dimensions: one lane each */
-        for (int64_t r = 0; r < rows; r++) {
-            float s = 0;
-            for (int64_t j = 0; j < n; j++) s = fmaf(P[r * ldp + j], load1(V, j * hd + d, H), s);
-            O[r * ldo + d] = s;
-        }
+    afm_attn_mix_lanes(H, P, ldp, rows, V, n, hd, hd / 8 * 8, O, ldo); /* leftover dimensions */
 }
 
 void afm_attn_mix_avx512(const float *P, int64_t ldp, int64_t rows, const float *V, int64_t n, int64_t hd, float *O,
