@@ -168,17 +168,18 @@ static double weight_bytes(const afm_model *m) {
     return sum;
 }
 
+/* Floats in the widest activation row a matrix product reads: max(dim, ffn) */
+static int64_t widest_row(const afm_config *c) { return c->ffn_dim > c->dim ? c->ffn_dim : c->dim; }
+
 /* Bytes a chunk of s->ubatch tokens adds: the session's scratch beyond its fixed part (x, xn,
  * q, k, v or gate, up) and the matrix products' copy of x (at most ubatch * max(dim, ffn) f32:
  * the packed GEMM's panels, or the 8-bit activations of the quantized kernels). */
 static double chunk_bytes(afm_session *s) {
-    const afm_config *c = &s->m->cfg;
     int32_t u = s->ubatch;
     s->ubatch = 0;
     size_t fixed = carve_scratch(s, NULL);
     s->ubatch = u;
-    int64_t widest = c->ffn_dim > c->dim ? c->ffn_dim : c->dim;
-    return ((double)(carve_scratch(s, NULL) - fixed) + (double)u * (double)widest) * sizeof(float);
+    return ((double)(carve_scratch(s, NULL) - fixed) + (double)u * (double)widest_row(&s->m->cfg)) * sizeof(float);
 }
 
 /* s->ubatch for options.n_ubatch = n (0: automatic, see UBATCH_STEP) and context n_ctx */
@@ -191,8 +192,7 @@ static void choose_ubatch(afm_session *s, int32_t n, int32_t n_ctx) {
         s->ubatch = n < cap ? n : cap;
         return;
     }
-    const afm_config *c = &s->m->cfg;
-    double budget = weight_bytes(s->m) / UBATCH_BUDGET, widest = (double)(c->ffn_dim > c->dim ? c->ffn_dim : c->dim);
+    double budget = weight_bytes(s->m) / UBATCH_BUDGET, widest = (double)widest_row(&s->m->cfg);
     for (n = UBATCH_AUTO_MAX; n > UBATCH_STEP; n /= 2) {
         s->ubatch = n < cap ? n : cap;
         if (chunk_bytes(s) <= budget && (double)n * widest * sizeof(float) <= UBATCH_X_BYTES) return;
